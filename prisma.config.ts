@@ -1,0 +1,18 @@
+import 'dotenv/config';
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'prisma/config';
+
+// Prisma's CLI downloads a native schema engine on first use. Where the user has not chosen an
+// engine, use the WebAssembly build of the same engine that ships with our dependencies, so
+// `prisma generate` and `prisma migrate` also work offline.
+process.env.PRISMA_SCHEMA_ENGINE_BINARY ??= fileURLToPath(
+  new URL('./tools/schema-engine-wasm.mjs', import.meta.url),
+);
+
+export default defineConfig({
+  schema: 'prisma/schema.prisma',
+  migrations: { path: 'prisma/migrations' },
+  datasource: {
+    url: process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/metrics',
+  },
+});
