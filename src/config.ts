@@ -1,0 +1,102 @@
+import { z } from 'zod';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const postgresUrl = z
+  .url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// or postgresql:// URL' })
+  .describe('PostgreSQL connection URL');
+
+/** Every variable the service reads, with its default. `.env.example` documents each one. */
+const environmentSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    DATABASE_URL: postgresUrl.optional(),
+    HOST: z.string().min(1).default('127.0.0.1'),
+    PORT: integer(0, 65_535).default(4000),
+    DATABASE_POOL_SIZE: integer(1, 500).default(10),
+    LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+    EMBEDDED_DATA_DIR: z.string().min(1).default('.data/pglite'),
+    EMBEDDED_SAMPLE_DATA: z.string().min(1).default('data/sample-metrics.json'),
+    DEFAULT_PAGE_SIZE: integer(1, 100_000).default(100),
+    MAX_PAGE_SIZE: integer(1, 100_000).default(1000),
+    MAX_SERIES_BUCKETS: integer(1, 1_000_000).default(10_000),
+    REST_DEFAULT_LIMIT: integer(1, 1_000_000).default(1000),
+    REST_MAX_LIMIT: integer(1, 1_000_000).default(10_000),
+    READINESS_TIMEOUT_MS: integer(10, 60_000).default(1000),
+    SHUTDOWN_TIMEOUT_MS: integer(0, 600_000).default(10_000),
+    INGEST_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+    INGEST_MAX_SAMPLES: integer(1, 1_000_000).default(10_000),
+    INGEST_BATCH_SIZE: integer(1, 30_000).default(5000),
+  })
+  .refine((env) => env.DEFAULT_PAGE_SIZE <= env.MAX_PAGE_SIZE, {
+    path: ['DEFAULT_PAGE_SIZE'],
+    message: 'must not exceed MAX_PAGE_SIZE',
+  })
+  .refine((env) => env.REST_DEFAULT_LIMIT <= env.REST_MAX_LIMIT, {
+    path: ['REST_DEFAULT_LIMIT'],
+    message: 'must not exceed REST_MAX_LIMIT',
+  });
+
+export type Environment = z.infer<typeof environmentSchema>;
+
+export interface Config {
+  env: Environment['NODE_ENV'];
+  /** Undefined means: run on the embedded PGlite database. */
+  databaseUrl: string | undefined;
+  host: string;
+  port: number;
+  databasePoolSize: number;
+  logLevel: Environment['LOG_LEVEL'];
+  embedded: { dataDir: string; sampleDataFile: string };
+  pagination: { defaultPageSize: number; maxPageSize: number };
+  maxSeriesBuckets: number;
+  rest: { defaultLimit: number; maxLimit: number };
+  readinessTimeoutMs: number;
+  shutdownTimeoutMs: number;
+  ingest: { token: string | undefined; maxSamplesPerRequest: number; batchSize: number };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Empty strings mean "unset", as in most shells' `VAR= command`. */
+function withoutEmptyValues(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined && entry[1] !== ''),
+  );
+}
+
+/** Validates the environment, reporting every problem at once. */
+export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const result = environmentSchema.safeParse(withoutEmptyValues(env));
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`),
+    );
+  }
+  const e = result.data;
+  return {
+    env: e.NODE_ENV,
+    databaseUrl: e.DATABASE_URL,
+    host: e.HOST,
+    port: e.PORT,
+    databasePoolSize: e.DATABASE_POOL_SIZE,
+    logLevel: e.LOG_LEVEL,
+    embedded: { dataDir: e.EMBEDDED_DATA_DIR, sampleDataFile: e.EMBEDDED_SAMPLE_DATA },
+    pagination: { defaultPageSize: e.DEFAULT_PAGE_SIZE, maxPageSize: e.MAX_PAGE_SIZE },
+    maxSeriesBuckets: e.MAX_SERIES_BUCKETS,
+    rest: { defaultLimit: e.REST_DEFAULT_LIMIT, maxLimit: e.REST_MAX_LIMIT },
+    readinessTimeoutMs: e.READINESS_TIMEOUT_MS,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    ingest: {
+      token: e.INGEST_TOKEN,
+      maxSamplesPerRequest: e.INGEST_MAX_SAMPLES,
+      batchSize: e.INGEST_BATCH_SIZE,
+    },
+  };
+}

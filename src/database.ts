@@ -1,0 +1,51 @@
+import { PrismaPg } from '@prisma/adapter-pg';
+import type { Config } from './config.js';
+import { startEmbeddedDatabase } from './embedded-database.js';
+import { PrismaClient } from './generated/prisma/client.js';
+import type { Logger } from './logger.js';
+
+export type { PrismaClient };
+
+export interface Database {
+  prisma: PrismaClient;
+  url: string;
+  /** Whether the service runs on the embedded PGlite database rather than `DATABASE_URL`. */
+  embedded: boolean;
+  close(): Promise<void>;
+}
+
+export function createPrismaClient(databaseUrl: string, poolSize: number): PrismaClient {
+  const adapter = new PrismaPg({ connectionString: databaseUrl, max: poolSize });
+  return new PrismaClient({ adapter });
+}
+
+/**
+ * Opens the database the configuration names, or the embedded one when `DATABASE_URL` is unset.
+ * This module owns the client: `close()` is the only way to disconnect it.
+ */
+export async function openDatabase(config: Config, logger: Logger): Promise<Database> {
+  if (config.databaseUrl) {
+    const prisma = createPrismaClient(config.databaseUrl, config.databasePoolSize);
+    return {
+      prisma,
+      url: config.databaseUrl,
+      embedded: false,
+      close: () => prisma.$disconnect(),
+    };
+  }
+  const embedded = await startEmbeddedDatabase({
+    dataDir: config.embedded.dataDir,
+    maxConnections: config.databasePoolSize,
+    logger,
+  });
+  const prisma = createPrismaClient(embedded.url, config.databasePoolSize);
+  return {
+    prisma,
+    url: embedded.url,
+    embedded: true,
+    async close() {
+      await prisma.$disconnect();
+      await embedded.stop();
+    },
+  };
+}

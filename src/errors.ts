@@ -1,0 +1,13 @@
+import { GraphQLError } from 'graphql';
+
+/** Codes follow Apollo's conventions, which GraphQL clients already understand. */
+export type ErrorCode = 'BAD_USER_INPUT' | 'NOT_FOUND' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'INGEST_DISABLED';
+
+export function userError(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}) {
+  return new GraphQLError(message, { extensions: { code, ...extensions } });
+}
+
+/** A problem with one argument; `argument` names it so clients can point at the right input. */
+export function badUserInput(argument: string, message: string) {
+  return userError('BAD_USER_INPUT', `${argument}: ${message}`, { argument });
+}
