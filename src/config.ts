@@ -23,6 +23,11 @@ const environmentSchema = z
     MAX_SERIES_BUCKETS: integer(1, 1_000_000).default(10_000),
     REST_DEFAULT_LIMIT: integer(1, 1_000_000).default(1000),
     REST_MAX_LIMIT: integer(1, 1_000_000).default(10_000),
+    GRAPHIQL: z.stringbool().default(true),
+    MAX_BODY_BYTES: integer(1024, 100 * 1024 * 1024).default(2 * 1024 * 1024),
+    MAX_QUERY_DEPTH: integer(1, 100).default(8),
+    MAX_QUERY_ALIASES: integer(0, 1000).default(15),
+    MAX_QUERY_TOKENS: integer(10, 1_000_000).default(5000),
     READINESS_TIMEOUT_MS: integer(10, 60_000).default(1000),
     SHUTDOWN_TIMEOUT_MS: integer(0, 600_000).default(10_000),
     INGEST_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -52,6 +57,8 @@ export interface Config {
   pagination: { defaultPageSize: number; maxPageSize: number };
   maxSeriesBuckets: number;
   rest: { defaultLimit: number; maxLimit: number };
+  graphiql: boolean;
+  limits: { maxBodyBytes: number; maxDepth: number; maxAliases: number; maxTokens: number };
   readinessTimeoutMs: number;
   shutdownTimeoutMs: number;
   ingest: { token: string | undefined; maxSamplesPerRequest: number; batchSize: number };
@@ -67,7 +74,9 @@ export class ConfigError extends Error {
 /** Empty strings mean "unset", as in most shells' `VAR= command`. */
 function withoutEmptyValues(env: NodeJS.ProcessEnv): Record<string, string> {
   return Object.fromEntries(
-    Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined && entry[1] !== ''),
+    Object.entries(env).filter(
+      (entry): entry is [string, string] => entry[1] !== undefined && entry[1] !== '',
+    ),
   );
 }
 
@@ -91,6 +100,13 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
     pagination: { defaultPageSize: e.DEFAULT_PAGE_SIZE, maxPageSize: e.MAX_PAGE_SIZE },
     maxSeriesBuckets: e.MAX_SERIES_BUCKETS,
     rest: { defaultLimit: e.REST_DEFAULT_LIMIT, maxLimit: e.REST_MAX_LIMIT },
+    graphiql: e.GRAPHIQL,
+    limits: {
+      maxBodyBytes: e.MAX_BODY_BYTES,
+      maxDepth: e.MAX_QUERY_DEPTH,
+      maxAliases: e.MAX_QUERY_ALIASES,
+      maxTokens: e.MAX_QUERY_TOKENS,
+    },
     readinessTimeoutMs: e.READINESS_TIMEOUT_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     ingest: {

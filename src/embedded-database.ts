@@ -49,9 +49,6 @@ export async function startEmbeddedDatabase(options: {
     await stop();
     throw error;
   }
-  options.logger.info(
-    { ms: Math.round(performance.now() - started), url },
-    'Embedded database ready',
-  );
+  options.logger.info({ ms: Math.round(performance.now() - started), url }, 'Embedded database ready');
   return { url, stop };
 }

@@ -28,9 +28,13 @@ describe('metrics table constraints', () => {
   });
 
   it('rejects a duplicate timestamp', async () => {
-    await db.prisma.metric.create({ data: { timestamp: at('2031-01-01T00:00:00Z'), cpuLoad: 1, concurrency: 1 } });
+    await db.prisma.metric.create({
+      data: { timestamp: at('2031-01-01T00:00:00Z'), cpuLoad: 1, concurrency: 1 },
+    });
     await expect(
-      db.prisma.metric.create({ data: { timestamp: at('2031-01-01T00:00:00Z'), cpuLoad: 2, concurrency: 2 } }),
+      db.prisma.metric.create({
+        data: { timestamp: at('2031-01-01T00:00:00Z'), cpuLoad: 2, concurrency: 2 },
+      }),
     ).rejects.toMatchObject({ code: 'P2002' });
   });
 

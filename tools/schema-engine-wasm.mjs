@@ -150,12 +150,15 @@ class MigrationAdapterFactory {
     await admin.connect();
     const database = `prisma_migrate_shadow_db_${randomUUID()}`;
     await admin.query(`CREATE DATABASE "${database}"`);
+    process.stderr.write(`DBG created ${database}\n`);
     const adapter = patchAdapter(await new PrismaPg({ ...config, database }).connect());
     const dispose = adapter.dispose.bind(adapter);
     // Postgres refuses to drop a database with open connections: close the pool first.
     adapter.dispose = async () => {
       await dispose();
+      process.stderr.write(`DBG dropping ${database}\n`);
       await admin.query(`DROP DATABASE IF EXISTS "${database}"`);
+      process.stderr.write(`DBG dropped ${database}\n`);
       await admin.end();
     };
     return adapter;
@@ -165,7 +168,9 @@ class MigrationAdapterFactory {
 function logLine(level, message, errorCode) {
   const fields = { message };
   if (errorCode) fields.error_code = errorCode;
-  process.stderr.write(`${JSON.stringify({ timestamp: new Date().toISOString(), level, fields, target: 'schema_engine::logger' })}\n`);
+  process.stderr.write(
+    `${JSON.stringify({ timestamp: new Date().toISOString(), level, fields, target: 'schema_engine::logger' })}\n`,
+  );
 }
 
 /** Maps an engine or driver failure to the shape the native binary reports. */
@@ -211,7 +216,9 @@ async function createDatabase(url) {
 /** `cli` mode: one connectivity command, errors on stderr, exit code 1 on failure. */
 async function runCliCommand(command, datasource) {
   // The CLI skips the first stderr line of this mode, where the binary prints its start-up banner.
-  process.stderr.write(`${JSON.stringify({ level: 'INFO', fields: { message: 'Starting schema engine CLI (wasm)' }, target: 'schema_engine::logger' })}\n`);
+  process.stderr.write(
+    `${JSON.stringify({ level: 'INFO', fields: { message: 'Starting schema engine CLI (wasm)' }, target: 'schema_engine::logger' })}\n`,
+  );
   const { config } = pgConfigFromUrl(datasource.url);
   try {
     if (command === 'can-connect-to-database') {
@@ -265,13 +272,17 @@ async function runRpcServer(args) {
   async function call(method, params) {
     if (methods[method]) return methods[method](params);
     const instance = await engine();
-    if (typeof instance[method] !== 'function') throw new Error(`Method not supported by the wasm schema engine: ${method}`);
+    if (typeof instance[method] !== 'function')
+      throw new Error(`Method not supported by the wasm schema engine: ${method}`);
     try {
       return await instance[method](params);
     } catch (error) {
       // After `migrate dev` applies pending migrations, the wasm engine may lose its shadow
       // database factory; a history diagnosis with an explicit opt-in restores it.
-      if (String(error?.message ?? error).includes('shadow DB must be provided through an external factory') && params?.migrationsList) {
+      if (
+        String(error?.message ?? error).includes('shadow DB must be provided through an external factory') &&
+        params?.migrationsList
+      ) {
         await instance.diagnoseMigrationHistory({
           migrationsList: params.migrationsList,
           optInToShadowDatabase: true,
@@ -297,7 +308,12 @@ async function runRpcServer(args) {
         let result = await call(request.method, request.params);
         if (request.method === 'diff' && result && typeof result.stdout === 'string') {
           // The native binary sends the script as a `print` notification and leaves stdout null.
-          send({ jsonrpc: '2.0', method: 'print', id: `print-${request.id}`, params: { content: result.stdout.replace(/\n$/, '') } });
+          send({
+            jsonrpc: '2.0',
+            method: 'print',
+            id: `print-${request.id}`,
+            params: { content: result.stdout.replace(/\n$/, '') },
+          });
           result = { ...result, stdout: null };
         }
         send({ jsonrpc: '2.0', id: request.id, result: result ?? {} });
@@ -330,7 +346,9 @@ process.on('uncaughtException', (error) => {
 
 const args = parseArgs(process.argv.slice(2));
 if (args.version) {
-  const { version } = JSON.parse(readFileSync(join(dirname(require.resolve(ENGINE_PACKAGE)), 'package.json'), 'utf8'));
+  const { version } = JSON.parse(
+    readFileSync(join(dirname(require.resolve(ENGINE_PACKAGE)), 'package.json'), 'utf8'),
+  );
   process.stdout.write(`schema-engine-cli ${version.split('.').at(-1)} (wasm)\n`);
 } else if (args.cliCommand) {
   await runCliCommand(args.cliCommand, args.datasource ?? {});

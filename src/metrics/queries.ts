@@ -1,0 +1,148 @@
+import type { PrismaClient } from '../database.js';
+import type { Metric } from '../generated/prisma/client.js';
+import { Prisma } from '../generated/prisma/client.js';
+
+export type SortDirection = 'asc' | 'desc';
+
+/**
+ * A keyset page: rows matching `timestamp`, in `direction`, at most `take`. Callers express the
+ * cursor as another bound on `timestamp`, so Postgres answers every page, however deep, with one
+ * range scan of the unique timestamp index.
+ */
+export function findMetricsPage(
+  prisma: PrismaClient,
+  options: { timestamp: Prisma.DateTimeFilter; direction: SortDirection; take: number },
+): Promise<Metric[]> {
+  return prisma.metric.findMany({
+    where: { timestamp: options.timestamp },
+    orderBy: { timestamp: options.direction },
+    take: options.take,
+  });
+}
+
+export function countMetrics(prisma: PrismaClient, timestamp: Prisma.DateTimeFilter): Promise<number> {
+  return prisma.metric.count({ where: { timestamp } });
+}
+
+export interface TimeWindow {
+  /** Inclusive. */
+  start?: Date | undefined;
+  /** Exclusive. */
+  end?: Date | undefined;
+}
+
+function windowCondition({ start, end }: TimeWindow): Prisma.Sql {
+  const conditions = [
+    start ? Prisma.sql`"timestamp" >= ${start}` : undefined,
+    end ? Prisma.sql`"timestamp" < ${end}` : undefined,
+  ].filter((condition) => condition !== undefined);
+  return conditions.length > 0 ? Prisma.sql`WHERE ${Prisma.join(conditions, ' AND ')}` : Prisma.empty;
+}
+
+export interface MetricSummaryRow {
+  count: number;
+  firstTimestamp: Date | null;
+  lastTimestamp: Date | null;
+  cpuLoad: {
+    min: number | null;
+    max: number | null;
+    avg: number | null;
+    p50: number | null;
+    p95: number | null;
+    p99: number | null;
+  };
+  concurrency: { min: number | null; max: number | null; avg: number | null; p95: number | null };
+}
+
+/**
+ * Count, extremes, means and percentiles (linear interpolation, `percentile_cont`) in one query.
+ * cpu_load is stored as `real`, so its aggregates are returned at `real` precision: a double
+ * would print float4 noise such as 0.30000001192092896 for a stored 0.3.
+ */
+export async function summarizeMetrics(prisma: PrismaClient, window: TimeWindow): Promise<MetricSummaryRow> {
+  const [row] = await prisma.$queryRaw<
+    {
+      count: number;
+      first: Date | null;
+      last: Date | null;
+      cpu_min: number | null;
+      cpu_max: number | null;
+      cpu_avg: number | null;
+      cpu_percentiles: number[] | null;
+      concurrency_min: number | null;
+      concurrency_max: number | null;
+      concurrency_avg: number | null;
+      concurrency_p95: number | null;
+    }[]
+  >`
+    SELECT count(*)::int AS count,
+           min("timestamp") AS first,
+           max("timestamp") AS last,
+           min(cpu_load) AS cpu_min,
+           max(cpu_load) AS cpu_max,
+           avg(cpu_load)::real AS cpu_avg,
+           (percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY cpu_load))::real[] AS cpu_percentiles,
+           min(concurrency) AS concurrency_min,
+           max(concurrency) AS concurrency_max,
+           avg(concurrency)::float8 AS concurrency_avg,
+           percentile_cont(0.95) WITHIN GROUP (ORDER BY concurrency) AS concurrency_p95
+      FROM metrics ${windowCondition(window)}`;
+  if (!row) throw new Error('An aggregate query returned no row');
+  const [p50 = null, p95 = null, p99 = null] = row.cpu_percentiles ?? [];
+  return {
+    count: row.count,
+    firstTimestamp: row.first,
+    lastTimestamp: row.last,
+    cpuLoad: { min: row.cpu_min, max: row.cpu_max, avg: row.cpu_avg, p50, p95, p99 },
+    concurrency: {
+      min: row.concurrency_min,
+      max: row.concurrency_max,
+      avg: row.concurrency_avg,
+      p95: row.concurrency_p95,
+    },
+  };
+}
+
+export interface MetricBucketRow {
+  start: Date;
+  count: number;
+  cpuLoad: { min: number; max: number; avg: number };
+  concurrency: { min: number; max: number; avg: number };
+}
+
+/** Buckets of `bucketSeconds` aligned to the Unix epoch; empty buckets are absent. One query. */
+export async function metricSeries(
+  prisma: PrismaClient,
+  window: Required<TimeWindow>,
+  bucketSeconds: number,
+): Promise<MetricBucketRow[]> {
+  const rows = await prisma.$queryRaw<
+    {
+      bucket: Date;
+      count: number;
+      cpu_min: number;
+      cpu_max: number;
+      cpu_avg: number;
+      concurrency_min: number;
+      concurrency_max: number;
+      concurrency_avg: number;
+    }[]
+  >`
+    SELECT date_bin(make_interval(secs => ${bucketSeconds}::int), "timestamp", TIMESTAMPTZ 'epoch') AS bucket,
+           count(*)::int AS count,
+           min(cpu_load) AS cpu_min,
+           max(cpu_load) AS cpu_max,
+           avg(cpu_load)::real AS cpu_avg,
+           min(concurrency) AS concurrency_min,
+           max(concurrency) AS concurrency_max,
+           avg(concurrency)::float8 AS concurrency_avg
+      FROM metrics ${windowCondition(window)}
+     GROUP BY bucket
+     ORDER BY bucket`;
+  return rows.map((row) => ({
+    start: row.bucket,
+    count: row.count,
+    cpuLoad: { min: row.cpu_min, max: row.cpu_max, avg: row.cpu_avg },
+    concurrency: { min: row.concurrency_min, max: row.concurrency_max, avg: row.concurrency_avg },
+  }));
+}

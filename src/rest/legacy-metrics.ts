@@ -1,0 +1,86 @@
+import type { Config } from '../config.js';
+import type { PrismaClient } from '../database.js';
+import type { Prisma } from '../generated/prisma/client.js';
+import { decodeCursor, encodeCursor } from '../metrics/cursor.js';
+import { findMetricsPage } from '../metrics/queries.js';
+import { parseTimeInput } from '../metrics/time-input.js';
+import { jsonError, jsonResponse } from './json.js';
+
+class ParameterError extends Error {
+  constructor(
+    readonly parameter: string,
+    message: string,
+  ) {
+    super(`${parameter}: ${message}`);
+  }
+}
+
+function timeParameter(params: URLSearchParams, name: string): Date | undefined {
+  const value = params.get(name);
+  if (value === null || value === '') return undefined;
+  const parsed = parseTimeInput(value);
+  if (!parsed.ok) throw new ParameterError(name, parsed.reason);
+  return parsed.date;
+}
+
+function limitParameter(params: URLSearchParams, rest: Config['rest']): number {
+  const value = params.get('limit');
+  if (value === null || value === '') return rest.defaultLimit;
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > rest.maxLimit) {
+    throw new ParameterError('limit', `must be a whole number from 1 to ${rest.maxLimit}`);
+  }
+  return Number(value);
+}
+
+/**
+ * `GET /api/metrics?start=&end=&limit=&cursor=`: the seed's endpoint, kept for its clients. Rows
+ * with start <= timestamp <= end (inclusive, like the seed's BETWEEN) as
+ * `[{ id, timestamp (epoch seconds), cpu_load, concurrency }]`, oldest first, at most `limit` of
+ * them; an RFC 8288 `Link: <...>; rel="next"` header points at the next page when there is one.
+ */
+export async function legacyMetrics(
+  request: Request,
+  prisma: PrismaClient,
+  config: Config,
+): Promise<Response> {
+  const url = new URL(request.url);
+  const params = url.searchParams;
+  let timestamp: Prisma.DateTimeFilter;
+  let limit: number;
+  try {
+    const start = timeParameter(params, 'start');
+    const end = timeParameter(params, 'end');
+    if (start && end && start > end) throw new ParameterError('start', 'must not be after end');
+    limit = limitParameter(params, config.rest);
+    const cursorText = params.get('cursor');
+    const cursor = cursorText ? decodeCursor(cursorText) : undefined;
+    if (cursorText && !cursor)
+      throw new ParameterError('cursor', 'is not a cursor from a Link header of this API');
+    timestamp = { gte: start, lte: end, gt: cursor };
+  } catch (error) {
+    if (error instanceof ParameterError) {
+      return jsonError(400, 'Bad Request', error.message, { parameter: error.parameter });
+    }
+    throw error;
+  }
+
+  const rows = await findMetricsPage(prisma, { timestamp, direction: 'asc', take: limit + 1 });
+  const page = rows.slice(0, limit);
+  const headers: Record<string, string> = {};
+  const last = page.at(-1);
+  if (rows.length > limit && last) {
+    const next = new URL(url);
+    next.searchParams.set('cursor', encodeCursor(last.timestamp));
+    headers.link = `<${next.toString()}>; rel="next"`;
+  }
+  return jsonResponse(
+    page.map((metric) => ({
+      id: Number(metric.id),
+      timestamp: metric.timestamp.getTime() / 1000,
+      cpu_load: metric.cpuLoad,
+      concurrency: metric.concurrency,
+    })),
+    200,
+    headers,
+  );
+}

@@ -1,0 +1,14 @@
+import { builder } from '../builder.js';
+import type { MetricSummaryRow } from '../metrics/queries.js';
+
+export const ConcurrencySummary = builder
+  .objectRef<MetricSummaryRow['concurrency']>('ConcurrencySummary')
+  .implement({
+    description: 'Concurrency statistics over a window; null when the window holds no samples.',
+    fields: (t) => ({
+      min: t.exposeInt('min', { nullable: true }),
+      max: t.exposeInt('max', { nullable: true }),
+      avg: t.exposeFloat('avg', { nullable: true, description: 'Arithmetic mean.' }),
+      p95: t.exposeFloat('p95', { nullable: true, description: '95th percentile (linear interpolation).' }),
+    }),
+  });

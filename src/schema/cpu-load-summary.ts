@@ -1,0 +1,14 @@
+import { builder } from '../builder.js';
+import type { MetricSummaryRow } from '../metrics/queries.js';
+
+export const CpuLoadSummary = builder.objectRef<MetricSummaryRow['cpuLoad']>('CpuLoadSummary').implement({
+  description: 'CPU load statistics over a window; null when the window holds no samples.',
+  fields: (t) => ({
+    min: t.exposeFloat('min', { nullable: true }),
+    max: t.exposeFloat('max', { nullable: true }),
+    avg: t.exposeFloat('avg', { nullable: true, description: 'Arithmetic mean.' }),
+    p50: t.exposeFloat('p50', { nullable: true, description: 'Median (linear interpolation).' }),
+    p95: t.exposeFloat('p95', { nullable: true, description: '95th percentile (linear interpolation).' }),
+    p99: t.exposeFloat('p99', { nullable: true, description: '99th percentile (linear interpolation).' }),
+  }),
+});

@@ -1,0 +1,23 @@
+import { Kind } from 'graphql';
+import { builder } from '../builder.js';
+import { badUserInput } from '../errors.js';
+import { parseTimeInput } from '../metrics/time-input.js';
+
+function parseDateTime(value: unknown): Date {
+  const parsed = parseTimeInput(value);
+  if (!parsed.ok) throw badUserInput('DateTime', parsed.reason);
+  return parsed.date;
+}
+
+builder.scalarType('DateTime', {
+  description:
+    'A point in time. Output: ISO-8601 in UTC with milliseconds, e.g. "2026-11-26T12:00:00.000Z". ' +
+    'Input: an ISO-8601 string with an offset, or Unix epoch seconds as a number (fractions allowed).',
+  serialize: (value) => value.toISOString(),
+  parseValue: parseDateTime,
+  parseLiteral: (ast) => {
+    if (ast.kind === Kind.STRING) return parseDateTime(ast.value);
+    if (ast.kind === Kind.INT || ast.kind === Kind.FLOAT) return parseDateTime(Number(ast.value));
+    throw badUserInput('DateTime', 'must be a number (epoch seconds) or an ISO-8601 string');
+  },
+});

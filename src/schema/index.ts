@@ -1,0 +1,21 @@
+import { assertValidSchema, lexicographicSortSchema } from 'graphql';
+import { builder } from '../builder.js';
+import './date-time.js';
+import './duration.js';
+import './sort-order.js';
+import './metric.js';
+import './cpu-load-summary.js';
+import './concurrency-summary.js';
+import './metric-summary.js';
+import './cpu-load-statistics.js';
+import './concurrency-statistics.js';
+import './metric-bucket.js';
+
+builder.queryType({ description: 'Reads are public.' });
+
+export const schema = builder.toSchema();
+// Fail at start-up, not on the first request, if the types do not form a valid schema.
+assertValidSchema(schema);
+
+/** The SDL committed as `schema.graphql`, sorted so that it diffs cleanly. */
+export const sortedSchema = lexicographicSortSchema(schema);

@@ -1,0 +1,41 @@
+import { builder } from '../builder.js';
+import { badUserInput } from '../errors.js';
+import { type MetricSummaryRow, summarizeMetrics } from '../metrics/queries.js';
+import { ConcurrencySummary } from './concurrency-summary.js';
+import { CpuLoadSummary } from './cpu-load-summary.js';
+
+const MetricSummary = builder.objectRef<MetricSummaryRow>('MetricSummary').implement({
+  description: 'Aggregates over the samples in a window.',
+  fields: (t) => ({
+    count: t.exposeInt('count', { description: 'Number of samples.' }),
+    firstTimestamp: t.expose('firstTimestamp', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'Earliest sample.',
+    }),
+    lastTimestamp: t.expose('lastTimestamp', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'Latest sample.',
+    }),
+    cpuLoad: t.field({ type: CpuLoadSummary, resolve: (summary) => summary.cpuLoad }),
+    concurrency: t.field({ type: ConcurrencySummary, resolve: (summary) => summary.concurrency }),
+  }),
+});
+
+builder.queryField('metricsSummary', (t) =>
+  t.field({
+    type: MetricSummary,
+    description:
+      'Count, first and last timestamp, and CPU load and concurrency statistics of the samples with ' +
+      'start <= timestamp < end (each bound optional), computed in one SQL query.',
+    args: {
+      start: t.arg({ type: 'DateTime', description: 'Inclusive.' }),
+      end: t.arg({ type: 'DateTime', description: 'Exclusive.' }),
+    },
+    resolve: (_root, { start, end }, { prisma }) => {
+      if (start && end && start > end) throw badUserInput('start', 'must not be after end');
+      return summarizeMetrics(prisma, { start: start ?? undefined, end: end ?? undefined });
+    },
+  }),
+);
