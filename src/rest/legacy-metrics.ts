@@ -1,9 +1,9 @@
 import type { Config } from '../config.js';
 import type { PrismaClient } from '../database.js';
 import type { Prisma } from '../generated/prisma/client.js';
+import { parseTimestamp } from '../ingest/validate.js';
 import { decodeCursor, encodeCursor } from '../metrics/cursor.js';
 import { findMetricsPage } from '../metrics/queries.js';
-import { parseTimeInput } from '../metrics/time-input.js';
 import { jsonError, jsonResponse } from './json.js';
 
 class ParameterError extends Error {
@@ -18,9 +18,10 @@ class ParameterError extends Error {
 function timeParameter(params: URLSearchParams, name: string): Date | undefined {
   const value = params.get(name);
   if (value === null || value === '') return undefined;
-  const parsed = parseTimeInput(value);
-  if (!parsed.ok) throw new ParameterError(name, parsed.reason);
-  return parsed.date;
+  // Query parameters are text, so a bare number is epoch seconds.
+  const parsed = parseTimestamp(value, true);
+  if ('error' in parsed) throw new ParameterError(name, parsed.error);
+  return new Date(parsed.ms);
 }
 
 function limitParameter(params: URLSearchParams, rest: Config['rest']): number {

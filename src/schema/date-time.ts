@@ -1,12 +1,13 @@
 import { Kind } from 'graphql';
 import { builder } from '../builder.js';
 import { badUserInput } from '../errors.js';
-import { parseTimeInput } from '../metrics/time-input.js';
+import { parseTimestamp } from '../ingest/validate.js';
 
 function parseDateTime(value: unknown): Date {
-  const parsed = parseTimeInput(value);
-  if (!parsed.ok) throw badUserInput('DateTime', parsed.reason);
-  return parsed.date;
+  // The same rules as for ingested timestamps: a string must be ISO-8601 with an offset.
+  const parsed = parseTimestamp(value, false);
+  if ('error' in parsed) throw badUserInput('DateTime', parsed.error);
+  return new Date(parsed.ms);
 }
 
 builder.scalarType('DateTime', {
@@ -18,6 +19,6 @@ builder.scalarType('DateTime', {
   parseLiteral: (ast) => {
     if (ast.kind === Kind.STRING) return parseDateTime(ast.value);
     if (ast.kind === Kind.INT || ast.kind === Kind.FLOAT) return parseDateTime(Number(ast.value));
-    throw badUserInput('DateTime', 'must be a number (epoch seconds) or an ISO-8601 string');
+    throw badUserInput('DateTime', 'must be epoch seconds or an ISO-8601 string');
   },
 });

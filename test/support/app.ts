@@ -4,7 +4,10 @@ import { createLogger } from '../../src/logger.js';
 import type { TestDatabase } from './database.js';
 
 /** The real application on a test database, with `env` overriding the configuration. */
-export function createTestApp(db: Pick<TestDatabase, 'url' | 'prisma'>, env: Record<string, string> = {}): App {
+export function createTestApp(
+  db: Pick<TestDatabase, 'url' | 'prisma'>,
+  env: Record<string, string> = {},
+): App {
   const config = parseConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', DATABASE_URL: db.url, ...env });
   return createApp({ config, prisma: db.prisma, logger: createLogger(config) });
 }
