@@ -1,0 +1,121 @@
+import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PrismaClient } from '../src/generated/prisma/client.js';
+import { encodeCursor } from '../src/metrics/cursor.js';
+import { createTestApp, graphql } from './support/app.js';
+import { createTestDatabase, type TestDatabase } from './support/database.js';
+
+// Enough rows that the planner prefers the index for real, not because the table is tiny.
+const ROWS = 200_000;
+const T0 = Date.UTC(2026, 0, 1);
+
+let db: TestDatabase;
+let logged: PrismaClient;
+let sql: pg.Client;
+const queries: { query: string; params: string }[] = [];
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  sql = new pg.Client({ connectionString: db.url });
+  await sql.connect();
+  await sql.query(
+    `INSERT INTO metrics ("timestamp", cpu_load, concurrency)
+     SELECT to_timestamp(${T0 / 1000} + g), (g % 100) / 10.0, g % 50 FROM generate_series(0, ${ROWS - 1}) AS g`,
+  );
+  await sql.query('ANALYZE metrics');
+  logged = new PrismaClient({
+    adapter: new PrismaPg({ connectionString: db.url }),
+    log: [{ emit: 'event', level: 'query' }],
+  });
+  logged.$on('query', (event) => queries.push({ query: event.query, params: event.params }));
+});
+afterAll(async () => {
+  await logged.$disconnect();
+  await sql.end();
+  await db.drop();
+});
+
+type PlanNode = { 'Node Type': string; 'Index Name'?: string; 'Actual Rows'?: number; Plans?: PlanNode[] };
+const flatten = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(flatten)];
+
+/** Captures the SQL Prisma sends for one GraphQL page, then has Postgres EXPLAIN ANALYZE it. */
+async function explainPage(variables: Record<string, unknown>) {
+  const app = createTestApp({ url: db.url, prisma: logged });
+  queries.length = 0;
+  const result = await graphql<{ metrics: { edges: { node: { timestamp: string } }[] } }>(
+    app,
+    `query ($first: Int, $last: Int, $after: String, $before: String, $start: DateTime, $end: DateTime, $order: SortOrder! = ASC) {
+      metrics(first: $first, last: $last, after: $after, before: $before, start: $start, end: $end, order: $order) {
+        edges { node { timestamp } }
+      }
+    }`,
+    variables,
+  );
+  expect(result.errors).toBeUndefined();
+  const pageQueries = queries.filter((q) => q.query.includes('FROM "public"."metrics"'));
+  expect(pageQueries).toHaveLength(1);
+  const { query, params } = pageQueries[0] as (typeof queries)[number];
+  const { rows } = await sql.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${query}`, JSON.parse(params));
+  const plan = flatten(rows[0]['QUERY PLAN'][0].Plan as PlanNode);
+  return {
+    query,
+    params: JSON.parse(params) as unknown[],
+    plan,
+    nodes: result.data?.metrics.edges.map((edge) => edge.node.timestamp) ?? [],
+  };
+}
+
+describe('keyset pagination SQL', () => {
+  it('pages with a timestamp bound, ORDER BY timestamp and LIMIT: no skipped rows, no cursor subquery', async () => {
+    const { query, params } = await explainPage({
+      first: 100,
+      after: encodeCursor(new Date(T0 + 150_000_000)),
+    });
+    expect(query).toMatch(
+      /WHERE "public"\."metrics"\."timestamp" > \$1 ORDER BY "public"\."metrics"\."timestamp" ASC LIMIT \$2 OFFSET \$3$/,
+    );
+    // Prisma always emits OFFSET; keyset paging must leave it at 0 (Prisma's own cursor uses skip: 1).
+    expect(params.slice(1).map(Number)).toEqual([101, 0]);
+    expect(query.match(/SELECT/g)).toHaveLength(1);
+  });
+
+  it.each([
+    ['the first page', { first: 100 }, T0],
+    [
+      'a page 180,000 rows deep',
+      { first: 100, after: encodeCursor(new Date(T0 + 180_000_000)) },
+      T0 + 180_001_000,
+    ],
+    ['a backward page from the end', { last: 100 }, T0 + (ROWS - 100) * 1000],
+    [
+      'a deep page, newest first',
+      { first: 100, order: 'DESC', after: encodeCursor(new Date(T0 + 20_000_000)) },
+      T0 + 19_999_000,
+    ],
+    [
+      'a deep page inside a time window',
+      {
+        first: 100,
+        start: (T0 + 100_000_000) / 1000,
+        end: (T0 + 190_000_000) / 1000,
+        after: encodeCursor(new Date(T0 + 150_000_000)),
+      },
+      T0 + 150_001_000,
+    ],
+  ])(
+    'reads %s with one range scan of the timestamp index, touching only the page',
+    async (_label, variables, firstMs) => {
+      const { plan, nodes } = await explainPage(variables);
+      expect(nodes).toHaveLength(100);
+      expect(nodes[0]).toBe(new Date(firstMs).toISOString());
+      const scans = plan.filter((node) => node['Node Type'].includes('Scan'));
+      expect(scans.map((node) => [node['Node Type'], node['Index Name']])).toEqual([
+        [expect.stringMatching(/^Index (Only )?Scan$/), 'metrics_timestamp_key'],
+      ]);
+      expect(plan.some((node) => node['Node Type'] === 'Sort')).toBe(false);
+      // LIMIT page + 1: the scan stops after the page, however deep it starts.
+      expect(scans[0]?.['Actual Rows']).toBe(101);
+    },
+  );
+});
