@@ -11,7 +11,7 @@ const ROWS = 200_000;
 const T0 = Date.UTC(2026, 0, 1);
 
 let db: TestDatabase;
-let logged: PrismaClient;
+let logged: PrismaClient<'query'>;
 let sql: pg.Client;
 const queries: { query: string; params: string }[] = [];
 

@@ -127,7 +127,7 @@ describe('GET /api/metrics', () => {
     let next: string | null = '/api/metrics?limit=97';
     let pages = 0;
     while (next) {
-      const response = await app.fetch(next.startsWith('/') ? `http://localhost${next}` : next);
+      const response: Response = await app.fetch(next.startsWith('/') ? `http://localhost${next}` : next);
       expect(response.status).toBe(200);
       seen.push(...((await response.json()) as Row[]).map((row) => row.timestamp));
       next = response.headers.get('link')?.match(/^<([^>]+)>; rel="next"$/)?.[1] ?? null;
@@ -143,7 +143,7 @@ describe('GET /api/metrics', () => {
     const seen: number[] = [];
     let next: string | null = `http://localhost/api/metrics?start=${start}&end=${end}&limit=7`;
     while (next) {
-      const response = await app.fetch(next);
+      const response: Response = await app.fetch(next);
       seen.push(...((await response.json()) as Row[]).map((row) => row.timestamp));
       next = response.headers.get('link')?.match(/^<([^>]+)>/)?.[1] ?? null;
     }
