@@ -55,7 +55,9 @@ export function checkTimestampMs(ms: number): string | null {
   if (ms < MIN_TIMESTAMP_MS || ms > MAX_TIMESTAMP_MS) {
     // Seconds * 1000 in range means the sender most likely gave milliseconds.
     const hint =
-      ms > MAX_TIMESTAMP_MS && ms / 1000 <= MAX_TIMESTAMP_MS ? ' (this looks like milliseconds; send seconds)' : '';
+      ms > MAX_TIMESTAMP_MS && ms / 1000 <= MAX_TIMESTAMP_MS
+        ? ' (this looks like milliseconds; send seconds)'
+        : '';
     return `out of range: must be from ${RANGE_TEXT}${hint}`;
   }
   return null;
@@ -72,10 +74,13 @@ export function epochSecondsToMs(seconds: number): number {
  */
 export function parseIsoTimestamp(text: string): { ms: number } | { error: string } {
   const match = ISO_8601.exec(text.trim());
-  if (!match) return { error: `unparseable: expected epoch seconds or ISO-8601 with offset, got ${describe(text)}` };
+  if (!match)
+    return { error: `unparseable: expected epoch seconds or ISO-8601 with offset, got ${describe(text)}` };
   const [, y, mo, d, h, mi, s, fraction, zulu, sign, oh, om] = match;
   if (!zulu && !sign) {
-    return { error: `ISO-8601 timestamp without a UTC offset is ambiguous; add Z or ±hh:mm: ${describe(text)}` };
+    return {
+      error: `ISO-8601 timestamp without a UTC offset is ambiguous; add Z or ±hh:mm: ${describe(text)}`,
+    };
   }
   const year = Number(y);
   const month = Number(mo);
@@ -102,7 +107,10 @@ export function parseIsoTimestamp(text: string): { ms: number } | { error: strin
     return { error: `not a valid date and time: ${describe(text)}` };
   }
   // Rounded from the digits, not through floating point, so .0005 always rounds up.
-  const millis = fraction === undefined ? 0 : Math.round(Number(`${fraction.slice(0, 3).padEnd(3, '0')}.${fraction.slice(3) || '0'}`));
+  const millis =
+    fraction === undefined
+      ? 0
+      : Math.round(Number(`${fraction.slice(0, 3).padEnd(3, '0')}.${fraction.slice(3) || '0'}`));
   const date = new Date(0);
   // setUTCFullYear, unlike Date.UTC, does not map years 0-99 to 1900-1999.
   date.setUTCFullYear(year, month - 1, day);
@@ -121,7 +129,8 @@ export function parseTimestamp(value: unknown, fromText: boolean): { ms: number 
     // In CSV every cell is text, so there a bare number is epoch seconds. In JSON, a number in a
     // string is refused like any other wrongly typed value.
     if (DECIMAL.test(value.trim())) {
-      if (!fromText) return { error: `epoch seconds must be a JSON number, not a string: ${describe(value)}` };
+      if (!fromText)
+        return { error: `epoch seconds must be a JSON number, not a string: ${describe(value)}` };
       ms = epochSecondsToMs(Number(value));
     } else {
       const parsed = parseIsoTimestamp(value);
@@ -141,7 +150,8 @@ export function checkCpuLoad(value: number): string | null {
   if (value < 0) return `must be >= 0, got ${value}`;
   // The column is `real`: a double beyond float4's range would become Infinity, which the
   // table's CHECK constraint refuses.
-  if (!Number.isFinite(Math.fround(value))) return `too large for a 32-bit float (max about 3.4e38), got ${value}`;
+  if (!Number.isFinite(Math.fround(value)))
+    return `too large for a 32-bit float (max about 3.4e38), got ${value}`;
   return null;
 }
 
@@ -153,11 +163,11 @@ export function checkConcurrency(value: number): string | null {
   return null;
 }
 
-function numberFrom(value: unknown, fromText: boolean): { n: number } | { error: string } {
-  if (typeof value === 'number') return { n: value };
+function numberFrom(value: unknown, fromText: boolean): number | { error: string } {
+  if (typeof value === 'number') return value;
   if (fromText && typeof value === 'string') {
     const text = value.trim();
-    if (DECIMAL.test(text)) return { n: Number(text) };
+    if (DECIMAL.test(text)) return Number(text);
     if (/^[+-]?(?:inf(?:inity)?|nan)$/i.test(text)) return { error: 'must be a finite number' };
     return { error: `must be a number, got ${describe(value)}` };
   }
@@ -166,11 +176,13 @@ function numberFrom(value: unknown, fromText: boolean): { n: number } | { error:
 
 const KNOWN_FIELDS = new Set(['timestamp', 'cpu_load', 'cpuLoad', 'concurrency']);
 
-/** The keys of `record` that the loader does not use, for the once-per-file warning. */
-export function unknownFields(record: Record<string, unknown>): string[] {
-  const unknown: string[] = [];
-  for (const key of Object.keys(record)) if (!KNOWN_FIELDS.has(key)) unknown.push(key);
-  return unknown;
+/** Records each key of `record` that the loader does not use, with its first line, for the once-per-file warning. */
+export function collectUnknownFields(
+  record: Record<string, unknown>,
+  line: number,
+  seen: Map<string, number>,
+): void {
+  for (const key in record) if (!KNOWN_FIELDS.has(key) && !seen.has(key)) seen.set(key, line);
 }
 
 function present(value: unknown): boolean {
@@ -178,34 +190,56 @@ function present(value: unknown): boolean {
 }
 
 /**
- * Validates one input record. `fromText` is true for CSV, whose cells are all strings. The first
- * problem found is reported, checking fields in the order timestamp, cpu_load, concurrency.
+ * Validates one input record into `out` (reused by the caller: the loader validates a million
+ * records a run and allocates nothing per record here). Returns the problem, or `undefined` when
+ * `out` holds a valid sample. `fromText` is true for CSV, whose cells are all strings. Only the
+ * first problem is reported, checking fields in the order timestamp, cpu_load, concurrency.
  */
-export function validateRecord(record: Record<string, unknown>, fromText = false): Validated {
+export function validateRecordInto(
+  record: Record<string, unknown>,
+  fromText: boolean,
+  out: MetricSample,
+): Problem | undefined {
   const timestamp = record.timestamp;
-  if (!present(timestamp)) return { ok: false, problem: { field: 'timestamp', reason: 'missing' } };
-  const time = parseTimestamp(timestamp, fromText);
-  if ('error' in time) return { ok: false, problem: { field: 'timestamp', reason: time.error } };
+  if (!present(timestamp)) return { field: 'timestamp', reason: 'missing' };
+  if (typeof timestamp === 'number' && Number.isFinite(timestamp)) {
+    // The common case, without the intermediate objects of parseTimestamp.
+    out.timestampMs = epochSecondsToMs(timestamp);
+    const rangeError = checkTimestampMs(out.timestampMs);
+    if (rangeError) return { field: 'timestamp', reason: rangeError };
+  } else {
+    const time = parseTimestamp(timestamp, fromText);
+    if ('error' in time) return { field: 'timestamp', reason: time.error };
+    out.timestampMs = time.ms;
+  }
 
   const snake = record.cpu_load;
   const camel = record.cpuLoad;
-  if (present(snake) && present(camel)) {
-    return { ok: false, problem: { field: 'cpu_load', reason: 'both cpu_load and cpuLoad given; send one' } };
-  }
+  if (present(snake) && present(camel))
+    return { field: 'cpu_load', reason: 'both cpu_load and cpuLoad given; send one' };
   const cpuField = present(camel) ? 'cpuLoad' : 'cpu_load';
   const cpuValue = present(camel) ? camel : snake;
-  if (!present(cpuValue)) return { ok: false, problem: { field: 'cpu_load', reason: 'missing' } };
-  const cpu = numberFrom(cpuValue, fromText);
-  if ('error' in cpu) return { ok: false, problem: { field: cpuField, reason: cpu.error } };
-  const cpuError = checkCpuLoad(cpu.n);
-  if (cpuError) return { ok: false, problem: { field: cpuField, reason: cpuError } };
+  if (!present(cpuValue)) return { field: 'cpu_load', reason: 'missing' };
+  const cpu = typeof cpuValue === 'number' ? cpuValue : numberFrom(cpuValue, fromText);
+  if (typeof cpu !== 'number') return { field: cpuField, reason: cpu.error };
+  const cpuError = checkCpuLoad(cpu);
+  if (cpuError) return { field: cpuField, reason: cpuError };
+  out.cpuLoad = cpu;
 
   const concurrencyValue = record.concurrency;
-  if (!present(concurrencyValue)) return { ok: false, problem: { field: 'concurrency', reason: 'missing' } };
-  const concurrency = numberFrom(concurrencyValue, fromText);
-  if ('error' in concurrency) return { ok: false, problem: { field: 'concurrency', reason: concurrency.error } };
-  const concurrencyError = checkConcurrency(concurrency.n);
-  if (concurrencyError) return { ok: false, problem: { field: 'concurrency', reason: concurrencyError } };
+  if (!present(concurrencyValue)) return { field: 'concurrency', reason: 'missing' };
+  const concurrency =
+    typeof concurrencyValue === 'number' ? concurrencyValue : numberFrom(concurrencyValue, fromText);
+  if (typeof concurrency !== 'number') return { field: 'concurrency', reason: concurrency.error };
+  const concurrencyError = checkConcurrency(concurrency);
+  if (concurrencyError) return { field: 'concurrency', reason: concurrencyError };
+  out.concurrency = concurrency;
+  return undefined;
+}
 
-  return { ok: true, sample: { timestampMs: time.ms, cpuLoad: cpu.n, concurrency: concurrency.n } };
+/** Validates one input record; see validateRecordInto. */
+export function validateRecord(record: Record<string, unknown>, fromText = false): Validated {
+  const sample: MetricSample = { timestampMs: 0, cpuLoad: 0, concurrency: 0 };
+  const problem = validateRecordInto(record, fromText, sample);
+  return problem ? { ok: false, problem } : { ok: true, sample };
 }

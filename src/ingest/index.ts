@@ -1,0 +1,302 @@
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { PrismaClient } from '../generated/prisma/client.js';
+import { type BatchCounts, BatchWriter, type ConflictMode, type SqlClient } from './loader.js';
+import { type Format, type InputSource, openInput, READERS } from './sources.js';
+import {
+  checkConcurrency,
+  checkCpuLoad,
+  checkTimestampMs,
+  collectUnknownFields,
+  type MetricSample,
+  type Problem,
+  validateRecordInto,
+} from './validate.js';
+
+export type { BatchCounts, ConflictMode, SqlClient } from './loader.js';
+export { Batch, dedupe, writeBatch } from './loader.js';
+export type { Format, InputSource } from './sources.js';
+export { detectFormat, FORMATS } from './sources.js';
+export type { MetricSample, Problem } from './validate.js';
+export { MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, validateRecord } from './validate.js';
+
+/** Rows per statement when the caller does not say; `config.ingest.batchSize` is the usual source. */
+export const DEFAULT_BATCH_SIZE = 5000;
+
+/** A refused record: where it was and why. */
+export interface Rejection extends Problem {
+  source: string;
+  line: number;
+}
+
+export interface IngestProgress {
+  source: string;
+  /** Bytes read from the input so far (compressed bytes for gzip). */
+  bytes: number;
+  totalBytes: number | undefined;
+  /** Records read so far, over all inputs. */
+  records: number;
+  phase: 'validate' | 'load';
+}
+
+export interface IngestOptions {
+  /** Overrides detection from the extension and the first character. */
+  format?: Format;
+  /** What a timestamp that is already stored does: keep the stored sample (default) or replace it. */
+  onConflict?: ConflictMode;
+  batchSize?: number;
+  /** Validate every input first and write nothing if any record is refused. */
+  strict?: boolean;
+  /** Validate and count only; the database is not used. */
+  dryRun?: boolean;
+  onRejected?: (rejection: Rejection) => void;
+  onWarning?: (message: string) => void;
+  /** Receives the ids of newly inserted rows, batch by batch; writing waits for the returned promise. */
+  onIds?: (ids: string[]) => void | Promise<void>;
+  onProgress?: (progress: IngestProgress) => void;
+  /** Called after each batch is stored, with that batch's counts. */
+  onBatchWritten?: (counts: BatchCounts) => void;
+}
+
+export interface IngestSummary extends BatchCounts {
+  /** Records read: valid and rejected. */
+  read: number;
+  valid: number;
+  rejected: number;
+  elapsedMs: number;
+  /** Records read per second of elapsed time. */
+  rowsPerSecond: number;
+  dryRun: boolean;
+  /** False when nothing was written: a dry run, or a strict run that found a bad record. */
+  written: boolean;
+}
+
+interface Counters {
+  read: number;
+  rejected: number;
+}
+
+const DECOMPRESSION_ERROR = /^Z_|^ERR_ZLIB/;
+
+/**
+ * Reads one input and hands each valid sample to `onSample`, reporting the rest. Stops at a fatal
+ * problem (a structure the reader cannot resume after), which still counts as one rejected record.
+ */
+async function scanInput(
+  source: InputSource,
+  options: IngestOptions,
+  phase: IngestProgress['phase'],
+  counters: Counters,
+  onSample: ((sample: MetricSample) => Promise<void> | undefined) | undefined,
+): Promise<void> {
+  let bytes = 0;
+  let totalBytes: number | undefined;
+  const report = options.onProgress;
+  const opened = await openInput(source, {
+    format: options.format,
+    onBytes: report
+      ? (n) => {
+          bytes += n;
+          report({ source: source.name, bytes, totalBytes, records: counters.read, phase });
+        }
+      : undefined,
+  });
+  totalBytes = opened.totalBytes;
+  const fromText = opened.format === 'csv';
+  const unknown = new Map<string, number>();
+  const sample: MetricSample = { timestampMs: 0, cpuLoad: 0, concurrency: 0 };
+  const reject = (line: number, problem: Problem) => {
+    counters.rejected++;
+    options.onRejected?.({ source: source.name, line, field: problem.field, reason: problem.reason });
+  };
+  let lastLine = 0;
+  try {
+    outer: for await (const items of READERS[opened.format](opened.text)) {
+      for (const item of items) {
+        counters.read++;
+        lastLine = item.line;
+        if (item.problem) {
+          reject(item.line, item.problem);
+          if (item.fatal) break outer;
+          continue;
+        }
+        collectUnknownFields(item.record, item.line, unknown);
+        const problem = validateRecordInto(item.record, fromText, sample);
+        if (problem) {
+          reject(item.line, problem);
+          continue;
+        }
+        if (onSample) {
+          const pending = onSample(sample);
+          if (pending) await pending;
+        }
+      }
+    }
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? '';
+    if (!DECOMPRESSION_ERROR.test(code)) throw error;
+    counters.read++;
+    reject(lastLine + 1, {
+      field: 'file',
+      reason: `cannot decompress: ${(error as Error).message}; the rest of the file was not read`,
+    });
+  }
+  if (unknown.size > 0) {
+    const list = [...unknown].map(([field, line]) => `${field} (first on line ${line})`).join(', ');
+    options.onWarning?.(`${source.name}: ignored unknown field${unknown.size > 1 ? 's' : ''}: ${list}`);
+  }
+}
+
+/**
+ * Standard input can be read once only; a strict run reads its inputs twice (validate, then load),
+ * so a stream is first copied, as it is, to a temporary file.
+ */
+async function spool(source: InputSource, directory: string, index: number): Promise<InputSource> {
+  if (source.path !== undefined || !source.stream) return source;
+  const path = join(directory, `input-${index}`);
+  await pipeline(source.stream, createWriteStream(path));
+  return { name: source.name, path };
+}
+
+function summarize(
+  counters: Counters,
+  counts: BatchCounts,
+  started: number,
+  dryRun: boolean,
+  written: boolean,
+) {
+  const elapsedMs = performance.now() - started;
+  return {
+    read: counters.read,
+    valid: counters.read - counters.rejected,
+    rejected: counters.rejected,
+    ...counts,
+    elapsedMs: Math.round(elapsedMs),
+    rowsPerSecond: elapsedMs > 0 ? Math.round(counters.read / (elapsedMs / 1000)) : 0,
+    dryRun,
+    written,
+  } satisfies IngestSummary;
+}
+
+/**
+ * Loads the inputs in order through one batch writer. The database client is only needed when
+ * something is written; pass `undefined` for a dry run.
+ */
+export async function ingestSources(
+  client: SqlClient | undefined,
+  sources: readonly InputSource[],
+  options: IngestOptions = {},
+): Promise<IngestSummary> {
+  const started = performance.now();
+  const counters: Counters = { read: 0, rejected: 0 };
+  const none: BatchCounts = { inserted: 0, updated: 0, duplicates: 0 };
+  const dryRun = options.dryRun === true;
+  if (dryRun) {
+    for (const source of sources) await scanInput(source, options, 'validate', counters, undefined);
+    return summarize(counters, none, started, true, false);
+  }
+  if (!client) throw new Error('ingestSources needs a database client unless dryRun is set');
+
+  let spoolDirectory: string | undefined;
+  try {
+    let inputs = sources;
+    if (options.strict) {
+      if (sources.some((source) => source.path === undefined)) {
+        spoolDirectory = await mkdtemp(join(tmpdir(), 'metrics-ingest-'));
+        const directory = spoolDirectory;
+        inputs = await Promise.all(sources.map((source, index) => spool(source, directory, index)));
+      }
+      for (const source of inputs) await scanInput(source, options, 'validate', counters, undefined);
+      if (counters.rejected > 0) return summarize(counters, none, started, false, false);
+      counters.read = 0;
+    }
+    const writer = new BatchWriter(client, {
+      batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE,
+      mode: options.onConflict ?? 'skip',
+      onIds: options.onIds,
+      onBatchWritten: options.onBatchWritten,
+    });
+    try {
+      for (const source of inputs) {
+        await scanInput(source, options, 'load', counters, (sample) => writer.add(sample));
+      }
+    } catch (error) {
+      // The batch being written must settle before the caller closes the connection.
+      await writer.settle();
+      throw error;
+    }
+    await writer.finish();
+    return summarize(counters, writer.totals, started, false, true);
+  } finally {
+    if (spoolDirectory) await rm(spoolDirectory, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Loads one file (any supported format, optionally gzipped) into the metrics table. This is what
+ * the embedded database runs on its first start with the bundled sample data.
+ */
+export async function ingestFile(
+  prisma: PrismaClient,
+  path: string,
+  options: IngestOptions = {},
+): Promise<IngestSummary> {
+  return ingestSources(prisma, [{ name: path, path }], options);
+}
+
+/** One sample as the GraphQL mutation receives it (the DateTime scalar has parsed the timestamp). */
+export interface SampleInput {
+  timestamp: Date;
+  cpuLoad: number;
+  concurrency: number;
+}
+
+export interface SamplesResult extends BatchCounts {
+  /** One entry per refused sample, `index` being its position in the input list. */
+  rejected: { index: number; field: string; reason: string }[];
+}
+
+/** Validates one already-typed sample with the same rules as the file loader. */
+export function validateSample(
+  input: SampleInput,
+): { ok: true; sample: MetricSample } | { ok: false; problem: Problem } {
+  const timestampMs = input.timestamp.getTime();
+  const timeError = checkTimestampMs(timestampMs);
+  if (timeError) return { ok: false, problem: { field: 'timestamp', reason: timeError } };
+  const cpuError = checkCpuLoad(input.cpuLoad);
+  if (cpuError) return { ok: false, problem: { field: 'cpuLoad', reason: cpuError } };
+  const concurrencyError = checkConcurrency(input.concurrency);
+  if (concurrencyError) return { ok: false, problem: { field: 'concurrency', reason: concurrencyError } };
+  return { ok: true, sample: { timestampMs, cpuLoad: input.cpuLoad, concurrency: input.concurrency } };
+}
+
+/**
+ * Validates and stores a list of samples (the GraphQL mutation). Valid samples are stored even when
+ * others are refused. More than one batch runs in one transaction, so a call is stored whole or not
+ * at all and its counts are never half true.
+ */
+export async function ingestSamples(
+  prisma: PrismaClient,
+  inputs: readonly SampleInput[],
+  options: { onConflict?: ConflictMode; batchSize?: number } = {},
+): Promise<SamplesResult> {
+  const rejected: SamplesResult['rejected'] = [];
+  const samples: MetricSample[] = [];
+  inputs.forEach((input, index) => {
+    const result = validateSample(input);
+    if (result.ok) samples.push(result.sample);
+    else rejected.push({ index, ...result.problem });
+  });
+  const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+  const write = async (client: SqlClient) => {
+    const writer = new BatchWriter(client, { batchSize, mode: options.onConflict ?? 'skip' });
+    for (const sample of samples) await writer.add(sample);
+    return writer.finish();
+  };
+  const counts =
+    samples.length > batchSize ? await prisma.$transaction((tx) => write(tx)) : await write(prisma);
+  return { ...counts, rejected };
+}
