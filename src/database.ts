@@ -1,8 +1,11 @@
+import { resolve } from 'node:path';
 import { PrismaPg } from '@prisma/adapter-pg';
 import type { Config } from './config.js';
 import { startEmbeddedDatabase } from './embedded-database.js';
 import { PrismaClient } from './generated/prisma/client.js';
+import { ingestFile } from './ingest/index.js';
 import type { Logger } from './logger.js';
+import { projectRoot } from './paths.js';
 
 export type { PrismaClient };
 
@@ -39,6 +42,13 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
     logger,
   });
   const prisma = createPrismaClient(embedded.url, config.databasePoolSize);
+  try {
+    await loadSampleDataIfEmpty(prisma, config, logger);
+  } catch (error) {
+    await prisma.$disconnect();
+    await embedded.stop();
+    throw error;
+  }
   return {
     prisma,
     url: embedded.url,
@@ -48,4 +58,16 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
       await embedded.stop();
     },
   };
+}
+
+/**
+ * Gives the embedded database something to show on its first start. Keyed on an empty table
+ * rather than on a fresh data directory, so a start interrupted mid-load finishes the job (the
+ * load skips samples that are already stored).
+ */
+async function loadSampleDataIfEmpty(prisma: PrismaClient, config: Config, logger: Logger): Promise<void> {
+  if (await prisma.metric.findFirst({ select: { id: true } })) return;
+  const file = resolve(projectRoot, config.embedded.sampleDataFile);
+  const summary = await ingestFile(prisma, file, { batchSize: config.ingest.batchSize });
+  logger.info({ file, inserted: summary.inserted, rejected: summary.rejected }, 'Loaded sample data');
 }
