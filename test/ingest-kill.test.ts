@@ -1,0 +1,100 @@
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { projectRoot } from '../src/paths.js';
+import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { runIngest, runScript, scriptEnv, storedRows, tempDirectory } from './support/ingest.js';
+
+let db: TestDatabase;
+let dir: { path: string; remove(): Promise<void> };
+beforeAll(async () => {
+  db = await createTestDatabase();
+  dir = await tempDirectory();
+});
+afterAll(async () => {
+  await db.drop();
+  await dir.remove();
+});
+
+const ROWS = 200_000;
+
+async function count(client: pg.Client): Promise<number> {
+  const { rows } = await client.query<{ n: number }>('SELECT count(*)::integer AS n FROM metrics');
+  return rows[0]?.n ?? 0;
+}
+
+describe('ingest script: killed mid-way and run again', () => {
+  it('ends with exactly the rows of the file, none lost, none doubled', { timeout: 60_000 }, async () => {
+    const path = join(dir.path, 'large.ndjson');
+    const generated = await runScript(
+      'scripts/generate-metrics.ts',
+      ['--rows', String(ROWS), '--step', '15', '--seed', '42', '--output', path],
+      { env: scriptEnv(undefined) },
+    );
+    expect(generated.code).toBe(0);
+
+    // Small batches make the load last long enough to be caught half-way on a fast machine.
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'scripts/ingest.ts', '--batch-size', '500', path],
+      {
+        cwd: projectRoot,
+        env: scriptEnv(db.url),
+        stdio: 'ignore',
+      },
+    );
+    const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+      child.on('exit', (_code, signal) => resolve(signal)),
+    );
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    let before: number;
+    try {
+      for (;;) {
+        before = await count(client);
+        if (before >= ROWS / 10 || child.exitCode !== null) break;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      child.kill('SIGKILL');
+      expect(await exited).toBe('SIGKILL');
+      before = await count(client);
+    } finally {
+      await client.end();
+    }
+    // The kill landed mid-way, and only whole batches were stored.
+    expect(before).toBeGreaterThan(0);
+    expect(before).toBeLessThan(ROWS);
+    expect(before % 500).toBe(0);
+
+    const rerun = await runIngest(db.url, ['--json', path]);
+    expect(rerun.code).toBe(0);
+    expect(JSON.parse(rerun.stdout)).toMatchObject({
+      read: ROWS,
+      inserted: ROWS - before,
+      duplicates: before,
+      rejected: 0,
+    });
+    // Not a terminal, so no progress bar, even for a load this long.
+    expect(rerun.stderr).not.toContain('\u001b[');
+    expect(rerun.stderr).not.toContain('ETA');
+
+    const expected = (await readFile(path, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { timestamp: number; cpu_load: number; concurrency: number });
+    const stored = await storedRows(db.url);
+    expect(stored).toHaveLength(ROWS);
+    const mismatches = stored.filter((row, i) => {
+      const want = expected[i];
+      return (
+        !want ||
+        row.ms !== Math.round(want.timestamp * 1000) ||
+        Math.fround(row.cpuLoad) !== Math.fround(want.cpu_load) ||
+        row.concurrency !== want.concurrency
+      );
+    });
+    expect(mismatches).toEqual([]);
+  });
+});

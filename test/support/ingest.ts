@@ -1,0 +1,97 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { projectRoot } from '../../src/paths.js';
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Environment for a spawned script: the given database, quiet logs, no inherited .env surprises. */
+export function scriptEnv(
+  databaseUrl: string | undefined,
+  extra: Record<string, string> = {},
+): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'warn', ...extra };
+  if (databaseUrl === undefined) delete env.DATABASE_URL;
+  else env.DATABASE_URL = databaseUrl;
+  return env;
+}
+
+/** Spawns a TypeScript script the way users run it (tsx), optionally feeding standard input. */
+export function runScript(
+  script: string,
+  args: string[],
+  options: { env: NodeJS.ProcessEnv; input?: string | Buffer },
+): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+      cwd: projectRoot,
+      env: options.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+    child.on('error', reject);
+    child.on('close', (code, signal) =>
+      resolve({
+        code,
+        signal,
+        stdout: Buffer.concat(stdout).toString(),
+        stderr: Buffer.concat(stderr).toString(),
+      }),
+    );
+    child.stdin.on('error', () => {}); // the script may exit (usage error) before reading its input
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+export function runIngest(databaseUrl: string | undefined, args: string[], input?: string | Buffer) {
+  return runScript('scripts/ingest.ts', args, { env: scriptEnv(databaseUrl), input });
+}
+
+/** Error lines (`source:line: field: reason`) as `source:line: field`, in order. */
+export function rejectionKeys(stderr: string): string[] {
+  return stderr
+    .split('\n')
+    .filter((line) => /^.+:\d+: [\w]+: /.test(line))
+    .map((line) => line.replace(/^(.+?:\d+: \w+): .*$/, '$1'));
+}
+
+/** The last stderr line, the summary. */
+export function summaryLine(stderr: string): string {
+  return stderr.trim().split('\n').at(-1) ?? '';
+}
+
+export async function tempDirectory(): Promise<{ path: string; remove(): Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), 'metrics-ingest-test-'));
+  return { path, remove: () => rm(path, { recursive: true, force: true }) };
+}
+
+export interface StoredRow {
+  ms: number;
+  cpuLoad: number;
+  concurrency: number;
+}
+
+/** Every stored sample in timestamp order, read with plain pg (fast for 10^5 rows). */
+export async function storedRows(databaseUrl: string): Promise<StoredRow[]> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ ms: string; cpu_load: number; concurrency: number }>(
+      `SELECT (extract(epoch FROM "timestamp") * 1000)::bigint::text AS ms, cpu_load, concurrency
+       FROM metrics ORDER BY "timestamp"`,
+    );
+    return rows.map((row) => ({ ms: Number(row.ms), cpuLoad: row.cpu_load, concurrency: row.concurrency }));
+  } finally {
+    await client.end();
+  }
+}
