@@ -10,6 +10,7 @@ import './metric-summary.js';
 import './cpu-load-statistics.js';
 import './concurrency-statistics.js';
 import './metric-bucket.js';
+import './ingest-result.js';
 
 builder.queryType({ description: 'Reads are public.' });
 
