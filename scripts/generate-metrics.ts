@@ -148,13 +148,19 @@ async function main(argv: string[]): Promise<number> {
     }
   }
 
+  // The JSON array is laid out as the project's formatter (Biome) would, one record a line, so a
+  // committed file such as data/sample-metrics.json passes `npm run lint` and its line numbers
+  // stay meaningful in error messages. NDJSON stays compact.
   const toLine: (s: GeneratedSample) => string =
     format === 'csv'
       ? (s) => `${s.timestamp},${s.cpu_load},${s.concurrency}`
-      : (s) => `{"timestamp":${s.timestamp},"cpu_load":${s.cpu_load},"concurrency":${s.concurrency}}`;
+      : format === 'json'
+        ? (s) =>
+            `  { "timestamp": ${s.timestamp}, "cpu_load": ${s.cpu_load}, "concurrency": ${s.concurrency} }`
+        : (s) => `{"timestamp":${s.timestamp},"cpu_load":${s.cpu_load},"concurrency":${s.concurrency}}`;
   const separator = format === 'json' ? ',\n' : '\n';
   if (format === 'csv') await write(out, 'timestamp,cpu_load,concurrency\n');
-  if (format === 'json') await write(out, '[\n');
+  if (format === 'json') await write(out, rows > 0 ? '[\n' : '[');
   let chunk: string[] = [];
   let first = true;
   for (const sample of generateSamples({ rows, startSeconds: start.ms / 1000, stepSeconds: step, seed })) {
