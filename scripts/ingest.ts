@@ -8,18 +8,12 @@ import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import cliProgress from 'cli-progress';
-import { pino } from 'pino';
 import { ConfigError, parseConfig } from '../src/config.js';
-import { type Database, openDatabase } from '../src/database.js';
-import {
-  type ConflictMode,
-  FORMATS,
-  type Format,
-  type IngestProgress,
-  type IngestSummary,
-  type InputSource,
-  ingestSources,
-} from '../src/ingest/index.js';
+import type { Database } from '../src/database.js';
+import type { ConflictMode, IngestProgress, IngestSummary, InputSource } from '../src/ingest/index.js';
+// Only the light modules load up front; Prisma and the loader are imported once the command line
+// has been checked, so --help and usage errors answer at once.
+import { FORMATS, type Format } from '../src/ingest/sources.js';
 
 const HELP = `Usage: npm run ingest -- [options] [files...]
 
@@ -319,6 +313,11 @@ async function run(argv: string[]): Promise<number> {
     if (error instanceof ConfigError) throw new UsageError(error.message);
     throw error;
   }
+  const [{ pino }, { openDatabase }, { ingestSources }] = await Promise.all([
+    import('pino'),
+    import('../src/database.js'),
+    import('../src/ingest/index.js'),
+  ]);
   // stdout carries ids and the JSON summary, so logs go to stderr.
   const logger = pino({ level: config.logLevel, base: { service: 'metrics-ingest' } }, pino.destination(2));
   const sources: InputSource[] = options.files.map((file) =>
