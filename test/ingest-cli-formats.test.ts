@@ -72,11 +72,11 @@ describe('ingest script: formats', () => {
     expect(await storedRows(db.url)).toEqual(expectedFor([0, 1, 2, 3]));
   });
 
-  it('detects the format from the first character when the extension says nothing, and NDJSON named .json', async () => {
+  it('detects the format from the first character when the extension says nothing (after a byte-order mark), and NDJSON named .json', async () => {
     const paths = [
       await file('array.txt', `\n  ${asJson(0)}`),
-      await file('lines.dat', `\n\n${asNdjson(1)}`),
-      await file('table', asCsv(2)),
+      await file('lines.dat', `\uFEFF\n\n${asNdjson(1)}`),
+      await file('table', `\uFEFF${asCsv(2)}`),
       await file('lines.json', asNdjson(3)),
     ];
     const result = await runIngest(db.url, paths);

@@ -104,8 +104,14 @@ async function decompressed(raw: AsyncIterable<Buffer>): Promise<AsyncIterable<B
 
 async function* decoded(buffers: AsyncIterable<Buffer>): AsyncGenerator<string> {
   const decoder = new StringDecoder('utf8');
+  let first = true;
   for await (const buffer of buffers) {
-    const text = decoder.write(buffer);
+    let text = decoder.write(buffer);
+    // A byte-order mark (Excel's CSV, some Windows tools) is not part of the first record.
+    if (first && text !== '') {
+      first = false;
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    }
     if (text !== '') yield text;
   }
   const tail = decoder.end();
