@@ -1,0 +1,125 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig } from '../src/config.js';
+
+/** The ConfigError `parseConfig(env)` throws; fails the test if it throws nothing else. */
+function configErrorFor(env: NodeJS.ProcessEnv): ConfigError {
+  try {
+    parseConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error(`parseConfig accepted ${JSON.stringify(env)}`);
+}
+
+describe('parseConfig', () => {
+  it('defaults every variable, and runs on the embedded database without DATABASE_URL', () => {
+    expect(parseConfig({})).toMatchObject({
+      env: 'development',
+      databaseUrl: undefined,
+      host: '127.0.0.1',
+      port: 4000,
+      databasePoolSize: 10,
+      logLevel: 'info',
+      embedded: { dataDir: '.data/pglite', sampleDataFile: 'data/sample-metrics.json' },
+      pagination: { defaultPageSize: 100, maxPageSize: 1000 },
+      maxSeriesBuckets: 10_000,
+      rest: { defaultLimit: 1000, maxLimit: 10_000 },
+      readinessTimeoutMs: 1000,
+      shutdownTimeoutMs: 10_000,
+      ingest: { token: undefined, maxSamplesPerRequest: 10_000, batchSize: 5000 },
+    });
+  });
+
+  it('reads and converts the variables it is given', () => {
+    const config = parseConfig({
+      NODE_ENV: 'production',
+      DATABASE_URL: 'postgres://app:secret@db.internal:6543/metrics',
+      HOST: '0.0.0.0',
+      PORT: '8080',
+      DATABASE_POOL_SIZE: '25',
+      LOG_LEVEL: 'warn',
+      EMBEDDED_DATA_DIR: '/var/lib/metrics',
+      INGEST_TOKEN: 'a-token-of-sixteen+',
+    });
+    expect(config).toMatchObject({
+      env: 'production',
+      databaseUrl: 'postgres://app:secret@db.internal:6543/metrics',
+      host: '0.0.0.0',
+      port: 8080,
+      databasePoolSize: 25,
+      logLevel: 'warn',
+      embedded: { dataDir: '/var/lib/metrics' },
+      ingest: { token: 'a-token-of-sixteen+' },
+    });
+    expect(parseConfig({ DATABASE_URL: 'postgresql://postgres@127.0.0.1/metrics' }).databaseUrl).toBe(
+      'postgresql://postgres@127.0.0.1/metrics',
+    );
+  });
+
+  it('reports every invalid variable at once, in one ConfigError', () => {
+    const error = configErrorFor({
+      NODE_ENV: 'staging',
+      DATABASE_URL: 'mysql://root@127.0.0.1/metrics',
+      PORT: 'eighty',
+      DATABASE_POOL_SIZE: '0',
+      LOG_LEVEL: 'loud',
+      MAX_PAGE_SIZE: '1.5',
+      INGEST_TOKEN: 'short',
+    });
+    const invalid = [
+      'NODE_ENV',
+      'DATABASE_URL',
+      'PORT',
+      'DATABASE_POOL_SIZE',
+      'LOG_LEVEL',
+      'MAX_PAGE_SIZE',
+      'INGEST_TOKEN',
+    ];
+    expect(error.problems).toHaveLength(invalid.length);
+    for (const variable of invalid) {
+      const problem = error.problems.find((line) => line.startsWith(`${variable}: `));
+      expect(problem, `${variable} in ${JSON.stringify(error.problems)}`).toBeDefined();
+      expect(error.message).toContain(problem);
+    }
+    expect(error.problems.find((line) => line.startsWith('DATABASE_URL'))).toContain('postgres://');
+    expect(error.name).toBe('ConfigError');
+    expect(error.message.split('\n')[0]).toBe('Invalid configuration:');
+  });
+
+  it.each([
+    ['PORT', '65536'],
+    ['PORT', '-1'],
+    ['DATABASE_POOL_SIZE', '501'],
+    ['DATABASE_URL', 'not a url'],
+  ])('rejects %s=%s', (variable, value) => {
+    const error = configErrorFor({ [variable]: value });
+    expect(error.problems).toEqual([expect.stringMatching(new RegExp(`^${variable}: `))]);
+  });
+
+  it('rejects a default page size above the maximum', () => {
+    const error = configErrorFor({ DEFAULT_PAGE_SIZE: '500', MAX_PAGE_SIZE: '100' });
+    expect(error.problems).toEqual(['DEFAULT_PAGE_SIZE: must not exceed MAX_PAGE_SIZE']);
+  });
+
+  it('treats empty strings as unset', () => {
+    const config = parseConfig({
+      DATABASE_URL: '',
+      HOST: '',
+      PORT: '',
+      DATABASE_POOL_SIZE: '',
+      LOG_LEVEL: '',
+      EMBEDDED_DATA_DIR: '',
+      INGEST_TOKEN: '',
+    });
+    expect(config).toMatchObject({
+      databaseUrl: undefined,
+      host: '127.0.0.1',
+      port: 4000,
+      databasePoolSize: 10,
+      logLevel: 'info',
+      embedded: { dataDir: '.data/pglite' },
+      ingest: { token: undefined },
+    });
+  });
+});

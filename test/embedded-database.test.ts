@@ -1,0 +1,104 @@
+// The embedded default: PGlite served on a loopback port, migrated with the real Prisma CLI.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../src/config.js';
+import { openDatabase } from '../src/database.js';
+import { startEmbeddedDatabase } from '../src/embedded-database.js';
+import { createLogger } from '../src/logger.js';
+import { projectRoot } from '../src/paths.js';
+import { runPrisma, sha256 } from './support/prisma-cli.js';
+
+const logger = createLogger({ logLevel: 'silent' });
+const MIGRATION = '20261127000000_create_metrics';
+
+async function query<Row = Record<string, unknown>>(url: string, sql: string) {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query(sql)).rows as Row[];
+  } finally {
+    await client.end();
+  }
+}
+
+// One data directory for the file: creating a PGlite database costs 7-15 s, reopening it ~1.5 s.
+// The tests run in order: the first creates it, the second reuses it.
+describe('embedded PGlite database', () => {
+  let tempDir: string;
+  let dataDir: string;
+  beforeAll(async () => {
+    tempDir = await mkdtemp(join(tmpdir(), 'metrics-pglite-'));
+    // Not created yet: the first start is the one that creates it, as on a fresh clone.
+    dataDir = join(tempDir, 'pglite');
+  });
+  afterAll(() => rm(tempDir, { recursive: true, force: true }));
+
+  it('is what openDatabase runs on without DATABASE_URL, and keeps its rows across a restart', async () => {
+    const config = parseConfig({ EMBEDDED_DATA_DIR: dataDir, LOG_LEVEL: 'silent' });
+    expect(config.databaseUrl).toBeUndefined();
+    const timestamp = new Date('2031-02-03T04:05:06.789Z');
+
+    const first = await openDatabase(config, logger);
+    try {
+      expect(first.embedded).toBe(true);
+      expect(first.url).toMatch(/^postgresql:\/\/postgres@127\.0\.0\.1:\d+\//);
+      const created = await first.prisma.metric.create({
+        data: { timestamp, cpuLoad: 0.25, concurrency: 3 },
+      });
+      expect(typeof created.id).toBe('bigint');
+      const read = await first.prisma.metric.findUnique({ where: { timestamp } });
+      expect(read).toMatchObject({ id: created.id, cpuLoad: 0.25, concurrency: 3 });
+      expect(read?.timestamp.toISOString()).toBe(timestamp.toISOString());
+    } finally {
+      await first.close();
+    }
+
+    const second = await openDatabase(config, logger);
+    try {
+      const read = await second.prisma.metric.findUnique({ where: { timestamp } });
+      expect(read).toMatchObject({ cpuLoad: 0.25, concurrency: 3 });
+      expect(read?.timestamp.toISOString()).toBe(timestamp.toISOString());
+    } finally {
+      await second.close();
+    }
+  }, 120_000);
+
+  it('prisma migrate status and deploy work against it', async () => {
+    const db = await startEmbeddedDatabase({ dataDir, maxConnections: 4, logger });
+    try {
+      const upToDate = await runPrisma(['migrate', 'status'], { databaseUrl: db.url });
+      expect(upToDate.code, upToDate.output).toBe(0);
+      expect(upToDate.output).toContain('Database schema is up to date!');
+
+      // Back to an empty database, so that deploy has something to do.
+      await query(db.url, 'DROP TABLE metrics, _prisma_migrations');
+      const pending = await runPrisma(['migrate', 'status'], { databaseUrl: db.url });
+      expect(pending.code, pending.output).toBe(1);
+      expect(pending.output).toContain('Following migration have not yet been applied:');
+      expect(pending.output).toContain(MIGRATION);
+
+      const deploy = await runPrisma(['migrate', 'deploy'], { databaseUrl: db.url });
+      expect(deploy.code, deploy.output).toBe(0);
+      expect(deploy.output).toContain('All migrations have been successfully applied.');
+      const sql = await readFile(join(projectRoot, 'prisma/migrations', MIGRATION, 'migration.sql'));
+      expect(
+        await query(
+          db.url,
+          'SELECT migration_name, checksum, finished_at IS NOT NULL AS finished FROM _prisma_migrations',
+        ),
+      ).toEqual([{ migration_name: MIGRATION, checksum: sha256(sql), finished: true }]);
+      expect(await query(db.url, "SELECT to_regclass('metrics') IS NOT NULL AS exists")).toEqual([
+        { exists: true },
+      ]);
+
+      const status = await runPrisma(['migrate', 'status'], { databaseUrl: db.url });
+      expect(status.code, status.output).toBe(0);
+      expect(status.output).toContain('Database schema is up to date!');
+    } finally {
+      await db.stop();
+    }
+  }, 120_000);
+});
