@@ -238,7 +238,7 @@ function writeOut(text: string): Promise<void> | undefined {
  * costs a few milliseconds and keeps the resident set flat. `gc` is only reachable with the
  * --expose-gc flag, which can still be turned on at run time for contexts created afterwards.
  */
-const HEAP_SLACK = 32 * 1024 * 1024;
+const HEAP_SLACK = 24 * 1024 * 1024;
 function heapGuard(): () => void {
   let collect: (() => void) | undefined;
   try {
