@@ -9,7 +9,7 @@ import { openDatabase } from '../src/database.js';
 import { startEmbeddedDatabase } from '../src/embedded-database.js';
 import { createLogger } from '../src/logger.js';
 import { projectRoot } from '../src/paths.js';
-import { runPrisma, sha256 } from './support/prisma-cli.js';
+import { createTempProject, repositoryDatamodel, runPrisma, sha256 } from './support/prisma-cli.js';
 
 const logger = createLogger({ logLevel: 'silent' });
 const MIGRATION = '20261127000000_create_metrics';
@@ -98,6 +98,29 @@ describe('embedded PGlite database', () => {
       expect(status.code, status.output).toBe(0);
       expect(status.output).toContain('Database schema is up to date!');
     } finally {
+      await db.stop();
+    }
+  }, 120_000);
+
+  it('refuses commands that need a shadow database rather than migrating the embedded one', async () => {
+    // PGlite serves its one database to every connection, whatever database the client names, so
+    // a "shadow database" on it would be the embedded database itself.
+    const db = await startEmbeddedDatabase({ dataDir, maxConnections: 4, logger });
+    const project = await createTempProject({ schema: await repositoryDatamodel() });
+    try {
+      await project.addMigration('20990101000000_shadow_only', 'CREATE TABLE shadow_only (id integer);\n');
+      const diff = await project.run(
+        ['migrate', 'diff', '--from-migrations', 'prisma/migrations', '--to-schema', 'prisma/schema.prisma'],
+        { databaseUrl: db.url },
+      );
+      expect(diff.code, diff.output).not.toBe(0);
+      expect(diff.output).toContain('P3014');
+      expect(diff.output).toContain('embedded PGlite server');
+      expect(await query(db.url, "SELECT to_regclass('shadow_only') IS NULL AS untouched")).toEqual([
+        { untouched: true },
+      ]);
+    } finally {
+      await project.remove();
       await db.stop();
     }
   }, 120_000);

@@ -331,11 +331,22 @@ class MigrationAdapterFactory {
     }
     debug(`Created shadow database ${database}`);
     const shadowConfig = { ...config, database };
-    if (schema) {
-      // The engine expects the schema to exist, as it does in the main database.
-      const client = new pg.Client({ ...shadowConfig, options: undefined });
+    const client = new pg.Client({ ...shadowConfig, options: undefined });
+    try {
       await client.connect();
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`).finally(() => client.end());
+      // A server that ignores the database a client asks for (PGlite serves its one database to
+      // every connection) would have the engine apply migrations to the main database instead.
+      const { rows } = await client.query('SELECT current_database() AS name');
+      if (rows[0]?.name !== database) {
+        throw new EngineError(
+          'P3014',
+          `Prisma Migrate could not create the shadow database. The server at \`${hostAndPort(config)}\` accepted \`CREATE DATABASE ${database}\`, but connections to it reach \`${rows[0]?.name}\`, so it cannot host one: is it the embedded PGlite server? Run this command against PostgreSQL, or set \`datasource.shadowDatabaseUrl\` in prisma.config.ts. Read more about the shadow database at https://pris.ly/d/migrate-shadow`,
+        );
+      }
+      // The engine expects the schema to exist, as it does in the main database.
+      if (schema) await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+    } finally {
+      await client.end().catch(() => {});
     }
     const adapter = patchAdapter(await new PrismaPg(shadowConfig, { schema }).connect(), { isShadow: true });
     const dispose = adapter.dispose.bind(adapter);
@@ -383,8 +394,9 @@ function describeError(error, errorRegistry) {
     parsed = raw.startsWith('{') ? JSON.parse(raw) : undefined;
   } catch {}
   const { text, resolved } = resolveExternalErrors(parsed?.message ?? raw, errorRegistry);
-  if (resolved instanceof EngineError && text.trim() === resolved.message.trim()) {
-    return { isPanic: false, message: resolved.message, errorCode: resolved.errorCode, meta: resolved.meta };
+  if (resolved instanceof EngineError) {
+    // The engine may have wrapped it ("Failed to connect to the shadow database\n..."): keep its text.
+    return { isPanic: false, message: text, errorCode: resolved.errorCode, meta: resolved.meta };
   }
   return {
     isPanic: Boolean(parsed?.is_panic),

@@ -159,6 +159,12 @@ export default defineConfig({
     async addMigration(name, sql) {
       await mkdir(join(migrationsDir, name), { recursive: true });
       await writeFile(join(migrationsDir, name, 'migration.sql'), sql);
+      // Prisma reads the provider from the lock file; keep a copied one.
+      await writeFile(join(migrationsDir, 'migration_lock.toml'), 'provider = "postgresql"\n', {
+        flag: 'wx',
+      }).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EEXIST') throw error;
+      });
     },
     run: (args, runOptions) => runPrisma(args, { ...runOptions, cwd: dir }),
     remove: () => rm(dir, { recursive: true, force: true }),
