@@ -370,6 +370,61 @@ INSERT INTO notes (body) VALUES ('a;b'), ('it''s; quoted'), ($tag$c;'d$tag$);
     );
   });
 
+  it("the engine's cli mode creates and drops databases and reports failures as JSON with a code", async ({
+    onTestFinished,
+  }) => {
+    const name = `metrics_test_${inject('runId')}_cli_${randomBytes(4).toString('hex')}`;
+    const url = databaseUrl(inject('testServerUrl'), name);
+    onTestFinished(() =>
+      withMaintenanceClient(inject('testServerUrl'), (client) =>
+        client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`),
+      ).then(() => undefined),
+    );
+    const cli = (command: string) =>
+      new Promise<{ code: number | null; errors: { message: string; error_code?: string }[] }>((resolve) => {
+        const engine = spawn(process.execPath, [
+          SCHEMA_ENGINE_SHIM,
+          '--datasource',
+          JSON.stringify({ url }),
+          'cli',
+          command,
+        ]);
+        let stderr = '';
+        engine.stderr.on('data', (chunk: Buffer) => {
+          stderr += chunk.toString();
+        });
+        engine.on('close', (code) => {
+          // Like the CLI: skip the banner line, read the JSON log lines after it.
+          const lines = stderr.trim().split('\n').slice(1).filter(Boolean);
+          resolve({ code, errors: lines.map((line) => JSON.parse(line).fields) });
+        });
+      });
+    const exists = async () =>
+      (
+        await withMaintenanceClient(inject('testServerUrl'), (client) =>
+          client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]),
+        )
+      ).rowCount === 1;
+
+    expect(await cli('can-connect-to-database')).toEqual({
+      code: 1,
+      errors: [
+        { message: expect.stringContaining(`Database \`${name}\` does not exist`), error_code: 'P1003' },
+      ],
+    });
+    expect(await cli('create-database')).toEqual({ code: 0, errors: [] });
+    expect(await exists()).toBe(true);
+    expect(await cli('can-connect-to-database')).toEqual({ code: 0, errors: [] });
+    expect(await cli('create-database')).toEqual({
+      code: 1,
+      errors: [
+        { message: expect.stringContaining(`Database \`${name}\` already exists`), error_code: 'P1009' },
+      ],
+    });
+    expect(await cli('drop-database')).toEqual({ code: 0, errors: [] });
+    expect(await exists()).toBe(false);
+  });
+
   it('fails fast with P1001 when nothing listens on the port', async () => {
     const port = await new Promise<number>((resolve, reject) => {
       const server = createServer();

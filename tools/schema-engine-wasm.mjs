@@ -194,15 +194,15 @@ function connectionError(error, config) {
   }
 }
 
-/** Runs `work` with a client on the server's `postgres` maintenance database. */
+/** Runs `work` with a client on the server's `postgres` maintenance database; errors name `url`'s. */
 async function withAdminClient(url, work) {
-  const { config } = pgConfigFromUrl(url, 'postgres');
-  const client = new pg.Client(config);
+  const { config: target } = pgConfigFromUrl(url);
+  const client = new pg.Client({ ...target, database: 'postgres', options: undefined });
   try {
     await client.connect();
     return await work(client);
   } catch (error) {
-    throw connectionError(error, config);
+    throw connectionError(error, target);
   } finally {
     await client.end().catch(() => {});
   }
