@@ -34,14 +34,22 @@ const environmentSchema = z
     INGEST_MAX_SAMPLES: integer(1, 1_000_000).default(10_000),
     INGEST_BATCH_SIZE: integer(1, 30_000).default(5000),
   })
+  // zod skips object-level refinements once any field fails; `when` runs these whenever the two
+  // variables they compare are themselves valid, so every problem is still reported at once.
   .refine((env) => env.DEFAULT_PAGE_SIZE <= env.MAX_PAGE_SIZE, {
     path: ['DEFAULT_PAGE_SIZE'],
     message: 'must not exceed MAX_PAGE_SIZE',
+    when: (payload) => fieldsValid(payload.issues, 'DEFAULT_PAGE_SIZE', 'MAX_PAGE_SIZE'),
   })
   .refine((env) => env.REST_DEFAULT_LIMIT <= env.REST_MAX_LIMIT, {
     path: ['REST_DEFAULT_LIMIT'],
     message: 'must not exceed REST_MAX_LIMIT',
+    when: (payload) => fieldsValid(payload.issues, 'REST_DEFAULT_LIMIT', 'REST_MAX_LIMIT'),
   });
+
+function fieldsValid(issues: readonly { path?: readonly PropertyKey[] }[], ...fields: string[]): boolean {
+  return !issues.some((issue) => fields.includes(String(issue.path?.[0])));
+}
 
 export type Environment = z.infer<typeof environmentSchema>;
 
@@ -71,11 +79,11 @@ export class ConfigError extends Error {
   }
 }
 
-/** Empty strings mean "unset", as in most shells' `VAR= command`. */
+/** Blank values mean "unset", as in most shells' `VAR= command`. */
 function withoutEmptyValues(env: NodeJS.ProcessEnv): Record<string, string> {
   return Object.fromEntries(
     Object.entries(env).filter(
-      (entry): entry is [string, string] => entry[1] !== undefined && entry[1] !== '',
+      (entry): entry is [string, string] => entry[1] !== undefined && entry[1].trim() !== '',
     ),
   );
 }

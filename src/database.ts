@@ -18,7 +18,9 @@ export interface Database {
 }
 
 export function createPrismaClient(databaseUrl: string, poolSize: number): PrismaClient {
-  const adapter = new PrismaPg({ connectionString: databaseUrl, max: poolSize });
+  // pg ignores Prisma's `?schema=` URL parameter; adapter-pg takes it as an option instead.
+  const schema = new URL(databaseUrl).searchParams.get('schema') ?? undefined;
+  const adapter = new PrismaPg({ connectionString: databaseUrl, max: poolSize }, { schema });
   return new PrismaClient({ adapter });
 }
 

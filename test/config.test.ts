@@ -102,6 +102,28 @@ describe('parseConfig', () => {
     expect(error.problems).toEqual(['DEFAULT_PAGE_SIZE: must not exceed MAX_PAGE_SIZE']);
   });
 
+  it('reports the cross-variable checks together with unrelated problems', () => {
+    const error = configErrorFor({
+      DEFAULT_PAGE_SIZE: '500',
+      MAX_PAGE_SIZE: '100',
+      REST_DEFAULT_LIMIT: '20',
+      REST_MAX_LIMIT: '10',
+      PORT: 'x',
+    });
+    expect(error.problems).toEqual([
+      expect.stringMatching(/^PORT: /),
+      'DEFAULT_PAGE_SIZE: must not exceed MAX_PAGE_SIZE',
+      'REST_DEFAULT_LIMIT: must not exceed REST_MAX_LIMIT',
+    ]);
+  });
+
+  it('treats a value of only whitespace as unset', () => {
+    expect(parseConfig({ DATABASE_POOL_SIZE: ' ', PORT: '\t' })).toMatchObject({
+      databasePoolSize: 10,
+      port: 4000,
+    });
+  });
+
   it('treats empty strings as unset', () => {
     const config = parseConfig({
       DATABASE_URL: '',

@@ -1,0 +1,32 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPrismaClient } from '../src/database.js';
+import { migrateDeploy } from '../src/migrations.js';
+import { createEmptyDatabase } from './support/database.js';
+
+let database: Awaited<ReturnType<typeof createEmptyDatabase>>;
+beforeAll(async () => {
+  database = await createEmptyDatabase();
+});
+afterAll(() => database.drop());
+
+describe('createPrismaClient', () => {
+  it('reads and writes the schema named by ?schema= in the URL, like the Prisma CLI', async () => {
+    const url = `${database.url}?schema=metrics_app`;
+    await migrateDeploy(url);
+    const prisma = createPrismaClient(url, 2);
+    try {
+      await prisma.metric.create({
+        data: { timestamp: new Date('2026-11-26T00:00:00Z'), cpuLoad: 1, concurrency: 2 },
+      });
+      expect(await prisma.metric.count()).toBe(1);
+    } finally {
+      await prisma.$disconnect();
+    }
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    const { rows } = await client.query('SELECT count(*)::int AS n FROM metrics_app.metrics');
+    await client.end();
+    expect(rows[0].n).toBe(1);
+  });
+});
