@@ -176,13 +176,25 @@ function redact(url: string): string {
   }
 }
 
+/**
+ * One line about what went wrong. Prisma wraps driver errors in a multi-line "Invalid
+ * `prisma.$queryRaw()` invocation" text around the driver's message; the SQLSTATE, when the
+ * database answered, is in `meta`.
+ */
 function describeError(error: unknown): string {
+  const prismaMessage = error instanceof Error ? /Message: `([^`]*)`/.exec(error.message)?.[1] : undefined;
+  if (prismaMessage) {
+    const code = (error as { meta?: { driverAdapterError?: { cause?: { originalCode?: unknown } } } }).meta
+      ?.driverAdapterError?.cause?.originalCode;
+    return typeof code === 'string' ? `${prismaMessage} (SQLSTATE ${code})` : prismaMessage;
+  }
   const parts: string[] = [];
   let current: unknown = error;
   while (current instanceof Error && parts.length < 4) {
-    if (current.message && !parts.includes(current.message)) parts.push(current.message);
+    const message = current.message.replace(/\s+/g, ' ').trim();
+    if (message && !parts.includes(message)) parts.push(message);
     const code = (current as NodeJS.ErrnoException).code;
-    if (code && !current.message.includes(code)) parts.push(code);
+    if (code && !message.includes(code)) parts.push(code);
     current = current.cause;
   }
   if (error instanceof AggregateError) {

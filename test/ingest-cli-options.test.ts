@@ -240,6 +240,7 @@ describe('ingest script: usage, configuration and connection errors', () => {
     expect(result.stderr).toMatch(
       /cannot connect to PostgreSQL at postgresql:\/\/postgres:\*\*\*@127\.0\.0\.1:1\/metrics/,
     );
+    expect(result.stderr).toMatch(/Can't reach database server at 127\.0\.0\.1:1/);
     expect(result.stderr).toMatch(/Check DATABASE_URL/);
     expect(result.stderr).not.toContain('secret');
   });
@@ -252,6 +253,27 @@ describe('ingest script: usage, configuration and connection errors', () => {
       expect(result.stderr).toMatch(/metrics table does not exist .*npm run db:deploy/);
     } finally {
       await empty.drop();
+    }
+  });
+
+  it('exits 2 when the database refuses a batch mid-way, keeping the batches already stored', async () => {
+    const other = await createTestDatabase();
+    try {
+      // A rule the loader does not know, so the database is what refuses the second batch.
+      await other.prisma.$executeRawUnsafe(
+        'ALTER TABLE metrics ADD CONSTRAINT below_100 CHECK (concurrency < 100)',
+      );
+      const path = await ndjson(
+        'refused.ndjson',
+        [1, 2, 3, 100, 5].map((concurrency, i) => ({ timestamp: T0 + i, cpu_load: 1, concurrency })),
+      );
+      const result = await runIngest(other.url, ['--batch-size', '2', path]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(/loading stopped: .*below_100/);
+      expect(result.stderr).toMatch(/run the same command again/);
+      expect((await storedRows(other.url)).map((r) => r.concurrency)).toEqual([1, 2]);
+    } finally {
+      await other.drop();
     }
   });
 });
