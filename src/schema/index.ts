@@ -13,6 +13,7 @@ import './metric-bucket.js';
 import './ingest-result.js';
 
 builder.queryType({ description: 'Reads are public.' });
+builder.mutationType({ description: 'Writes require `Authorization: Bearer <INGEST_TOKEN>`.' });
 
 export const schema = builder.toSchema();
 // Fail at start-up, not on the first request, if the types do not form a valid schema.

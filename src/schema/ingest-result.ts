@@ -87,8 +87,6 @@ function authorize(request: Request, token: string | undefined): void {
   }
 }
 
-builder.mutationType({ description: 'Writes require `Authorization: Bearer <INGEST_TOKEN>`.' });
-
 builder.mutationField('ingestMetrics', (t) =>
   t.field({
     type: IngestResultRef,
