@@ -100,9 +100,12 @@ describe('metrics connection: pagination', () => {
     expect(nodes[7]?.unixTime).toBe((samples[7] as (typeof samples)[number]).timestamp.getTime() / 1000);
   });
 
-  it.each([7, 333, 1000])('visits every row exactly once, in order, paging forward %i at a time', async (size) => {
-    expect(await pageForward(size)).toEqual(allTimestamps);
-  });
+  it.each([7, 333, 1000])(
+    'visits every row exactly once, in order, paging forward %i at a time',
+    async (size) => {
+      expect(await pageForward(size)).toEqual(allTimestamps);
+    },
+  );
 
   it('visits every row of a window exactly once paging forward 1 at a time', async () => {
     const window = { start: allTimestamps[1000], end: allTimestamps[1150] };

@@ -1,22 +1,12 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { rejectionKeys, runIngest, storedRows, summaryLine, tempDirectory } from './support/ingest.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { ingestFixture, rejectionKeys, runIngest, storedRows, summaryLine } from './support/ingest.js';
 
-let db: TestDatabase;
-let dir: { path: string; remove(): Promise<void> };
-beforeAll(async () => {
-  db = await createTestDatabase();
-  dir = await tempDirectory();
-});
-afterAll(async () => {
-  await db.drop();
-  await dir.remove();
-});
+const fixture = ingestFixture();
 beforeEach(async () => {
-  await db.prisma.$executeRawUnsafe('TRUNCATE metrics RESTART IDENTITY');
+  await fixture.db.prisma.$executeRawUnsafe('TRUNCATE metrics RESTART IDENTITY');
 });
 
 const T0 = 1_795_651_200; // 2026-11-26T00:00:00Z
@@ -50,7 +40,7 @@ const asCsv = (days = 0) =>
     .join('\n')}\n`;
 
 async function file(name: string, content: string | Buffer): Promise<string> {
-  const path = join(dir.path, name);
+  const path = join(fixture.dir.path, name);
   await writeFile(path, content);
   return path;
 }
@@ -65,11 +55,11 @@ describe('ingest script: formats', () => {
       await file('a.jsonl', asNdjson(2)),
       await file('a.csv', asCsv(3)),
     ];
-    const result = await runIngest(db.url, paths);
+    const result = await runIngest(fixture.db.url, paths);
     expect(result.stderr).not.toMatch(/: \w+: /);
     expect(result.code).toBe(0);
     expect(summaryLine(result.stderr)).toMatch(/read 12, inserted 12, updated 0, duplicates 0, rejected 0/);
-    expect(await storedRows(db.url)).toEqual(expectedFor([0, 1, 2, 3]));
+    expect(await storedRows(fixture.db.url)).toEqual(expectedFor([0, 1, 2, 3]));
   });
 
   it('detects the format from the first character when the extension says nothing (after a byte-order mark), and NDJSON named .json', async () => {
@@ -79,16 +69,16 @@ describe('ingest script: formats', () => {
       await file('table', `\uFEFF${asCsv(2)}`),
       await file('lines.json', asNdjson(3)),
     ];
-    const result = await runIngest(db.url, paths);
+    const result = await runIngest(fixture.db.url, paths);
     expect(result.code).toBe(0);
-    expect(await storedRows(db.url)).toEqual(expectedFor([0, 1, 2, 3]));
+    expect(await storedRows(fixture.db.url)).toEqual(expectedFor([0, 1, 2, 3]));
   });
 
   it('--format overrides the extension', async () => {
     const path = await file('mislabelled.json', asCsv());
-    const result = await runIngest(db.url, ['--format', 'csv', path]);
+    const result = await runIngest(fixture.db.url, ['--format', 'csv', path]);
     expect(result.code).toBe(0);
-    expect(await storedRows(db.url)).toEqual(EXPECTED);
+    expect(await storedRows(fixture.db.url)).toEqual(EXPECTED);
   });
 
   it('reads gzipped JSON, NDJSON and CSV transparently', async () => {
@@ -97,23 +87,23 @@ describe('ingest script: formats', () => {
       await file('b.ndjson.gz', gzipSync(asNdjson(1))),
       await file('b.csv.gz', gzipSync(asCsv(2))),
     ];
-    const result = await runIngest(db.url, paths);
+    const result = await runIngest(fixture.db.url, paths);
     expect(result.code).toBe(0);
-    expect(await storedRows(db.url)).toEqual(expectedFor([0, 1, 2]));
+    expect(await storedRows(fixture.db.url)).toEqual(expectedFor([0, 1, 2]));
   });
 
   it('reads standard input when no file is given', async () => {
-    const result = await runIngest(db.url, [], asNdjson());
+    const result = await runIngest(fixture.db.url, [], asNdjson());
     expect(result.code).toBe(0);
-    expect(await storedRows(db.url)).toEqual(EXPECTED);
+    expect(await storedRows(fixture.db.url)).toEqual(EXPECTED);
   });
 
   it('reads files and gzipped standard input ("-") in one run, detecting the format from the content', async () => {
     const path = await file('first.json', asJson(1));
-    const result = await runIngest(db.url, [path, '-'], gzipSync(asCsv(0)));
+    const result = await runIngest(fixture.db.url, [path, '-'], gzipSync(asCsv(0)));
     expect(result.code).toBe(0);
     expect(summaryLine(result.stderr)).toMatch(/read 6, inserted 6/);
-    expect(await storedRows(db.url)).toEqual(expectedFor([0, 1]));
+    expect(await storedRows(fixture.db.url)).toEqual(expectedFor([0, 1]));
   });
 
   it('accepts ISO-8601 with offsets, fractional epoch seconds, cpuLoad, CSV quoting, and both ends of the range', async () => {
@@ -136,12 +126,12 @@ describe('ingest script: formats', () => {
         .map((r) => JSON.stringify(r))
         .join('\n'),
     );
-    const result = await runIngest(db.url, [mixed, edges]);
+    const result = await runIngest(fixture.db.url, [mixed, edges]);
     expect(result.code).toBe(0);
     // Unknown fields are reported once per file, not once per row.
     expect(result.stderr.match(/warning: .*host \(first on line 2\)/g)).toHaveLength(1);
     const one = { cpuLoad: 1, concurrency: 1 };
-    expect(await storedRows(db.url)).toEqual([
+    expect(await storedRows(fixture.db.url)).toEqual([
       { ms: 0, ...one },
       { ms: T0 * 1000, cpuLoad: 0.5, concurrency: 3 },
       { ms: (T0 + 60) * 1000 + 250, cpuLoad: 1.5, concurrency: 4 },
@@ -214,7 +204,7 @@ describe('ingest script: rejected records', () => {
       NDJSON_LINES.map(([l]) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n'),
     );
     const csv = await file('bad.csv', CSV_LINES.map(([l]) => l).join('\n'));
-    const result = await runIngest(db.url, [ndjson, csv]);
+    const result = await runIngest(fixture.db.url, [ndjson, csv]);
     expect(result.code).toBe(1);
     const expected = [
       ...NDJSON_LINES.flatMap(([, problem], i) => (problem ? [`${ndjson}:${i + 1}: ${problem}`] : [])),
@@ -224,7 +214,7 @@ describe('ingest script: rejected records', () => {
     // Each reported line starts with its expected `file:line: field: reason` prefix.
     expect(reported.map((line, k) => line.slice(0, expected[k]?.length))).toEqual(expected);
     expect(summaryLine(result.stderr)).toMatch(/read 34, inserted 4, updated 0, duplicates 0, rejected 30/);
-    expect(await storedRows(db.url)).toEqual([
+    expect(await storedRows(fixture.db.url)).toEqual([
       { ms: T0 * 1000, cpuLoad: 0.5, concurrency: 1 },
       { ms: (T0 + 60) * 1000, cpuLoad: 0.75, concurrency: 2 },
       { ms: (T0 + 86_400) * 1000, cpuLoad: 0.5, concurrency: 1 },
@@ -258,7 +248,7 @@ describe('ingest script: rejected records', () => {
     );
     const cutGzip = await file('cut.ndjson.gz', full.subarray(0, Math.floor(full.length * 0.6)));
 
-    const result = await runIngest(db.url, [badJson, truncatedJson, noHeader, cutGzip]);
+    const result = await runIngest(fixture.db.url, [badJson, truncatedJson, noHeader, cutGzip]);
     expect(result.code).toBe(1);
     const keys = rejectionKeys(result.stderr);
     expect(keys.slice(0, 5)).toEqual([
@@ -278,7 +268,7 @@ describe('ingest script: rejected records', () => {
       /no-header\.csv:1: header: missing columns timestamp, cpu_load, concurrency/,
     );
     expect(result.stderr).toMatch(/cut\.ndjson\.gz:\d+: file: cannot decompress: unexpected end of file/);
-    const stored = await storedRows(db.url);
+    const stored = await storedRows(fixture.db.url);
     expect(stored.slice(0, 3)).toEqual([
       { ms: T0 * 1000, cpuLoad: 0.5, concurrency: 1 },
       { ms: (T0 + 60) * 1000, cpuLoad: 0.25, concurrency: 2 },

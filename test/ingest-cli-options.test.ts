@@ -1,36 +1,27 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createEmptyDatabase, createTestDatabase, type TestDatabase } from './support/database.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { createEmptyDatabase, createTestDatabase } from './support/database.js';
 import {
+  ingestFixture,
   rejectionKeys,
   runIngest,
   runScript,
   scriptEnv,
   storedRows,
   summaryLine,
-  tempDirectory,
 } from './support/ingest.js';
 
-let db: TestDatabase;
-let dir: { path: string; remove(): Promise<void> };
-beforeAll(async () => {
-  db = await createTestDatabase();
-  dir = await tempDirectory();
-});
-afterAll(async () => {
-  await db.drop();
-  await dir.remove();
-});
+const fixture = ingestFixture();
 beforeEach(async () => {
-  await db.prisma.$executeRawUnsafe('TRUNCATE metrics RESTART IDENTITY');
+  await fixture.db.prisma.$executeRawUnsafe('TRUNCATE metrics RESTART IDENTITY');
 });
 
 const T0 = 1_795_651_200;
 const ms = (seconds: number) => seconds * 1000;
 
 async function ndjson(name: string, records: unknown[]): Promise<string> {
-  const path = join(dir.path, name);
+  const path = join(fixture.dir.path, name);
   await writeFile(path, `${records.map((r) => JSON.stringify(r)).join('\n')}\n`);
   return path;
 }
@@ -57,7 +48,7 @@ const LAST_WINS = [
 describe('ingest script: duplicates and --on-conflict', () => {
   it('keeps the first of duplicates within a file, and adds nothing when the file is loaded again', async () => {
     const path = await ndjson('dups.ndjson', WITH_DUPLICATES);
-    const first = await runIngest(db.url, ['--json', path]);
+    const first = await runIngest(fixture.db.url, ['--json', path]);
     expect(first.code).toBe(0);
     expect(JSON.parse(first.stdout)).toMatchObject({
       read: 5,
@@ -66,25 +57,25 @@ describe('ingest script: duplicates and --on-conflict', () => {
       duplicates: 2,
       rejected: 0,
     });
-    expect(await storedRows(db.url)).toEqual(FIRST_WINS);
+    expect(await storedRows(fixture.db.url)).toEqual(FIRST_WINS);
 
-    const again = await runIngest(db.url, ['--json', path]);
+    const again = await runIngest(fixture.db.url, ['--json', path]);
     expect(again.code).toBe(0);
     expect(JSON.parse(again.stdout)).toMatchObject({ read: 5, inserted: 0, updated: 0, duplicates: 5 });
-    expect(await storedRows(db.url)).toEqual(FIRST_WINS);
+    expect(await storedRows(fixture.db.url)).toEqual(FIRST_WINS);
   });
 
   it('first wins across batches too (--batch-size 1)', async () => {
     const path = await ndjson('dups-small-batches.ndjson', WITH_DUPLICATES);
-    const result = await runIngest(db.url, ['--json', '--batch-size', '1', path]);
+    const result = await runIngest(fixture.db.url, ['--json', '--batch-size', '1', path]);
     expect(JSON.parse(result.stdout)).toMatchObject({ inserted: 3, updated: 0, duplicates: 2 });
-    expect(await storedRows(db.url)).toEqual(FIRST_WINS);
+    expect(await storedRows(fixture.db.url)).toEqual(FIRST_WINS);
   });
 
   it('--on-conflict update: the last sample for a timestamp wins, within a batch and against stored rows', async () => {
     const path = await ndjson('dups-update.ndjson', WITH_DUPLICATES);
-    await runIngest(db.url, [path]); // stores the first-wins values
-    const update = await runIngest(db.url, ['--json', '--on-conflict', 'update', path]);
+    await runIngest(fixture.db.url, [path]); // stores the first-wins values
+    const update = await runIngest(fixture.db.url, ['--json', '--on-conflict', 'update', path]);
     expect(update.code).toBe(0);
     // A and B change; C is re-sent unchanged, which is a duplicate, not an update.
     expect(JSON.parse(update.stdout)).toMatchObject({
@@ -93,18 +84,25 @@ describe('ingest script: duplicates and --on-conflict', () => {
       duplicates: 3,
       onConflict: 'update',
     });
-    expect(await storedRows(db.url)).toEqual(LAST_WINS);
+    expect(await storedRows(fixture.db.url)).toEqual(LAST_WINS);
 
-    const again = await runIngest(db.url, ['--json', '--on-conflict', 'update', path]);
+    const again = await runIngest(fixture.db.url, ['--json', '--on-conflict', 'update', path]);
     expect(JSON.parse(again.stdout)).toMatchObject({ inserted: 0, updated: 0, duplicates: 5 });
-    expect(await storedRows(db.url)).toEqual(LAST_WINS);
+    expect(await storedRows(fixture.db.url)).toEqual(LAST_WINS);
   });
 
   it('--on-conflict update: last wins across batches too (--batch-size 1)', async () => {
     const path = await ndjson('dups-update-empty.ndjson', WITH_DUPLICATES);
-    const perRow = await runIngest(db.url, ['--json', '--on-conflict', 'update', '--batch-size', '1', path]);
+    const perRow = await runIngest(fixture.db.url, [
+      '--json',
+      '--on-conflict',
+      'update',
+      '--batch-size',
+      '1',
+      path,
+    ]);
     expect(JSON.parse(perRow.stdout)).toMatchObject({ inserted: 3, updated: 2, duplicates: 0 });
-    expect(await storedRows(db.url)).toEqual(LAST_WINS);
+    expect(await storedRows(fixture.db.url)).toEqual(LAST_WINS);
   });
 });
 
@@ -119,23 +117,23 @@ describe('ingest script: --strict, --dry-run, --print-ids, --json', () => {
     const path = await ndjson('strict.ndjson', ONE_BAD);
     const input = ONE_BAD.map((r) => JSON.stringify(r)).join('\n');
     const [fromFile, fromStdin] = await Promise.all([
-      runIngest(db.url, ['--strict', path]),
-      runIngest(db.url, ['--strict'], input),
+      runIngest(fixture.db.url, ['--strict', path]),
+      runIngest(fixture.db.url, ['--strict'], input),
     ]);
     expect(fromFile.code).toBe(1);
     expect(rejectionKeys(fromFile.stderr)).toEqual([`${path}:2: cpu_load`]);
     expect(summaryLine(fromFile.stderr)).toMatch(/inserted 0, .*rejected 1, .*--strict: nothing written/);
     expect(fromStdin.code).toBe(1);
     expect(rejectionKeys(fromStdin.stderr)).toEqual(['<stdin>:2: cpu_load']);
-    expect(await storedRows(db.url)).toEqual([]);
+    expect(await storedRows(fixture.db.url)).toEqual([]);
   });
 
   it('--strict loads everything when every record is valid, standard input included', async () => {
     const input = [ONE_BAD[0], ONE_BAD[2]].map((r) => JSON.stringify(r)).join('\n');
-    const result = await runIngest(db.url, ['--strict', '--json'], input);
+    const result = await runIngest(fixture.db.url, ['--strict', '--json'], input);
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({ read: 2, inserted: 2, rejected: 0, written: true });
-    expect(await storedRows(db.url)).toHaveLength(2);
+    expect(await storedRows(fixture.db.url)).toHaveLength(2);
   });
 
   it('--dry-run validates and counts without writing, and without needing the database', async () => {
@@ -156,17 +154,17 @@ describe('ingest script: --strict, --dry-run, --print-ids, --json', () => {
       written: false,
     });
     expect(summaryLine(result.stderr)).toMatch(/dry run: 2 valid, nothing written/);
-    expect(await storedRows(db.url)).toEqual([]);
+    expect(await storedRows(fixture.db.url)).toEqual([]);
   });
 
   it('--print-ids prints the id of each new row, one per line, then --json the summary', async () => {
     const path = await ndjson('ids.ndjson', WITH_DUPLICATES);
-    const first = await runIngest(db.url, ['--print-ids', '--json', path]);
+    const first = await runIngest(fixture.db.url, ['--print-ids', '--json', path]);
     expect(first.code).toBe(0);
     const lines = first.stdout.trim().split('\n');
-    const ids = (await db.prisma.metric.findMany({ orderBy: { id: 'asc' }, select: { id: true } })).map((r) =>
-      r.id.toString(),
-    );
+    const ids = (
+      await fixture.db.prisma.metric.findMany({ orderBy: { id: 'asc' }, select: { id: true } })
+    ).map((r) => r.id.toString());
     expect(lines.slice(0, -1)).toEqual(ids);
     expect(ids).toHaveLength(3);
     expect(JSON.parse(lines.at(-1) as string)).toEqual({
@@ -183,7 +181,7 @@ describe('ingest script: --strict, --dry-run, --print-ids, --json', () => {
       onConflict: 'skip',
     });
 
-    const again = await runIngest(db.url, ['--print-ids', path]);
+    const again = await runIngest(fixture.db.url, ['--print-ids', path]);
     expect(again.stdout).toBe('');
     expect(summaryLine(again.stderr)).toMatch(
       /^ingest: read 5, inserted 0, updated 0, duplicates 5, rejected 0, elapsed \d+\.\d\d s, \d+ rows\/s$/,
@@ -218,12 +216,15 @@ describe('ingest script: usage, configuration and connection errors', () => {
       [['--on-conflict', 'merge'], /--on-conflict must be skip or update, got "merge"/],
       [['--batch-size', '0'], /--batch-size must be an integer from 1 to 30000/],
       [['-', '-'], /standard input \("-"\) can be given only once/],
-      [[join(dir.path, 'missing.ndjson')], /missing\.ndjson: no such file/],
-      [[dir.path], /is a directory/],
+      [[join(fixture.dir.path, 'missing.ndjson')], /missing\.ndjson: no such file/],
+      [[fixture.dir.path], /is a directory/],
     ];
     const [badConfig, ...results] = await Promise.all([
-      runScript('scripts/ingest.ts', [], { env: scriptEnv(db.url, { INGEST_BATCH_SIZE: '0' }), input: '' }),
-      ...cases.map(([args]) => runIngest(db.url, args)),
+      runScript('scripts/ingest.ts', [], {
+        env: scriptEnv(fixture.db.url, { INGEST_BATCH_SIZE: '0' }),
+        input: '',
+      }),
+      ...cases.map(([args]) => runIngest(fixture.db.url, args)),
     ]);
     results.forEach((result, i) => {
       expect(result.code, cases[i]?.[0].join(' ')).toBe(2);

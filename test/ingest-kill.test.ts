@@ -2,21 +2,11 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { projectRoot } from '../src/paths.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { runIngest, runScript, scriptEnv, storedRows, tempDirectory } from './support/ingest.js';
+import { ingestFixture, runIngest, runScript, scriptEnv, storedRows } from './support/ingest.js';
 
-let db: TestDatabase;
-let dir: { path: string; remove(): Promise<void> };
-beforeAll(async () => {
-  db = await createTestDatabase();
-  dir = await tempDirectory();
-});
-afterAll(async () => {
-  await db.drop();
-  await dir.remove();
-});
+const fixture = ingestFixture();
 
 const ROWS = 200_000;
 
@@ -27,7 +17,7 @@ async function count(client: pg.Client): Promise<number> {
 
 describe('ingest script: killed mid-way and run again', () => {
   it('ends with exactly the rows of the file, none lost, none doubled', { timeout: 60_000 }, async () => {
-    const path = join(dir.path, 'large.ndjson');
+    const path = join(fixture.dir.path, 'large.ndjson');
     const generated = await runScript(
       'scripts/generate-metrics.ts',
       ['--rows', String(ROWS), '--step', '15', '--seed', '42', '--output', path],
@@ -41,14 +31,14 @@ describe('ingest script: killed mid-way and run again', () => {
       ['--import', 'tsx', 'scripts/ingest.ts', '--batch-size', '500', path],
       {
         cwd: projectRoot,
-        env: scriptEnv(db.url),
+        env: scriptEnv(fixture.db.url),
         stdio: 'ignore',
       },
     );
     const exited = new Promise<NodeJS.Signals | null>((resolve) =>
       child.on('exit', (_code, signal) => resolve(signal)),
     );
-    const client = new pg.Client({ connectionString: db.url });
+    const client = new pg.Client({ connectionString: fixture.db.url });
     await client.connect();
     let before: number;
     try {
@@ -68,7 +58,7 @@ describe('ingest script: killed mid-way and run again', () => {
     expect(before).toBeLessThan(ROWS);
     expect(before % 500).toBe(0);
 
-    const rerun = await runIngest(db.url, ['--json', path]);
+    const rerun = await runIngest(fixture.db.url, ['--json', path]);
     expect(rerun.code).toBe(0);
     expect(JSON.parse(rerun.stdout)).toMatchObject({
       read: ROWS,
@@ -84,7 +74,7 @@ describe('ingest script: killed mid-way and run again', () => {
       .trim()
       .split('\n')
       .map((line) => JSON.parse(line) as { timestamp: number; cpu_load: number; concurrency: number });
-    const stored = await storedRows(db.url);
+    const stored = await storedRows(fixture.db.url);
     expect(stored).toHaveLength(ROWS);
     const mismatches = stored.filter((row, i) => {
       const want = expected[i];

@@ -1,23 +1,13 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type ConflictMode, type Format, ingestFile, type Rejection } from '../src/ingest/index.js';
 import type { SourceItem } from '../src/ingest/readers.js';
 import { READERS } from '../src/ingest/sources.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { storedRows, tempDirectory } from './support/ingest.js';
+import { ingestFixture, storedRows } from './support/ingest.js';
 
-let db: TestDatabase;
-let dir: { path: string; remove(): Promise<void> };
-beforeAll(async () => {
-  db = await createTestDatabase();
-  dir = await tempDirectory();
-});
-afterAll(async () => {
-  await db.drop();
-  await dir.remove();
-});
+const fixture = ingestFixture();
 
 const T0 = 1_795_651_200;
 
@@ -105,17 +95,17 @@ function serialize(records: TestRecord[], format: Format): { text: string; lines
 
 describe('ingest at the edges of real (float4)', () => {
   it('stores values at the limits of float4 without the database refusing them', async () => {
-    await db.prisma.$executeRawUnsafe('TRUNCATE metrics');
+    await fixture.db.prisma.$executeRawUnsafe('TRUNCATE metrics');
     const values = [0, 1e-300, 1e-45, 1.1754943508222875e-38, 0.1, 3.4028235e38];
-    const path = join(dir.path, 'float4.ndjson');
+    const path = join(fixture.dir.path, 'float4.ndjson');
     await writeFile(
       path,
       values.map((cpu_load, i) => JSON.stringify({ timestamp: T0 + i, cpu_load, concurrency: i })).join('\n'),
     );
-    const summary = await ingestFile(db.prisma, path);
+    const summary = await ingestFile(fixture.db.prisma, path);
     expect(summary).toMatchObject({ inserted: values.length, rejected: 0 });
     // 1e-300 is below float4's smallest value: stored as 0, as Math.fround rounds it.
-    expect((await storedRows(db.url)).map((r) => Math.fround(r.cpuLoad))).toEqual(
+    expect((await storedRows(fixture.db.url)).map((r) => Math.fround(r.cpuLoad))).toEqual(
       values.map((v) => Math.fround(v)),
     );
   });
@@ -131,12 +121,12 @@ describe('ingest, property-based', () => {
         fc.constantFrom<ConflictMode>('skip', 'update'),
         fc.integer({ min: 1, max: 25 }),
         async (records, format, onConflict, batchSize) => {
-          await db.prisma.$executeRawUnsafe('TRUNCATE metrics');
+          await fixture.db.prisma.$executeRawUnsafe('TRUNCATE metrics');
           const { text, lines } = serialize(records, format);
-          const path = join(dir.path, `run-${run++}.${format}`);
+          const path = join(fixture.dir.path, `run-${run++}.${format}`);
           await writeFile(path, text);
           const rejected: Rejection[] = [];
-          const summary = await ingestFile(db.prisma, path, {
+          const summary = await ingestFile(fixture.db.prisma, path, {
             onConflict,
             batchSize,
             onRejected: (r) => rejected.push(r),
@@ -152,7 +142,10 @@ describe('ingest, property-based', () => {
           const expected = [...byInstant.values()]
             .sort((a, b) => a.ms - b.ms)
             .map((r) => ({ ms: r.ms, cpuLoad: Math.fround(r.cpu_load), concurrency: r.concurrency }));
-          const stored = (await storedRows(db.url)).map((r) => ({ ...r, cpuLoad: Math.fround(r.cpuLoad) }));
+          const stored = (await storedRows(fixture.db.url)).map((r) => ({
+            ...r,
+            cpuLoad: Math.fround(r.cpuLoad),
+          }));
           expect(stored).toEqual(expected);
 
           const valid = records.filter((r) => r.kind === 'valid').length;

@@ -3,7 +3,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
 import { projectRoot } from '../../src/paths.js';
+import { createTestDatabase, type TestDatabase } from './database.js';
 
 export interface RunResult {
   code: number | null;
@@ -94,4 +96,18 @@ export async function storedRows(databaseUrl: string): Promise<StoredRow[]> {
   } finally {
     await client.end();
   }
+}
+
+/** A database of the file's own and a temporary folder, made before its tests and removed after. */
+export function ingestFixture(): { db: TestDatabase; dir: { path: string; remove(): Promise<void> } } {
+  const fixture = {} as ReturnType<typeof ingestFixture>;
+  beforeAll(async () => {
+    fixture.db = await createTestDatabase();
+    fixture.dir = await tempDirectory();
+  });
+  afterAll(async () => {
+    await fixture.db?.drop();
+    await fixture.dir?.remove();
+  });
+  return fixture;
 }
