@@ -1,0 +1,183 @@
+/** The Markdown report: environment, HTTP workloads, ingest, and the targets of issue 5. */
+import type { IngestResult } from './ingest.js';
+import type { LoadResult } from './load.js';
+import type { Workload } from './workloads.js';
+
+export interface WorkloadResult {
+  workload: Workload;
+  connections: number;
+  baseline: LoadResult | undefined;
+  service: LoadResult;
+  /** Problems found in the sample answers before the load. */
+  notes: string[];
+}
+
+export interface Report {
+  date: string;
+  /** The connections of the main runs (the targets are judged on these). */
+  connections: number;
+  environment: string[];
+  http: WorkloadResult[];
+  ingest: IngestResult[];
+  notes: string[];
+}
+
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
+const ms = (n: number) =>
+  Number.isNaN(n) ? 'n/a' : n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0);
+const ratio = (n: number) => (Number.isFinite(n) ? `${(n * 100).toFixed(0)}%` : 'n/a');
+
+function cpu(result: LoadResult, group: string): string {
+  const value = result.cpuMsPerRequest[group];
+  return value === undefined ? '-' : value.toFixed(value < 1 ? 3 : 1);
+}
+
+function errors(result: LoadResult): string {
+  return result.errors === 0 ? '0' : `**${result.errors}** (${result.errorDetail})`;
+}
+
+interface Check {
+  target: string;
+  measured: string;
+  met: boolean;
+}
+
+function targets(report: Report): Check[] {
+  const checks: Check[] = [];
+  const byId = new Map(
+    report.http
+      .filter((r) => r.connections === report.connections)
+      .map((result) => [result.workload.id, result]),
+  );
+  const serial = report.http.find((r) => r.workload.id === '4a' && r.connections === 1);
+  const w1 = byId.get('1');
+  if (w1?.baseline) {
+    const share = w1.service.requestsPerSecond / w1.baseline.requestsPerSecond;
+    checks.push({
+      target: 'W1 first page: >= 50% of baseline req/s',
+      measured: `${ratio(share)} (${int(w1.service.requestsPerSecond)} vs ${int(w1.baseline.requestsPerSecond)} req/s)`,
+      met: share >= 0.5,
+    });
+    checks.push({
+      target: 'W1 first page: p99 < 50 ms at 32 connections',
+      measured: `${ms(w1.service.p99)} ms`,
+      met: w1.service.p99 < 50,
+    });
+  }
+  const w2 = byId.get('2');
+  if (w1 && w2) {
+    const factor = w2.service.p50 / w1.service.p50;
+    checks.push({
+      target: 'W2 deep page: p50 within 1.3x of W1',
+      measured: `${factor.toFixed(2)}x (${ms(w2.service.p50)} vs ${ms(w1.service.p50)} ms)`,
+      met: factor <= 1.3,
+    });
+  }
+  const w4a = byId.get('4a');
+  if (w4a) {
+    checks.push({
+      target: 'W4 summary over one day: p50 < 20 ms',
+      measured: `${ms(w4a.service.p50)} ms${serial ? ` (${ms(serial.service.p50)} ms with 1 connection)` : ''}`,
+      met: w4a.service.p50 < 20,
+    });
+  }
+  const ingest = report.ingest.find((result) => result.system === 'npm run ingest');
+  const copy = report.ingest.find((result) => result.system === 'psql \\copy');
+  if (ingest && copy) {
+    const share = ingest.rowsPerSecond / copy.rowsPerSecond;
+    checks.push({
+      target: 'Ingest: >= 25% of \\copy rows/s',
+      measured: `${ratio(share)} (${int(ingest.rowsPerSecond)} vs ${int(copy.rowsPerSecond)} rows/s)`,
+      met: share >= 0.25,
+    });
+    checks.push({
+      target: 'Ingest: peak RSS < 300 MB',
+      measured: ingest.peakRssMiB === undefined ? 'not measured' : `${ingest.peakRssMiB.toFixed(0)} MiB`,
+      met: ingest.peakRssMiB !== undefined && ingest.peakRssMiB * 1.048576 < 300,
+    });
+  }
+  if (report.http.length > 0) {
+    const failing = report.http.filter(
+      (result) => result.service.errors > 0 || (result.baseline?.errors ?? 0) > 0 || result.notes.length > 0,
+    );
+    checks.push({
+      target: 'Zero errors in every workload',
+      measured:
+        failing.length === 0 ? '0 errors' : `errors in W${failing.map((r) => r.workload.id).join(', W')}`,
+      met: failing.length === 0,
+    });
+  }
+  return checks;
+}
+
+export function renderReport(report: Report): string {
+  const lines: string[] = [`# Benchmark results, ${report.date}`, ''];
+  for (const line of report.environment) lines.push(`- ${line}`);
+  lines.push('');
+
+  if (report.http.length > 0) {
+    lines.push('## HTTP workloads', '');
+    lines.push(
+      '| # | workload | conns | system | req/s | p50 ms | p99 ms | errors | server CPU ms/req | PG CPU ms/req | req/s vs baseline |',
+    );
+    lines.push('| --- | --- | ---: | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |');
+    for (const { workload, connections, baseline, service } of report.http) {
+      const label = `${workload.title} | ${connections}`;
+      if (baseline) {
+        lines.push(
+          `| ${workload.id} | ${label} | baseline | ${int(baseline.requestsPerSecond)} | ${ms(baseline.p50)} | ${ms(baseline.p99)} | ${errors(baseline)} | ${cpu(baseline, 'server')} | ${cpu(baseline, 'postgres')} | 100% |`,
+        );
+      }
+      const share = baseline ? ratio(service.requestsPerSecond / baseline.requestsPerSecond) : 'n/a';
+      lines.push(
+        `| ${workload.id} | ${label} | **service** | ${int(service.requestsPerSecond)} | ${ms(service.p50)} | ${ms(service.p99)} | ${errors(service)} | ${cpu(service, 'server')} | ${cpu(service, 'postgres')} | **${share}** |`,
+      );
+    }
+    lines.push('');
+    lines.push('Workloads:', '');
+    const described = report.http.filter((r) => r.connections === report.connections);
+    for (const { workload } of described) lines.push(`- **${workload.id}** ${workload.description}`);
+    lines.push('');
+  }
+
+  if (report.ingest.length > 0) {
+    lines.push('## Ingest: 1,000,000 rows into an empty table', '');
+    lines.push('| system | rows | wall s | load s | rows/s | peak RSS MiB | rows/s vs \\copy |');
+    lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+    const copy = report.ingest.find((result) => result.system === 'psql \\copy');
+    for (const result of report.ingest) {
+      lines.push(
+        `| ${result.system} | ${int(result.rows)} | ${result.wallSeconds.toFixed(2)} | ${result.loadSeconds?.toFixed(2) ?? '-'} | ${int(result.rowsPerSecond)} | ${result.peakRssMiB?.toFixed(0) ?? '-'} | ${copy ? ratio(result.rowsPerSecond / copy.rowsPerSecond) : 'n/a'} |`,
+      );
+    }
+    const ingest = report.ingest.find((result) => result.system === 'npm run ingest');
+    lines.push('');
+    lines.push(
+      "`load s` is the ingest script's own elapsed time (reading, validating, writing), which its rows/s uses; " +
+        "`wall s` adds npm, tsx and Prisma start-up. \\copy's rows/s uses its wall time." +
+        (ingest ? ` Peak RSS: ${ingest.rssMethod}, the largest process of the tree.` : ''),
+    );
+    lines.push('');
+  }
+
+  const checks = targets(report);
+  if (checks.length > 0) {
+    lines.push('## Targets (issue 5)', '');
+    lines.push('| target | measured | met |');
+    lines.push('| --- | --- | --- |');
+    for (const check of checks)
+      lines.push(`| ${check.target} | ${check.measured} | ${check.met ? 'yes' : '**no**'} |`);
+    lines.push('');
+  }
+
+  const notes = [
+    ...report.notes,
+    ...report.http.flatMap((r) => r.notes.map((note) => `W${r.workload.id}: ${note}`)),
+  ];
+  if (notes.length > 0) {
+    lines.push('## Notes', '');
+    for (const note of notes) lines.push(`- ${note}`);
+    lines.push('');
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,190 @@
+/**
+ * The HTTP workloads of issue 5, each as a request to the service and, where one exists, the
+ * equivalent request to the baseline server. Every request is the same for the whole run, so the
+ * answer is too: a sample answer is checked in full before the load, and during the load every
+ * answer is checked cheaply (status 2xx, the expected start, no `"errors"`).
+ */
+import { DATASET, sampleTime } from './dataset.js';
+
+export interface Target {
+  method: 'GET' | 'POST';
+  path: string;
+  body?: string;
+  headers?: Record<string, string>;
+  /** Every correct answer starts with this. */
+  prefix: string;
+}
+
+export type System = 'service' | 'baseline';
+
+export interface Workload {
+  id: string;
+  title: string;
+  description: string;
+  service: Target;
+  baseline: Target | undefined;
+  /** Also measure with a single connection: the cost of one request without queueing. */
+  alsoSerial?: boolean;
+  /** Checks a sample answer (parsed JSON); returns what is wrong, or undefined. */
+  check(answer: unknown, system: System): string | undefined;
+}
+
+const NODE_FIELDS = 'edges { node { id timestamp cpuLoad concurrency } } pageInfo { hasNextPage endCursor }';
+const SUMMARY_FIELDS =
+  'count firstTimestamp lastTimestamp cpuLoad { min max avg p50 p95 p99 } concurrency { min max avg p95 }';
+const SERIES_FIELDS = 'start count cpuLoad { min max avg } concurrency { min max avg }';
+
+export function graphql(query: string): Target {
+  return {
+    method: 'POST',
+    path: '/graphql',
+    body: JSON.stringify({ query }),
+    headers: { 'content-type': 'application/json', accept: 'application/json' },
+    prefix: '{"data":',
+  };
+}
+
+function get(path: string, prefix: string): Target {
+  return { method: 'GET', path, prefix };
+}
+
+/** Follows `keys` into nested objects and arrays; undefined where the path does not exist. */
+export function dig(value: unknown, ...keys: (string | number)[]): unknown {
+  let current = value;
+  for (const key of keys) {
+    if (current === null || typeof current !== 'object') return undefined;
+    current = (current as Record<string | number, unknown>)[key];
+  }
+  return current;
+}
+
+function graphqlErrors(answer: unknown): string | undefined {
+  const errors = dig(answer, 'errors');
+  return errors === undefined ? undefined : `GraphQL errors: ${JSON.stringify(errors).slice(0, 300)}`;
+}
+
+/** A page answer: `length` rows, the first at sample `firstRow` (1-based). */
+function checkPage(answer: unknown, system: System, length: number, firstRow: number): string | undefined {
+  const problem = graphqlErrors(answer);
+  if (problem) return problem;
+  const rows = system === 'service' ? dig(answer, 'data', 'metrics', 'edges') : dig(answer, 'rows');
+  if (!Array.isArray(rows)) return 'no rows in the answer';
+  if (rows.length !== length) return `${rows.length} rows, expected ${length}`;
+  const first = system === 'service' ? dig(rows, 0, 'node', 'timestamp') : dig(rows, 0, 'timestamp');
+  const expected = sampleTime(firstRow).toISOString();
+  return first === expected ? undefined : `first row at ${String(first)}, expected ${expected}`;
+}
+
+function checkSummary(answer: unknown, system: System, count: number): string | undefined {
+  const problem = graphqlErrors(answer);
+  if (problem) return problem;
+  const summary = system === 'service' ? dig(answer, 'data', 'metricsSummary') : answer;
+  const found = dig(summary, 'count');
+  if (found !== count) return `count ${String(found)}, expected ${count}`;
+  return typeof dig(summary, 'cpuLoad', 'p99') === 'number' ? undefined : 'no cpuLoad.p99';
+}
+
+export const DAY_SECONDS = 86_400;
+
+/** Builds the workloads; `deepCursor` is the service's cursor of sample 900,000. */
+export function workloads(deepCursor: string): Workload[] {
+  const deepRow = 900_000;
+  const day = { start: sampleTime(5 * DAY_SECONDS + 1), end: sampleTime(6 * DAY_SECONDS + 1) };
+  const windowStart = sampleTime(5 * DAY_SECONDS + DAY_SECONDS / 2 + 1);
+  const windowEnd = new Date(windowStart.getTime() + 1000 * 1000 * DATASET.stepSeconds);
+  const iso = (date: Date) => date.toISOString();
+  const ms = (date: Date) => String(date.getTime());
+
+  return [
+    {
+      id: '1',
+      title: 'first page of 100',
+      description: '`metrics(first: 100)` with id, timestamp, cpuLoad, concurrency and pageInfo',
+      service: graphql(`{ metrics(first: 100) { ${NODE_FIELDS} } }`),
+      baseline: get('/metrics?limit=100', '{"rows":'),
+      check: (answer, system) => checkPage(answer, system, 100, 1),
+    },
+    {
+      id: '2',
+      title: 'deep page of 100',
+      description: `the same page after the cursor of row ${deepRow.toLocaleString('en')}`,
+      service: graphql(`{ metrics(first: 100, after: ${JSON.stringify(deepCursor)}) { ${NODE_FIELDS} } }`),
+      baseline: get(`/metrics?limit=100&after=${ms(sampleTime(deepRow))}`, '{"rows":'),
+      check: (answer, system) => checkPage(answer, system, 100, deepRow + 1),
+    },
+    {
+      id: '3',
+      title: '1,000-row window',
+      description: `\`metrics(start, end, first: 1000)\` over ${iso(windowStart)} + 1000 s`,
+      service: graphql(
+        `{ metrics(start: "${iso(windowStart)}", end: "${iso(windowEnd)}", first: 1000) { ${NODE_FIELDS} } }`,
+      ),
+      baseline: get(`/metrics?limit=1000&start=${ms(windowStart)}&end=${ms(windowEnd)}`, '{"rows":'),
+      check: (answer, system) => checkPage(answer, system, 1000, 5 * DAY_SECONDS + DAY_SECONDS / 2 + 1),
+    },
+    {
+      id: '4a',
+      title: 'summary, one day',
+      description: `\`metricsSummary\` over ${iso(day.start).slice(0, 10)} (86,400 rows), every field`,
+      service: graphql(
+        `{ metricsSummary(start: "${iso(day.start)}", end: "${iso(day.end)}") { ${SUMMARY_FIELDS} } }`,
+      ),
+      baseline: get(`/summary?start=${ms(day.start)}&end=${ms(day.end)}`, '{"count":'),
+      alsoSerial: true,
+      check: (answer, system) => checkSummary(answer, system, DAY_SECONDS),
+    },
+    {
+      id: '4b',
+      title: 'summary, whole table',
+      description: '`metricsSummary` with no bounds (1,000,000 rows), every field',
+      service: graphql(`{ metricsSummary { ${SUMMARY_FIELDS} } }`),
+      baseline: get('/summary', '{"count":'),
+      alsoSerial: true,
+      check: (answer, system) => checkSummary(answer, system, DATASET.rows),
+    },
+    {
+      id: '5',
+      title: 'series, one day by minute',
+      description: '`metricSeries(bucket: "1m")` over the same day: 1,440 buckets',
+      service: graphql(
+        `{ metricSeries(start: "${iso(day.start)}", end: "${iso(day.end)}", bucket: "1m") { ${SERIES_FIELDS} } }`,
+      ),
+      baseline: get(`/series?start=${ms(day.start)}&end=${ms(day.end)}&bucket=60`, '[{"start":'),
+      check: (answer, system) => {
+        const problem = graphqlErrors(answer);
+        if (problem) return problem;
+        const buckets = system === 'service' ? dig(answer, 'data', 'metricSeries') : answer;
+        if (!Array.isArray(buckets) || buckets.length !== 1440) return 'expected 1440 buckets';
+        return dig(buckets, 0, 'count') === 60 ? undefined : 'expected 60 samples a bucket';
+      },
+    },
+    {
+      id: '6',
+      title: 'REST first page of 1000',
+      description: '`GET /api/metrics` (default limit 1000)',
+      service: get('/api/metrics', '[{"id":'),
+      baseline: get('/legacy?limit=1000', '[{"id":'),
+      check: (answer) => {
+        if (!Array.isArray(answer) || answer.length !== 1000) return 'expected an array of 1000';
+        return dig(answer, 0, 'timestamp') === DATASET.startSeconds
+          ? undefined
+          : 'first row is not the first sample';
+      },
+    },
+    {
+      id: '7',
+      title: 'healthz',
+      description: '`GET /healthz`: liveness, no database',
+      service: get('/healthz', '"Ping!"'),
+      baseline: get('/healthz', '"Ping!"'),
+      check: (answer) => (answer === 'Ping!' ? undefined : `answered ${JSON.stringify(answer)}`),
+    },
+  ];
+}
+
+/** The query that finds the deep cursor through the API itself (cursors are opaque). */
+export function deepCursorQuery(row: number): Target {
+  return graphql(
+    `{ metrics(start: "${sampleTime(row).toISOString()}", first: 1) { pageInfo { endCursor } } }`,
+  );
+}

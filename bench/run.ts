@@ -1,0 +1,291 @@
+/**
+ * `npm run bench`: the benchmark suite of issue 5. See bench/README.md.
+ *
+ * 1. Builds the service (`npm run build`) as production runs it.
+ * 2. Generates 1,000,000 samples (one a second) with scripts/generate-metrics.ts, once, into
+ *    bench/.cache, and loads them with `npm run ingest` into BENCH_DATABASE_URL (default
+ *    postgresql://postgres@127.0.0.1:5432/metrics_bench) unless that database already holds them.
+ * 3. Starts the service (`node dist/src/server.js`, NODE_ENV=production) and the baseline server
+ *    (bench/baseline-server.ts), and runs every workload against each with autocannon: same
+ *    connections, warm-up and duration; baseline then service, one workload at a time.
+ * 4. Loads the same 1,000,000 rows into empty tables with `npm run ingest` and with `psql \copy`.
+ * 5. Prints a Markdown report and writes it to bench/results/<date>.md.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import {
+  backendPids,
+  CACHE_DIR,
+  DATASET,
+  databaseName,
+  databaseUrl,
+  ensureBenchData,
+  ensureDataFiles,
+  ROOT,
+  waitForIdleDatabase,
+  withClient,
+} from './lib/dataset.js';
+import { benchIngest, type IngestResult } from './lib/ingest.js';
+import { type LoadOptions, type LoadResult, runLoad, sample } from './lib/load.js';
+import { cpuMsByPid, freePort, machineBusyMs, runCommand, Service } from './lib/processes.js';
+import { renderReport, type WorkloadResult } from './lib/report.js';
+import { deepCursorQuery, dig, type Target, type Workload, workloads } from './lib/workloads.js';
+
+const HELP = `Usage: npm run bench -- [options]
+
+Options:
+  --connections <n>  Concurrent connections for every workload (default 32).
+  --duration <s>     Measured seconds per workload and system (default 10).
+  --warmup <s>       Unmeasured warm-up seconds before each measurement (default 2).
+  --only <ids>       Comma-separated workloads to run, e.g. 1,2,4a (default: all); skips ingest.
+  --skip-ingest      Skip the ingest comparison.
+  --skip-http        Skip the HTTP workloads.
+  --cpu-prof         Run the service with --cpu-prof; profiles go to bench/.cache/profiles.
+  --tsx              Run the service from source with tsx instead of building it.
+  --output <path>    Where to write the report. Default: bench/results/<date>.md for a full run;
+                     partial runs (--only, --skip-*) write nothing unless given --output.
+  -h, --help         Show this help.
+
+Environment:
+  BENCH_DATABASE_URL   Benchmark database (default postgresql://postgres@127.0.0.1:5432/metrics_bench).
+                       Scratch databases metrics_bench_ingest and metrics_bench_copy are created
+                       next to it on the same server and dropped afterwards.
+  DATABASE_POOL_SIZE   Passed to the service; the baseline uses the same pool size (default 10).
+`;
+
+const { values: args } = parseArgs({
+  options: {
+    connections: { type: 'string', default: '32' },
+    duration: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '2' },
+    only: { type: 'string' },
+    'skip-ingest': { type: 'boolean', default: false },
+    'skip-http': { type: 'boolean', default: false },
+    'cpu-prof': { type: 'boolean', default: false },
+    tsx: { type: 'boolean', default: false },
+    output: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (args.help) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
+
+const started = performance.now();
+const startLoad = loadavg()[0]?.toFixed(2);
+const elapsed = () => `${((performance.now() - started) / 1000).toFixed(0)}s`;
+const log = (line: string) => process.stderr.write(`[bench ${elapsed()}] ${line}\n`);
+
+const benchUrl = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/metrics_bench';
+const poolSize = Number(process.env.DATABASE_POOL_SIZE ?? 10);
+const load: LoadOptions = {
+  connections: Number(args.connections),
+  duration: Number(args.duration),
+  warmup: Number(args.warmup),
+  timeout: 30,
+};
+const only = args.only?.split(',').map((id) => id.trim());
+const partial = only !== undefined || args['skip-ingest'] || args['skip-http'];
+
+async function build(): Promise<{ command: string; args: string[]; how: string }> {
+  const entry = { command: process.execPath, args: ['--import', 'tsx', join(ROOT, 'src/server.ts')] };
+  if (args.tsx) {
+    await runCommand('npm', ['run', 'generate'], { cwd: ROOT });
+    return { ...entry, how: '`node --import tsx src/server.ts` (from source, --tsx)' };
+  }
+  log('npm run build');
+  const result = await runCommand('npm', ['run', 'build'], { cwd: ROOT });
+  if (result.code === 0) {
+    return {
+      command: process.execPath,
+      args: [join(ROOT, 'dist/src/server.js')],
+      how: '`node dist/src/server.js` after `npm run build`',
+    };
+  }
+  log(
+    `npm run build failed; running the service from source with tsx instead:\n${result.stdout.slice(-2000)}`,
+  );
+  await runCommand('npm', ['run', 'generate'], { cwd: ROOT });
+  return { ...entry, how: '`node --import tsx src/server.ts` (**`npm run build` failed**, see the log)' };
+}
+
+async function gitDescription(): Promise<string> {
+  const head = await runCommand('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT });
+  const status = await runCommand('git', ['status', '--porcelain', '--', 'src', 'scripts', 'prisma'], {
+    cwd: ROOT,
+  });
+  const dirty = status.stdout.split('\n').filter(Boolean).length;
+  return `${head.stdout.trim() || 'unknown'}${dirty > 0 ? ` (+${dirty} uncommitted files in src/, scripts/, prisma/)` : ''}`;
+}
+
+function describe(result: LoadResult): string {
+  const cpu = Object.entries(result.cpuMsPerRequest)
+    .map(([name, ms]) => `${name} ${ms.toFixed(2)}`)
+    .join(', ');
+  return `${result.requestsPerSecond.toFixed(0)} req/s, p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, ${result.errors} errors; CPU ms/req: ${cpu}`;
+}
+
+async function checkSample(
+  baseUrl: string,
+  target: Target,
+  workload: Workload,
+  system: 'service' | 'baseline',
+) {
+  const answer = await sample(baseUrl, target);
+  if (!answer.ok) return `${system}: ${answer.problem}`;
+  const problem = workload.check(answer.answer, system);
+  return problem ? `${system}: ${problem}` : undefined;
+}
+
+async function runHttp(notes: string[], environment: string[]): Promise<WorkloadResult[]> {
+  const serviceCommand = await build();
+  const [servicePort, baselinePort] = [await freePort(), await freePort()];
+  const serviceArgs = args['cpu-prof']
+    ? ['--cpu-prof', `--cpu-prof-dir=${join(CACHE_DIR, 'profiles')}`, ...serviceCommand.args]
+    : serviceCommand.args;
+  const service = Service.start('service', serviceCommand.command, serviceArgs, {
+    ...process.env,
+    NODE_ENV: 'production',
+    DATABASE_URL: benchUrl,
+    LOG_LEVEL: 'warn',
+    HOST: '127.0.0.1',
+    PORT: String(servicePort),
+  });
+  const baseline = Service.start(
+    'baseline',
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'bench/baseline-server.ts')],
+    {
+      ...process.env,
+      DATABASE_URL: benchUrl,
+      HOST: '127.0.0.1',
+      PORT: String(baselinePort),
+      POOL_SIZE: String(poolSize),
+    },
+  );
+  const serviceUrl = `http://127.0.0.1:${servicePort}`;
+  const baselineUrl = `http://127.0.0.1:${baselinePort}`;
+  environment.push(
+    `service: ${serviceCommand.how}, NODE_ENV=production, LOG_LEVEL=warn, DATABASE_POOL_SIZE=${poolSize}${args['cpu-prof'] ? ', **--cpu-prof**' : ''}`,
+    `baseline: \`bench/baseline-server.ts\` (node:http + pg, pool of ${poolSize}, run with tsx)`,
+    `load: autocannon, ${load.connections} connections, ${load.warmup} s warm-up + ${load.duration} s measured per workload and system, baseline first, one at a time, from the same 127.0.0.1 machine`,
+  );
+  const results: WorkloadResult[] = [];
+  // Watches the benchmark database: idle between runs, and its backends' CPU time.
+  const monitor = new pg.Client({ connectionString: benchUrl });
+  await monitor.connect();
+  try {
+    await Promise.all([
+      service.waitReady(`${serviceUrl}/readyz`),
+      baseline.waitReady(`${baselineUrl}/healthz`),
+    ]);
+    const deep = await sample(serviceUrl, deepCursorQuery(900_000));
+    const deepCursor = deep.ok ? dig(deep.answer, 'data', 'metrics', 'pageInfo', 'endCursor') : undefined;
+    if (typeof deepCursor !== 'string')
+      throw new Error(`could not get the cursor of row 900,000: ${JSON.stringify(deep)}`);
+
+    const measure = (server: Service, baseUrl: string, target: Target, connections: number) =>
+      runLoad(
+        baseUrl,
+        target,
+        { ...load, connections },
+        {
+          settle: () => waitForIdleDatabase(monitor),
+          cpu: async () => ({
+            server: await cpuMsByPid(server.child.pid ? [server.child.pid] : []),
+            // Backends of the benchmark database only: other databases' work is not counted.
+            postgres: await cpuMsByPid(await backendPids(monitor)),
+            // This process runs autocannon.
+            loadgen: await cpuMsByPid([process.pid]),
+            machine: new Map([[0, (await machineBusyMs()) ?? 0]]),
+          }),
+        },
+      );
+    for (const workload of workloads(deepCursor)) {
+      if (only && !only.includes(workload.id)) continue;
+      const workloadNotes: string[] = [];
+      if (workload.baseline) {
+        const problem = await checkSample(baselineUrl, workload.baseline, workload, 'baseline');
+        if (problem) workloadNotes.push(problem);
+      }
+      const problem = await checkSample(serviceUrl, workload.service, workload, 'service');
+      if (problem) workloadNotes.push(problem);
+      for (const note of workloadNotes) log(`  problem: ${note}`);
+      const runs = workload.alsoSerial ? [load.connections, 1] : [load.connections];
+      for (const connections of runs) {
+        const label = `W${workload.id} ${workload.title} (${connections} connection${connections === 1 ? '' : 's'})`;
+        let baselineResult: WorkloadResult['baseline'];
+        if (workload.baseline) {
+          log(`${label}: baseline`);
+          baselineResult = await measure(baseline, baselineUrl, workload.baseline, connections);
+          log(`  ${describe(baselineResult)}`);
+        }
+        log(`${label}: service`);
+        const serviceResult = await measure(service, serviceUrl, workload.service, connections);
+        log(`  ${describe(serviceResult)}`);
+        results.push({
+          workload,
+          connections,
+          baseline: baselineResult,
+          service: serviceResult,
+          notes: connections === load.connections ? workloadNotes : [],
+        });
+      }
+    }
+  } finally {
+    await monitor.end();
+    const code = await service.stop();
+    await baseline.stop();
+    if (code !== 0)
+      notes.push(`the service exited with ${code} on SIGTERM: ${service.output.join('').slice(-500)}`);
+    if (args['cpu-prof']) log(`CPU profile written to ${relative(ROOT, join(CACHE_DIR, 'profiles'))}/`);
+  }
+  return results;
+}
+
+async function main() {
+  const date = new Date().toISOString().slice(0, 10);
+  const notes: string[] = [];
+  const postgres = await withClient(databaseUrl(benchUrl, 'postgres'), async (client) => {
+    const result = await client.query<{ server_version: string }>('SHOW server_version');
+    return result.rows[0]?.server_version ?? 'unknown';
+  });
+  const environment = [
+    `commit ${await gitDescription()}; Node ${process.version}; PostgreSQL ${postgres}; ${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB`,
+  ];
+
+  const files = await ensureDataFiles(log);
+  const loadStarted = performance.now();
+  const state = await ensureBenchData(benchUrl, files, log);
+  environment.push(
+    `dataset: ${DATASET.rows.toLocaleString('en')} samples one a second from ${new Date(DATASET.startSeconds * 1000).toISOString()} (scripts/generate-metrics.ts --seed ${DATASET.seed}) in \`${databaseName(benchUrl)}\`: ${state === 'reused' ? 'reused' : `loaded with npm run ingest in ${((performance.now() - loadStarted) / 1000).toFixed(0)} s`}`,
+  );
+
+  const http = args['skip-http'] ? [] : await runHttp(notes, environment);
+  let ingest: IngestResult[] = [];
+  if (!args['skip-ingest'] && only === undefined) {
+    log('ingest: npm run ingest vs psql \\copy');
+    ingest = await benchIngest(benchUrl, files, log);
+  }
+  environment.push(
+    `whole run: ${elapsed()} (npm run bench); load average at start ${startLoad}, at end ${loadavg()[0]?.toFixed(2)} (other work on the machine shows up here)`,
+  );
+
+  const markdown = renderReport({ date, connections: load.connections, environment, http, ingest, notes });
+  process.stdout.write(`\n${markdown}\n`);
+  const output = args.output ?? (partial ? undefined : join(ROOT, 'bench/results', `${date}.md`));
+  if (output) {
+    await mkdir(join(output, '..'), { recursive: true });
+    await writeFile(output, markdown);
+    log(`wrote ${relative(ROOT, output)}`);
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench: ${(error as Error).stack ?? String(error)}\n`);
+  process.exitCode = 1;
+});
