@@ -141,8 +141,11 @@ async function checkSample(
   return problem ? `${system}: ${problem}` : undefined;
 }
 
-async function runHttp(notes: string[], environment: string[]): Promise<WorkloadResult[]> {
-  const serviceCommand = await build();
+async function runHttp(
+  serviceCommand: Awaited<ReturnType<typeof build>>,
+  notes: string[],
+  environment: string[],
+): Promise<WorkloadResult[]> {
   const [servicePort, baselinePort] = [await freePort(), await freePort()];
   const serviceArgs = args['cpu-prof']
     ? ['--cpu-prof', `--cpu-prof-dir=${join(CACHE_DIR, 'profiles')}`, ...serviceCommand.args]
@@ -258,6 +261,8 @@ async function main() {
     `commit ${await gitDescription()}; Node ${process.version}; PostgreSQL ${postgres}; ${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB`,
   ];
 
+  // First: the build also generates the Prisma client, which the generator and ingest scripts import.
+  const serviceCommand = await build();
   const files = await ensureDataFiles(log);
   const loadStarted = performance.now();
   const state = await ensureBenchData(benchUrl, files, log);
@@ -265,7 +270,7 @@ async function main() {
     `dataset: ${DATASET.rows.toLocaleString('en')} samples one a second from ${new Date(DATASET.startSeconds * 1000).toISOString()} (scripts/generate-metrics.ts --seed ${DATASET.seed}) in \`${databaseName(benchUrl)}\`: ${state === 'reused' ? 'reused' : `loaded with npm run ingest in ${((performance.now() - loadStarted) / 1000).toFixed(0)} s`}`,
   );
 
-  const http = args['skip-http'] ? [] : await runHttp(notes, environment);
+  const http = args['skip-http'] ? [] : await runHttp(serviceCommand, notes, environment);
   let ingest: IngestResult[] = [];
   if (!args['skip-ingest'] && only === undefined) {
     log('ingest: npm run ingest vs psql \\copy');
