@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
 import type { Config } from './config.js';
 import { startEmbeddedDatabase } from './embedded-database.js';
 import { PrismaClient } from './generated/prisma/client.js';
@@ -17,11 +18,35 @@ export interface Database {
   close(): Promise<void>;
 }
 
+const pgPools = new WeakMap<PrismaClient, pg.Pool>();
+
+/**
+ * The pg pool under a client made by `createPrismaClient`. The keyset page, the hottest query,
+ * runs on it directly: Prisma's query compiler and result mapping cost 2.5x the CPU of pg for the
+ * same rows (bench/PROFILE.md). Prisma and pg share the one pool.
+ */
+export function pgPoolOf(prisma: PrismaClient): pg.Pool {
+  const pool = pgPools.get(prisma);
+  if (!pool) throw new Error('This Prisma client was not made by createPrismaClient');
+  return pool;
+}
+
 export function createPrismaClient(databaseUrl: string, poolSize: number): PrismaClient {
-  // pg ignores Prisma's `?schema=` URL parameter; adapter-pg takes it as an option instead.
+  // pg ignores Prisma's `?schema=` URL parameter: adapter-pg takes it as an option, and raw SQL
+  // finds the table through the search path.
   const schema = new URL(databaseUrl).searchParams.get('schema') ?? undefined;
-  const adapter = new PrismaPg({ connectionString: databaseUrl, max: poolSize }, { schema });
-  return new PrismaClient({ adapter });
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max: poolSize,
+    options: schema ? `-c search_path="${schema.replaceAll('"', '""')}"` : undefined,
+  });
+  // An idle connection that the server closes must not crash the process (pg emits 'error' on the
+  // pool); the next query opens a new one and reports any lasting failure itself.
+  pool.on('error', () => {});
+  // disposeExternalPool: $disconnect() ends the pool, as it does for a pool adapter-pg creates.
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { schema, disposeExternalPool: true }) });
+  pgPools.set(prisma, pool);
+  return prisma;
 }
 
 /**

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPrismaClient } from '../src/database.js';
 import { migrateDeploy } from '../src/migrations.js';
+import { createTestApp, graphql } from './support/app.js';
 import { createEmptyDatabase } from './support/database.js';
 
 let database: Awaited<ReturnType<typeof createEmptyDatabase>>;
@@ -20,6 +21,16 @@ describe('createPrismaClient', () => {
         data: { timestamp: new Date('2026-11-26T00:00:00Z'), cpuLoad: 1, concurrency: 2 },
       });
       expect(await prisma.metric.count()).toBe(1);
+      // Raw SQL (keyset pages, summaries) finds the table through the search path.
+      const app = createTestApp({ url, prisma });
+      const result = await graphql<{ metrics: { edges: unknown[] }; metricsSummary: { count: number } }>(
+        app,
+        '{ metrics { edges { node { concurrency } } } metricsSummary { count } }',
+      );
+      expect(result.data).toEqual({
+        metrics: { edges: [{ node: { concurrency: 2 } }] },
+        metricsSummary: { count: 1 },
+      });
     } finally {
       await prisma.$disconnect();
     }

@@ -1,23 +1,61 @@
-import type { PrismaClient } from '../database.js';
+import { type PrismaClient, pgPoolOf } from '../database.js';
 import type { Metric } from '../generated/prisma/client.js';
 import { Prisma } from '../generated/prisma/client.js';
 
 export type SortDirection = 'asc' | 'desc';
 
+export interface KeysetPage {
+  timestamp: Prisma.DateTimeFilter;
+  direction: SortDirection;
+  take: number;
+}
+
+const OPERATORS = [
+  ['gt', '>'],
+  ['gte', '>='],
+  ['lt', '<'],
+  ['lte', '<='],
+] as const;
+
 /**
- * A keyset page: rows matching `timestamp`, in `direction`, at most `take`. Callers express the
- * cursor as another bound on `timestamp`, so Postgres answers every page, however deep, with one
- * range scan of the unique timestamp index.
+ * The SQL of a keyset page: rows matching `timestamp`, in `direction`, at most `take`. Callers
+ * express the cursor as another bound on `timestamp`, so Postgres answers every page, however
+ * deep, with one range scan of the unique timestamp index.
  */
-export function findMetricsPage(
-  prisma: PrismaClient,
-  options: { timestamp: Prisma.DateTimeFilter; direction: SortDirection; take: number },
-): Promise<Metric[]> {
-  return prisma.metric.findMany({
-    where: { timestamp: options.timestamp },
-    orderBy: { timestamp: options.direction },
-    take: options.take,
-  });
+export function keysetPageQuery({ timestamp, direction, take }: KeysetPage): {
+  text: string;
+  values: unknown[];
+} {
+  const values: unknown[] = [take];
+  const conditions: string[] = [];
+  for (const [key, operator] of OPERATORS) {
+    const bound = timestamp[key];
+    if (bound === undefined) continue;
+    values.push(bound);
+    conditions.push(`"timestamp" ${operator} $${values.length}`);
+  }
+  const where = conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : '';
+  const order = direction === 'asc' ? 'ASC' : 'DESC';
+  return {
+    text: `SELECT id, "timestamp", cpu_load, concurrency FROM metrics${where} ORDER BY "timestamp" ${order} LIMIT $1`,
+    values,
+  };
+}
+
+/** Runs a keyset page on the client's pg pool (see `pgPoolOf` for why not through Prisma). */
+export async function findMetricsPage(prisma: PrismaClient, page: KeysetPage): Promise<Metric[]> {
+  const { rows } = await pgPoolOf(prisma).query<{
+    id: string;
+    timestamp: Date;
+    cpu_load: number;
+    concurrency: number;
+  }>(keysetPageQuery(page));
+  return rows.map((row) => ({
+    id: BigInt(row.id),
+    timestamp: row.timestamp,
+    cpuLoad: row.cpu_load,
+    concurrency: row.concurrency,
+  }));
 }
 
 export function countMetrics(prisma: PrismaClient, timestamp: Prisma.DateTimeFilter): Promise<number> {

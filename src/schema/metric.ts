@@ -92,7 +92,13 @@ builder.queryField('metrics', (t) =>
         const hasMore = rows.length > size;
         const page = rows.slice(0, size);
         if (backward) page.reverse();
-        const edges = page.map((node) => ({ cursor: encodeCursor(node.timestamp), node }));
+        // A getter: cursors are encoded only for the edges whose cursor is asked for.
+        const edges = page.map((node) => ({
+          node,
+          get cursor() {
+            return encodeCursor(node.timestamp);
+          },
+        }));
         return {
           edges,
           pageInfo: {
