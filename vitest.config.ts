@@ -11,6 +11,8 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    // The JSON report lets .ci/run print a one-line tally that any CI can read.
+    reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }]],
     globalSetup: ['test/support/global-setup.ts'],
     // Each file gets its own database; two workers keep both cores busy without starving Postgres.
     pool: 'forks',
