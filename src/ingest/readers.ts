@@ -31,6 +31,19 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** One JSON text that must hold one record: an NDJSON line or a JSON array's element. */
+function pushJsonRecord(out: SourceItem[], line: number, text: string): void {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    out.push({ line, problem: malformed('JSON', error) });
+    return;
+  }
+  if (isObject(value)) out.push({ line, record: value });
+  else out.push({ line, problem: { field: 'record', reason: 'must be a JSON object' } });
+}
+
 /**
  * Splits text into physical lines (numbered from 1, `\r\n` or `\n`) and hands each to `onLine`.
  * A line is only held in memory up to MAX_RECORD_CHARS.
@@ -83,15 +96,7 @@ export const readNdjson: Reader = (text) =>
   byLine(text, (line, lineNumber, out) => {
     // A quick test before trim(): almost every line starts with '{'.
     if (line.charCodeAt(0) !== 123 && line.trim() === '') return;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch (error) {
-      out.push({ line: lineNumber, problem: malformed('JSON', error) });
-      return;
-    }
-    if (isObject(value)) out.push({ line: lineNumber, record: value });
-    else out.push({ line: lineNumber, problem: { field: 'record', reason: 'must be a JSON object' } });
+    pushJsonRecord(out, lineNumber, line);
   });
 
 /** csv-parse's messages name its options and a line of its own; these name the fix. */
@@ -219,15 +224,7 @@ export const readJsonArray: Reader = async function* (text) {
       oversized = false;
       return;
     }
-    let value: unknown;
-    try {
-      value = JSON.parse(elementText);
-    } catch (error) {
-      out.push({ line: elementLine, problem: malformed('JSON', error) });
-      return;
-    }
-    if (isObject(value)) out.push({ line: elementLine, record: value });
-    else out.push({ line: elementLine, problem: { field: 'record', reason: 'must be a JSON object' } });
+    pushJsonRecord(out, elementLine, elementText);
   };
 
   for await (const chunk of text) {
