@@ -66,6 +66,26 @@ describe('query limits', () => {
     expect(response.status).toBe(413);
     expect(await response.json()).toMatchObject({ error: 'Payload Too Large' });
   });
+
+  it('refuses a streamed body without Content-Length with 411, since the limit is checked against it', async () => {
+    const limited = createTestApp(db, { MAX_BODY_BYTES: '2048' });
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(
+          new TextEncoder().encode(JSON.stringify({ query: '{ metricsSummary { count } }' })),
+        );
+        controller.close();
+      },
+    });
+    const response = await limited.fetch('http://localhost/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+      duplex: 'half',
+    } as RequestInit);
+    expect(response.status).toBe(411);
+    expect(await response.json()).toMatchObject({ error: 'Length Required' });
+  });
 });
 
 describe('error masking', () => {
