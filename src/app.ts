@@ -4,6 +4,7 @@ import { PothosValidationError } from '@pothos/core';
 import { GraphQLError } from 'graphql';
 import { createYoga, maskError as defaultMaskError, type YogaServerInstance } from 'graphql-yoga';
 import type { Context } from './builder.js';
+import { useCompiledQueries } from './compiled-queries.js';
 import type { Config } from './config.js';
 import type { PrismaClient } from './database.js';
 import type { Logger } from './logger.js';
@@ -91,6 +92,7 @@ export function createApp({ config, prisma, logger }: AppOptions): App {
         costLimit: { enabled: false },
         blockFieldSuggestion: { enabled: production },
       }),
+      useCompiledQueries(),
     ],
   });
 }
