@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from '../../src/paths.js';
@@ -91,6 +91,21 @@ export function runPrisma(args: string[], options: RunOptions = {}): Promise<Cli
 }
 
 export const sha256 = (content: string | Buffer) => createHash('sha256').update(content).digest('hex');
+
+/** The committed migrations, as `migrate deploy` must record them. */
+export async function committedMigrations(): Promise<{ name: string; checksum: string }[]> {
+  const dir = join(projectRoot, 'prisma/migrations');
+  const entries = await readdir(dir, { withFileTypes: true });
+  const migrations = await Promise.all(
+    entries
+      .filter((entry) => entry.isDirectory())
+      .map(async (entry) => ({
+        name: entry.name,
+        checksum: sha256(await readFile(join(dir, entry.name, 'migration.sql'))),
+      })),
+  );
+  return migrations.sort((a, b) => a.name.localeCompare(b.name));
+}
 
 /** This repository's schema without its generators: the datasource and the models. */
 export async function repositoryDatamodel(): Promise<string> {
