@@ -8,6 +8,7 @@ import { useCompiledQueries } from './compiled-queries.js';
 import type { Config } from './config.js';
 import type { PrismaClient } from './database.js';
 import type { Logger } from './logger.js';
+import { AggregateCache } from './metrics/aggregate-cache.js';
 import { restRoutes } from './rest/routes.js';
 import { schema } from './schema/index.js';
 
@@ -62,10 +63,11 @@ export type App = YogaServerInstance<Record<string, never>, Context>;
 /** Builds the HTTP application. It opens no port: `server.ts` listens, tests call `app.fetch`. */
 export function createApp({ config, prisma, logger }: AppOptions): App {
   const production = config.env === 'production';
+  const aggregates = new AggregateCache(config.aggregateCacheRows);
   return createYoga<Record<string, never>, Context>({
     schema,
     graphqlEndpoint: GRAPHQL_ENDPOINT,
-    context: ({ request }) => ({ prisma, config, request }),
+    context: ({ request }) => ({ prisma, config, request, aggregates }),
     logging: logger,
     landingPage: false,
     // restRoutes enforces the body limit from Content-Length, which it requires and node:http holds

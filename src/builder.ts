@@ -5,11 +5,13 @@ import type { Config } from './config.js';
 import type { PrismaClient } from './database.js';
 import type PrismaTypes from './generated/pothos-types.js';
 import { getDatamodel } from './generated/pothos-types.js';
+import type { AggregateCache } from './metrics/aggregate-cache.js';
 
 export interface Context {
   prisma: PrismaClient;
   config: Config;
   request: Request;
+  aggregates: AggregateCache;
 }
 
 export const builder = new SchemaBuilder<{

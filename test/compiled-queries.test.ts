@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../src/app.js';
 import { useCompiledQueries } from '../src/compiled-queries.js';
 import { parseConfig } from '../src/config.js';
+import { AggregateCache } from '../src/metrics/aggregate-cache.js';
 import { schema } from '../src/schema/index.js';
 import { createTestApp, graphql } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
@@ -119,7 +120,12 @@ describe('the compiled schema', () => {
       schema,
       document: parse(query),
       variableValues: variables,
-      contextValue: { prisma: db.prisma, config, request: new Request('http://localhost/graphql') },
+      contextValue: {
+        prisma: db.prisma,
+        config,
+        request: new Request('http://localhost/graphql'),
+        aggregates: new AggregateCache(0),
+      },
     });
     expect(compiled.errors).toBeUndefined();
     expect(JSON.stringify({ data: compiled.data })).toBe(JSON.stringify(reference));

@@ -1,6 +1,7 @@
 import { type PrismaClient, pgPoolOf } from '../database.js';
 import type { Metric } from '../generated/prisma/client.js';
 import { Prisma } from '../generated/prisma/client.js';
+import type { AtRevision } from './aggregate-cache.js';
 import { fastTimestamptzTypes } from './pg-timestamptz.js';
 
 export type SortDirection = 'asc' | 'desc';
@@ -61,6 +62,20 @@ export async function findMetricsPage(prisma: PrismaClient, page: KeysetPage): P
   }));
 }
 
+/** The current revision of the metrics table (see the metrics_revision migration). */
+export async function metricsRevision(prisma: PrismaClient): Promise<bigint> {
+  const { rows } = await pgPoolOf(prisma).query<[revision: string]>({
+    text: 'SELECT revision FROM metrics_revision',
+    rowMode: 'array',
+  });
+  const [row] = rows;
+  if (!row) throw new Error('metrics_revision has no row: apply the migrations');
+  return BigInt(row[0]);
+}
+
+/** The revision column every aggregate query returns: the same snapshot as its aggregates. */
+const REVISION_COLUMN = Prisma.sql`(SELECT revision FROM metrics_revision)::text AS revision`;
+
 export function countMetrics(prisma: PrismaClient, timestamp: Prisma.DateTimeFilter): Promise<number> {
   return prisma.metric.count({ where: { timestamp } });
 }
@@ -100,9 +115,13 @@ export interface MetricSummaryRow {
  * cpu_load is stored as `real`, so its aggregates are returned at `real` precision: a double
  * would print float4 noise such as 0.30000001192092896 for a stored 0.3.
  */
-export async function summarizeMetrics(prisma: PrismaClient, window: TimeWindow): Promise<MetricSummaryRow> {
+export async function summarizeMetrics(
+  prisma: PrismaClient,
+  window: TimeWindow,
+): Promise<AtRevision<MetricSummaryRow>> {
   const [row] = await prisma.$queryRaw<
     {
+      revision: string;
       count: number;
       first: Date | null;
       last: Date | null;
@@ -116,7 +135,8 @@ export async function summarizeMetrics(prisma: PrismaClient, window: TimeWindow)
       concurrency_p95: number | null;
     }[]
   >`
-    SELECT count(*)::int AS count,
+    SELECT ${REVISION_COLUMN},
+           count(*)::int AS count,
            min("timestamp") AS first,
            max("timestamp") AS last,
            min(cpu_load) AS cpu_min,
@@ -131,15 +151,18 @@ export async function summarizeMetrics(prisma: PrismaClient, window: TimeWindow)
   if (!row) throw new Error('An aggregate query returned no row');
   const [p50 = null, p95 = null, p99 = null] = row.cpu_percentiles ?? [];
   return {
-    count: row.count,
-    firstTimestamp: row.first,
-    lastTimestamp: row.last,
-    cpuLoad: { min: row.cpu_min, max: row.cpu_max, avg: row.cpu_avg, p50, p95, p99 },
-    concurrency: {
-      min: row.concurrency_min,
-      max: row.concurrency_max,
-      avg: row.concurrency_avg,
-      p95: row.concurrency_p95,
+    revision: BigInt(row.revision),
+    value: {
+      count: row.count,
+      firstTimestamp: row.first,
+      lastTimestamp: row.last,
+      cpuLoad: { min: row.cpu_min, max: row.cpu_max, avg: row.cpu_avg, p50, p95, p99 },
+      concurrency: {
+        min: row.concurrency_min,
+        max: row.concurrency_max,
+        avg: row.concurrency_avg,
+        p95: row.concurrency_p95,
+      },
     },
   };
 }
@@ -156,9 +179,10 @@ export async function metricSeries(
   prisma: PrismaClient,
   window: Required<TimeWindow>,
   bucketSeconds: number,
-): Promise<MetricBucketRow[]> {
+): Promise<AtRevision<MetricBucketRow[]>> {
   const rows = await prisma.$queryRaw<
     {
+      revision: string;
       bucket: Date;
       count: number;
       cpu_min: number;
@@ -169,7 +193,8 @@ export async function metricSeries(
       concurrency_avg: number;
     }[]
   >`
-    SELECT date_bin(make_interval(secs => ${bucketSeconds}::int), "timestamp", TIMESTAMPTZ 'epoch') AS bucket,
+    SELECT ${REVISION_COLUMN},
+           date_bin(make_interval(secs => ${bucketSeconds}::int), "timestamp", TIMESTAMPTZ 'epoch') AS bucket,
            count(*)::int AS count,
            min(cpu_load) AS cpu_min,
            max(cpu_load) AS cpu_max,
@@ -180,10 +205,14 @@ export async function metricSeries(
       FROM metrics ${windowCondition(window)}
      GROUP BY bucket
      ORDER BY bucket`;
-  return rows.map((row) => ({
-    start: row.bucket,
-    count: row.count,
-    cpuLoad: { min: row.cpu_min, max: row.cpu_max, avg: row.cpu_avg },
-    concurrency: { min: row.concurrency_min, max: row.concurrency_max, avg: row.concurrency_avg },
-  }));
+  return {
+    // An empty series carries no revision: it is answered, not remembered.
+    revision: rows[0] ? BigInt(rows[0].revision) : undefined,
+    value: rows.map((row) => ({
+      start: row.bucket,
+      count: row.count,
+      cpuLoad: { min: row.cpu_min, max: row.cpu_max, avg: row.cpu_avg },
+      concurrency: { min: row.concurrency_min, max: row.concurrency_max, avg: row.concurrency_avg },
+    })),
+  };
 }

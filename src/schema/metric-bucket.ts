@@ -1,6 +1,6 @@
 import { builder } from '../builder.js';
 import { badUserInput } from '../errors.js';
-import { type MetricBucketRow, metricSeries } from '../metrics/queries.js';
+import { type MetricBucketRow, metricSeries, metricsRevision } from '../metrics/queries.js';
 import { ConcurrencyStatistics } from './concurrency-statistics.js';
 import { CpuLoadStatistics } from './cpu-load-statistics.js';
 
@@ -32,7 +32,7 @@ builder.queryField('metricSeries', (t) =>
         description: 'Bucket length, e.g. "1m", "15m", "1h" or 60.',
       }),
     },
-    resolve: (_root, { start, end, bucket }, { prisma, config }) => {
+    resolve: (_root, { start, end, bucket }, { prisma, config, aggregates }) => {
       if (start > end) throw badUserInput('start', 'must not be after end');
       const bucketMs = bucket * 1000;
       const firstBucketStart = Math.floor(start.getTime() / bucketMs) * bucketMs;
@@ -44,7 +44,12 @@ builder.queryField('metricSeries', (t) =>
             `the limit is ${config.maxSeriesBuckets}: use a longer bucket or a shorter window`,
         );
       }
-      return metricSeries(prisma, { start, end }, bucket);
+      return aggregates.get(
+        `series:${start.getTime()}:${end.getTime()}:${bucket}`,
+        () => metricsRevision(prisma),
+        () => metricSeries(prisma, { start, end }, bucket),
+        (series) => series.length,
+      );
     },
   }),
 );

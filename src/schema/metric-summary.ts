@@ -1,6 +1,6 @@
 import { builder } from '../builder.js';
 import { badUserInput } from '../errors.js';
-import { type MetricSummaryRow, summarizeMetrics } from '../metrics/queries.js';
+import { type MetricSummaryRow, metricsRevision, summarizeMetrics } from '../metrics/queries.js';
 import { ConcurrencySummary } from './concurrency-summary.js';
 import { CpuLoadSummary } from './cpu-load-summary.js';
 
@@ -28,14 +28,19 @@ builder.queryField('metricsSummary', (t) =>
     type: MetricSummary,
     description:
       'Count, first and last timestamp, and CPU load and concurrency statistics of the samples with ' +
-      'start <= timestamp < end (each bound optional), computed in one SQL query.',
+      'start <= timestamp < end (each bound optional), computed in one SQL query and remembered until the data changes.',
     args: {
       start: t.arg({ type: 'DateTime', description: 'Inclusive.' }),
       end: t.arg({ type: 'DateTime', description: 'Exclusive.' }),
     },
-    resolve: (_root, { start, end }, { prisma }) => {
+    resolve: (_root, { start, end }, { prisma, aggregates }) => {
       if (start && end && start > end) throw badUserInput('start', 'must not be after end');
-      return summarizeMetrics(prisma, { start: start ?? undefined, end: end ?? undefined });
+      return aggregates.get(
+        `summary:${start?.getTime() ?? ''}:${end?.getTime() ?? ''}`,
+        () => metricsRevision(prisma),
+        () => summarizeMetrics(prisma, { start: start ?? undefined, end: end ?? undefined }),
+        () => 1,
+      );
     },
   }),
 );

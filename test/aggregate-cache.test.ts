@@ -1,0 +1,142 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestApp, graphql } from './support/app.js';
+import { createTestDatabase, type TestDatabase } from './support/database.js';
+
+const T0 = Date.UTC(2026, 0, 1);
+const iso = (ms: number) => new Date(ms).toISOString();
+
+let db: TestDatabase;
+let sql: pg.Client;
+let nextSecond = 0;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  sql = new pg.Client({ connectionString: db.url });
+  await sql.connect();
+  await insertSamples(600);
+});
+afterAll(async () => {
+  await sql.end();
+  await db.drop();
+});
+
+/** Appends samples one second apart, as any client of the database could (not through the app). */
+async function insertSamples(count: number) {
+  await sql.query(
+    `INSERT INTO metrics ("timestamp", cpu_load, concurrency)
+     SELECT to_timestamp($1::float8 / 1000 + g), g % 10, g % 7 FROM generate_series($2::int, $3::int) AS g`,
+    [T0, nextSecond, nextSecond + count - 1],
+  );
+  nextSecond += count;
+}
+
+/** Writes that the revision does not see, so a remembered answer shows up as an outdated one. */
+async function insertBehindTheRevision(count: number) {
+  await sql.query('ALTER TABLE metrics DISABLE TRIGGER metrics_bump_revision');
+  try {
+    await insertSamples(count);
+  } finally {
+    await sql.query('ALTER TABLE metrics ENABLE TRIGGER metrics_bump_revision');
+  }
+}
+
+const SUMMARY = `query ($start: DateTime, $end: DateTime) { metricsSummary(start: $start, end: $end) { count lastTimestamp } }`;
+const SERIES = `query ($start: DateTime!, $end: DateTime!, $bucket: Duration!) {
+  metricSeries(start: $start, end: $end, bucket: $bucket) { start count }
+}`;
+type Summary = { metricsSummary: { count: number; lastTimestamp: string } };
+type Series = { metricSeries: { start: string; count: number }[] };
+
+describe('remembered aggregates', () => {
+  it('reuses a summary and a series until the data changes, then computes them again', async () => {
+    const app = createTestApp(db);
+    const window = { start: iso(T0), end: iso(T0 + 86_400_000) };
+    const series = { ...window, bucket: '1h' };
+    const summaryCount = async () =>
+      (await graphql<Summary>(app, SUMMARY, window)).data?.metricsSummary.count;
+    const seriesCount = async () =>
+      (await graphql<Series>(app, SERIES, series)).data?.metricSeries.reduce(
+        (sum, bucket) => sum + bucket.count,
+        0,
+      );
+
+    const before = nextSecond;
+    expect(await summaryCount()).toBe(before);
+    expect(await seriesCount()).toBe(before);
+
+    await insertBehindTheRevision(5);
+    expect(await summaryCount()).toBe(before);
+    expect(await seriesCount()).toBe(before);
+    // Another window was never remembered, so it sees the rows.
+    expect((await graphql<Summary>(app, SUMMARY, {})).data?.metricsSummary.count).toBe(before + 5);
+
+    // A write the revision sees (any statement on metrics, from any client) makes both current again.
+    await insertSamples(1);
+    expect(await summaryCount()).toBe(before + 6);
+    expect(await seriesCount()).toBe(before + 6);
+  });
+
+  it('answers from the current data when AGGREGATE_CACHE_ROWS is 0', async () => {
+    const app = createTestApp(db, { AGGREGATE_CACHE_ROWS: '0' });
+    const count = async () => (await graphql<Summary>(app, SUMMARY, {})).data?.metricsSummary.count;
+    const before = await count();
+    await insertBehindTheRevision(2);
+    expect(await count()).toBe((before as number) + 2);
+  });
+
+  it('keeps at most AGGREGATE_CACHE_ROWS rows, forgetting the least recently used answers', async () => {
+    // Two series of 2 buckets each do not fit in 3 rows: the second pushes the first out.
+    const app = createTestApp(db, { AGGREGATE_CACHE_ROWS: '3' });
+    const first = { start: iso(T0), end: iso(T0 + 120_000), bucket: '1m' };
+    const second = { start: iso(T0 + 120_000), end: iso(T0 + 240_000), bucket: '1m' };
+    const buckets = async (variables: Record<string, unknown>) =>
+      (await graphql<Series>(app, SERIES, variables)).data?.metricSeries.map((bucket) => bucket.count);
+    expect(await buckets(first)).toEqual([60, 60]);
+    expect(await buckets(second)).toEqual([60, 60]);
+
+    await sql.query('ALTER TABLE metrics DISABLE TRIGGER metrics_bump_revision');
+    try {
+      await sql.query(`DELETE FROM metrics WHERE "timestamp" IN ($1, $2)`, [iso(T0), iso(T0 + 120_000)]);
+    } finally {
+      await sql.query('ALTER TABLE metrics ENABLE TRIGGER metrics_bump_revision');
+    }
+    expect(await buckets(second)).toEqual([60, 60]);
+    expect(await buckets(first)).toEqual([59, 60]);
+  });
+
+  it('lets identical questions asked together share one computation', async () => {
+    const app = createTestApp(db);
+    const window = { start: iso(T0 + 1000), end: iso(T0 + 300_000) };
+    const locker = new pg.Client({ connectionString: db.url });
+    await locker.connect();
+    try {
+      // Hold the summary queries (not the revision reads) at the table lock, then count them.
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE metrics IN ACCESS EXCLUSIVE MODE');
+      const answers = Promise.all(Array.from({ length: 5 }, () => graphql<Summary>(app, SUMMARY, window)));
+      const summariesWaiting = async () => {
+        const { rows } = await sql.query<{ waiting: number }>(
+          `SELECT count(*)::int AS waiting FROM pg_stat_activity
+            WHERE datname = current_database() AND query LIKE '%percentile_cont%' AND wait_event_type = 'Lock'`,
+        );
+        return rows[0]?.waiting ?? 0;
+      };
+      for (let attempt = 0; attempt < 100 && (await summariesWaiting()) === 0; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      // Give the other four requests time to reach the database, had they gone there.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(await summariesWaiting()).toBe(1);
+      await locker.query('COMMIT');
+      const counts = (await answers).map((answer) => answer.data?.metricsSummary.count);
+      const { rows: stored } = await sql.query<{ count: number }>(
+        `SELECT count(*)::int AS count FROM metrics WHERE "timestamp" >= $1 AND "timestamp" < $2`,
+        [window.start, window.end],
+      );
+      expect(counts).toEqual(Array(5).fill(stored[0]?.count));
+    } finally {
+      await locker.end();
+    }
+  });
+});
