@@ -14,28 +14,33 @@ import type { Plugin } from 'graphql-yoga';
  */
 export function useCompiledQueries(): Plugin {
   // Yoga's parse cache hands out the same DocumentNode for the same query text, so the compiled
-  // form lives exactly as long as the parsed one.
-  const compiled = new WeakMap<DocumentNode, Map<string, CompiledQuery | null>>();
+  // form lives exactly as long as the parsed one. Compiling costs milliseconds, more than running
+  // a query once: a document is compiled when it runs the second time, so queries that inline
+  // their arguments (a new document every time) are never compiled.
+  const compiled = new WeakMap<DocumentNode, Map<string, CompiledQuery | null | 'seen once'>>();
 
   function compiledFor(
     schema: Parameters<typeof compileQuery>[0],
     document: DocumentNode,
     operationName: string | null | undefined,
-  ) {
+  ): CompiledQuery | null {
     let byOperation = compiled.get(document);
     if (!byOperation) {
       byOperation = new Map();
       compiled.set(document, byOperation);
     }
     const key = operationName ?? '';
-    let query = byOperation.get(key);
-    if (query === undefined) {
-      const operation = getOperationAST(document, operationName);
-      const result =
-        operation?.operation === 'query' ? compileQuery(schema, document, operationName ?? undefined) : null;
-      query = result && isCompiledQuery(result) ? result : null;
-      byOperation.set(key, query);
+    const known = byOperation.get(key);
+    if (known === undefined) {
+      byOperation.set(key, 'seen once');
+      return null;
     }
+    if (known !== 'seen once') return known;
+    const operation = getOperationAST(document, operationName);
+    const result =
+      operation?.operation === 'query' ? compileQuery(schema, document, operationName ?? undefined) : null;
+    const query = result && isCompiledQuery(result) ? result : null;
+    byOperation.set(key, query);
     return query;
   }
 
