@@ -52,6 +52,14 @@ function autocannonOptions(baseUrl: string, target: Target, options: LoadOptions
     duration,
     timeout: options.timeout,
     verifyBody: (body: string) => body.startsWith(target.prefix) && !body.includes('"errors"'),
+    ...(target.next ? { requests: [{ setupRequest: nextRequest(target.next) }] } : {}),
+  };
+}
+
+function nextRequest(next: NonNullable<Target['next']>) {
+  return (request: { path?: string; body?: string }) => {
+    const { path, body } = next();
+    return body === undefined ? { ...request, path } : { ...request, path, body };
   };
 }
 

@@ -75,9 +75,16 @@ function targets(report: Report): Check[] {
   }
   const w4a = byId.get('4a');
   if (w4a) {
+    // W4c is not the target's workload, but says what the same question costs when not remembered.
+    const w4c = byId.get('4c');
+    const serialNew = report.http.find((r) => r.workload.id === '4c' && r.connections === 1);
+    const withOne = (result: WorkloadResult | undefined) =>
+      result ? ` (${ms(result.service.p50)} ms with 1 connection)` : '';
     checks.push({
       target: 'W4 summary over one day: p50 < 20 ms',
-      measured: `${ms(w4a.service.p50)} ms${serial ? ` (${ms(serial.service.p50)} ms with 1 connection)` : ''}`,
+      measured:
+        `${ms(w4a.service.p50)} ms${withOne(serial)}` +
+        (w4c ? `; a new window each request (W4c): ${ms(w4c.service.p50)} ms${withOne(serialNew)}` : ''),
       met: w4a.service.p50 < 20,
     });
   }

@@ -1,8 +1,9 @@
 /**
  * The HTTP workloads of issue 5, each as a request to the service and, where one exists, the
- * equivalent request to the baseline server. Every request is the same for the whole run, so the
- * answer is too: a sample answer is checked in full before the load, and during the load every
- * answer is checked cheaply (status 2xx, the expected start, no `"errors"`).
+ * equivalent request to the baseline server. Most repeat one request for the whole run; W4c asks
+ * about a different window every time (`next`). A sample answer is checked in full before the
+ * load, and during the load every answer is checked cheaply (status 2xx, the expected start, no
+ * `"errors"`).
  */
 import { DATASET, sampleTime } from './dataset.js';
 
@@ -13,6 +14,8 @@ export interface Target {
   headers?: Record<string, string>;
   /** Every correct answer starts with this. */
   prefix: string;
+  /** When set, each request of the load is this one's answer instead of `path` and `body`. */
+  next?: () => { path: string; body?: string };
 }
 
 export type System = 'service' | 'baseline';
@@ -46,6 +49,15 @@ export function graphql(query: string): Target {
 
 function get(path: string, prefix: string): Target {
   return { method: 'GET', path, prefix };
+}
+
+/** `target` with a new window from `windows` for each request; the first one is `target`'s own. */
+function varying<W>(
+  target: Target,
+  windows: () => W,
+  request: (window: W) => { path: string; body?: string },
+): Target {
+  return { ...target, ...request(windows()), next: () => request(windows()) };
 }
 
 /** Follows `keys` into nested objects and arrays; undefined where the path does not exist. */
@@ -85,6 +97,20 @@ function checkSummary(answer: unknown, system: System, count: number): string | 
 }
 
 export const DAY_SECONDS = 86_400;
+
+/**
+ * One-day windows starting at a different second each time, over the first ten days: 864,000
+ * starts visited in a fixed order (a stride coprime to their number), so runs are reproducible
+ * and no window repeats within a run.
+ */
+function dayWindows(): () => { start: Date; end: Date } {
+  const starts = 10 * DAY_SECONDS;
+  let visited = 0;
+  return () => {
+    const offset = (visited++ * 7919) % starts;
+    return { start: sampleTime(offset + 1), end: sampleTime(offset + DAY_SECONDS + 1) };
+  };
+}
 
 /** Builds the workloads; `deepCursor` is the service's cursor of sample 900,000. */
 export function workloads(deepCursor: string): Workload[] {
@@ -130,6 +156,23 @@ export function workloads(deepCursor: string): Workload[] {
         `{ metricsSummary(start: "${iso(day.start)}", end: "${iso(day.end)}") { ${SUMMARY_FIELDS} } }`,
       ),
       baseline: get(`/summary?start=${ms(day.start)}&end=${ms(day.end)}`, '{"count":'),
+      alsoSerial: true,
+      check: (answer, system) => checkSummary(answer, system, DAY_SECONDS),
+    },
+    {
+      id: '4c',
+      title: 'summary, one day, new window each time',
+      description:
+        '`metricsSummary` over 86,400 rows starting at a different second each request: never an answer the service remembers',
+      service: varying(graphql(''), dayWindows(), ({ start, end }) => ({
+        path: '/graphql',
+        body: JSON.stringify({
+          query: `{ metricsSummary(start: "${iso(start)}", end: "${iso(end)}") { ${SUMMARY_FIELDS} } }`,
+        }),
+      })),
+      baseline: varying(get('', '{"count":'), dayWindows(), ({ start, end }) => ({
+        path: `/summary?start=${ms(start)}&end=${ms(end)}`,
+      })),
       alsoSerial: true,
       check: (answer, system) => checkSummary(answer, system, DAY_SECONDS),
     },
