@@ -77,6 +77,22 @@ describe('remembered aggregates', () => {
     expect(await seriesCount()).toBe(before + 6);
   });
 
+  it('sees samples stored by the ingestMetrics mutation at once', async () => {
+    const token = 'aggregate-cache-test-token-0123456789';
+    const app = createTestApp(db, { INGEST_TOKEN: token });
+    const count = async () => (await graphql<Summary>(app, SUMMARY, {})).data?.metricsSummary.count;
+    const before = (await count()) as number;
+    expect(await count()).toBe(before);
+    const ingest = await graphql<{ ingestMetrics: { inserted: number } }>(
+      app,
+      `mutation ($samples: [MetricInput!]!) { ingestMetrics(samples: $samples) { inserted } }`,
+      { samples: [{ timestamp: iso(T0 - 60_000), cpuLoad: 0.5, concurrency: 3 }] },
+      { authorization: `Bearer ${token}` },
+    );
+    expect(ingest.data?.ingestMetrics.inserted).toBe(1);
+    expect(await count()).toBe(before + 1);
+  });
+
   it('answers from the current data when AGGREGATE_CACHE_ROWS is 0', async () => {
     const app = createTestApp(db, { AGGREGATE_CACHE_ROWS: '0' });
     const count = async () => (await graphql<Summary>(app, SUMMARY, {})).data?.metricsSummary.count;
