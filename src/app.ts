@@ -63,7 +63,7 @@ export type App = YogaServerInstance<Record<string, never>, Context>;
 /** Builds the HTTP application. It opens no port: `server.ts` listens, tests call `app.fetch`. */
 export function createApp({ config, prisma, logger }: AppOptions): App {
   const production = config.env === 'production';
-  const aggregates = new AggregateCache(config.aggregateCacheRows);
+  const aggregates = new AggregateCache(config.aggregateCacheBytes);
   return createYoga<Record<string, never>, Context>({
     schema,
     graphqlEndpoint: GRAPHQL_ENDPOINT,

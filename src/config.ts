@@ -21,7 +21,7 @@ const environmentSchema = z
     DEFAULT_PAGE_SIZE: integer(1, 100_000).default(100),
     MAX_PAGE_SIZE: integer(1, 100_000).default(1000),
     MAX_SERIES_BUCKETS: integer(1, 1_000_000).default(10_000),
-    AGGREGATE_CACHE_ROWS: integer(0, 10_000_000).default(100_000),
+    AGGREGATE_CACHE_BYTES: integer(0, 16 * 1024 * 1024 * 1024).default(32 * 1024 * 1024),
     REST_DEFAULT_LIMIT: integer(1, 1_000_000).default(1000),
     REST_MAX_LIMIT: integer(1, 1_000_000).default(10_000),
     GRAPHIQL: z.stringbool().default(true),
@@ -65,8 +65,8 @@ export interface Config {
   embedded: { dataDir: string; sampleDataFile: string };
   pagination: { defaultPageSize: number; maxPageSize: number };
   maxSeriesBuckets: number;
-  /** Summary and series rows remembered until the data changes; 0 turns remembering off. */
-  aggregateCacheRows: number;
+  /** Heap bytes (estimated) for summaries and series remembered until the data changes; 0: none. */
+  aggregateCacheBytes: number;
   rest: { defaultLimit: number; maxLimit: number };
   graphiql: boolean;
   limits: { maxBodyBytes: number; maxDepth: number; maxAliases: number; maxTokens: number };
@@ -110,7 +110,7 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
     embedded: { dataDir: e.EMBEDDED_DATA_DIR, sampleDataFile: e.EMBEDDED_SAMPLE_DATA },
     pagination: { defaultPageSize: e.DEFAULT_PAGE_SIZE, maxPageSize: e.MAX_PAGE_SIZE },
     maxSeriesBuckets: e.MAX_SERIES_BUCKETS,
-    aggregateCacheRows: e.AGGREGATE_CACHE_ROWS,
+    aggregateCacheBytes: e.AGGREGATE_CACHE_BYTES,
     rest: { defaultLimit: e.REST_DEFAULT_LIMIT, maxLimit: e.REST_MAX_LIMIT },
     graphiql: e.GRAPHIQL,
     limits: {

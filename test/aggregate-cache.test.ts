@@ -33,11 +33,11 @@ async function insertSamples(count: number) {
 
 /** Writes that the revision does not see, so a remembered answer shows up as an outdated one. */
 async function insertBehindTheRevision(count: number) {
-  await sql.query('ALTER TABLE metrics DISABLE TRIGGER metrics_bump_revision');
+  await sql.query('ALTER TABLE metrics DISABLE TRIGGER metrics_new_revision');
   try {
     await insertSamples(count);
   } finally {
-    await sql.query('ALTER TABLE metrics ENABLE TRIGGER metrics_bump_revision');
+    await sql.query('ALTER TABLE metrics ENABLE ALWAYS TRIGGER metrics_new_revision');
   }
 }
 
@@ -77,6 +77,30 @@ describe('remembered aggregates', () => {
     expect(await seriesCount()).toBe(before + 6);
   });
 
+  it('remembers an empty series too', async () => {
+    const app = createTestApp(db);
+    const dayStart = T0 + 10 * 86_400_000;
+    const future = { start: iso(dayStart), end: iso(dayStart + 86_400_000), bucket: '1h' };
+    const buckets = async () => (await graphql<Series>(app, SERIES, future)).data?.metricSeries.length;
+    const insertInFuture = () =>
+      sql.query(`INSERT INTO metrics ("timestamp", cpu_load, concurrency) VALUES ($1, 1, 1)`, [
+        iso(dayStart),
+      ]);
+    expect(await buckets()).toBe(0);
+
+    await sql.query('ALTER TABLE metrics DISABLE TRIGGER metrics_new_revision');
+    try {
+      await insertInFuture();
+      expect(await buckets()).toBe(0);
+      await sql.query('DELETE FROM metrics WHERE "timestamp" = $1', [iso(dayStart)]);
+    } finally {
+      await sql.query('ALTER TABLE metrics ENABLE ALWAYS TRIGGER metrics_new_revision');
+    }
+    await insertInFuture();
+    expect(await buckets()).toBe(1);
+    await sql.query('DELETE FROM metrics WHERE "timestamp" = $1', [iso(dayStart)]);
+  });
+
   it('sees samples stored by the ingestMetrics mutation at once', async () => {
     const token = 'aggregate-cache-test-token-0123456789';
     const app = createTestApp(db, { INGEST_TOKEN: token });
@@ -93,17 +117,18 @@ describe('remembered aggregates', () => {
     expect(await count()).toBe(before + 1);
   });
 
-  it('answers from the current data when AGGREGATE_CACHE_ROWS is 0', async () => {
-    const app = createTestApp(db, { AGGREGATE_CACHE_ROWS: '0' });
+  it('answers from the current data when AGGREGATE_CACHE_BYTES is 0', async () => {
+    const app = createTestApp(db, { AGGREGATE_CACHE_BYTES: '0' });
     const count = async () => (await graphql<Summary>(app, SUMMARY, {})).data?.metricsSummary.count;
     const before = await count();
     await insertBehindTheRevision(2);
     expect(await count()).toBe((before as number) + 2);
   });
 
-  it('keeps at most AGGREGATE_CACHE_ROWS rows, forgetting the least recently used answers', async () => {
-    // Two series of 2 buckets each do not fit in 3 rows: the second pushes the first out.
-    const app = createTestApp(db, { AGGREGATE_CACHE_ROWS: '3' });
+  it('keeps at most AGGREGATE_CACHE_BYTES, forgetting the least recently used answers', async () => {
+    // Two series of 2 buckets each do not fit (1,000 bytes each by the estimate): the second
+    // pushes the first out.
+    const app = createTestApp(db, { AGGREGATE_CACHE_BYTES: '1500' });
     const first = { start: iso(T0), end: iso(T0 + 120_000), bucket: '1m' };
     const second = { start: iso(T0 + 120_000), end: iso(T0 + 240_000), bucket: '1m' };
     const buckets = async (variables: Record<string, unknown>) =>
@@ -111,11 +136,11 @@ describe('remembered aggregates', () => {
     expect(await buckets(first)).toEqual([60, 60]);
     expect(await buckets(second)).toEqual([60, 60]);
 
-    await sql.query('ALTER TABLE metrics DISABLE TRIGGER metrics_bump_revision');
+    await sql.query('ALTER TABLE metrics DISABLE TRIGGER metrics_new_revision');
     try {
       await sql.query(`DELETE FROM metrics WHERE "timestamp" IN ($1, $2)`, [iso(T0), iso(T0 + 120_000)]);
     } finally {
-      await sql.query('ALTER TABLE metrics ENABLE TRIGGER metrics_bump_revision');
+      await sql.query('ALTER TABLE metrics ENABLE ALWAYS TRIGGER metrics_new_revision');
     }
     expect(await buckets(second)).toEqual([60, 60]);
     expect(await buckets(first)).toEqual([59, 60]);

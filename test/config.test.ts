@@ -24,7 +24,7 @@ describe('parseConfig', () => {
       embedded: { dataDir: '.data/pglite', sampleDataFile: 'data/sample-metrics.json' },
       pagination: { defaultPageSize: 100, maxPageSize: 1000 },
       maxSeriesBuckets: 10_000,
-      aggregateCacheRows: 100_000,
+      aggregateCacheBytes: 32 * 1024 * 1024,
       rest: { defaultLimit: 1000, maxLimit: 10_000 },
       readinessTimeoutMs: 1000,
       shutdownTimeoutMs: 10_000,

@@ -20,14 +20,27 @@ async function connect(): Promise<pg.Client> {
   return client;
 }
 
-async function revision(client: pg.Client): Promise<number> {
-  const { rows } = await client.query<{ revision: string }>('SELECT revision FROM metrics_revision');
+/** Returns once the backend `pid` waits for a lock. */
+async function waitForLock(observer: pg.Client, pid: number) {
+  for (let attempt = 0; attempt < 250; attempt++) {
+    const { rows } = await observer.query<{ waiting: boolean }>(
+      `SELECT wait_event_type = 'Lock' AS waiting FROM pg_stat_activity WHERE pid = $1`,
+      [pid],
+    );
+    if (rows[0]?.waiting) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`backend ${pid} never waited for a lock`);
+}
+
+async function revision(client: pg.Client): Promise<string> {
+  const { rows } = await client.query<{ revision: string }>('SELECT revision FROM public.metrics_revision');
   expect(rows).toHaveLength(1);
-  return Number(rows[0]?.revision);
+  return rows[0]?.revision as string;
 }
 
 describe('metrics_revision', () => {
-  it('moves with every statement that writes to metrics, and only when it commits', async () => {
+  it('changes with every statement that writes to metrics, and only when it commits', async () => {
     const sql = await connect();
     const writes = [
       `INSERT INTO metrics ("timestamp", cpu_load, concurrency) VALUES ('2026-01-01T00:00:00Z', 1, 1), ('2026-01-01T00:00:01Z', 2, 2)`,
@@ -36,10 +49,12 @@ describe('metrics_revision', () => {
       `DELETE FROM metrics WHERE "timestamp" = '2026-01-01T00:00:01Z'`,
       'TRUNCATE metrics',
     ];
+    const seen = new Set([await revision(sql)]);
     for (const write of writes) {
-      const before = await revision(sql);
       await sql.query(write);
-      expect(await revision(sql), write).toBe(before + 1);
+      const after = await revision(sql);
+      expect(seen.has(after), write).toBe(false);
+      seen.add(after);
     }
 
     const before = await revision(sql);
@@ -55,12 +70,29 @@ describe('metrics_revision', () => {
 
   it('keeps a single row', async () => {
     const sql = await connect();
-    await expect(sql.query('INSERT INTO metrics_revision (id, revision) VALUES (false, 0)')).rejects.toThrow(
+    await expect(sql.query('INSERT INTO metrics_revision (id) VALUES (false)')).rejects.toThrow(
       /metrics_revision_single_row/,
     );
     await expect(sql.query('INSERT INTO metrics_revision DEFAULT VALUES')).rejects.toThrow(
       /metrics_revision_pkey/,
     );
+  });
+
+  it("changes whatever the writer's search_path, and for rows applied by replication", async () => {
+    const sql = await connect();
+    const insert = (second: number) =>
+      sql.query(
+        `INSERT INTO public.metrics ("timestamp", cpu_load, concurrency) VALUES (to_timestamp(${Date.UTC(2026, 3, 1) / 1000 + second}), 1, 1)`,
+      );
+    let before = await revision(sql);
+    await sql.query('SET search_path TO pg_catalog');
+    await insert(1);
+    expect(await revision(sql)).not.toBe(before);
+
+    before = await revision(sql);
+    await sql.query('SET session_replication_role TO replica');
+    await insert(2);
+    expect(await revision(sql)).not.toBe(before);
   });
 
   it('queues writers that touch the same keys instead of deadlocking them', async () => {
@@ -76,7 +108,7 @@ describe('metrics_revision', () => {
     // waiting for the revision (an AFTER trigger), each would wait for the other.
     await second.query('BEGIN');
     const secondWrites = insert(second, 2).then(() => insert(second, 1));
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await waitForLock(first, (second as pg.Client & { processID: number }).processID);
     await insert(first, 2);
     await first.query('COMMIT');
     await secondWrites;

@@ -62,15 +62,15 @@ export async function findMetricsPage(prisma: PrismaClient, page: KeysetPage): P
   }));
 }
 
-/** The current revision of the metrics table (see the metrics_revision migration). */
-export async function metricsRevision(prisma: PrismaClient): Promise<bigint> {
+/** The current revision of the data in metrics (see the metrics_revision migration). */
+export async function metricsRevision(prisma: PrismaClient): Promise<string> {
   const { rows } = await pgPoolOf(prisma).query<[revision: string]>({
     text: 'SELECT revision FROM metrics_revision',
     rowMode: 'array',
   });
   const [row] = rows;
   if (!row) throw new Error('metrics_revision has no row: apply the migrations');
-  return BigInt(row[0]);
+  return row[0];
 }
 
 /** The revision column every aggregate query returns: the same snapshot as its aggregates. */
@@ -151,7 +151,7 @@ export async function summarizeMetrics(
   if (!row) throw new Error('An aggregate query returned no row');
   const [p50 = null, p95 = null, p99 = null] = row.cpu_percentiles ?? [];
   return {
-    revision: BigInt(row.revision),
+    revision: row.revision,
     value: {
       count: row.count,
       firstTimestamp: row.first,
@@ -183,7 +183,7 @@ export async function metricSeries(
   const rows = await prisma.$queryRaw<
     {
       revision: string;
-      bucket: Date;
+      bucket: Date | null;
       count: number;
       cpu_min: number;
       cpu_max: number;
@@ -193,26 +193,37 @@ export async function metricSeries(
       concurrency_avg: number;
     }[]
   >`
-    SELECT ${REVISION_COLUMN},
-           date_bin(make_interval(secs => ${bucketSeconds}::int), "timestamp", TIMESTAMPTZ 'epoch') AS bucket,
-           count(*)::int AS count,
-           min(cpu_load) AS cpu_min,
-           max(cpu_load) AS cpu_max,
-           avg(cpu_load)::real AS cpu_avg,
-           min(concurrency) AS concurrency_min,
-           max(concurrency) AS concurrency_max,
-           avg(concurrency)::float8 AS concurrency_avg
-      FROM metrics ${windowCondition(window)}
-     GROUP BY bucket
-     ORDER BY bucket`;
+    SELECT current.revision::text AS revision, buckets.*
+      FROM metrics_revision AS current
+      -- A left join, so an empty series still returns its revision (one row with no bucket).
+      LEFT JOIN LATERAL (
+        SELECT date_bin(make_interval(secs => ${bucketSeconds}::int), "timestamp", TIMESTAMPTZ 'epoch') AS bucket,
+               count(*)::int AS count,
+               min(cpu_load) AS cpu_min,
+               max(cpu_load) AS cpu_max,
+               avg(cpu_load)::real AS cpu_avg,
+               min(concurrency) AS concurrency_min,
+               max(concurrency) AS concurrency_max,
+               avg(concurrency)::float8 AS concurrency_avg
+          FROM metrics ${windowCondition(window)}
+         GROUP BY bucket
+      ) AS buckets ON true
+     ORDER BY buckets.bucket`;
+  const [first] = rows;
+  if (!first) throw new Error('metrics_revision has no row: apply the migrations');
   return {
-    // An empty series carries no revision: it is answered, not remembered.
-    revision: rows[0] ? BigInt(rows[0].revision) : undefined,
-    value: rows.map((row) => ({
-      start: row.bucket,
-      count: row.count,
-      cpuLoad: { min: row.cpu_min, max: row.cpu_max, avg: row.cpu_avg },
-      concurrency: { min: row.concurrency_min, max: row.concurrency_max, avg: row.concurrency_avg },
-    })),
+    revision: first.revision,
+    value: rows.flatMap(({ bucket, ...row }) =>
+      bucket === null
+        ? []
+        : [
+            {
+              start: bucket,
+              count: row.count,
+              cpuLoad: { min: row.cpu_min, max: row.cpu_max, avg: row.cpu_avg },
+              concurrency: { min: row.concurrency_min, max: row.concurrency_max, avg: row.concurrency_avg },
+            },
+          ],
+    ),
   };
 }

@@ -1,5 +1,6 @@
 import { builder } from '../builder.js';
 import { badUserInput } from '../errors.js';
+import { ESTIMATED_BYTES } from '../metrics/aggregate-cache.js';
 import { type MetricBucketRow, metricSeries, metricsRevision } from '../metrics/queries.js';
 import { ConcurrencyStatistics } from './concurrency-statistics.js';
 import { CpuLoadStatistics } from './cpu-load-statistics.js';
@@ -48,7 +49,7 @@ builder.queryField('metricSeries', (t) =>
         `series:${start.getTime()}:${end.getTime()}:${bucket}`,
         () => metricsRevision(prisma),
         () => metricSeries(prisma, { start, end }, bucket),
-        (series) => series.length,
+        (series) => ESTIMATED_BYTES.series + series.length * ESTIMATED_BYTES.seriesBucket,
       );
     },
   }),

@@ -1,5 +1,6 @@
 import { builder } from '../builder.js';
 import { badUserInput } from '../errors.js';
+import { ESTIMATED_BYTES } from '../metrics/aggregate-cache.js';
 import { type MetricSummaryRow, metricsRevision, summarizeMetrics } from '../metrics/queries.js';
 import { ConcurrencySummary } from './concurrency-summary.js';
 import { CpuLoadSummary } from './cpu-load-summary.js';
@@ -39,7 +40,7 @@ builder.queryField('metricsSummary', (t) =>
         `summary:${start?.getTime() ?? ''}:${end?.getTime() ?? ''}`,
         () => metricsRevision(prisma),
         () => summarizeMetrics(prisma, { start: start ?? undefined, end: end ?? undefined }),
-        () => 1,
+        () => ESTIMATED_BYTES.summary,
       );
     },
   }),

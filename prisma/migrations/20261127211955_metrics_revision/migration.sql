@@ -1,7 +1,7 @@
 -- CreateTable
 CREATE TABLE "metrics_revision" (
     "id" BOOLEAN NOT NULL DEFAULT true,
-    "revision" BIGINT NOT NULL DEFAULT 0,
+    "revision" UUID NOT NULL DEFAULT gen_random_uuid(),
 
     CONSTRAINT "metrics_revision_pkey" PRIMARY KEY ("id")
 );
@@ -10,18 +10,23 @@ CREATE TABLE "metrics_revision" (
 ALTER TABLE "metrics_revision" ADD CONSTRAINT "metrics_revision_single_row" CHECK ("id");
 INSERT INTO "metrics_revision" DEFAULT VALUES;
 
--- Every statement that writes to metrics increments the revision in the same transaction, so a
--- snapshot that shows revision N shows exactly the rows of revision N. The service remembers
--- aggregates under the revision they were computed at (src/metrics/aggregate-cache.ts).
+-- Every statement that writes to metrics gives the data a new random revision in the same
+-- transaction, so a snapshot that shows a revision shows exactly the rows it names; a backup
+-- restores both together. The service remembers aggregates under the revision they were computed
+-- at (src/metrics/aggregate-cache.ts).
 -- BEFORE, not AFTER: a writer takes the revision row's lock before it touches any key of metrics,
 -- so two transactions writing overlapping keys queue on the revision instead of deadlocking.
-CREATE FUNCTION "metrics_bump_revision"() RETURNS trigger LANGUAGE plpgsql AS $$
+-- The table is found through the trigger's own schema, not the writer's search_path.
+CREATE FUNCTION "metrics_new_revision"() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  UPDATE "metrics_revision" SET "revision" = "revision" + 1;
+  EXECUTE format('UPDATE %I.metrics_revision SET revision = gen_random_uuid()', TG_TABLE_SCHEMA);
   RETURN NULL;
 END
 $$;
 
-CREATE TRIGGER "metrics_bump_revision"
+CREATE TRIGGER "metrics_new_revision"
   BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON "metrics"
-  FOR EACH STATEMENT EXECUTE FUNCTION "metrics_bump_revision"();
+  FOR EACH STATEMENT EXECUTE FUNCTION "metrics_new_revision"();
+
+-- Also when rows arrive by logical replication (session_replication_role = replica).
+ALTER TABLE "metrics" ENABLE ALWAYS TRIGGER "metrics_new_revision";
