@@ -78,21 +78,79 @@ describe('metrics_revision', () => {
     );
   });
 
-  it("changes whatever the writer's search_path, and for rows applied by replication", async () => {
-    const sql = await connect();
-    const insert = (second: number) =>
-      sql.query(
-        `INSERT INTO public.metrics ("timestamp", cpu_load, concurrency) VALUES (to_timestamp(${Date.UTC(2026, 3, 1) / 1000 + second}), 1, 1)`,
-      );
-    let before = await revision(sql);
-    await sql.query('SET search_path TO pg_catalog');
-    await insert(1);
-    expect(await revision(sql)).not.toBe(before);
+  const at = (second: number) => `to_timestamp(${Date.UTC(2026, 3, 1) / 1000 + second})`;
+  const insertAt = (client: pg.Client, second: number) =>
+    client.query(
+      `INSERT INTO public.metrics ("timestamp", cpu_load, concurrency) VALUES (${at(second)}, 1, 1)`,
+    );
 
-    before = await revision(sql);
-    await sql.query('SET session_replication_role TO replica');
-    await insert(2);
+  it("changes whatever the writer's search_path", async () => {
+    const sql = await connect();
+    const before = await revision(sql);
+    await sql.query('SET search_path TO pg_catalog');
+    await insertAt(sql, 1);
     expect(await revision(sql)).not.toBe(before);
+  });
+
+  it('changes for a role that may write metrics but nothing on metrics_revision', async () => {
+    const sql = await connect();
+    const role = `metrics_writer_${db.name.slice(-12)}`;
+    await sql.query(`CREATE ROLE ${role} NOLOGIN`);
+    try {
+      await sql.query(`GRANT USAGE ON SCHEMA public TO ${role}`);
+      await sql.query(`GRANT INSERT ON metrics TO ${role}`);
+      await sql.query(`GRANT USAGE ON SEQUENCE metrics_id_seq TO ${role}`);
+      const before = await revision(sql);
+      await sql.query(`SET ROLE ${role}`);
+      await insertAt(sql, 2);
+      await sql.query('RESET ROLE');
+      expect(await revision(sql)).not.toBe(before);
+    } finally {
+      await sql.query('RESET ROLE');
+      await sql.query(`DROP OWNED BY ${role}`);
+      await sql.query(`DROP ROLE ${role}`);
+    }
+  });
+
+  it('changes for rows written as logical replication writes them: one row at a time, in replica mode', async () => {
+    const sql = await connect();
+    const changesRevision = async (write: string) => {
+      const before = await revision(sql);
+      await sql.query(write);
+      return (await revision(sql)) !== before;
+    };
+    // The apply worker fires no statement trigger but TRUNCATE's; leave only the row trigger.
+    await sql.query('ALTER TABLE metrics DISABLE TRIGGER metrics_new_revision');
+    try {
+      await sql.query('SET session_replication_role TO replica');
+      expect(
+        await changesRevision(
+          `INSERT INTO metrics ("timestamp", cpu_load, concurrency) VALUES (${at(3)}, 1, 1)`,
+        ),
+      ).toBe(true);
+      expect(await changesRevision(`UPDATE metrics SET concurrency = 9 WHERE "timestamp" = ${at(3)}`)).toBe(
+        true,
+      );
+      const { rows } = await sql.query<{ concurrency: number }>(
+        `SELECT concurrency FROM metrics WHERE "timestamp" = ${at(3)}`,
+      );
+      expect(rows).toEqual([{ concurrency: 9 }]);
+      expect(await changesRevision(`DELETE FROM metrics WHERE "timestamp" = ${at(3)}`)).toBe(true);
+      expect((await sql.query(`SELECT 1 FROM metrics WHERE "timestamp" = ${at(3)}`)).rowCount).toBe(0);
+
+      // Ordinary sessions do not pay a row trigger: there the statement trigger does the work.
+      await sql.query('SET session_replication_role TO origin');
+      expect(
+        await changesRevision(
+          `INSERT INTO metrics ("timestamp", cpu_load, concurrency) VALUES (${at(4)}, 1, 1)`,
+        ),
+      ).toBe(false);
+    } finally {
+      await sql.query('SET session_replication_role TO origin');
+      await sql.query('ALTER TABLE metrics ENABLE ALWAYS TRIGGER metrics_new_revision');
+    }
+    await sql.query('SET session_replication_role TO replica');
+    expect(await changesRevision(`DELETE FROM metrics WHERE "timestamp" = ${at(4)}`)).toBe(true);
   });
 
   it('queues writers that touch the same keys instead of deadlocking them', async () => {
