@@ -13,16 +13,17 @@ import type { Plugin } from 'graphql-yoga';
  * Runs queries through graphql-jit, which compiles each operation to plain JavaScript: on a page
  * of 100 metrics, field-by-field interpretation was most of what the server did.
  *
- * graphql-jit coerces variables differently from graphql-js: it refuses an omitted non-null
- * variable that has a default, and reports a custom scalar's refusal as "Expected type DateTime."
- * instead of the scalar's own message. Those failures happen before any resolver runs and leave no
- * `data`, so the operation then runs through Yoga's own executor, whose answer is sent; re-running
- * costs nothing. Errors raised while resolving are the resolvers' own, with the same message, path,
- * and extensions either way, so the compiled answer is sent; graphql-jit's errors carry their
- * locations as plain values, which Yoga drops when it rebuilds errors, so they are rebuilt as
- * graphql-js errors first (tested: the same response bytes either way). Only queries are
- * compiled. graphql-jit does not report a scalar whose `serialize` returns null for a non-null
- * field; none of ours does (DateTime throws on an invalid date).
+ * graphql-jit answers differently from graphql-js in a few cases, all of them errors, and then
+ * Yoga's own executor runs the query and its answer is sent:
+ * - variables it refuses (an omitted non-null variable with a default, which graphql-js accepts;
+ *   a custom scalar's refusal reported as "Expected type DateTime." instead of the scalar's own
+ *   message): nothing has run yet, so this costs nothing;
+ * - errors of its own making (a null for a non-null field, a value a scalar cannot serialize),
+ *   which it orders and reports differently, and Yoga would not mask in production.
+ * Errors thrown by resolvers are the same in both; graphql-jit keeps their locations as plain
+ * values, which Yoga drops when it rebuilds errors, so they are rebuilt as graphql-js builds
+ * them. Answers are the same bytes either way (tested). Only queries are compiled: a read may
+ * run twice, a mutation must not.
  */
 export function useCompiledQueries(): Plugin {
   // Yoga's parse cache hands out the same DocumentNode for the same query text, so the compiled
@@ -66,9 +67,14 @@ export function useCompiledQueries(): Plugin {
           executionArgs.contextValue,
           executionArgs.variableValues,
         )) as ExecutionResult;
-        if (result.data === undefined) return executeFn(executionArgs);
+        if (!result.errors?.length) return result;
         const source = executionArgs.document.loc?.source;
-        if (!result.errors || !source) return result;
+        // No data: the variables were refused before any resolver ran. An error of graphql-jit's
+        // own (no original error: a null for a non-null field, a value a scalar cannot serialize)
+        // is ordered and masked differently from graphql-js's. Either way, Yoga's executor answers.
+        if (result.data === undefined || !source || result.errors.some((error) => !error.originalError)) {
+          return executeFn(executionArgs);
+        }
         // In the order Yoga's executor writes them, so that answers are the same bytes.
         return { errors: result.errors.map((error) => located(error, source)), data: result.data };
       });
@@ -80,7 +86,9 @@ export function useCompiledQueries(): Plugin {
 function located(error: GraphQLError, source: Source): GraphQLError {
   return new GraphQLError(error.message, {
     source,
-    positions: error.locations?.map((location) => offsetOf(source.body, location)),
+    positions: error.locations?.length
+      ? error.locations.map((location) => offsetOf(source.body, location))
+      : undefined,
     path: error.path,
     originalError: error.originalError,
     extensions: error.extensions,

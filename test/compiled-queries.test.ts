@@ -22,17 +22,18 @@ describe('useCompiledQueries', () => {
    * `loose` is a scalar whose serialize returns null: graphql-js reports that as an error,
    * graphql-jit does not, so the answer tells which of the two ran.
    */
-  function probeServer() {
+  function probeServer({ maskedErrors = false } = {}) {
     const calls = { count: 0, echo: 0 };
     const yoga = createYoga({
       schema: createSchema({
         typeDefs: `scalar Loose
-          type Query { loose: Loose! count: Int! echo(n: Int!): Int! }
+          type Query { loose: Loose! count: Int! echo(n: Int!): Int! missing: Int! }
           type Mutation { loose: Loose! }`,
         resolvers: {
           Loose: new GraphQLScalarType({ name: 'Loose', serialize: () => null }),
           Query: {
             loose: () => 'anything',
+            missing: () => null,
             count: () => {
               calls.count++;
               throw new Error('count failed');
@@ -46,7 +47,7 @@ describe('useCompiledQueries', () => {
         },
       }),
       plugins: [useCompiledQueries()],
-      maskedErrors: false,
+      maskedErrors,
       logging: false,
     });
     return { calls, post: async (query: string) => JSON.parse(await post(yoga, query)) };
@@ -74,6 +75,15 @@ describe('useCompiledQueries', () => {
       locations: [{ line: 1, column: 3 }],
     });
     expect(calls.count).toBe(2);
+  });
+
+  it('answers with Yoga’s executor when graphql-jit makes an error of its own', async () => {
+    // A null for a non-null field: graphql-js's error is masked like any unexpected error;
+    // graphql-jit's, which has no original error, would not be.
+    const { post } = probeServer({ maskedErrors: true });
+    const first = await post('{ missing echo(n: 1) }');
+    expect(first.errors?.[0]).toMatchObject({ message: 'Unexpected error.', path: ['missing'] });
+    expect(await post('{ missing echo(n: 1) }')).toEqual(first);
   });
 
   it('runs the query through Yoga’s executor when graphql-jit refuses the variables', async () => {
