@@ -126,9 +126,9 @@ describe('remembered aggregates', () => {
   });
 
   it('keeps at most AGGREGATE_CACHE_BYTES, forgetting the least recently used answers', async () => {
-    // Two series of 2 buckets each do not fit (1,000 bytes each by the estimate): the second
+    // Two series of 2 buckets each do not fit (1,700 bytes each by the estimate): the second
     // pushes the first out.
-    const app = createTestApp(db, { AGGREGATE_CACHE_BYTES: '1500' });
+    const app = createTestApp(db, { AGGREGATE_CACHE_BYTES: '2500' });
     const first = { start: iso(T0), end: iso(T0 + 120_000), bucket: '1m' };
     const second = { start: iso(T0 + 120_000), end: iso(T0 + 240_000), bucket: '1m' };
     const buckets = async (variables: Record<string, unknown>) =>

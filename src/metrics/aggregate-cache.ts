@@ -4,7 +4,7 @@ import { LRUCache } from 'lru-cache';
  * Heap bytes one remembered answer takes, with its key, revision and the cache's bookkeeping
  * (measured on Node 20 with --expose-gc, rounded up): a summary, and a series plus each bucket.
  */
-export const ESTIMATED_BYTES = { summary: 1600, series: 200, seriesBucket: 400 } as const;
+export const ESTIMATED_BYTES = { summary: 1600, series: 900, seriesBucket: 400 } as const;
 
 /** An answer and the revision of `metrics_revision` in the snapshot it was computed from. */
 export interface AtRevision<T> {
