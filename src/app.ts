@@ -9,6 +9,7 @@ import type { Config } from './config.js';
 import type { PrismaClient } from './database.js';
 import type { Logger } from './logger.js';
 import { AggregateCache } from './metrics/aggregate-cache.js';
+import { metricsRevision } from './metrics/queries.js';
 import { restRoutes } from './rest/routes.js';
 import { schema } from './schema/index.js';
 
@@ -63,7 +64,7 @@ export type App = YogaServerInstance<Record<string, never>, Context>;
 /** Builds the HTTP application. It opens no port: `server.ts` listens, tests call `app.fetch`. */
 export function createApp({ config, prisma, logger }: AppOptions): App {
   const production = config.env === 'production';
-  const aggregates = new AggregateCache(config.aggregateCacheBytes);
+  const aggregates = new AggregateCache(config.aggregateCacheBytes, () => metricsRevision(prisma));
   return createYoga<Record<string, never>, Context>({
     schema,
     graphqlEndpoint: GRAPHQL_ENDPOINT,

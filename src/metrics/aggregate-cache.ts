@@ -32,26 +32,26 @@ interface Entry {
 export class AggregateCache {
   readonly #entries: LRUCache<string, Entry> | undefined;
   readonly #inFlight = new Map<string, Promise<unknown>>();
+  readonly #currentRevision: () => Promise<string>;
 
-  /** `maxBytes`: the total `size` of the answers kept; 0 computes every answer afresh. */
-  constructor(maxBytes: number) {
+  /**
+   * `maxBytes`: the total `size` of the answers kept; 0 computes every answer afresh.
+   * `currentRevision`: reads the revision of the data now.
+   */
+  constructor(maxBytes: number, currentRevision: () => Promise<string>) {
     this.#entries = maxBytes > 0 ? new LRUCache({ maxSize: maxBytes }) : undefined;
+    this.#currentRevision = currentRevision;
   }
 
   /**
-   * The answer for `key`: remembered if it was computed at `currentRevision()`, else `compute()`d
+   * The answer for `key`: remembered if it was computed at the current revision, else `compute()`d
    * and remembered under the revision its snapshot saw. `size` estimates the answer's bytes
    * (see `ESTIMATED_BYTES`).
    */
-  async get<T>(
-    key: string,
-    currentRevision: () => Promise<string>,
-    compute: () => Promise<AtRevision<T>>,
-    size: (value: T) => number,
-  ): Promise<T> {
+  async get<T>(key: string, compute: () => Promise<AtRevision<T>>, size: (value: T) => number): Promise<T> {
     const entries = this.#entries;
     if (!entries) return (await compute()).value;
-    const revision = await currentRevision();
+    const revision = await this.#currentRevision();
     const entry = entries.get(key);
     if (entry?.revision === revision) return entry.value as T;
 

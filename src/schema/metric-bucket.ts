@@ -1,7 +1,7 @@
 import { builder } from '../builder.js';
 import { badUserInput } from '../errors.js';
 import { ESTIMATED_BYTES } from '../metrics/aggregate-cache.js';
-import { type MetricBucketRow, metricSeries, metricsRevision } from '../metrics/queries.js';
+import { type MetricBucketRow, metricSeries } from '../metrics/queries.js';
 import { ConcurrencyStatistics } from './concurrency-statistics.js';
 import { CpuLoadStatistics } from './cpu-load-statistics.js';
 
@@ -47,7 +47,6 @@ builder.queryField('metricSeries', (t) =>
       }
       return aggregates.get(
         `series:${start.getTime()}:${end.getTime()}:${bucket}`,
-        () => metricsRevision(prisma),
         () => metricSeries(prisma, { start, end }, bucket),
         (series) => ESTIMATED_BYTES.series + series.length * ESTIMATED_BYTES.seriesBucket,
       );

@@ -1,7 +1,7 @@
 import { builder } from '../builder.js';
 import { badUserInput } from '../errors.js';
 import { ESTIMATED_BYTES } from '../metrics/aggregate-cache.js';
-import { type MetricSummaryRow, metricsRevision, summarizeMetrics } from '../metrics/queries.js';
+import { type MetricSummaryRow, summarizeMetrics } from '../metrics/queries.js';
 import { ConcurrencySummary } from './concurrency-summary.js';
 import { CpuLoadSummary } from './cpu-load-summary.js';
 
@@ -38,7 +38,6 @@ builder.queryField('metricsSummary', (t) =>
       if (start && end && start > end) throw badUserInput('start', 'must not be after end');
       return aggregates.get(
         `summary:${start?.getTime() ?? ''}:${end?.getTime() ?? ''}`,
-        () => metricsRevision(prisma),
         () => summarizeMetrics(prisma, { start: start ?? undefined, end: end ?? undefined }),
         () => ESTIMATED_BYTES.summary,
       );
