@@ -11,3 +11,8 @@ export function userError(code: ErrorCode, message: string, extensions: Record<s
 export function badUserInput(argument: string, message: string) {
   return userError('BAD_USER_INPUT', `${argument}: ${message}`, { argument });
 }
+
+/** Refuses a `start`/`end` window that ends before it starts; either bound may be absent. */
+export function assertStartNotAfterEnd(start: Date | null | undefined, end: Date | null | undefined): void {
+  if (start && end && start > end) throw badUserInput('start', 'must not be after end');
+}

@@ -1,5 +1,5 @@
 import { builder } from '../builder.js';
-import { badUserInput } from '../errors.js';
+import { assertStartNotAfterEnd, badUserInput } from '../errors.js';
 import { ESTIMATED_BYTES } from '../metrics/aggregate-cache.js';
 import { type MetricBucketRow, metricSeries } from '../metrics/queries.js';
 import { ConcurrencyStatistics } from './concurrency-statistics.js';
@@ -34,7 +34,7 @@ builder.queryField('metricSeries', (t) =>
       }),
     },
     resolve: (_root, { start, end, bucket }, { prisma, config, aggregates }) => {
-      if (start > end) throw badUserInput('start', 'must not be after end');
+      assertStartNotAfterEnd(start, end);
       const bucketMs = bucket * 1000;
       const firstBucketStart = Math.floor(start.getTime() / bucketMs) * bucketMs;
       const buckets = Math.ceil((end.getTime() - firstBucketStart) / bucketMs);

@@ -1,5 +1,5 @@
 import { builder } from '../builder.js';
-import { badUserInput } from '../errors.js';
+import { assertStartNotAfterEnd } from '../errors.js';
 import { ESTIMATED_BYTES } from '../metrics/aggregate-cache.js';
 import { type MetricSummaryRow, summarizeMetrics } from '../metrics/queries.js';
 import { ConcurrencySummary } from './concurrency-summary.js';
@@ -35,7 +35,7 @@ builder.queryField('metricsSummary', (t) =>
       end: t.arg({ type: 'DateTime', description: 'Exclusive.' }),
     },
     resolve: (_root, { start, end }, { prisma, aggregates }) => {
-      if (start && end && start > end) throw badUserInput('start', 'must not be after end');
+      assertStartNotAfterEnd(start, end);
       return aggregates.get(
         `summary:${start?.getTime() ?? ''}:${end?.getTime() ?? ''}`,
         () => summarizeMetrics(prisma, { start: start ?? undefined, end: end ?? undefined }),

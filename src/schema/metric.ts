@@ -1,5 +1,5 @@
 import { builder } from '../builder.js';
-import { badUserInput } from '../errors.js';
+import { assertStartNotAfterEnd, badUserInput } from '../errors.js';
 import type { Prisma } from '../generated/prisma/client.js';
 import { decodeCursor, encodeCursor } from '../metrics/cursor.js';
 import { countMetrics, findMetricsPage, type SortDirection } from '../metrics/queries.js';
@@ -61,9 +61,7 @@ builder.queryField('metrics', (t) =>
             'cannot be combined with last: page forward with first/after or backward with last/before',
           );
         }
-        if (args.start && args.end && args.start > args.end) {
-          throw badUserInput('start', 'must not be after end');
-        }
+        assertStartNotAfterEnd(args.start, args.end);
         const first = pageSizeArgument('first', args.first, maxPageSize);
         const last = pageSizeArgument('last', args.last, maxPageSize);
         const after = cursorArgument('after', args.after);
