@@ -31,11 +31,11 @@ async function insertSamples(count: number) {
   nextSecond += count;
 }
 
-/** Writes that the revision does not see, so a remembered answer shows up as an outdated one. */
-async function insertBehindTheRevision(count: number) {
+/** Runs writes that the revision does not see, so a remembered answer shows up as an outdated one. */
+async function behindTheRevision(writes: () => Promise<unknown>) {
   await sql.query('ALTER TABLE metrics DISABLE TRIGGER metrics_new_revision');
   try {
-    await insertSamples(count);
+    await writes();
   } finally {
     await sql.query('ALTER TABLE metrics ENABLE ALWAYS TRIGGER metrics_new_revision');
   }
@@ -65,7 +65,7 @@ describe('remembered aggregates', () => {
     expect(await summaryCount()).toBe(before);
     expect(await seriesCount()).toBe(before);
 
-    await insertBehindTheRevision(5);
+    await behindTheRevision(() => insertSamples(5));
     expect(await summaryCount()).toBe(before);
     expect(await seriesCount()).toBe(before);
     // Another window was never remembered, so it sees the rows.
@@ -88,14 +88,11 @@ describe('remembered aggregates', () => {
       ]);
     expect(await buckets()).toBe(0);
 
-    await sql.query('ALTER TABLE metrics DISABLE TRIGGER metrics_new_revision');
-    try {
+    await behindTheRevision(async () => {
       await insertInFuture();
       expect(await buckets()).toBe(0);
       await sql.query('DELETE FROM metrics WHERE "timestamp" = $1', [iso(dayStart)]);
-    } finally {
-      await sql.query('ALTER TABLE metrics ENABLE ALWAYS TRIGGER metrics_new_revision');
-    }
+    });
     await insertInFuture();
     expect(await buckets()).toBe(1);
     await sql.query('DELETE FROM metrics WHERE "timestamp" = $1', [iso(dayStart)]);
@@ -121,7 +118,7 @@ describe('remembered aggregates', () => {
     const app = createTestApp(db, { AGGREGATE_CACHE_BYTES: '0' });
     const count = async () => (await graphql<Summary>(app, SUMMARY, {})).data?.metricsSummary.count;
     const before = await count();
-    await insertBehindTheRevision(2);
+    await behindTheRevision(() => insertSamples(2));
     expect(await count()).toBe((before as number) + 2);
   });
 
@@ -136,12 +133,9 @@ describe('remembered aggregates', () => {
     expect(await buckets(first)).toEqual([60, 60]);
     expect(await buckets(second)).toEqual([60, 60]);
 
-    await sql.query('ALTER TABLE metrics DISABLE TRIGGER metrics_new_revision');
-    try {
-      await sql.query(`DELETE FROM metrics WHERE "timestamp" IN ($1, $2)`, [iso(T0), iso(T0 + 120_000)]);
-    } finally {
-      await sql.query('ALTER TABLE metrics ENABLE ALWAYS TRIGGER metrics_new_revision');
-    }
+    await behindTheRevision(() =>
+      sql.query(`DELETE FROM metrics WHERE "timestamp" IN ($1, $2)`, [iso(T0), iso(T0 + 120_000)]),
+    );
     expect(await buckets(second)).toEqual([60, 60]);
     expect(await buckets(first)).toEqual([59, 60]);
   });
