@@ -73,9 +73,6 @@ export async function metricsRevision(prisma: PrismaClient): Promise<string> {
   return row[0];
 }
 
-/** The revision column every aggregate query returns: the same snapshot as its aggregates. */
-const REVISION_COLUMN = Prisma.sql`(SELECT revision FROM metrics_revision)::text AS revision`;
-
 export function countMetrics(prisma: PrismaClient, timestamp: Prisma.DateTimeFilter): Promise<number> {
   return prisma.metric.count({ where: { timestamp } });
 }
@@ -135,7 +132,8 @@ export async function summarizeMetrics(
       concurrency_p95: number | null;
     }[]
   >`
-    SELECT ${REVISION_COLUMN},
+    -- The revision in the same snapshot as the aggregates (see aggregate-cache.ts).
+    SELECT (SELECT revision FROM metrics_revision)::text AS revision,
            count(*)::int AS count,
            min("timestamp") AS first,
            max("timestamp") AS last,
