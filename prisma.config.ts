@@ -11,7 +11,8 @@ process.env.PRISMA_SCHEMA_ENGINE_BINARY ??= fileURLToPath(
 
 export default defineConfig({
   schema: 'prisma/schema.prisma',
-  migrations: { path: 'prisma/migrations' },
+  // `prisma db seed` (and `npm run db:seed`) loads the bundled sample data.
+  migrations: { path: 'prisma/migrations', seed: 'node --import tsx scripts/seed.ts' },
   datasource: {
     url: process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/metrics',
   },

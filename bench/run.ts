@@ -5,7 +5,7 @@
  * 2. Generates 1,000,000 samples (one a second) with scripts/generate-metrics.ts, once, into
  *    bench/.cache, and loads them with `npm run ingest` into BENCH_DATABASE_URL (default
  *    postgresql://postgres@127.0.0.1:5432/metrics_bench) unless that database already holds them.
- * 3. Starts the service (`node dist/src/server.js`, NODE_ENV=production) and the baseline server
+ * 3. Starts the service (`node dist/src/main.js`, NODE_ENV=production) and the baseline server
  *    (bench/baseline-server.ts), and runs every workload against each with autocannon: same
  *    connections, warm-up and duration; baseline then service, one workload at a time.
  * 4. Loads the same 1,000,000 rows into empty tables with `npm run ingest` and with `psql \copy`.
@@ -92,25 +92,25 @@ const only = args.only?.split(',').map((id) => id.trim());
 const partial = only !== undefined || args['skip-ingest'] || args['skip-http'];
 
 async function build(): Promise<{ command: string; args: string[]; how: string }> {
-  const entry = { command: process.execPath, args: ['--import', 'tsx', join(ROOT, 'src/server.ts')] };
+  const entry = { command: process.execPath, args: ['--import', 'tsx', join(ROOT, 'src/main.ts')] };
   if (args.tsx) {
     await runCommand('npm', ['run', 'generate'], { cwd: ROOT });
-    return { ...entry, how: '`node --import tsx src/server.ts` (from source, --tsx)' };
+    return { ...entry, how: '`node --import tsx src/main.ts` (from source, --tsx)' };
   }
   log('npm run build');
   const result = await runCommand('npm', ['run', 'build'], { cwd: ROOT });
   if (result.code === 0) {
     return {
       command: process.execPath,
-      args: [join(ROOT, 'dist/src/server.js')],
-      how: '`node dist/src/server.js` after `npm run build`',
+      args: [join(ROOT, 'dist/src/main.js')],
+      how: '`node dist/src/main.js` after `npm run build`',
     };
   }
   log(
     `npm run build failed; running the service from source with tsx instead:\n${result.stdout.slice(-2000)}`,
   );
   await runCommand('npm', ['run', 'generate'], { cwd: ROOT });
-  return { ...entry, how: '`node --import tsx src/server.ts` (**`npm run build` failed**, see the log)' };
+  return { ...entry, how: '`node --import tsx src/main.ts` (**`npm run build` failed**, see the log)' };
 }
 
 async function gitDescription(): Promise<string> {

@@ -9,8 +9,8 @@ import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { createGzip } from 'node:zlib';
-import { FORMATS, type Format } from '../src/ingest/index.js';
-import { parseTimestamp } from '../src/ingest/validate.js';
+import { parseTimestamp } from '../src/domain/time.js';
+import { FORMATS, type Format } from '../src/ingest/sources.js';
 
 const HELP = `Usage: npx tsx scripts/generate-metrics.ts [options]
 

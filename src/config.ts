@@ -1,3 +1,4 @@
+import { config as loadDotenv } from 'dotenv';
 import { z } from 'zod';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -15,6 +16,7 @@ const environmentSchema = z
     HOST: z.string().min(1).default('127.0.0.1'),
     PORT: integer(0, 65_535).default(4000),
     DATABASE_POOL_SIZE: integer(1, 500).default(10),
+    DATABASE_CONNECT_TIMEOUT_MS: integer(100, 60_000).default(2000),
     LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
     EMBEDDED_DATA_DIR: z.string().min(1).default('.data/pglite'),
     EMBEDDED_SAMPLE_DATA: z.string().min(1).default('data/sample-metrics.json'),
@@ -61,6 +63,8 @@ export interface Config {
   host: string;
   port: number;
   databasePoolSize: number;
+  /** How long a request waits for a new database connection before it is answered DATABASE_UNAVAILABLE. */
+  databaseConnectTimeoutMs: number;
   logLevel: Environment['LOG_LEVEL'];
   embedded: { dataDir: string; sampleDataFile: string };
   pagination: { defaultPageSize: number; maxPageSize: number };
@@ -106,6 +110,7 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: e.HOST,
     port: e.PORT,
     databasePoolSize: e.DATABASE_POOL_SIZE,
+    databaseConnectTimeoutMs: e.DATABASE_CONNECT_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
     embedded: { dataDir: e.EMBEDDED_DATA_DIR, sampleDataFile: e.EMBEDDED_SAMPLE_DATA },
     pagination: { defaultPageSize: e.DEFAULT_PAGE_SIZE, maxPageSize: e.MAX_PAGE_SIZE },
@@ -127,4 +132,19 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
       batchSize: e.INGEST_BATCH_SIZE,
     },
   };
+}
+
+/**
+ * The environment of an entry point (the server, the ingest and seed commands): `.env` in the
+ * working directory is read into the environment first, and a variable already set in the real
+ * environment wins over the file, as with dotenv everywhere (and Prisma's CLI, which reads the
+ * same file through prisma.config.ts).
+ */
+export function loadEnv(): NodeJS.ProcessEnv {
+  loadDotenv({ quiet: true });
+  return process.env;
+}
+
+export function loadConfig(): Config {
+  return parseConfig(loadEnv());
 }

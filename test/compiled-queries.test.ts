@@ -1,12 +1,15 @@
 import { GraphQLScalarType } from 'graphql';
 import { createSchema, createYoga } from 'graphql-yoga';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { App } from '../src/app.js';
-import { useCompiledQueries } from '../src/compiled-queries.js';
-import { createPrismaClient } from '../src/database.js';
+import { useCompiledQueries } from '../src/graphql/plugins/compiled-queries.js';
+import type { App } from '../src/http/app.js';
 import { createTestApp } from './support/app.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { closedPort } from './support/ports.js';
+import {
+  connectTest,
+  createEmptyDatabase,
+  createTestDatabase,
+  type TestDatabase,
+} from './support/database.js';
 
 async function post(app: { fetch: App['fetch'] }, query: string, variables: Record<string, unknown> = {}) {
   const response = await app.fetch('http://localhost/graphql', {
@@ -173,9 +176,10 @@ describe('the service, compiled and not', () => {
   );
 
   it('masks an unexpected error the same way before and after compiling', async () => {
-    const prisma = createPrismaClient(`postgresql://postgres@127.0.0.1:${await closedPort()}/none`, 1);
+    const empty = await createEmptyDatabase();
+    const unmigrated = connectTest(empty.url, 1);
     try {
-      const production = createTestApp({ url: 'postgresql://unused', prisma }, { NODE_ENV: 'production' });
+      const production = createTestApp(unmigrated, { NODE_ENV: 'production' });
       const query = '{ metrics(first: 1) { edges { cursor } } }';
       const first = await post(production, query);
       expect(JSON.parse(first).errors[0]).toEqual({
@@ -186,7 +190,8 @@ describe('the service, compiled and not', () => {
       });
       expect(await post(production, query)).toBe(first);
     } finally {
-      await prisma.$disconnect();
+      await unmigrated.close();
+      await empty.drop();
     }
   });
 });

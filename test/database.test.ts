@@ -1,9 +1,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPrismaClient } from '../src/database.js';
-import { migrateDeploy } from '../src/migrations.js';
+import { migrateDeploy } from '../src/database/migrations.js';
 import { createTestApp, graphql } from './support/app.js';
-import { createEmptyDatabase } from './support/database.js';
+import { connectTest, createEmptyDatabase } from './support/database.js';
 
 let database: Awaited<ReturnType<typeof createEmptyDatabase>>;
 beforeAll(async () => {
@@ -11,18 +10,19 @@ beforeAll(async () => {
 });
 afterAll(() => database.drop());
 
-describe('createPrismaClient', () => {
+describe('connectPostgres', () => {
   it('reads and writes the schema named by ?schema= in the URL, like the Prisma CLI', async () => {
     const url = `${database.url}?schema=metrics_app`;
     await migrateDeploy(url);
-    const prisma = createPrismaClient(url, 2);
+    const connection = connectTest(url, 2);
+    const { prisma } = connection;
     try {
       await prisma.metric.create({
         data: { timestamp: new Date('2026-11-26T00:00:00Z'), cpuLoad: 1, concurrency: 2 },
       });
       expect(await prisma.metric.count()).toBe(1);
       // Raw SQL (keyset pages, summaries) finds the table through the search path.
-      const app = createTestApp({ url, prisma });
+      const app = createTestApp({ ...connection, url });
       const result = await graphql<{ metrics: { edges: unknown[] }; metricsSummary: { count: number } }>(
         app,
         '{ metrics { edges { node { concurrency } } } metricsSummary { count } }',
@@ -32,7 +32,7 @@ describe('createPrismaClient', () => {
         metricsSummary: { count: 1 },
       });
     } finally {
-      await prisma.$disconnect();
+      await connection.close();
     }
     const client = new pg.Client({ connectionString: database.url });
     await client.connect();

@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config.js';
-import { openDatabase } from '../src/database.js';
-import { startEmbeddedDatabase } from '../src/embedded-database.js';
-import { createLogger } from '../src/logger.js';
+import { startEmbeddedDatabase } from '../src/database/embedded.js';
+import { openDatabase } from '../src/database/open.js';
+import { createLogger } from '../src/observability/logger.js';
+import { MetricStore } from '../src/store/metric-store.js';
 import {
   committedMigrations,
   createTempProject,
@@ -15,7 +16,7 @@ import {
   runPrisma,
 } from './support/prisma-cli.js';
 
-const logger = createLogger({ logLevel: 'silent' });
+const logger = createLogger(parseConfig({ LOG_LEVEL: 'silent' }), { service: 'test' });
 
 async function query<Row = Record<string, unknown>>(url: string, sql: string) {
   const client = new pg.Client({ connectionString: url });
@@ -39,7 +40,7 @@ describe('embedded PGlite database', () => {
   });
   afterAll(() => rm(tempDir, { recursive: true, force: true }));
 
-  it('is what openDatabase runs on without DATABASE_URL, and keeps its rows across a restart', async () => {
+  it('is what openDatabase runs on without DATABASE_URL, opens empty (no seeding), and keeps its rows across a restart', async () => {
     const config = parseConfig({ EMBEDDED_DATA_DIR: dataDir, LOG_LEVEL: 'silent' });
     expect(config.databaseUrl).toBeUndefined();
     const timestamp = new Date('2031-02-03T04:05:06.789Z');
@@ -47,6 +48,9 @@ describe('embedded PGlite database', () => {
     const first = await openDatabase(config, logger);
     try {
       expect(first.embedded).toBe(true);
+      expect(first.created).toBe(true);
+      // Opening never seeds: only the server's first start and db:seed load the sample data.
+      expect(await new MetricStore(first).isEmpty()).toBe(true);
       expect(first.url).toMatch(/^postgresql:\/\/postgres@127\.0\.0\.1:\d+\//);
       const created = await first.prisma.metric.create({
         data: { timestamp, cpuLoad: 0.25, concurrency: 3 },
@@ -61,6 +65,7 @@ describe('embedded PGlite database', () => {
 
     const second = await openDatabase(config, logger);
     try {
+      expect(second.created).toBe(false);
       const read = await second.prisma.metric.findUnique({ where: { timestamp } });
       expect(read).toMatchObject({ cpuLoad: 0.25, concurrency: 3 });
       expect(read?.timestamp.toISOString()).toBe(timestamp.toISOString());

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { App } from '../src/app.js';
+import type { App } from '../src/http/app.js';
 import { createTestApp, graphql } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 

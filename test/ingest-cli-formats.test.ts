@@ -2,7 +2,14 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { ingestFixture, rejectionKeys, runIngest, storedRows, summaryLine } from './support/ingest.js';
+import {
+  ingestFixture,
+  rejectionKeys,
+  runIngest,
+  spawnIngest,
+  storedRows,
+  summaryLine,
+} from './support/ingest.js';
 
 const fixture = ingestFixture();
 beforeEach(async () => {
@@ -92,8 +99,8 @@ describe('ingest script: formats', () => {
     expect(await storedRows(fixture.db.url)).toEqual(expectedFor([0, 1, 2]));
   });
 
-  it('reads standard input when no file is given', async () => {
-    const result = await runIngest(fixture.db.url, [], asNdjson());
+  it('reads standard input when no file is given (the real script, end to end)', async () => {
+    const result = await spawnIngest(fixture.db.url, [], asNdjson());
     expect(result.code).toBe(0);
     expect(await storedRows(fixture.db.url)).toEqual(EXPECTED);
   });

@@ -1,6 +1,11 @@
-import { writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { parseConfig } from '../src/config.js';
+import { openDatabase } from '../src/database/open.js';
+import { createLogger } from '../src/observability/logger.js';
+import { MetricStore } from '../src/store/metric-store.js';
 import { createEmptyDatabase, createTestDatabase } from './support/database.js';
 import {
   ingestFixture,
@@ -241,7 +246,7 @@ describe('ingest script: usage, configuration and connection errors', () => {
     expect(result.stderr).toMatch(
       /cannot connect to PostgreSQL at postgresql:\/\/postgres:\*\*\*@127\.0\.0\.1:1\/metrics/,
     );
-    expect(result.stderr).toMatch(/Can't reach database server at 127\.0\.0\.1:1/);
+    expect(result.stderr).toMatch(/cannot reach the database server at 127\.0\.0\.1:1/);
     expect(result.stderr).toMatch(/Check DATABASE_URL/);
     expect(result.stderr).not.toContain('secret');
   });
@@ -277,4 +282,30 @@ describe('ingest script: usage, configuration and connection errors', () => {
       await other.drop();
     }
   });
+});
+
+describe('ingest script on the embedded database', () => {
+  it('loads only the given input into a new embedded database: no sample data', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'metrics-ingest-embedded-'));
+    try {
+      const dataDir = join(dir, 'pglite');
+      const path = join(dir, 'mine.ndjson');
+      await writeFile(
+        path,
+        [0, 1, 2].map((i) => JSON.stringify({ timestamp: T0 + i, cpu_load: 1, concurrency: i })).join('\n'),
+      );
+      const result = await runIngest(undefined, ['--json', path], undefined, { EMBEDDED_DATA_DIR: dataDir });
+      expect(result.stderr).toMatch(/inserted 3,/);
+      expect(result.code).toBe(0);
+      const config = parseConfig({ EMBEDDED_DATA_DIR: dataDir, LOG_LEVEL: 'silent' });
+      const database = await openDatabase(config, createLogger(config, { service: 'test' }));
+      try {
+        expect(await new MetricStore(database).count({})).toBe(3);
+      } finally {
+        await database.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

@@ -2,12 +2,22 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type ConflictMode, type Format, ingestFile, type Rejection } from '../src/ingest/index.js';
+import {
+  type IngestOptions,
+  type IngestSummary,
+  ingestSources,
+  type Rejection,
+} from '../src/ingest/pipeline.js';
 import type { SourceItem } from '../src/ingest/readers.js';
-import { READERS } from '../src/ingest/sources.js';
+import { type Format, READERS } from '../src/ingest/sources.js';
+import { MetricStore } from '../src/store/metric-store.js';
+import type { ConflictMode } from '../src/store/sample-batch.js';
 import { ingestFixture, storedRows } from './support/ingest.js';
 
 const fixture = ingestFixture();
+
+const ingestFile = (path: string, options: IngestOptions = {}): Promise<IngestSummary> =>
+  ingestSources(new MetricStore(fixture.db), [{ name: path, path }], options);
 
 const T0 = 1_795_651_200;
 
@@ -102,7 +112,7 @@ describe('ingest at the edges of real (float4)', () => {
       path,
       values.map((cpu_load, i) => JSON.stringify({ timestamp: T0 + i, cpu_load, concurrency: i })).join('\n'),
     );
-    const summary = await ingestFile(fixture.db.prisma, path);
+    const summary = await ingestFile(path);
     expect(summary).toMatchObject({ inserted: values.length, rejected: 0 });
     // 1e-300 is below float4's smallest value: stored as 0, as Math.fround rounds it.
     expect((await storedRows(fixture.db.url)).map((r) => Math.fround(r.cpuLoad))).toEqual(
@@ -126,7 +136,7 @@ describe('ingest, property-based', () => {
           const path = join(fixture.dir.path, `run-${run++}.${format}`);
           await writeFile(path, text);
           const rejected: Rejection[] = [];
-          const summary = await ingestFile(fixture.db.prisma, path, {
+          const summary = await ingestFile(path, {
             onConflict,
             batchSize,
             onRejected: (r) => rejected.push(r),

@@ -1,12 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { Batch, dedupe, detectFormat, validateRecord } from '../src/ingest/index.js';
-import {
-  checkConcurrency,
-  checkCpuLoad,
-  MAX_TIMESTAMP_MS,
-  parseIsoTimestamp,
-  parseTimestamp,
-} from '../src/ingest/validate.js';
+import { checkConcurrency, checkCpuLoad, validateRecord } from '../src/domain/sample.js';
+import { MAX_TIMESTAMP_MS, parseIsoTimestamp, parseTimestamp } from '../src/domain/time.js';
+import { detectFormat } from '../src/ingest/sources.js';
+import { Batch, dedupe } from '../src/store/sample-batch.js';
 
 const FLOAT4_MAX = 3.4028234663852886e38;
 

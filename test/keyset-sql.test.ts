@@ -1,16 +1,16 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPrismaClient, type PrismaClient, pgPoolOf } from '../src/database.js';
-import { encodeCursor } from '../src/metrics/cursor.js';
+import type { PostgresConnection } from '../src/database/connection.js';
+import { encodeCursor } from '../src/domain/cursor.js';
 import { createTestApp, graphql } from './support/app.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { connectTest, createTestDatabase, type TestDatabase } from './support/database.js';
 
 // Enough rows that the planner prefers the index for real, not because the table is tiny.
 const ROWS = 200_000;
 const T0 = Date.UTC(2026, 0, 1);
 
 let db: TestDatabase;
-let logged: PrismaClient;
+let logged: PostgresConnection;
 let sql: pg.Client;
 const queries: { query: string; params: unknown[] }[] = [];
 
@@ -24,8 +24,8 @@ beforeAll(async () => {
   );
   await sql.query('ANALYZE metrics');
   // The page query runs on the client's pg pool: record what reaches it.
-  logged = createPrismaClient(db.url, 2);
-  const pool = pgPoolOf(logged);
+  logged = connectTest(db.url, 2);
+  const pool = logged.pool;
   const query = pool.query.bind(pool) as (config: { text: string; values: unknown[] }) => Promise<unknown>;
   (pool as { query: unknown }).query = (config: { text: string; values: unknown[] }) => {
     queries.push({ query: config.text, params: config.values });
@@ -33,7 +33,7 @@ beforeAll(async () => {
   };
 });
 afterAll(async () => {
-  await logged.$disconnect();
+  await logged.close();
   await sql.end();
   await db.drop();
 });
@@ -43,7 +43,7 @@ const flatten = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).fla
 
 /** Captures the SQL Prisma sends for one GraphQL page, then has Postgres EXPLAIN ANALYZE it. */
 async function explainPage(variables: Record<string, unknown>) {
-  const app = createTestApp({ url: db.url, prisma: logged });
+  const app = createTestApp({ ...logged, url: db.url });
   queries.length = 0;
   const result = await graphql<{ metrics: { edges: { node: { timestamp: string } }[] } }>(
     app,

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseTimestamptz } from '../src/metrics/pg-timestamptz.js';
+import { parseTimestamptz } from '../src/store/pg-timestamptz.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 
 const parseWithPgTypes = pg.types.getTypeParser(1184, 'text') as (text: string) => Date;

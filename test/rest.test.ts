@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { App } from '../src/app.js';
-import { createPrismaClient } from '../src/database.js';
+import type { App } from '../src/http/app.js';
 import { createTestApp } from './support/app.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { connectTest, createTestDatabase, type TestDatabase } from './support/database.js';
 import { closedPort } from './support/ports.js';
 
 const T0 = Date.UTC(2026, 5, 1);
@@ -33,8 +32,8 @@ describe('GET /healthz', () => {
   });
 
   it('stays alive when the database is down (liveness only)', async () => {
-    const prisma = createPrismaClient(`postgresql://postgres@127.0.0.1:${await closedPort()}/none`, 1);
-    const down = createTestApp({ url: 'postgresql://unused', prisma });
+    const connection = connectTest(`postgresql://postgres@127.0.0.1:${await closedPort()}/none`, 1);
+    const down = createTestApp(connection);
     expect((await down.fetch('http://localhost/healthz')).status).toBe(200);
   });
 
@@ -55,14 +54,14 @@ describe('GET /readyz', () => {
   });
 
   it('is 503 with the reason when the database is unreachable', async () => {
-    const prisma = createPrismaClient(`postgresql://postgres@127.0.0.1:${await closedPort()}/none`, 1);
-    const down = createTestApp({ url: 'postgresql://unused', prisma }, { READINESS_TIMEOUT_MS: '2000' });
+    const connection = connectTest(`postgresql://postgres@127.0.0.1:${await closedPort()}/none`, 1);
+    const down = createTestApp(connection, { READINESS_TIMEOUT_MS: '2000' });
     const response = await down.fetch('http://localhost/readyz');
     expect(response.status).toBe(503);
     const body = (await response.json()) as { status: string; reason: string };
     expect(body.status).toBe('unavailable');
     expect(body.reason).toMatch(/^database: /);
-    await prisma.$disconnect();
+    await connection.close();
   });
 
   it('is 503 instead of hanging when the database does not answer in time', async () => {
@@ -71,8 +70,8 @@ describe('GET /readyz', () => {
     const silent = createServer(() => {});
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     const port = (silent.address() as { port: number }).port;
-    const prisma = createPrismaClient(`postgresql://postgres@127.0.0.1:${port}/none`, 1);
-    const hung = createTestApp({ url: 'postgresql://unused', prisma }, { READINESS_TIMEOUT_MS: '300' });
+    const connection = connectTest(`postgresql://postgres@127.0.0.1:${port}/none`, 1);
+    const hung = createTestApp(connection, { READINESS_TIMEOUT_MS: '300' });
     const response = await hung.fetch('http://localhost/readyz');
     expect(response.status).toBe(503);
     expect(((await response.json()) as { reason: string }).reason).toMatch(/did not answer within 300 ms/);

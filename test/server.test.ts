@@ -1,7 +1,15 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../src/config.js';
+import { openDatabase } from '../src/database/open.js';
+import { createLogger } from '../src/observability/logger.js';
+import { projectRoot } from '../src/paths.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { closedPort } from './support/ports.js';
 
@@ -20,20 +28,48 @@ interface RunningServer {
   output: () => string;
 }
 
-/** Starts `src/server.ts` as `npm start` would run it, on a free loopback port. */
-async function startServer(env: Record<string, string>): Promise<RunningServer> {
-  const port = await closedPort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    env: {
-      ...process.env,
-      NODE_ENV: 'test',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      LOG_LEVEL: 'info',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+const MAIN = join(projectRoot, 'src/main.ts');
+
+/** The test runner's environment without the variables the service reads, so a test sets each one. */
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of ['NODE_ENV', 'HOST', 'PORT', 'LOG_LEVEL', 'DATABASE_URL', 'EMBEDDED_DATA_DIR'])
+    delete env[name];
+  return env;
+}
+
+/**
+ * Starts `src/main.ts` as `npm start` would run it, on a free loopback port (unless `port` is
+ * given: then the environment or a .env file names it). With `tty`, under `script`, which gives the
+ * server a terminal as its stdout.
+ */
+async function startServer(
+  env: Record<string, string>,
+  options: { cwd?: string; port?: number; tty?: boolean } = {},
+): Promise<RunningServer> {
+  const port = options.port ?? (await closedPort());
+  const fullEnv = {
+    ...cleanEnv(),
+    NODE_ENV: 'test',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    ...(options.port === undefined ? { PORT: String(port) } : {}),
+    ...env,
+  };
+  // tsx by its file URL: a --import specifier resolves from the working directory.
+  const command = [process.execPath, '--import', import.meta.resolve('tsx'), MAIN];
+  const child = options.tty
+    ? spawn('script', ['-qfec', command.map((word) => `'${word}'`).join(' '), '/dev/null'], {
+        cwd: options.cwd ?? projectRoot,
+        env: fullEnv,
+        stdio: ['pipe', 'pipe', 'pipe'],
+        detached: true,
+      })
+    : spawn(command[0] as string, command.slice(1), {
+        cwd: options.cwd ?? projectRoot,
+        env: fullEnv,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
   let output = '';
   child.stdout?.on('data', (chunk) => {
     output += chunk;
@@ -41,7 +77,7 @@ async function startServer(env: Record<string, string>): Promise<RunningServer> 
   child.stderr?.on('data', (chunk) => {
     output += chunk;
   });
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + 60_000;
   while (!output.includes('metrics-api listening')) {
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`server did not start:\n${output}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -97,7 +133,7 @@ describe('the server over a real socket', () => {
   });
 
   it('refuses to start with an invalid environment, listing every problem', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
       env: { ...process.env, PORT: 'eighty', DATABASE_POOL_SIZE: '0', DATABASE_URL: 'mysql://x' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -111,4 +147,133 @@ describe('the server over a real socket', () => {
     expect(stderr).toMatch(/DATABASE_POOL_SIZE/);
     expect(stderr).toMatch(/DATABASE_URL/);
   });
+});
+
+/** Stops a server started by startServer and waits for it to exit. */
+async function stopServer(server: RunningServer): Promise<void> {
+  const exited = once(server.child, 'exit');
+  // `script` runs the server in a process group of its own.
+  if (server.child.spawnargs[0] === 'script') process.kill(-(server.child.pid as number), 'SIGTERM');
+  else server.child.kill('SIGTERM');
+  await exited;
+}
+
+describe('configuration from .env', () => {
+  it('reads .env in the working directory, and the real environment wins over it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'metrics-dotenv-'));
+    try {
+      const [filePort, environmentPort] = [await closedPort(), await closedPort()];
+      await writeFile(join(dir, '.env'), `PORT=${filePort}\nDATABASE_URL=${db.url}\n`);
+      const fromFile = await startServer({}, { cwd: dir, port: filePort });
+      try {
+        const page = await query(fromFile.url, JSON.stringify({ query: '{ metricsSummary { count } }' }));
+        expect(await page.json()).toEqual({ data: { metricsSummary: { count: 1 } } });
+      } finally {
+        await stopServer(fromFile);
+      }
+      const fromEnvironment = await startServer(
+        { PORT: String(environmentPort) },
+        { cwd: dir, port: environmentPort },
+      );
+      try {
+        expect((await fetch(`${fromEnvironment.url}/healthz`)).status).toBe(200);
+        await expect(fetch(`http://127.0.0.1:${filePort}/healthz`)).rejects.toThrow();
+      } finally {
+        await stopServer(fromEnvironment);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('logs', () => {
+  it('are pretty on a terminal in development and JSON lines on a pipe or in production', async () => {
+    const pretty = await startServer({ DATABASE_URL: db.url, NODE_ENV: 'development' }, { tty: true });
+    await stopServer(pretty);
+    expect(pretty.output()).toMatch(/INFO.*metrics-api listening/);
+    expect(pretty.output()).not.toMatch(/^\{"level"/m);
+
+    const production = await startServer({ DATABASE_URL: db.url, NODE_ENV: 'production' }, { tty: true });
+    await stopServer(production);
+    expect(production.output()).toMatch(/^\{"level":30,.*"msg":"metrics-api listening"/m);
+
+    const piped = await startServer({ DATABASE_URL: db.url, NODE_ENV: 'development' });
+    await stopServer(piped);
+    expect(piped.output()).toMatch(/^\{"level":30,.*"msg":"metrics-api listening"/m);
+  });
+});
+
+describe('a chunked request body over a real socket', () => {
+  it('is accepted without Content-Length, and refused with 413 past MAX_BODY_BYTES', async () => {
+    const server = await startServer({ DATABASE_URL: db.url, MAX_BODY_BYTES: '2048' });
+    const post = (body: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const url = new URL(`${server.url}/graphql`);
+        const outgoing = request(
+          {
+            host: url.hostname,
+            port: url.port,
+            path: url.pathname,
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+          },
+          (response) => {
+            let text = '';
+            response.on('data', (chunk) => {
+              text += chunk;
+            });
+            response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text }));
+          },
+        );
+        outgoing.on('error', reject);
+        // Two writes before end(): node:http sends Transfer-Encoding: chunked.
+        outgoing.write(body.slice(0, 10));
+        outgoing.end(body.slice(10));
+      });
+    try {
+      const small = await post(JSON.stringify({ query: '{ metricsSummary { count } }' }));
+      expect(small).toEqual({
+        status: 200,
+        body: JSON.stringify({ data: { metricsSummary: { count: 1 } } }),
+      });
+      const large = await post(
+        JSON.stringify({ query: '{ metricsSummary { count } }', variables: { pad: 'x'.repeat(5000) } }),
+      );
+      expect(large.status).toBe(413);
+      expect(JSON.parse(large.body)).toMatchObject({ error: 'Payload Too Large' });
+    } finally {
+      await stopServer(server);
+    }
+  });
+});
+
+describe('the embedded database', () => {
+  it('is seeded with the sample data on the first start of a new data directory, and only then', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'metrics-first-start-'));
+    const dataDir = join(dir, 'pglite');
+    const count = async (url: string) =>
+      (await (await query(url, JSON.stringify({ query: '{ metricsSummary { count } }' }))).json()).data
+        .metricsSummary.count;
+    try {
+      const first = await startServer({ EMBEDDED_DATA_DIR: dataDir });
+      try {
+        expect(await count(first.url)).toBe(1440);
+      } finally {
+        await stopServer(first);
+      }
+      const config = parseConfig({ EMBEDDED_DATA_DIR: dataDir, LOG_LEVEL: 'silent' });
+      const database = await openDatabase(config, createLogger(config, { service: 'test' }));
+      await database.pool.query('DELETE FROM metrics');
+      await database.close();
+      const second = await startServer({ EMBEDDED_DATA_DIR: dataDir });
+      try {
+        expect(await count(second.url)).toBe(0);
+      } finally {
+        await stopServer(second);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

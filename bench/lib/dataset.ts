@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { migrateDeploy } from '../../src/migrations.js';
+import { migrateDeploy } from '../../src/database/migrations.js';
 import { mustRun } from './processes.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));

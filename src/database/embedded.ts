@@ -2,12 +2,14 @@ import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
-import type { Logger } from './logger.js';
+import type { Logger } from '../observability/logger.js';
+import { projectRoot } from '../paths.js';
 import { migrateDeploy } from './migrations.js';
-import { projectRoot } from './paths.js';
 
 export interface EmbeddedDatabase {
   url: string;
+  /** Whether this start created the data directory. */
+  created: boolean;
   stop(): Promise<void>;
 }
 
@@ -50,5 +52,5 @@ export async function startEmbeddedDatabase(options: {
     throw error;
   }
   options.logger.info({ ms: Math.round(performance.now() - started), url }, 'Embedded database ready');
-  return { url, stop };
+  return { url, created, stop };
 }

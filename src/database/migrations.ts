@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { projectRoot } from './paths.js';
+import { projectRoot } from '../paths.js';
 
 const require = createRequire(import.meta.url);
 

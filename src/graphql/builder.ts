@@ -1,17 +1,21 @@
 import SchemaBuilder from '@pothos/core';
 import PrismaPlugin from '@pothos/plugin-prisma';
 import RelayPlugin from '@pothos/plugin-relay';
-import type { Config } from './config.js';
-import type { PrismaClient } from './database.js';
-import type PrismaTypes from './generated/pothos-types.js';
-import { getDatamodel } from './generated/pothos-types.js';
-import type { AggregateCache } from './metrics/aggregate-cache.js';
+import type { Config } from '../config.js';
+import type PrismaTypes from '../generated/pothos-types.js';
+import { getDatamodel } from '../generated/pothos-types.js';
+import type { PrismaClient } from '../generated/prisma/client.js';
+import type { AggregateCache } from '../store/aggregate-cache.js';
+import type { MetricStore } from '../store/metric-store.js';
 
+/** What every resolver gets: built once in main() and shared by all requests, but for `request`. */
 export interface Context {
-  prisma: PrismaClient;
   config: Config;
-  request: Request;
+  store: MetricStore;
   aggregates: AggregateCache;
+  /** For plugin-prisma alone; resolvers read and write through the store. */
+  prisma: PrismaClient;
+  request: Request;
 }
 
 export const builder = new SchemaBuilder<{
@@ -37,6 +41,10 @@ export const builder = new SchemaBuilder<{
   relay: {
     clientMutationId: 'omit',
     cursorType: 'String',
+    nodesOnConnection: true,
+    // types/node.ts declares node and nodes: they validate ids and read through the store.
+    nodeQueryOptions: false,
+    nodesQueryOptions: false,
     edgesFieldOptions: { nullable: { list: false, items: false } },
     nodeFieldOptions: { nullable: false },
   },

@@ -1,7 +1,14 @@
 import { GraphQLError } from 'graphql';
+import { endsBeforeStart, type TimeRange } from '../domain/time.js';
 
 /** Codes follow Apollo's conventions, which GraphQL clients already understand. */
-export type ErrorCode = 'BAD_USER_INPUT' | 'NOT_FOUND' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'INGEST_DISABLED';
+export type ErrorCode =
+  | 'BAD_USER_INPUT'
+  | 'NOT_FOUND'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'INGEST_DISABLED'
+  | 'DATABASE_UNAVAILABLE';
 
 export function userError(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}) {
   return new GraphQLError(message, { extensions: { code, ...extensions } });
@@ -13,6 +20,6 @@ export function badUserInput(argument: string, message: string) {
 }
 
 /** Refuses a `start`/`end` window that ends before it starts; either bound may be absent. */
-export function assertStartNotAfterEnd(start: Date | null | undefined, end: Date | null | undefined): void {
-  if (start && end && start > end) throw badUserInput('start', 'must not be after end');
+export function assertStartNotAfterEnd(range: TimeRange): void {
+  if (endsBeforeStart(range)) throw badUserInput('start', 'must not be after end');
 }

@@ -1,17 +1,17 @@
-import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
-import { PothosValidationError } from '@pothos/core';
-import { GraphQLError } from 'graphql';
-import { createYoga, maskError as defaultMaskError, type YogaServerInstance } from 'graphql-yoga';
-import type { Context } from './builder.js';
-import { useCompiledQueries } from './compiled-queries.js';
-import type { Config } from './config.js';
-import type { PrismaClient } from './database.js';
-import type { Logger } from './logger.js';
-import { AggregateCache } from './metrics/aggregate-cache.js';
-import { metricsRevision } from './metrics/queries.js';
-import { restRoutes } from './rest/routes.js';
-import { schema } from './schema/index.js';
+import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import type { Config } from '../config.js';
+import type { PrismaClient } from '../generated/prisma/client.js';
+import type { Context } from '../graphql/builder.js';
+import { useCompiledQueries } from '../graphql/plugins/compiled-queries.js';
+import { maskedErrors, useErrorCodes } from '../graphql/plugins/error-codes.js';
+import { useQueryLimits } from '../graphql/plugins/query-limits.js';
+import { schema } from '../graphql/schema.js';
+import type { Logger } from '../observability/logger.js';
+import type { AggregateCache } from '../store/aggregate-cache.js';
+import type { MetricStore } from '../store/metric-store.js';
+import { requestBodyRules } from './request-body.js';
+import { restRoutes } from './routes.js';
 
 export const GRAPHQL_ENDPOINT = '/graphql';
 
@@ -34,67 +34,35 @@ query FirstSamples {
 }
 `;
 
-/**
- * graphql-armor throws its rejections as bare "Syntax Error"s; report them as validation errors
- * with a code clients can branch on.
- */
-const reportLimit: Pick<
-  NonNullable<NonNullable<Parameters<typeof EnvelopArmorPlugin>[0]>['maxDepth']>,
-  'propagateOnRejection' | 'onReject'
-> = {
-  propagateOnRejection: false,
-  onReject: [
-    (context, error) => {
-      const message = error.message.replace(/^Syntax Error: /, '');
-      const rejection = new GraphQLError(message, { extensions: { code: 'QUERY_LIMIT_EXCEEDED' } });
-      if (context) context.reportError(rejection);
-      else throw rejection;
-    },
-  ],
-};
-
-export interface AppOptions {
+export interface AppParts {
   config: Config;
-  prisma: PrismaClient;
   logger: Logger;
+  store: MetricStore;
+  aggregates: AggregateCache;
+  /** For plugin-prisma alone (see graphql/builder.ts). */
+  prisma: PrismaClient;
 }
 
 export type App = YogaServerInstance<Record<string, never>, Context>;
 
-/** Builds the HTTP application. It opens no port: `server.ts` listens, tests call `app.fetch`. */
-export function createApp({ config, prisma, logger }: AppOptions): App {
-  const production = config.env === 'production';
-  const aggregates = new AggregateCache(config.aggregateCacheBytes, () => metricsRevision(prisma));
+/** Builds the HTTP application from parts made once. It opens no port: main() listens, tests call `app.fetch`. */
+export function createApp({ config, logger, store, aggregates, prisma }: AppParts): App {
   return createYoga<Record<string, never>, Context>({
     schema,
     graphqlEndpoint: GRAPHQL_ENDPOINT,
-    context: ({ request }) => ({ prisma, config, request, aggregates }),
+    context: ({ request }) => ({ config, store, aggregates, prisma, request }),
     logging: logger,
     landingPage: false,
-    // restRoutes enforces the body limit from Content-Length, which it requires and node:http holds
-    // the body to; Yoga's own limit would also count every body through a stream (7% of CPU).
+    // requestBodyRules enforces MAX_BODY_BYTES, counting only bodies that come without a length.
     maxRequestBodySize: false,
     graphiql: config.graphiql ? { title: 'metrics-api', defaultQuery: EXAMPLE_QUERY } : false,
     renderGraphiQL,
-    maskedErrors: {
-      maskError(error, message, isDev) {
-        // Pothos rejects malformed global ids and similar input before our resolvers run.
-        const original = error instanceof GraphQLError ? error.originalError : error;
-        if (original instanceof PothosValidationError) {
-          return new GraphQLError(original.message, { extensions: { code: 'BAD_USER_INPUT' } });
-        }
-        return defaultMaskError(error, message, isDev && !production);
-      },
-    },
+    maskedErrors: maskedErrors(config.env),
     plugins: [
-      restRoutes({ config, prisma, graphqlEndpoint: GRAPHQL_ENDPOINT }),
-      EnvelopArmorPlugin({
-        maxDepth: { n: config.limits.maxDepth, ...reportLimit },
-        maxAliases: { n: config.limits.maxAliases, ...reportLimit },
-        maxTokens: { n: config.limits.maxTokens, ...reportLimit },
-        costLimit: { enabled: false },
-        blockFieldSuggestion: { enabled: production },
-      }),
+      restRoutes({ config, store, logger, graphqlEndpoint: GRAPHQL_ENDPOINT }),
+      requestBodyRules({ maxBodyBytes: config.limits.maxBodyBytes }),
+      useQueryLimits(config),
+      useErrorCodes(),
       useCompiledQueries(),
     ],
   });

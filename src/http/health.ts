@@ -1,4 +1,4 @@
-import type { PrismaClient } from '../database.js';
+import type { MetricStore } from '../store/metric-store.js';
 import { jsonResponse } from './json.js';
 
 /** Liveness, with the seed's contract: 200 and the JSON string "Ping!". Never touches the database. */
@@ -7,21 +7,12 @@ export function healthz(): Response {
 }
 
 /** Readiness: the database answers a trivial query within `timeoutMs`, else 503 with the reason. */
-export async function readyz(prisma: PrismaClient, timeoutMs: number): Promise<Response> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`the database did not answer within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-  });
+export async function readyz(store: Pick<MetricStore, 'ping'>, timeoutMs: number): Promise<Response> {
   try {
-    await Promise.race([prisma.$queryRaw`SELECT 1`, timeout]);
+    await store.ping(timeoutMs);
     return jsonResponse({ status: 'ready' });
   } catch (error) {
     const reason = error instanceof Error ? error.message.trim().split('\n').at(-1) : String(error);
     return jsonResponse({ status: 'unavailable', reason: `database: ${reason}` }, 503);
-  } finally {
-    clearTimeout(timer);
   }
 }

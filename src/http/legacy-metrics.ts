@@ -1,9 +1,8 @@
 import type { Config } from '../config.js';
-import type { PrismaClient } from '../database.js';
-import type { Prisma } from '../generated/prisma/client.js';
-import { parseTimestamp } from '../ingest/validate.js';
-import { decodeCursor, encodeCursor } from '../metrics/cursor.js';
-import { findMetricsPage } from '../metrics/queries.js';
+import { decodeCursor, encodeCursor } from '../domain/cursor.js';
+import type { PageRequest } from '../domain/paging.js';
+import { endsBeforeStart, parseTimestamp } from '../domain/time.js';
+import type { MetricStore } from '../store/metric-store.js';
 import { jsonError, jsonResponse } from './json.js';
 
 class ParameterError extends Error {
@@ -41,23 +40,21 @@ function limitParameter(params: URLSearchParams, rest: Config['rest']): number {
  */
 export async function legacyMetrics(
   request: Request,
-  prisma: PrismaClient,
+  store: Pick<MetricStore, 'page'>,
   config: Config,
 ): Promise<Response> {
   const url = new URL(request.url);
   const params = url.searchParams;
-  let timestamp: Prisma.DateTimeFilter;
-  let limit: number;
+  let page: PageRequest;
   try {
-    const start = timeParameter(params, 'start');
-    const end = timeParameter(params, 'end');
-    if (start && end && start > end) throw new ParameterError('start', 'must not be after end');
-    limit = limitParameter(params, config.rest);
+    const range = { start: timeParameter(params, 'start'), end: timeParameter(params, 'end') };
+    if (endsBeforeStart(range)) throw new ParameterError('start', 'must not be after end');
+    const size = limitParameter(params, config.rest);
     const cursorText = params.get('cursor');
     const cursor = cursorText ? decodeCursor(cursorText) : undefined;
     if (cursorText && !cursor)
       throw new ParameterError('cursor', 'is not a cursor from a Link header of this API');
-    timestamp = { gte: start, lte: end, gt: cursor };
+    page = { range, endInclusive: true, after: cursor, direction: 'asc', size };
   } catch (error) {
     if (error instanceof ParameterError) {
       return jsonError(400, 'Bad Request', error.message, { parameter: error.parameter });
@@ -65,17 +62,16 @@ export async function legacyMetrics(
     throw error;
   }
 
-  const rows = await findMetricsPage(prisma, { timestamp, direction: 'asc', take: limit + 1 });
-  const page = rows.slice(0, limit);
+  const { rows, hasMore } = await store.page(page);
   const headers: Record<string, string> = {};
-  const last = page.at(-1);
-  if (rows.length > limit && last) {
+  const last = rows.at(-1);
+  if (hasMore && last) {
     const next = new URL(url);
     next.searchParams.set('cursor', encodeCursor(last.timestamp));
     headers.link = `<${next.toString()}>; rel="next"`;
   }
   return jsonResponse(
-    page.map((metric) => ({
+    rows.map((metric) => ({
       id: Number(metric.id),
       timestamp: metric.timestamp.getTime() / 1000,
       cpu_load: metric.cpuLoad,

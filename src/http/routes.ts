@@ -1,47 +1,67 @@
 import type { Plugin } from 'graphql-yoga';
 import type { Config } from '../config.js';
-import type { PrismaClient } from '../database.js';
+import { DatabaseUnavailableError, RETRY_AFTER_SECONDS } from '../database/availability.js';
+import type { Logger } from '../observability/logger.js';
+import type { MetricStore } from '../store/metric-store.js';
 import { healthz, readyz } from './health.js';
-import { jsonError } from './json.js';
+import { jsonError, jsonResponse } from './json.js';
 import { legacyMetrics } from './legacy-metrics.js';
 
 type Handler = (request: Request) => Response | Promise<Response>;
 
 /**
+ * A REST handler's failure as the client sees it: 503 with Retry-After while the database is
+ * away, else a bare 500. Neither carries the cause, which goes to the log.
+ */
+function failureResponse(error: unknown, logger: Logger, path: string): Response {
+  if (error instanceof DatabaseUnavailableError) {
+    const response = jsonError(
+      503,
+      'Service Unavailable',
+      `The database is unavailable; retry in ${RETRY_AFTER_SECONDS} seconds.`,
+      { code: 'DATABASE_UNAVAILABLE' },
+    );
+    response.headers.set('retry-after', String(RETRY_AFTER_SECONDS));
+    return response;
+  }
+  logger.error({ err: error, path }, 'REST handler failed');
+  return jsonError(500, 'Internal Server Error', 'Unexpected error.', { code: 'INTERNAL_SERVER_ERROR' });
+}
+
+/**
  * Serves the REST endpoints next to GraphQL inside Yoga, so that tests reach everything through
- * `yoga.fetch` and the server needs no second router. Also enforces the request body limit.
+ * `yoga.fetch` and the server needs no second router.
  */
 export function restRoutes(options: {
   config: Config;
-  prisma: PrismaClient;
+  store: MetricStore;
+  logger: Logger;
   graphqlEndpoint: string;
 }): Plugin {
-  const { config, prisma, graphqlEndpoint } = options;
+  const { config, store, logger, graphqlEndpoint } = options;
+  const index = () =>
+    jsonResponse({
+      service: 'metrics-api',
+      graphql: graphqlEndpoint,
+      health: '/healthz',
+      readiness: '/readyz',
+      rest: '/api/metrics',
+    });
   const routes: Record<string, Record<string, Handler>> = {
+    // A browser opening the service lands in GraphiQL, where there is one.
+    '/': {
+      GET: config.graphiql
+        ? () => new Response(null, { status: 302, headers: { location: graphqlEndpoint } })
+        : index,
+    },
     '/healthz': { GET: healthz },
-    '/readyz': { GET: () => readyz(prisma, config.readinessTimeoutMs) },
-    '/api/metrics': { GET: (request) => legacyMetrics(request, prisma, config) },
+    '/readyz': { GET: () => readyz(store, config.readinessTimeoutMs) },
+    '/api/metrics': { GET: (request) => legacyMetrics(request, store, config) },
   };
 
   return {
     onRequest({ request, url, endResponse }) {
-      if (url.pathname === graphqlEndpoint) {
-        const length = request.headers.get('content-length');
-        if (length !== null && Number(length) > config.limits.maxBodyBytes) {
-          endResponse(
-            jsonError(
-              413,
-              'Payload Too Large',
-              `Request bodies are limited to ${config.limits.maxBodyBytes} bytes.`,
-            ),
-          );
-        } else if (length === null && request.method === 'POST' && request.body !== null) {
-          endResponse(
-            jsonError(411, 'Length Required', 'Send a Content-Length header with the request body.'),
-          );
-        }
-        return;
-      }
+      if (url.pathname === graphqlEndpoint) return;
       const route = routes[url.pathname];
       if (!route) {
         endResponse(
@@ -57,7 +77,10 @@ export function restRoutes(options: {
         endResponse(response);
         return;
       }
-      return Promise.resolve(handler(request)).then(endResponse);
+      return Promise.resolve()
+        .then(() => handler(request))
+        .catch((error: unknown) => failureResponse(error, logger, url.pathname))
+        .then(endResponse);
     },
   };
 }

@@ -3,25 +3,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { PrismaClient } from '../generated/prisma/client.js';
-import { type BatchCounts, BatchWriter, type ConflictMode, type SqlClient } from './loader.js';
-import { type Format, type InputSource, openInput, READERS } from './sources.js';
 import {
-  checkConcurrency,
-  checkCpuLoad,
-  checkTimestampMs,
   collectUnknownFields,
   type MetricSample,
   type Problem,
   validateRecordInto,
-} from './validate.js';
-
-export type { BatchCounts, ConflictMode, SqlClient } from './loader.js';
-export { Batch, dedupe, writeBatch } from './loader.js';
-export type { Format, InputSource } from './sources.js';
-export { detectFormat, FORMATS } from './sources.js';
-export type { MetricSample, Problem } from './validate.js';
-export { MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, validateRecord } from './validate.js';
+} from '../domain/sample.js';
+import type { BatchCounts, BatchTarget, ConflictMode } from '../store/sample-batch.js';
+import { BatchWriter } from './batch-writer.js';
+import { type Format, type InputSource, openInput, READERS } from './sources.js';
 
 /** Rows per statement when the caller does not say; `config.ingest.batchSize` is the usual source. */
 export const DEFAULT_BATCH_SIZE = 5000;
@@ -182,11 +172,11 @@ function summarize(
 }
 
 /**
- * Loads the inputs in order through one batch writer. The database client is only needed when
- * something is written; pass `undefined` for a dry run.
+ * Loads the inputs in order through one batch writer. The store is only needed when something is
+ * written; pass `undefined` for a dry run.
  */
 export async function ingestSources(
-  client: SqlClient | undefined,
+  store: BatchTarget | undefined,
   sources: readonly InputSource[],
   options: IngestOptions = {},
 ): Promise<IngestSummary> {
@@ -198,7 +188,7 @@ export async function ingestSources(
     for (const source of sources) await scanInput(source, options, 'validate', counters, undefined);
     return summarize(counters, none, started, true, false);
   }
-  if (!client) throw new Error('ingestSources needs a database client unless dryRun is set');
+  if (!store) throw new Error('ingestSources needs a store unless dryRun is set');
 
   let spoolDirectory: string | undefined;
   try {
@@ -213,7 +203,7 @@ export async function ingestSources(
       if (counters.rejected > 0) return summarize(counters, none, started, false, false);
       counters.read = 0;
     }
-    const writer = new BatchWriter(client, {
+    const writer = new BatchWriter(store, {
       batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE,
       mode: options.onConflict ?? 'skip',
       onIds: options.onIds,
@@ -233,75 +223,4 @@ export async function ingestSources(
   } finally {
     if (spoolDirectory) await rm(spoolDirectory, { recursive: true, force: true });
   }
-}
-
-/**
- * Loads one file (any supported format, optionally gzipped) into the metrics table. This is what
- * the embedded database runs on its first start with the bundled sample data.
- */
-export async function ingestFile(
-  prisma: PrismaClient,
-  path: string,
-  options: IngestOptions = {},
-): Promise<IngestSummary> {
-  return ingestSources(prisma, [{ name: path, path }], options);
-}
-
-/** One sample as the GraphQL mutation receives it (the DateTime scalar has parsed the timestamp). */
-export interface SampleInput {
-  timestamp: Date;
-  cpuLoad: number;
-  concurrency: number;
-}
-
-export interface SamplesResult extends BatchCounts {
-  /** One entry per refused sample, `index` being its position in the input list. */
-  rejected: { index: number; field: string; reason: string }[];
-}
-
-/** Validates one already-typed sample with the same rules as the file loader. */
-export function validateSample(
-  input: SampleInput,
-): { ok: true; sample: MetricSample } | { ok: false; problem: Problem } {
-  const timestampMs = input.timestamp.getTime();
-  const timeError = checkTimestampMs(timestampMs);
-  if (timeError) return { ok: false, problem: { field: 'timestamp', reason: timeError } };
-  const cpuError = checkCpuLoad(input.cpuLoad);
-  if (cpuError) return { ok: false, problem: { field: 'cpuLoad', reason: cpuError } };
-  const concurrencyError = checkConcurrency(input.concurrency);
-  if (concurrencyError) return { ok: false, problem: { field: 'concurrency', reason: concurrencyError } };
-  return { ok: true, sample: { timestampMs, cpuLoad: input.cpuLoad, concurrency: input.concurrency } };
-}
-
-/**
- * Validates and stores a list of samples (the GraphQL mutation). Valid samples are stored even when
- * others are refused. More than one batch runs in one transaction, so a call is stored whole or not
- * at all and its counts are never half true.
- */
-export async function ingestSamples(
-  prisma: PrismaClient,
-  inputs: readonly SampleInput[],
-  options: { onConflict?: ConflictMode; batchSize?: number } = {},
-): Promise<SamplesResult> {
-  const rejected: SamplesResult['rejected'] = [];
-  const samples: MetricSample[] = [];
-  inputs.forEach((input, index) => {
-    const result = validateSample(input);
-    if (result.ok) samples.push(result.sample);
-    else rejected.push({ index, ...result.problem });
-  });
-  const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
-  const write = async (client: SqlClient) => {
-    const writer = new BatchWriter(client, { batchSize, mode: options.onConflict ?? 'skip' });
-    for (const sample of samples) await writer.add(sample);
-    return writer.finish();
-  };
-  // Prisma's default 5 s limit for an interactive transaction is too short for the largest lists
-  // INGEST_MAX_SAMPLES allows; allow for a slow 10 rows per millisecond.
-  const timeout = Math.max(5000, Math.ceil(samples.length / 10));
-  const counts =
-    samples.length > batchSize
-      ? await prisma.$transaction((tx) => write(tx), { timeout })
-      : await write(prisma);
-  return { ...counts, rejected };
 }

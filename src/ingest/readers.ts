@@ -1,5 +1,5 @@
 import { parse as parseCsvLine } from 'csv-parse/sync';
-import type { Problem } from './validate.js';
+import type { Problem } from '../domain/sample.js';
 
 /**
  * What a reader produces: a record with the line it starts on, or a problem at a line. `fatal`

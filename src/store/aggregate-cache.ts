@@ -1,10 +1,12 @@
 import { LRUCache } from 'lru-cache';
+import type { TimeRange } from '../domain/time.js';
+import type { MetricBucket, MetricStore, MetricSummary } from './metric-store.js';
 
 /**
  * Heap bytes one remembered answer takes, with its key, revision and the cache's bookkeeping
  * (measured on Node 20 with --expose-gc, rounded up): a summary, and a series plus each bucket.
  */
-export const ESTIMATED_BYTES = { summary: 1600, series: 900, seriesBucket: 400 } as const;
+const ESTIMATED_BYTES = { summary: 1600, series: 900, seriesBucket: 400 } as const;
 
 /** An answer and the revision of `metrics_revision` in the snapshot it was computed from. */
 export interface AtRevision<T> {
@@ -32,26 +34,42 @@ interface Entry {
 export class AggregateCache {
   readonly #entries: LRUCache<string, Entry> | undefined;
   readonly #inFlight = new Map<string, Promise<unknown>>();
-  readonly #currentRevision: () => Promise<string>;
+  readonly #store: Pick<MetricStore, 'revision' | 'summary' | 'series'>;
 
-  /**
-   * `maxBytes`: the total `size` of the answers kept; 0 computes every answer afresh.
-   * `currentRevision`: reads the revision of the data now.
-   */
-  constructor(maxBytes: number, currentRevision: () => Promise<string>) {
+  /** `maxBytes`: the total estimated size of the answers kept; 0 computes every answer afresh. */
+  constructor(store: Pick<MetricStore, 'revision' | 'summary' | 'series'>, maxBytes: number) {
     this.#entries = maxBytes > 0 ? new LRUCache({ maxSize: maxBytes }) : undefined;
-    this.#currentRevision = currentRevision;
+    this.#store = store;
+  }
+
+  summary(range: TimeRange): Promise<MetricSummary> {
+    return this.#remember(
+      `summary:${range.start?.getTime() ?? ''}:${range.end?.getTime() ?? ''}`,
+      () => this.#store.summary(range),
+      () => ESTIMATED_BYTES.summary,
+    );
+  }
+
+  series(range: Required<TimeRange>, bucketSeconds: number): Promise<MetricBucket[]> {
+    return this.#remember(
+      `series:${range.start.getTime()}:${range.end.getTime()}:${bucketSeconds}`,
+      () => this.#store.series(range, bucketSeconds),
+      (series) => ESTIMATED_BYTES.series + series.length * ESTIMATED_BYTES.seriesBucket,
+    );
   }
 
   /**
    * The answer for `key`: remembered if it was computed at the current revision, else `compute()`d
-   * and remembered under the revision its snapshot saw. `size` estimates the answer's bytes
-   * (see `ESTIMATED_BYTES`).
+   * and remembered under the revision its snapshot saw. `size` estimates the answer's bytes.
    */
-  async get<T>(key: string, compute: () => Promise<AtRevision<T>>, size: (value: T) => number): Promise<T> {
+  async #remember<T>(
+    key: string,
+    compute: () => Promise<AtRevision<T>>,
+    size: (value: T) => number,
+  ): Promise<T> {
     const entries = this.#entries;
     if (!entries) return (await compute()).value;
-    const revision = await this.#currentRevision();
+    const revision = await this.#store.revision();
     const entry = entries.get(key);
     if (entry?.revision === revision) return entry.value as T;
 

@@ -1,98 +1,28 @@
-import { type PrismaClient, pgPoolOf } from '../database.js';
-import type { Metric } from '../generated/prisma/client.js';
-import { Prisma } from '../generated/prisma/client.js';
+import type pg from 'pg';
+import type { DatabaseAvailability } from '../database/availability.js';
+import type { PostgresConnection } from '../database/connection.js';
+import type { Page, PageRequest, SortDirection } from '../domain/paging.js';
+import type { TimeRange } from '../domain/time.js';
+import { Prisma, type PrismaClient } from '../generated/prisma/client.js';
 import type { AtRevision } from './aggregate-cache.js';
 import { fastTimestamptzTypes } from './pg-timestamptz.js';
+import { type Batch, type BatchResult, type BatchTarget, type ConflictMode, dedupe } from './sample-batch.js';
 
-export type SortDirection = 'asc' | 'desc';
+/** The tables this store owns; nothing else in the service names them. */
+const METRICS = 'metrics';
+const REVISION = 'metrics_revision';
+const METRICS_SQL = Prisma.raw(METRICS);
+const REVISION_SQL = Prisma.raw(REVISION);
 
-export interface KeysetPage {
-  timestamp: Prisma.DateTimeFilter;
-  direction: SortDirection;
-  take: number;
+/** One stored sample. */
+export interface StoredMetric {
+  id: bigint;
+  timestamp: Date;
+  cpuLoad: number;
+  concurrency: number;
 }
 
-const OPERATORS = [
-  ['gt', '>'],
-  ['gte', '>='],
-  ['lt', '<'],
-  ['lte', '<='],
-] as const;
-
-/**
- * The SQL of a keyset page: rows matching `timestamp`, in `direction`, at most `take`. Callers
- * express the cursor as another bound on `timestamp`, so Postgres answers every page, however
- * deep, with one range scan of the unique timestamp index.
- */
-export function keysetPageQuery({ timestamp, direction, take }: KeysetPage): {
-  text: string;
-  values: unknown[];
-} {
-  const values: unknown[] = [take];
-  const conditions: string[] = [];
-  for (const [key, operator] of OPERATORS) {
-    const bound = timestamp[key];
-    if (bound === undefined) continue;
-    values.push(bound);
-    conditions.push(`"timestamp" ${operator} $${values.length}`);
-  }
-  const where = conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : '';
-  const order = direction === 'asc' ? 'ASC' : 'DESC';
-  return {
-    text: `SELECT id, "timestamp", cpu_load, concurrency FROM metrics${where} ORDER BY "timestamp" ${order} LIMIT $1`,
-    values,
-  };
-}
-
-/** Runs a keyset page on the client's pg pool (see `pgPoolOf` for why not through Prisma). */
-export async function findMetricsPage(prisma: PrismaClient, page: KeysetPage): Promise<Metric[]> {
-  // Rows as arrays: pg would otherwise build an object per row only for it to be mapped here.
-  const { rows } = await pgPoolOf(prisma).query<
-    [id: string, timestamp: Date, cpuLoad: number, concurrency: number]
-  >({
-    ...keysetPageQuery(page),
-    rowMode: 'array',
-    types: fastTimestamptzTypes,
-  });
-  return rows.map(([id, timestamp, cpuLoad, concurrency]) => ({
-    id: BigInt(id),
-    timestamp,
-    cpuLoad,
-    concurrency,
-  }));
-}
-
-/** The current revision of the data in metrics (see the metrics_revision migration). */
-export async function metricsRevision(prisma: PrismaClient): Promise<string> {
-  const { rows } = await pgPoolOf(prisma).query<[revision: string]>({
-    text: 'SELECT revision FROM metrics_revision',
-    rowMode: 'array',
-  });
-  const [row] = rows;
-  if (!row) throw new Error('metrics_revision has no row: apply the migrations');
-  return row[0];
-}
-
-export function countMetrics(prisma: PrismaClient, timestamp: Prisma.DateTimeFilter): Promise<number> {
-  return prisma.metric.count({ where: { timestamp } });
-}
-
-export interface TimeWindow {
-  /** Inclusive. */
-  start?: Date | undefined;
-  /** Exclusive. */
-  end?: Date | undefined;
-}
-
-function windowCondition({ start, end }: TimeWindow): Prisma.Sql {
-  const conditions = [
-    start ? Prisma.sql`"timestamp" >= ${start}` : undefined,
-    end ? Prisma.sql`"timestamp" < ${end}` : undefined,
-  ].filter((condition) => condition !== undefined);
-  return conditions.length > 0 ? Prisma.sql`WHERE ${Prisma.join(conditions, ' AND ')}` : Prisma.empty;
-}
-
-export interface MetricSummaryRow {
+export interface MetricSummary {
   count: number;
   firstTimestamp: Date | null;
   lastTimestamp: Date | null;
@@ -107,33 +37,168 @@ export interface MetricSummaryRow {
   concurrency: { min: number | null; max: number | null; avg: number | null; p95: number | null };
 }
 
+export interface MetricBucket {
+  start: Date;
+  count: number;
+  cpuLoad: { min: number; max: number; avg: number };
+  concurrency: { min: number; max: number; avg: number };
+}
+
+/** A bound on "timestamp" for the keyset page's WHERE clause. */
+type Bound = readonly ['>=' | '>' | '<' | '<=', Date];
+
 /**
- * Count, extremes, means and percentiles (linear interpolation, `percentile_cont`) in one query.
- * cpu_load is stored as `real`, so its aggregates are returned at `real` precision: a double
- * would print float4 noise such as 0.30000001192092896 for a stored 0.3.
+ * The SQL of a keyset page: rows within `bounds`, in `direction`, at most `take`. Cursors are more
+ * bounds on the timestamp, so Postgres answers every page, however deep, with one range scan of
+ * the unique timestamp index.
  */
-export async function summarizeMetrics(
-  prisma: PrismaClient,
-  window: TimeWindow,
-): Promise<AtRevision<MetricSummaryRow>> {
-  const [row] = await prisma.$queryRaw<
-    {
-      revision: string;
-      count: number;
-      first: Date | null;
-      last: Date | null;
-      cpu_min: number | null;
-      cpu_max: number | null;
-      cpu_avg: number | null;
-      cpu_percentiles: number[] | null;
-      concurrency_min: number | null;
-      concurrency_max: number | null;
-      concurrency_avg: number | null;
-      concurrency_p95: number | null;
-    }[]
-  >`
-    -- The revision in the same snapshot as the aggregates (see aggregate-cache.ts).
-    SELECT (SELECT revision FROM metrics_revision)::text AS revision,
+export function keysetPageQuery(
+  bounds: readonly Bound[],
+  direction: SortDirection,
+  take: number,
+): { text: string; values: unknown[] } {
+  const values: unknown[] = [take];
+  const conditions = bounds.map(([operator, value]) => {
+    values.push(value);
+    return `"timestamp" ${operator} $${values.length}`;
+  });
+  const where = conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : '';
+  const order = direction === 'asc' ? 'ASC' : 'DESC';
+  return {
+    text: `SELECT id, "timestamp", cpu_load, concurrency FROM ${METRICS}${where} ORDER BY "timestamp" ${order} LIMIT $1`,
+    values,
+  };
+}
+
+/** The keyset bounds of a page request: its window, and its cursors in the sort order. */
+function pageBounds({ range, endInclusive, after, before, direction }: PageRequest): Bound[] {
+  const ascending = direction === 'asc';
+  // "after" means later in the order: later in time when ascending, earlier when descending.
+  const earliest = ascending ? after : before;
+  const latest = ascending ? before : after;
+  const bounds: Bound[] = [];
+  if (range.start) bounds.push(['>=', range.start]);
+  if (earliest) bounds.push(['>', earliest]);
+  // Of an exclusive end and a cursor, only the tighter is sent.
+  if (range.end && !(latest && latest <= range.end)) bounds.push([endInclusive ? '<=' : '<', range.end]);
+  else if (latest) bounds.push(['<', latest]);
+  return bounds;
+}
+
+function rangeCondition({ start, end }: TimeRange): Prisma.Sql {
+  const conditions = [
+    start ? Prisma.sql`"timestamp" >= ${start}` : undefined,
+    end ? Prisma.sql`"timestamp" < ${end}` : undefined,
+  ].filter((condition) => condition !== undefined);
+  return conditions.length > 0 ? Prisma.sql`WHERE ${Prisma.join(conditions, ' AND ')}` : Prisma.empty;
+}
+
+const arrayLiteral = (values: Float64Array | Int32Array, length: number) =>
+  `{${values.subarray(0, length).join(',')}}`;
+
+/** The client or an interactive transaction's client: both can run the raw statement. */
+type SqlClient = Pick<PrismaClient, '$queryRaw'>;
+
+/**
+ * Every statement on `metrics` and `metrics_revision`. Errors that mean the database is away come
+ * out as DatabaseUnavailableError (see database/availability.ts); any other error is a failed
+ * statement and comes out as it is.
+ */
+export class MetricStore implements BatchTarget {
+  readonly #pool: pg.Pool;
+  readonly #prisma: PrismaClient;
+  readonly #availability: DatabaseAvailability;
+
+  constructor({ pool, prisma, availability }: Pick<PostgresConnection, 'pool' | 'prisma' | 'availability'>) {
+    this.#pool = pool;
+    this.#prisma = prisma;
+    this.#availability = availability;
+  }
+
+  #classified = (error: unknown): never => {
+    throw this.#availability.classify(error);
+  };
+
+  /** One page of samples, by keyset: the page size plus one row tells whether there are more. */
+  async page(request: PageRequest): Promise<Page<StoredMetric>> {
+    const flipped: SortDirection = request.direction === 'asc' ? 'desc' : 'asc';
+    const query = keysetPageQuery(
+      pageBounds(request),
+      request.fromEnd ? flipped : request.direction,
+      request.size + 1,
+    );
+    // Rows as arrays: pg would otherwise build an object per row only for it to be mapped here.
+    const { rows } = await this.#pool
+      .query<[id: string, timestamp: Date, cpuLoad: number, concurrency: number]>({
+        ...query,
+        rowMode: 'array',
+        types: fastTimestamptzTypes,
+      })
+      .catch(this.#classified);
+    const hasMore = rows.length > request.size;
+    const page = rows.slice(0, request.size).map(([id, timestamp, cpuLoad, concurrency]) => ({
+      id: BigInt(id),
+      timestamp,
+      cpuLoad,
+      concurrency,
+    }));
+    if (request.fromEnd) page.reverse();
+    return { rows: page, hasMore };
+  }
+
+  async findById(id: bigint): Promise<StoredMetric | null> {
+    const { rows } = await this.#pool
+      .query<[id: string, timestamp: Date, cpuLoad: number, concurrency: number]>({
+        text: `SELECT id, "timestamp", cpu_load, concurrency FROM ${METRICS} WHERE id = $1`,
+        values: [id.toString()],
+        rowMode: 'array',
+        types: fastTimestamptzTypes,
+      })
+      .catch(this.#classified);
+    const [row] = rows;
+    return row ? { id: BigInt(row[0]), timestamp: row[1], cpuLoad: row[2], concurrency: row[3] } : null;
+  }
+
+  count({ start, end }: TimeRange): Promise<number> {
+    return this.#prisma.metric
+      .count({ where: { timestamp: { gte: start, lt: end } } })
+      .catch(this.#classified);
+  }
+
+  /** The current revision of the data in metrics (see the metrics_revision migration). */
+  async revision(): Promise<string> {
+    const { rows } = await this.#pool
+      .query<[revision: string]>({ text: `SELECT revision FROM ${REVISION}`, rowMode: 'array' })
+      .catch(this.#classified);
+    const [row] = rows;
+    if (!row) throw new Error(`${REVISION} has no row: apply the migrations`);
+    return row[0];
+  }
+
+  /**
+   * Count, extremes, means and percentiles (linear interpolation, `percentile_cont`) in one query,
+   * with the revision read in the same snapshot (see aggregate-cache.ts). cpu_load is stored as
+   * `real`, so its aggregates are returned at `real` precision: a double would print float4 noise
+   * such as 0.30000001192092896 for a stored 0.3.
+   */
+  async summary(range: TimeRange): Promise<AtRevision<MetricSummary>> {
+    const [row] = await this.#prisma.$queryRaw<
+      {
+        revision: string;
+        count: number;
+        first: Date | null;
+        last: Date | null;
+        cpu_min: number | null;
+        cpu_max: number | null;
+        cpu_avg: number | null;
+        cpu_percentiles: number[] | null;
+        concurrency_min: number | null;
+        concurrency_max: number | null;
+        concurrency_avg: number | null;
+        concurrency_p95: number | null;
+      }[]
+    >`
+    SELECT (SELECT revision FROM ${REVISION_SQL})::text AS revision,
            count(*)::int AS count,
            min("timestamp") AS first,
            max("timestamp") AS last,
@@ -145,54 +210,43 @@ export async function summarizeMetrics(
            max(concurrency) AS concurrency_max,
            avg(concurrency)::float8 AS concurrency_avg,
            percentile_cont(0.95) WITHIN GROUP (ORDER BY concurrency) AS concurrency_p95
-      FROM metrics ${windowCondition(window)}`;
-  if (!row) throw new Error('An aggregate query returned no row');
-  const [p50 = null, p95 = null, p99 = null] = row.cpu_percentiles ?? [];
-  return {
-    revision: row.revision,
-    value: {
-      count: row.count,
-      firstTimestamp: row.first,
-      lastTimestamp: row.last,
-      cpuLoad: { min: row.cpu_min, max: row.cpu_max, avg: row.cpu_avg, p50, p95, p99 },
-      concurrency: {
-        min: row.concurrency_min,
-        max: row.concurrency_max,
-        avg: row.concurrency_avg,
-        p95: row.concurrency_p95,
+      FROM ${METRICS_SQL} ${rangeCondition(range)}`.catch(this.#classified);
+    if (!row) throw new Error('An aggregate query returned no row');
+    const [p50 = null, p95 = null, p99 = null] = row.cpu_percentiles ?? [];
+    return {
+      revision: row.revision,
+      value: {
+        count: row.count,
+        firstTimestamp: row.first,
+        lastTimestamp: row.last,
+        cpuLoad: { min: row.cpu_min, max: row.cpu_max, avg: row.cpu_avg, p50, p95, p99 },
+        concurrency: {
+          min: row.concurrency_min,
+          max: row.concurrency_max,
+          avg: row.concurrency_avg,
+          p95: row.concurrency_p95,
+        },
       },
-    },
-  };
-}
+    };
+  }
 
-export interface MetricBucketRow {
-  start: Date;
-  count: number;
-  cpuLoad: { min: number; max: number; avg: number };
-  concurrency: { min: number; max: number; avg: number };
-}
-
-/** Buckets of `bucketSeconds` aligned to the Unix epoch; empty buckets are absent. One query. */
-export async function metricSeries(
-  prisma: PrismaClient,
-  window: Required<TimeWindow>,
-  bucketSeconds: number,
-): Promise<AtRevision<MetricBucketRow[]>> {
-  const rows = await prisma.$queryRaw<
-    {
-      revision: string;
-      bucket: Date | null;
-      count: number;
-      cpu_min: number;
-      cpu_max: number;
-      cpu_avg: number;
-      concurrency_min: number;
-      concurrency_max: number;
-      concurrency_avg: number;
-    }[]
-  >`
+  /** Buckets of `bucketSeconds` aligned to the Unix epoch; empty buckets are absent. One query. */
+  async series(range: Required<TimeRange>, bucketSeconds: number): Promise<AtRevision<MetricBucket[]>> {
+    const rows = await this.#prisma.$queryRaw<
+      {
+        revision: string;
+        bucket: Date | null;
+        count: number;
+        cpu_min: number;
+        cpu_max: number;
+        cpu_avg: number;
+        concurrency_min: number;
+        concurrency_max: number;
+        concurrency_avg: number;
+      }[]
+    >`
     SELECT current.revision::text AS revision, buckets.*
-      FROM metrics_revision AS current
+      FROM ${REVISION_SQL} AS current
       -- A left join, so an empty series still returns its revision (one row with no bucket).
       LEFT JOIN LATERAL (
         SELECT date_bin(make_interval(secs => ${bucketSeconds}::int), "timestamp", TIMESTAMPTZ 'epoch') AS bucket,
@@ -203,25 +257,139 @@ export async function metricSeries(
                min(concurrency) AS concurrency_min,
                max(concurrency) AS concurrency_max,
                avg(concurrency)::float8 AS concurrency_avg
-          FROM metrics ${windowCondition(window)}
+          FROM ${METRICS_SQL} ${rangeCondition(range)}
          GROUP BY bucket
       ) AS buckets ON true
-     ORDER BY buckets.bucket`;
-  const [first] = rows;
-  if (!first) throw new Error('metrics_revision has no row: apply the migrations');
+     ORDER BY buckets.bucket`.catch(this.#classified);
+    const [first] = rows;
+    if (!first) throw new Error(`${REVISION} has no row: apply the migrations`);
+    return {
+      revision: first.revision,
+      value: rows.flatMap(({ bucket, ...row }) =>
+        bucket === null
+          ? []
+          : [
+              {
+                start: bucket,
+                count: row.count,
+                cpuLoad: { min: row.cpu_min, max: row.cpu_max, avg: row.cpu_avg },
+                concurrency: { min: row.concurrency_min, max: row.concurrency_max, avg: row.concurrency_avg },
+              },
+            ],
+      ),
+    };
+  }
+
+  writeBatch(batch: Batch, mode: ConflictMode, wantIds: boolean): Promise<BatchResult> {
+    return writeBatch(this.#prisma, batch, mode, wantIds).catch(this.#classified);
+  }
+
+  /**
+   * Runs `work` in one transaction: its batches are stored together or not at all. `timeoutMs`
+   * bounds the whole transaction.
+   */
+  inTransaction<T>(work: (target: BatchTarget) => Promise<T>, timeoutMs: number): Promise<T> {
+    return this.#prisma
+      .$transaction(
+        (tx) => work({ writeBatch: (batch, mode, wantIds) => writeBatch(tx, batch, mode, wantIds) }),
+        {
+          timeout: timeoutMs,
+        },
+      )
+      .catch(this.#classified);
+  }
+
+  /** Whether the database answers a trivial query within `timeoutMs` (readiness). */
+  async ping(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`the database did not answer within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    try {
+      await Promise.race([this.#pool.query('SELECT 1'), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Whether the metrics table exists, i.e. the migrations were applied. */
+  async tableExists(): Promise<boolean> {
+    const rows = await this.#prisma.$queryRaw<
+      { table: string | null }[]
+    >`SELECT to_regclass(${METRICS})::text AS "table"`.catch(this.#classified);
+    return Boolean(rows[0]?.table);
+  }
+
+  async isEmpty(): Promise<boolean> {
+    const { rows } = await this.#pool
+      .query<{ exists: boolean }>(`SELECT EXISTS (SELECT 1 FROM ${METRICS}) AS "exists"`)
+      .catch(this.#classified);
+    return !rows[0]?.exists;
+  }
+}
+
+interface WrittenRow {
+  inserted: number;
+  updated: number;
+  ids: string | null;
+}
+
+/**
+ * Writes one batch in one statement, so a batch is stored whole or not at all (a load killed
+ * mid-way leaves only complete batches, and a rerun skips them by timestamp).
+ *
+ * Why raw SQL rather than `prisma.metric.createMany({ skipDuplicates: true })`: createMany returns
+ * only a count, so it can neither return the new ids (`--print-ids`) nor tell an updated row from an
+ * inserted one, and it has no ON CONFLICT DO UPDATE. It was also measured here at 15-19k rows/s
+ * (it binds three parameters per row) against about 200k rows/s for this statement, which binds
+ * three array parameters per batch and unnests them in the database.
+ *
+ * Timestamps travel as epoch milliseconds: integers, so exact. `xmax = 0` is true only for a row
+ * version this statement inserted, which is how an inserted row is told from an updated one. The
+ * update only fires when a value differs: re-sending an identical sample is a duplicate, not an
+ * update, and leaves no dead row behind.
+ */
+async function writeBatch(
+  client: SqlClient,
+  batch: Batch,
+  mode: ConflictMode,
+  wantIds: boolean,
+): Promise<BatchResult> {
+  if (batch.length === 0) return { inserted: 0, updated: 0, duplicates: 0, ids: [] };
+  const unique = dedupe(batch, mode);
+  const n = unique.length;
+  const ids = wantIds
+    ? Prisma.sql`string_agg(id::text, ',' ORDER BY id) FILTER (WHERE inserted)`
+    : Prisma.sql`NULL`;
+  const onConflict =
+    mode === 'update'
+      ? Prisma.sql`DO UPDATE SET cpu_load = EXCLUDED.cpu_load, concurrency = EXCLUDED.concurrency
+          WHERE (${METRICS_SQL}.cpu_load, ${METRICS_SQL}.concurrency) IS DISTINCT FROM (EXCLUDED.cpu_load, EXCLUDED.concurrency)`
+      : Prisma.sql`DO NOTHING`;
+  const rows = await client.$queryRaw<WrittenRow[]>`
+    WITH written AS (
+      INSERT INTO ${METRICS_SQL} ("timestamp", cpu_load, concurrency)
+      SELECT to_timestamp(t / 1000.0), l, c
+      FROM unnest(
+        ${arrayLiteral(unique.timestamps, n)}::float8[],
+        ${arrayLiteral(unique.loads, n)}::real[],
+        ${arrayLiteral(unique.concurrencies, n)}::integer[]
+      ) AS u(t, l, c)
+      ON CONFLICT ("timestamp") ${onConflict}
+      RETURNING id, (xmax = 0) AS inserted
+    )
+    SELECT (count(*) FILTER (WHERE inserted))::integer AS inserted,
+           (count(*) FILTER (WHERE NOT inserted))::integer AS updated,
+           ${ids} AS ids
+    FROM written`;
+  const row = rows[0] as WrittenRow;
   return {
-    revision: first.revision,
-    value: rows.flatMap(({ bucket, ...row }) =>
-      bucket === null
-        ? []
-        : [
-            {
-              start: bucket,
-              count: row.count,
-              cpuLoad: { min: row.cpu_min, max: row.cpu_max, avg: row.cpu_avg },
-              concurrency: { min: row.concurrency_min, max: row.concurrency_max, avg: row.concurrency_avg },
-            },
-          ],
-    ),
+    inserted: row.inserted,
+    updated: row.updated,
+    duplicates: batch.length - row.inserted - row.updated,
+    ids: row.ids ? row.ids.split(',') : [],
   };
 }

@@ -1,15 +1,34 @@
-import { type App, createApp } from '../../src/app.js';
 import { parseConfig } from '../../src/config.js';
-import { createLogger } from '../../src/logger.js';
-import type { TestDatabase } from './database.js';
+import type { PostgresConnection } from '../../src/database/connection.js';
+import { type App, createApp } from '../../src/http/app.js';
+import { createLogger, type Logger } from '../../src/observability/logger.js';
+import { AggregateCache } from '../../src/store/aggregate-cache.js';
+import { MetricStore } from '../../src/store/metric-store.js';
 
-/** The real application on a test database, with `env` overriding the configuration. */
+/**
+ * The real application on a database connection, built as main() builds it, with `env`
+ * overriding the configuration.
+ */
 export function createTestApp(
-  db: Pick<TestDatabase, 'url' | 'prisma'>,
+  db: PostgresConnection & { url?: string },
   env: Record<string, string> = {},
+  logger?: Logger,
 ): App {
-  const config = parseConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', DATABASE_URL: db.url, ...env });
-  return createApp({ config, prisma: db.prisma, logger: createLogger(config) });
+  const config = parseConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    DATABASE_URL: db.url ?? 'postgresql://127.0.0.1/unused',
+    ...env,
+  });
+  const store = new MetricStore(db);
+  const aggregates = new AggregateCache(store, config.aggregateCacheBytes);
+  return createApp({
+    config,
+    logger: logger ?? createLogger(config, { service: 'metrics-api-test' }),
+    store,
+    aggregates,
+    prisma: db.prisma,
+  });
 }
 
 export interface GraphQLResponse<Data = Record<string, unknown>> {

@@ -1,13 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
-import { createPrismaClient, type PrismaClient } from '../../src/database.js';
+import { parseConfig } from '../../src/config.js';
+import { connectPostgres, type PostgresConnection } from '../../src/database/connection.js';
+import { createLogger } from '../../src/observability/logger.js';
 import { databaseUrl, withMaintenanceClient } from './postgres.js';
 
-export interface TestDatabase {
+export interface TestDatabase extends PostgresConnection {
   name: string;
   url: string;
-  prisma: PrismaClient;
   drop(): Promise<void>;
+}
+
+const silent = createLogger(parseConfig({ LOG_LEVEL: 'silent' }), { service: 'test' });
+
+/** A connection as the service makes one (pool, Prisma client, outage tracking), logging nothing. */
+export function connectTest(url: string, poolSize = 4): PostgresConnection {
+  return connectPostgres(url, { poolSize, connectTimeoutMs: 2000, logger: silent });
 }
 
 /** A fresh, migrated database of its own; drop it in `afterAll`. */
@@ -18,13 +26,13 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     client.query(`CREATE DATABASE "${name}" TEMPLATE "${inject('templateDatabase')}"`),
   );
   const url = databaseUrl(serverUrl, name);
-  const prisma = createPrismaClient(url, 4);
+  const connection = connectTest(url);
   return {
+    ...connection,
     name,
     url,
-    prisma,
     async drop() {
-      await prisma.$disconnect();
+      await connection.close();
       await withMaintenanceClient(serverUrl, (client) =>
         client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`),
       );

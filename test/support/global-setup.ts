@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { TestProject } from 'vitest/node';
-import { migrateDeploy } from '../../src/migrations.js';
+import { migrateDeploy } from '../../src/database/migrations.js';
 import { databaseUrl, testServerUrl, withMaintenanceClient } from './postgres.js';
 
 declare module 'vitest' {

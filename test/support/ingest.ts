@@ -2,8 +2,10 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import pg from 'pg';
 import { afterAll, beforeAll } from 'vitest';
+import { run } from '../../src/cli/ingest/run.js';
 import { projectRoot } from '../../src/paths.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 
@@ -55,7 +57,37 @@ export function runScript(
   });
 }
 
-export function runIngest(databaseUrl: string | undefined, args: string[], input?: string | Buffer) {
+/** A stream that keeps what is written to it. */
+function collector(): Writable & { text(): string } {
+  const chunks: Buffer[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      chunks.push(chunk);
+      done();
+    },
+  });
+  return Object.assign(stream, { text: () => Buffer.concat(chunks).toString() });
+}
+
+/**
+ * Runs the ingest command in this process, through the same `run(argv, io)` that
+ * scripts/ingest.ts calls, with the given database and standard input.
+ */
+export async function runIngest(
+  databaseUrl: string | undefined,
+  args: string[],
+  input?: string | Buffer,
+  env: Record<string, string> = {},
+): Promise<RunResult> {
+  const stdout = collector();
+  const stderr = collector();
+  const stdin = input === undefined ? new PassThrough().end() : Readable.from([Buffer.from(input)]);
+  const code = await run(args, { env: scriptEnv(databaseUrl, env), stdin, stdout, stderr });
+  return { code, signal: null, stdout: stdout.text(), stderr: stderr.text() };
+}
+
+/** Runs scripts/ingest.ts as a user does, in a process of its own. */
+export function spawnIngest(databaseUrl: string | undefined, args: string[], input?: string | Buffer) {
   return runScript('scripts/ingest.ts', args, { env: scriptEnv(databaseUrl), input });
 }
 

@@ -1,8 +1,8 @@
+import type { MetricBucket } from '../../store/metric-store.js';
 import { builder } from '../builder.js';
-import type { MetricBucketRow } from '../metrics/queries.js';
 
 export const ConcurrencyStatistics = builder
-  .objectRef<MetricBucketRow['concurrency']>('ConcurrencyStatistics')
+  .objectRef<MetricBucket['concurrency']>('ConcurrencyStatistics')
   .implement({
     description: 'Concurrency over the samples of one bucket.',
     fields: (t) => ({

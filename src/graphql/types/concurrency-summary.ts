@@ -1,8 +1,8 @@
+import type { MetricSummary } from '../../store/metric-store.js';
 import { builder } from '../builder.js';
-import type { MetricSummaryRow } from '../metrics/queries.js';
 
 export const ConcurrencySummary = builder
-  .objectRef<MetricSummaryRow['concurrency']>('ConcurrencySummary')
+  .objectRef<MetricSummary['concurrency']>('ConcurrencySummary')
   .implement({
     description: 'Concurrency statistics over a window; null when the window holds no samples.',
     fields: (t) => ({

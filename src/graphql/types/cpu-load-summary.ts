@@ -1,7 +1,7 @@
+import type { MetricSummary } from '../../store/metric-store.js';
 import { builder } from '../builder.js';
-import type { MetricSummaryRow } from '../metrics/queries.js';
 
-export const CpuLoadSummary = builder.objectRef<MetricSummaryRow['cpuLoad']>('CpuLoadSummary').implement({
+export const CpuLoadSummary = builder.objectRef<MetricSummary['cpuLoad']>('CpuLoadSummary').implement({
   description: 'CPU load statistics over a window; null when the window holds no samples.',
   fields: (t) => ({
     min: t.exposeFloat('min', { nullable: true }),

@@ -1,7 +1,7 @@
 import { Kind } from 'graphql';
+import { parseTimestamp } from '../../domain/time.js';
 import { builder } from '../builder.js';
 import { badUserInput } from '../errors.js';
-import { parseTimestamp } from '../ingest/validate.js';
 
 function parseDateTime(value: unknown): Date {
   // The same rules as for ingested timestamps: a string must be ISO-8601 with an offset.

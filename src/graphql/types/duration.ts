@@ -1,7 +1,7 @@
 import { Kind } from 'graphql';
+import { parseDurationSeconds } from '../../domain/duration.js';
 import { builder } from '../builder.js';
 import { badUserInput } from '../errors.js';
-import { parseDurationSeconds } from '../metrics/duration.js';
 
 function parseDuration(value: unknown): number {
   const seconds = parseDurationSeconds(value);

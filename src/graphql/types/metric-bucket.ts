@@ -1,11 +1,11 @@
+import { seriesBucketCount } from '../../domain/series.js';
+import type { MetricBucket as MetricBucketValue } from '../../store/metric-store.js';
 import { builder } from '../builder.js';
 import { assertStartNotAfterEnd, badUserInput } from '../errors.js';
-import { ESTIMATED_BYTES } from '../metrics/aggregate-cache.js';
-import { type MetricBucketRow, metricSeries } from '../metrics/queries.js';
 import { ConcurrencyStatistics } from './concurrency-statistics.js';
 import { CpuLoadStatistics } from './cpu-load-statistics.js';
 
-const MetricBucket = builder.objectRef<MetricBucketRow>('MetricBucket').implement({
+const MetricBucket = builder.objectRef<MetricBucketValue>('MetricBucket').implement({
   description: 'The samples of one time bucket, aggregated.',
   fields: (t) => ({
     start: t.expose('start', { type: 'DateTime', description: 'Start of the bucket (inclusive).' }),
@@ -33,11 +33,9 @@ builder.queryField('metricSeries', (t) =>
         description: 'Bucket length, e.g. "1m", "15m", "1h" or 60.',
       }),
     },
-    resolve: (_root, { start, end, bucket }, { prisma, config, aggregates }) => {
-      assertStartNotAfterEnd(start, end);
-      const bucketMs = bucket * 1000;
-      const firstBucketStart = Math.floor(start.getTime() / bucketMs) * bucketMs;
-      const buckets = Math.ceil((end.getTime() - firstBucketStart) / bucketMs);
+    resolve: (_root, { start, end, bucket }, { config, aggregates }) => {
+      assertStartNotAfterEnd({ start, end });
+      const buckets = seriesBucketCount(start, end, bucket);
       if (buckets > config.maxSeriesBuckets) {
         throw badUserInput(
           'bucket',
@@ -45,11 +43,7 @@ builder.queryField('metricSeries', (t) =>
             `the limit is ${config.maxSeriesBuckets}: use a longer bucket or a shorter window`,
         );
       }
-      return aggregates.get(
-        `series:${start.getTime()}:${end.getTime()}:${bucket}`,
-        () => metricSeries(prisma, { start, end }, bucket),
-        (series) => ESTIMATED_BYTES.series + series.length * ESTIMATED_BYTES.seriesBucket,
-      );
+      return aggregates.series({ start, end }, bucket);
     },
   }),
 );

@@ -1,11 +1,10 @@
+import type { MetricSummary as MetricSummaryValue } from '../../store/metric-store.js';
 import { builder } from '../builder.js';
 import { assertStartNotAfterEnd } from '../errors.js';
-import { ESTIMATED_BYTES } from '../metrics/aggregate-cache.js';
-import { type MetricSummaryRow, summarizeMetrics } from '../metrics/queries.js';
 import { ConcurrencySummary } from './concurrency-summary.js';
 import { CpuLoadSummary } from './cpu-load-summary.js';
 
-const MetricSummary = builder.objectRef<MetricSummaryRow>('MetricSummary').implement({
+const MetricSummary = builder.objectRef<MetricSummaryValue>('MetricSummary').implement({
   description: 'Aggregates over the samples in a window.',
   fields: (t) => ({
     count: t.exposeInt('count', { description: 'Number of samples.' }),
@@ -34,13 +33,10 @@ builder.queryField('metricsSummary', (t) =>
       start: t.arg({ type: 'DateTime', description: 'Inclusive.' }),
       end: t.arg({ type: 'DateTime', description: 'Exclusive.' }),
     },
-    resolve: (_root, { start, end }, { prisma, aggregates }) => {
-      assertStartNotAfterEnd(start, end);
-      return aggregates.get(
-        `summary:${start?.getTime() ?? ''}:${end?.getTime() ?? ''}`,
-        () => summarizeMetrics(prisma, { start: start ?? undefined, end: end ?? undefined }),
-        () => ESTIMATED_BYTES.summary,
-      );
+    resolve: (_root, args, { aggregates }) => {
+      const range = { start: args.start ?? undefined, end: args.end ?? undefined };
+      assertStartNotAfterEnd(range);
+      return aggregates.summary(range);
     },
   }),
 );

@@ -1,0 +1,52 @@
+/** `npm run ingest -- --help`. */
+export const HELP = `Usage: npm run ingest -- [options] [files...]
+
+Loads CPU-load samples into the metrics table. Each file may be a JSON array, NDJSON (one object a
+line) or CSV with a header row, optionally gzipped. With no files, or a file named "-", reads
+standard input.
+
+Records:
+  timestamp     Unix epoch seconds (integer or fractional) or an ISO-8601 string with an offset,
+                e.g. 1795651200, 1795651200.25, "2026-11-26T00:00:00Z", "2026-11-26T01:00:00+01:00".
+                Accepted range: 1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z; stored to the
+                millisecond. It is the natural key: one sample per instant.
+  cpu_load      (or cpuLoad) a finite number >= 0 that fits a 32-bit float.
+  concurrency   an integer from 0 to 2147483647.
+  Other fields are ignored, with one warning per file.
+
+Options:
+  --format <json|ndjson|csv>   Input format. Default: from the extension (.json, .ndjson, .jsonl,
+                               .csv, each optionally .gz), else from the first non-blank character
+                               ('[' JSON array, '{' NDJSON, anything else CSV).
+  --on-conflict <skip|update>  When a timestamp is already stored: keep the stored sample (skip,
+                               the default) or replace it (update). Within one batch the first
+                               (skip) or last (update) record for a timestamp wins.
+  --strict                     Validate every input first; write nothing if any record is bad.
+  --dry-run                    Validate and count without connecting to the database.
+  --batch-size <n>             Rows per INSERT (1-30000). Default: INGEST_BATCH_SIZE or 5000.
+  --print-ids                  Print the id of each newly inserted row on stdout, one per line.
+  --json                       Print the summary as JSON on stdout (after any ids).
+  -h, --help                   Show this help.
+
+Output:
+  Each rejected record is reported on stderr as "file:line: field: reason"; all valid records are
+  still loaded (unless --strict). The last line on stderr is a summary: read, inserted, updated,
+  duplicates, rejected, elapsed, rows/s. A progress bar is shown on a terminal, never when stderr
+  is redirected.
+
+Exit codes:
+  0  every record was valid
+  1  some records were rejected (with --strict: nothing was written)
+  2  usage error, unreadable input, bad configuration or database error
+
+Database:
+  Uses DATABASE_URL, or the embedded database in EMBEDDED_DATA_DIR when it is unset (stop the
+  server first: the embedded database allows one process at a time). A load that is interrupted
+  can simply be run again: rows already stored are skipped by timestamp.
+
+Examples:
+  npm run ingest -- data/sample-metrics.json
+  npm run ingest -- --on-conflict update metrics-*.ndjson.gz
+  gunzip -c export.csv.gz | npm run ingest -- --format csv --json
+  npm run ingest -- --dry-run --strict new-data.csv
+`;

@@ -1,0 +1,51 @@
+import cliProgress from 'cli-progress';
+import type { IngestProgress } from '../../ingest/pipeline.js';
+
+/** A progress bar on a terminal, with rejected-record lines printed above it. */
+export class Progress {
+  private readonly bars: cliProgress.MultiBar;
+  private bar: cliProgress.SingleBar | undefined;
+  private source = '';
+  private readonly started = performance.now();
+
+  constructor(private readonly stream: NodeJS.WritableStream) {
+    this.bars = new cliProgress.MultiBar(
+      {
+        stream: stream as NodeJS.WriteStream,
+        hideCursor: true,
+        clearOnComplete: true,
+        fps: 5,
+        format: '{phase} {source} [{bar}] {percentage}% | {records} records | ETA {eta_formatted}',
+      },
+      cliProgress.Presets.shades_classic,
+    );
+  }
+
+  update(progress: IngestProgress): void {
+    // Short loads finish before a bar would be worth drawing.
+    if (!this.bar && performance.now() - this.started < 500) return;
+    const payload = { phase: progress.phase, source: progress.source, records: progress.records };
+    const total = progress.totalBytes ?? 0;
+    if (!this.bar) {
+      this.bar = this.bars.create(total, progress.bytes, payload, {
+        format:
+          total > 0
+            ? '{phase} {source} [{bar}] {percentage}% | {records} records | ETA {eta_formatted}'
+            : '{phase} {source} | {records} records',
+      });
+    } else if (this.source !== progress.source) {
+      this.bar.setTotal(total);
+    }
+    this.source = progress.source;
+    this.bar.update(progress.bytes, payload);
+  }
+
+  log(line: string): void {
+    if (this.bar) this.bars.log(`${line}\n`);
+    else this.stream.write(`${line}\n`);
+  }
+
+  stop(): void {
+    this.bars.stop();
+  }
+}

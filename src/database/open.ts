@@ -1,0 +1,48 @@
+import type { Config } from '../config.js';
+import type { Logger } from '../observability/logger.js';
+import { connectPostgres, type PostgresConnection } from './connection.js';
+import { startEmbeddedDatabase } from './embedded.js';
+
+export interface Database extends PostgresConnection {
+  url: string;
+  /** Whether this is the embedded PGlite database rather than `DATABASE_URL`. */
+  embedded: boolean;
+  /** Whether this start created the embedded database's data directory (the demo's first start). */
+  created: boolean;
+}
+
+/**
+ * Opens the database the configuration names, or the embedded one when `DATABASE_URL` is unset.
+ * It only connects: seeding is the server's first start and `npm run db:seed`, never this.
+ */
+export async function openDatabase(config: Config, logger: Logger): Promise<Database> {
+  const options = {
+    poolSize: config.databasePoolSize,
+    connectTimeoutMs: config.databaseConnectTimeoutMs,
+    logger,
+  };
+  if (config.databaseUrl) {
+    return {
+      ...connectPostgres(config.databaseUrl, options),
+      url: config.databaseUrl,
+      embedded: false,
+      created: false,
+    };
+  }
+  const embedded = await startEmbeddedDatabase({
+    dataDir: config.embedded.dataDir,
+    maxConnections: config.databasePoolSize,
+    logger,
+  });
+  const connection = connectPostgres(embedded.url, options);
+  return {
+    ...connection,
+    url: embedded.url,
+    embedded: true,
+    created: embedded.created,
+    async close() {
+      await connection.close();
+      await embedded.stop();
+    },
+  };
+}

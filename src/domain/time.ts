@@ -1,0 +1,140 @@
+/**
+ * The time rules of a sample: which instants are accepted and how they are written (epoch seconds
+ * or ISO-8601 with an offset). The ingest readers, the GraphQL DateTime scalar, REST parameters
+ * and the generator all parse time here.
+ */
+
+/** A window of time; either bound may be absent. */
+export interface TimeRange {
+  /** Inclusive. */
+  start?: Date | undefined;
+  /** Exclusive, unless a caller says otherwise (the legacy REST endpoint's `end` is inclusive). */
+  end?: Date | undefined;
+}
+
+/** Whether a window ends before it starts: the one rule every query with start and end applies. */
+export function endsBeforeStart({ start, end }: TimeRange): boolean {
+  return start !== undefined && end !== undefined && start > end;
+}
+
+/**
+ * Timestamps from 1970-01-01 to the end of 9999. Earlier instants are legal in `timestamptz` but in
+ * a metrics feed they are almost always a zero or a sign error; later ones cannot be written as
+ * ISO-8601 with a four-digit year and are almost always epoch milliseconds sent as seconds.
+ */
+export const MIN_TIMESTAMP_MS = 0;
+export const MAX_TIMESTAMP_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+const RANGE_TEXT = '1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z';
+
+export const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+const ISO_8601 =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?$/;
+
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string') return `"${value.length > 40 ? `${value.slice(0, 40)}...` : value}"`;
+  if (typeof value === 'object') return 'an object';
+  return String(value);
+}
+
+export function typeName(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return `a ${typeof value}`;
+}
+
+/** Checks epoch milliseconds against the accepted range; `null` when they are fine. */
+export function checkTimestampMs(ms: number): string | null {
+  if (!Number.isFinite(ms)) return 'must be a finite number of seconds';
+  if (ms < MIN_TIMESTAMP_MS || ms > MAX_TIMESTAMP_MS) {
+    // Seconds * 1000 in range means the sender most likely gave milliseconds.
+    const hint =
+      ms > MAX_TIMESTAMP_MS && ms / 1000 <= MAX_TIMESTAMP_MS
+        ? ' (this looks like milliseconds; send seconds)'
+        : '';
+    return `out of range: must be from ${RANGE_TEXT}${hint}`;
+  }
+  return null;
+}
+
+/** Epoch seconds to epoch milliseconds, rounded to the column's millisecond precision. */
+export function epochSecondsToMs(seconds: number): number {
+  return Math.round(seconds * 1000);
+}
+
+/**
+ * Parses an ISO-8601 date-time that carries its UTC offset. A local time without one is refused:
+ * which zone it meant depends on the machine that wrote it, and a wrong guess silently shifts data.
+ */
+export function parseIsoTimestamp(text: string): { ms: number } | { error: string } {
+  const match = ISO_8601.exec(text.trim());
+  if (!match)
+    return { error: `unparseable: expected epoch seconds or ISO-8601 with offset, got ${describe(text)}` };
+  const [, y, mo, d, h, mi, s, fraction, zulu, sign, oh, om] = match;
+  if (!zulu && !sign) {
+    return {
+      error: `ISO-8601 timestamp without a UTC offset is ambiguous; add Z or ±hh:mm: ${describe(text)}`,
+    };
+  }
+  const year = Number(y);
+  const month = Number(mo);
+  const day = Number(d);
+  const hour = Number(h);
+  const minute = Number(mi);
+  const second = s === undefined ? 0 : Number(s);
+  const offsetHours = oh === undefined ? 0 : Number(oh);
+  const offsetMinutes = om === undefined ? 0 : Number(om);
+  const daysInMonth = month >= 1 && month <= 12 ? new Date(Date.UTC(2000, month, 0)).getUTCDate() : 0;
+  const leapDay = month === 2 && day === 29 && (year % 4 !== 0 || (year % 100 === 0 && year % 400 !== 0));
+  if (
+    month < 1 ||
+    month > 12 ||
+    day < 1 ||
+    day > daysInMonth ||
+    leapDay ||
+    hour > 23 ||
+    minute > 59 ||
+    second > 59 ||
+    offsetHours > 23 ||
+    offsetMinutes > 59
+  ) {
+    return { error: `not a valid date and time: ${describe(text)}` };
+  }
+  // Rounded from the digits, not through floating point, so .0005 always rounds up.
+  const millis =
+    fraction === undefined
+      ? 0
+      : Math.round(Number(`${fraction.slice(0, 3).padEnd(3, '0')}.${fraction.slice(3) || '0'}`));
+  const date = new Date(0);
+  // setUTCFullYear, unlike Date.UTC, does not map years 0-99 to 1900-1999.
+  date.setUTCFullYear(year, month - 1, day);
+  date.setUTCHours(hour, minute, second, millis);
+  const offsetMs = (sign === '-' ? -1 : 1) * (offsetHours * 60 + offsetMinutes) * 60_000;
+  return { ms: date.getTime() - offsetMs };
+}
+
+/** `value` as a timestamp: a number of epoch seconds or an ISO-8601 string. */
+export function parseTimestamp(value: unknown, fromText: boolean): { ms: number } | { error: string } {
+  let ms: number;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) return { error: 'must be a finite number of seconds' };
+    ms = epochSecondsToMs(value);
+  } else if (typeof value === 'string') {
+    // In CSV every cell is text, so there a bare number is epoch seconds. In JSON, a number in a
+    // string is refused like any other wrongly typed value.
+    if (DECIMAL.test(value.trim())) {
+      if (!fromText)
+        return { error: `epoch seconds must be a JSON number, not a string: ${describe(value)}` };
+      ms = epochSecondsToMs(Number(value));
+    } else {
+      const parsed = parseIsoTimestamp(value);
+      if ('error' in parsed) return parsed;
+      ms = parsed.ms;
+    }
+  } else {
+    return { error: `must be epoch seconds or an ISO-8601 string, got ${typeName(value)}` };
+  }
+  const rangeError = checkTimestampMs(ms);
+  return rangeError ? { error: rangeError } : { ms };
+}

@@ -1,0 +1,76 @@
+import { PothosValidationError } from '@pothos/core';
+import { type ExecutionResult, GraphQLError } from 'graphql';
+import { maskError as defaultMaskError, type Plugin, type YogaMaskedErrorOpts } from 'graphql-yoga';
+import { DatabaseUnavailableError } from '../../database/availability.js';
+
+/**
+ * The same error, with another message and extensions: its locations and path are kept, its cause
+ * dropped (it is known, so there is nothing for the masking to hide or log).
+ */
+function recoded(error: GraphQLError, message: string, extensions: Record<string, unknown>): GraphQLError {
+  return new GraphQLError(message, {
+    nodes: error.nodes,
+    source: error.source,
+    positions: error.positions,
+    path: error.path,
+    extensions,
+  });
+}
+
+/**
+ * Yoga's error masking for whatever useErrorCodes left uncoded: "Unexpected error." with no
+ * detail, except in development. Yoga logs each error it masks.
+ */
+export function maskedErrors(env: string): YogaMaskedErrorOpts {
+  return {
+    errorMessage: 'Unexpected error.',
+    maskError: (error, message) => defaultMaskError(error, message, env === 'development'),
+  };
+}
+
+// graphql-js's words for a variable it cannot coerce: "Variable "$first" got invalid value ...".
+const VARIABLE_ERROR = /^Variable "\$([_A-Za-z][_0-9A-Za-z]*)"/;
+
+/** The coded form of an execution error whose cause is known, or undefined. */
+function coded(error: GraphQLError): GraphQLError | undefined {
+  if (error.extensions?.code !== undefined) return undefined;
+  const original = error.originalError;
+  // Pothos rejects malformed input (global ids and the like) before our resolvers run.
+  if (original instanceof PothosValidationError) {
+    return recoded(error, original.message, { code: 'BAD_USER_INPUT' });
+  }
+  // The database layer logged the cause, once for the whole outage.
+  if (original instanceof DatabaseUnavailableError) {
+    return recoded(error, 'The database is unavailable; retry shortly.', { code: 'DATABASE_UNAVAILABLE' });
+  }
+  // Variable errors come before execution, so they have no path.
+  const variable = error.path === undefined ? VARIABLE_ERROR.exec(error.message)?.[1] : undefined;
+  if (variable !== undefined) {
+    return recoded(error, error.message, { ...error.extensions, code: 'BAD_USER_INPUT', argument: variable });
+  }
+  return undefined;
+}
+
+/**
+ * Codes for the errors whose cause is known, before Yoga masks the rest:
+ * - variables graphql-js cannot coerce (`first: 1.5`, a string for a Boolean, an Int past 2^31)
+ *   are the client's mistake: BAD_USER_INPUT with `argument` naming the variable, as Apollo Server
+ *   answers (a custom scalar's own refusal already carries its code);
+ * - Pothos' refusal of malformed input: BAD_USER_INPUT;
+ * - an unreachable database: DATABASE_UNAVAILABLE, an outage rather than a fault.
+ * They reach the client as they are, without Yoga logging each one as an error.
+ */
+export function useErrorCodes(): Plugin {
+  return {
+    onExecute() {
+      return {
+        onExecuteDone({ result, setResult }) {
+          if (Symbol.asyncIterator in result) return;
+          const errors = (result as ExecutionResult).errors;
+          if (!errors?.some((error) => coded(error) !== undefined)) return;
+          setResult({ ...result, errors: errors.map((error) => coded(error) ?? error) });
+        },
+      };
+    },
+  };
+}

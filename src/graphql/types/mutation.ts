@@ -1,0 +1,3 @@
+import { builder } from '../builder.js';
+
+builder.mutationType({ description: 'Writes require `Authorization: Bearer <INGEST_TOKEN>`.' });

@@ -1,0 +1,65 @@
+import type { Plugin } from 'graphql-yoga';
+import { jsonError } from './json.js';
+
+function tooLarge(maxBodyBytes: number): Response {
+  return jsonError(413, 'Payload Too Large', `Request bodies are limited to ${maxBodyBytes} bytes.`);
+}
+
+/** The body as text (GraphQL requests are UTF-8), or undefined once it grows past `maxBytes`. */
+async function readAtMost(body: ReadableStream<Uint8Array>, maxBytes: number): Promise<string | undefined> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  // A reader released rather than cancelled: cancelling (as leaving a for-await loop does) would
+  // destroy the socket before the 413 is written. node:http discards the rest once it has gone.
+  const reader = body.getReader();
+  try {
+    for (let next = await reader.read(); !next.done; next = await reader.read()) {
+      total += next.value.byteLength;
+      if (total > maxBytes) return undefined;
+      chunks.push(next.value);
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  return Buffer.concat(chunks, total).toString();
+}
+
+/**
+ * The rules for a GraphQL request's body, each answered with a JSON body:
+ * - at most `maxBodyBytes` (413). A body with Content-Length is judged by the header alone, which
+ *   node:http holds it to; only a streamed body (chunked, no Content-Length) is counted as it is
+ *   read. Yoga's own limit counts every body through a stream, 7% of a page's CPU (bench/PROFILE.md).
+ * - a POST in a media type Yoga can parse (415).
+ */
+export function requestBodyRules(options: { maxBodyBytes: number }): Plugin {
+  const { maxBodyBytes } = options;
+  return {
+    onRequestParse({ request, requestParser, setRequestParser, endResponse, fetchAPI }) {
+      const length = request.headers.get('content-length');
+      if (length !== null && Number(length) > maxBodyBytes) {
+        endResponse(tooLarge(maxBodyBytes));
+        return;
+      }
+      // Other methods without a parser are Yoga's to refuse (405).
+      if (!requestParser && request.method === 'POST') {
+        endResponse(
+          jsonError(
+            415,
+            'Unsupported Media Type',
+            `Send GraphQL as application/json (or application/graphql-response+json), not ${request.headers.get('content-type') ?? 'a body without a content type'}.`,
+          ),
+        );
+        return;
+      }
+      if (!requestParser || length !== null || request.body === null) return;
+      const parse = requestParser;
+      setRequestParser(async (streamed) => {
+        const body = streamed.body ? await readAtMost(streamed.body, maxBodyBytes) : '';
+        if (body === undefined) return tooLarge(maxBodyBytes);
+        const headers = new fetchAPI.Headers(streamed.headers);
+        headers.set('content-length', String(Buffer.byteLength(body)));
+        return parse(new fetchAPI.Request(streamed.url, { method: streamed.method, headers, body }));
+      });
+    },
+  };
+}

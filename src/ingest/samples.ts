@@ -1,0 +1,54 @@
+import { type MetricSample, validateRecord } from '../domain/sample.js';
+import type { MetricStore } from '../store/metric-store.js';
+import type { BatchCounts, BatchTarget, ConflictMode } from '../store/sample-batch.js';
+import { BatchWriter } from './batch-writer.js';
+import { DEFAULT_BATCH_SIZE } from './pipeline.js';
+
+/** One sample as the GraphQL mutation receives it (the DateTime scalar has parsed the timestamp). */
+export interface SampleInput {
+  timestamp: Date;
+  cpuLoad: number;
+  concurrency: number;
+}
+
+/** A refused sample: `index` is its position in the input list, `field` the MetricInput field. */
+export interface SampleRejection {
+  index: number;
+  field: string;
+  reason: string;
+}
+
+export interface SamplesResult extends BatchCounts {
+  rejected: SampleRejection[];
+}
+
+/**
+ * Validates and stores a list of samples (the GraphQL mutation), with the same rules as the file
+ * readers. Valid samples are stored even when others are refused. More than one batch runs in one
+ * transaction, so a call is stored whole or not at all and its counts are never half true.
+ */
+export async function ingestSamples(
+  store: Pick<MetricStore, 'writeBatch' | 'inTransaction'>,
+  inputs: readonly SampleInput[],
+  options: { onConflict?: ConflictMode; batchSize?: number } = {},
+): Promise<SamplesResult> {
+  const rejected: SampleRejection[] = [];
+  const samples: MetricSample[] = [];
+  inputs.forEach((input, index) => {
+    const result = validateRecord({ ...input });
+    if (result.ok) samples.push(result.sample);
+    else rejected.push({ index, ...result.problem });
+  });
+  const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+  const write = async (target: BatchTarget) => {
+    const writer = new BatchWriter(target, { batchSize, mode: options.onConflict ?? 'skip' });
+    for (const sample of samples) await writer.add(sample);
+    return writer.finish();
+  };
+  // Prisma's default 5 s limit for an interactive transaction is too short for the largest lists
+  // INGEST_MAX_SAMPLES allows; allow for a slow 10 rows per millisecond.
+  const timeoutMs = Math.max(5000, Math.ceil(samples.length / 10));
+  const counts =
+    samples.length > batchSize ? await store.inTransaction(write, timeoutMs) : await write(store);
+  return { ...counts, rejected };
+}

@@ -1,0 +1,157 @@
+// PostgreSQL going away and coming back, as in a Kubernetes restart or failover: the service answers
+// fast with a coded error, logs the outage once, and recovers by itself. The database is reached
+// through a TCP proxy on loopback that the test stops and starts, so the shared server stays up.
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectPostgres, type PostgresConnection } from '../src/database/connection.js';
+import type { App } from '../src/http/app.js';
+import { createTestApp } from './support/app.js';
+import { createTestDatabase, type TestDatabase } from './support/database.js';
+
+/** Forwards a loopback port to PostgreSQL until stopped; stopping also cuts open connections. */
+class TcpProxy {
+  #server: Server | undefined;
+  readonly #sockets = new Set<Socket>();
+  port = 0;
+
+  constructor(private readonly target: { host: string; port: number }) {}
+
+  async start(): Promise<void> {
+    const server = createServer((client) => {
+      const remote = connect(this.target.port, this.target.host);
+      for (const socket of [client, remote]) {
+        this.#sockets.add(socket);
+        socket.on('close', () => this.#sockets.delete(socket));
+        socket.on('error', () => {});
+      }
+      client.pipe(remote).pipe(client);
+      client.on('close', () => remote.destroy());
+      remote.on('close', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
+    this.port = (server.address() as { port: number }).port;
+    this.#server = server;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.#server;
+    this.#server = undefined;
+    for (const socket of this.#sockets) socket.destroy();
+    await new Promise<void>((resolve) => server?.close(() => resolve()) ?? resolve());
+  }
+}
+
+let db: TestDatabase;
+let proxy: TcpProxy;
+let connection: PostgresConnection;
+let app: App;
+const logLines: { level: number; msg: string }[] = [];
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  await db.prisma.metric.create({
+    data: { timestamp: new Date('2026-01-01T00:00:00Z'), cpuLoad: 1, concurrency: 1 },
+  });
+  const target = new URL(db.url);
+  proxy = new TcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+  await proxy.start();
+  const proxied = new URL(db.url);
+  proxied.port = String(proxy.port);
+  const logger = pino(
+    { level: 'info' },
+    new Writable({
+      write(chunk, _encoding, done) {
+        for (const line of String(chunk).trim().split('\n')) logLines.push(JSON.parse(line));
+        done();
+      },
+    }),
+  );
+  connection = connectPostgres(proxied.toString(), { poolSize: 2, connectTimeoutMs: 1000, logger });
+  // The app logs to the same lines: an outage must not add an error line per request.
+  app = createTestApp(
+    { ...connection, url: proxied.toString() },
+    { NODE_ENV: 'production', AGGREGATE_CACHE_BYTES: '0' },
+    logger,
+  );
+});
+afterAll(async () => {
+  await connection.close();
+  await proxy.stop();
+  await db.drop();
+});
+
+const post = (query: string) =>
+  app.fetch('http://localhost/graphql', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query }),
+  });
+
+const PAGE = '{ metrics(first: 1) { totalCount edges { node { concurrency } } } }';
+const SUMMARY = '{ metricsSummary { count } }';
+
+describe('while PostgreSQL is unreachable', () => {
+  it('answers fast with DATABASE_UNAVAILABLE and 503s, logs once, and recovers when it is back', async () => {
+    expect((await (await post(PAGE)).json()).data.metrics.totalCount).toBe(1);
+
+    await proxy.stop();
+    const started = performance.now();
+    for (const query of [PAGE, SUMMARY, PAGE, SUMMARY]) {
+      const response = await post(query);
+      // GraphQL over HTTP: a well-formed request whose execution failed is a 200 with errors.
+      expect(response.status).toBe(200);
+      const text = await response.text();
+      const body = JSON.parse(text);
+      expect(body.data).toBeNull();
+      expect(body.errors[0]).toMatchObject({
+        message: 'The database is unavailable; retry shortly.',
+        extensions: { code: 'DATABASE_UNAVAILABLE' },
+      });
+      expect(text).not.toMatch(/ECONNREFUSED|stack|\/src\//);
+    }
+    const rest = await app.fetch('http://localhost/api/metrics');
+    expect(rest.status).toBe(503);
+    expect(rest.headers.get('retry-after')).toBe('5');
+    const restText = await rest.text();
+    expect(JSON.parse(restText)).toMatchObject({
+      error: 'Service Unavailable',
+      code: 'DATABASE_UNAVAILABLE',
+    });
+    expect(restText).not.toMatch(/ECONNREFUSED|stack|\/src\/|at /);
+    expect((await app.fetch('http://localhost/readyz')).status).toBe(503);
+    expect(performance.now() - started).toBeLessThan(5000);
+
+    const warnings = logLines.filter((line) => line.msg.startsWith('Database unavailable'));
+    expect(warnings).toHaveLength(1);
+    expect(logLines.filter((line) => line.level >= 50)).toEqual([]);
+
+    await proxy.start();
+    const recovered = await (await post(PAGE)).json();
+    expect(recovered.data.metrics.totalCount).toBe(1);
+    expect((await app.fetch('http://localhost/api/metrics')).status).toBe(200);
+    expect(logLines.filter((line) => line.msg === 'Database available again')).toHaveLength(1);
+  });
+
+  it('gives up on a server that accepts connections and never answers within the connect timeout', async () => {
+    const silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as { port: number }).port;
+    const hung = connectPostgres(`postgresql://postgres@127.0.0.1:${port}/none`, {
+      poolSize: 1,
+      connectTimeoutMs: 300,
+      logger: pino({ level: 'silent' }),
+    });
+    try {
+      const hungApp = createTestApp(hung, { NODE_ENV: 'production' });
+      const started = performance.now();
+      const response = await hungApp.fetch('http://localhost/api/metrics');
+      expect(response.status).toBe(503);
+      expect(performance.now() - started).toBeLessThan(3000);
+    } finally {
+      await hung.close();
+      silent.close();
+    }
+  });
+});

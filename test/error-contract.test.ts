@@ -1,0 +1,221 @@
+// Every GraphQL error carries extensions.code, every 4xx a JSON body, and a client's mistake never
+// looks like a server fault.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { App } from '../src/http/app.js';
+import { createTestApp, graphql } from './support/app.js';
+import {
+  connectTest,
+  createEmptyDatabase,
+  createTestDatabase,
+  type TestDatabase,
+} from './support/database.js';
+
+let db: TestDatabase;
+let app: App;
+beforeAll(async () => {
+  db = await createTestDatabase();
+  await db.prisma.metric.createMany({
+    data: Array.from({ length: 5 }, (_, i) => ({
+      timestamp: new Date(Date.UTC(2026, 0, 1, 0, i)),
+      cpuLoad: i / 2,
+      concurrency: i,
+    })),
+  });
+  app = createTestApp(db, { INGEST_TOKEN: 'a-token-of-sixteen-chars' });
+});
+afterAll(() => db.drop());
+
+const globalId = (text: string) => Buffer.from(text).toString('base64');
+
+describe('variables that do not fit their types', () => {
+  const PAGE = 'query ($first: Int, $after: String) { metrics(first: $first, after: $after) { totalCount } }';
+  it.each([
+    ['a fraction for an Int', PAGE, { first: 1.5 }, 'first'],
+    ['a string for an Int', PAGE, { first: '1' }, 'first'],
+    ['an Int past 2^31', PAGE, { first: 2_147_483_648 }, 'first'],
+    ['a number for a String', PAGE, { after: 1 }, 'after'],
+    [
+      'a string for a Boolean',
+      'query ($all: Boolean!) { metrics(first: 1) @include(if: $all) { totalCount } }',
+      { all: 'yes' },
+      'all',
+    ],
+    [
+      'an Int past 2^31 inside a list of inputs',
+      'mutation ($samples: [MetricInput!]!) { ingestMetrics(samples: $samples) { inserted } }',
+      { samples: [{ timestamp: '2026-01-02T00:00:00Z', cpuLoad: 1, concurrency: 2_147_483_648 }] },
+      'samples',
+    ],
+  ])('%s is BAD_USER_INPUT naming the variable', async (_name, query, variables, argument) => {
+    const result = await graphql(app, query, variables);
+    expect(result.data ?? undefined).toBeUndefined();
+    expect(result.errors).toHaveLength(1);
+    expect(result.errors?.[0]?.extensions).toEqual({ code: 'BAD_USER_INPUT', argument });
+    expect(result.errors?.[0]?.message).toMatch(new RegExp(`^Variable "\\$${argument}"`));
+  });
+
+  it('keeps the code a custom scalar gives its own refusal', async () => {
+    const result = await graphql(
+      app,
+      'query ($start: DateTime) { metricsSummary(start: $start) { count } }',
+      {
+        start: 'yesterday',
+      },
+    );
+    expect(result.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'DateTime' });
+  });
+});
+
+describe('node(id:)', () => {
+  const NODE = 'query ($id: ID!) { node(id: $id) { id } }';
+  it.each([['Metric:abc'], ['Metric:1.5'], ['Metric:99999999999999999999999'], ['Metric:0'], ['Metric:-1']])(
+    'refuses the well-formed global id %s as BAD_USER_INPUT: its key is not a Metric id',
+    async (text) => {
+      const result = await graphql(app, NODE, { id: globalId(text) });
+      expect(result.data).toEqual({ node: null });
+      expect(result.errors?.[0]).toMatchObject({
+        message: expect.stringMatching(/^id: .*not a Metric id/),
+        extensions: { code: 'BAD_USER_INPUT', argument: 'id' },
+        path: ['node'],
+      });
+    },
+  );
+
+  it('refuses an id of a type this API does not have as BAD_USER_INPUT', async () => {
+    const result = await graphql(app, NODE, { id: globalId('Other:1') });
+    expect(result.errors?.[0]).toMatchObject({
+      message: 'id: Other is not a type of this API; node ids are Metric ids',
+      extensions: { code: 'BAD_USER_INPUT', argument: 'id' },
+    });
+  });
+
+  it('answers null for a well-formed id of a row that does not exist, and the row for one that does', async () => {
+    const [first] = (await db.prisma.metric.findMany({ orderBy: { id: 'asc' }, take: 1 })) as {
+      id: bigint;
+    }[];
+    const found = await graphql<{ nodes: ({ id: string; concurrency: number } | null)[] }>(
+      app,
+      'query ($ids: [ID!]!) { nodes(ids: $ids) { id ... on Metric { concurrency } } }',
+      { ids: [globalId(`Metric:${first?.id}`), globalId('Metric:9223372036854775807')] },
+    );
+    expect(found.errors).toBeUndefined();
+    expect(found.data?.nodes).toEqual([{ id: globalId(`Metric:${first?.id}`), concurrency: 0 }, null]);
+  });
+});
+
+describe('the MetricConnection nodes shortcut', () => {
+  const QUERY = '{ metrics(first: 3, order: DESC) { nodes { concurrency } edges { node { concurrency } } } }';
+  it('lists the same nodes as edges, before and after the query is compiled', async () => {
+    for (let run = 0; run < 3; run++) {
+      const result = await graphql<{
+        metrics: { nodes: { concurrency: number }[]; edges: { node: { concurrency: number } }[] };
+      }>(app, QUERY);
+      expect(result.errors).toBeUndefined();
+      expect(result.data?.metrics.nodes).toEqual([
+        { concurrency: 4 },
+        { concurrency: 3 },
+        { concurrency: 2 },
+      ]);
+      expect(result.data?.metrics.edges.map((edge) => edge.node)).toEqual(result.data?.metrics.nodes);
+    }
+  });
+});
+
+describe('request bodies', () => {
+  const body = JSON.stringify({ query: '{ metricsSummary { count } }' });
+  const streamed = (text: string) =>
+    new ReadableStream<Uint8Array>({
+      start(controller) {
+        // In pieces, as a proxy or a streaming fetch sends it.
+        const bytes = new TextEncoder().encode(text);
+        for (let at = 0; at < bytes.length; at += 7) controller.enqueue(bytes.slice(at, at + 7));
+        controller.close();
+      },
+    });
+
+  it('answers a POST with an unsupported content type 415 with a JSON body', async () => {
+    const response = await app.fetch('http://localhost/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body,
+    });
+    expect(response.status).toBe(415);
+    expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(await response.json()).toMatchObject({
+      error: 'Unsupported Media Type',
+      message: expect.stringContaining('text/plain'),
+    });
+  });
+
+  it('accepts a streamed body without Content-Length', async () => {
+    const response = await app.fetch('http://localhost/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: streamed(body),
+      duplex: 'half',
+    } as RequestInit);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ data: { metricsSummary: { count: 5 } } });
+  });
+
+  it('refuses a streamed body past MAX_BODY_BYTES with 413, as one with Content-Length', async () => {
+    const limited = createTestApp(db, { MAX_BODY_BYTES: '2048' });
+    const large = JSON.stringify({
+      query: '{ metricsSummary { count } }',
+      variables: { pad: 'x'.repeat(4000) },
+    });
+    const response = await limited.fetch('http://localhost/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: streamed(large),
+      duplex: 'half',
+    } as RequestInit);
+    expect(response.status).toBe(413);
+    expect(await response.json()).toMatchObject({ error: 'Payload Too Large' });
+  });
+});
+
+describe('/', () => {
+  it('leads a browser to GraphiQL', async () => {
+    const response = await app.fetch('http://localhost/', { redirect: 'manual' });
+    expect(response.status).toBe(302);
+    expect(response.headers.get('location')).toBe('/graphql');
+  });
+
+  it('lists the endpoints as JSON where GraphiQL is off', async () => {
+    const off = createTestApp(db, { GRAPHIQL: 'false' });
+    const response = await off.fetch('http://localhost/');
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ graphql: '/graphql', health: '/healthz' });
+  });
+});
+
+describe('unexpected errors', () => {
+  it.each(['test', 'production'])(
+    'carry no cause, stack or path outside development (NODE_ENV=%s)',
+    async (env) => {
+      const empty = await createEmptyDatabase();
+      const unmigrated = connectTest(empty.url, 1);
+      try {
+        const masked = createTestApp(unmigrated, { NODE_ENV: env });
+        for (const path of ['/graphql', '/api/metrics']) {
+          const response =
+            path === '/graphql'
+              ? await masked.fetch(`http://localhost${path}`, {
+                  method: 'POST',
+                  headers: { 'content-type': 'application/json' },
+                  body: JSON.stringify({ query: '{ metrics(first: 1) { totalCount } }' }),
+                })
+              : await masked.fetch(`http://localhost${path}`);
+          const text = await response.text();
+          expect(text).toMatch(/INTERNAL_SERVER_ERROR/);
+          expect(text).not.toMatch(/relation|stack|\/src\/|node_modules|at \w+ \(/i);
+          if (path !== '/graphql') expect(response.status).toBe(500);
+        }
+      } finally {
+        await unmigrated.close();
+        await empty.drop();
+      }
+    },
+  );
+});
