@@ -1,18 +1,12 @@
 import { LRUCache } from 'lru-cache';
 import type { TimeRange } from '../domain/time.js';
-import type { MetricBucket, MetricStore, MetricSummary } from './metric-store.js';
+import type { AtRevision, MetricBucket, MetricStore, MetricSummary } from './metric-store.js';
 
 /**
  * Heap bytes one remembered answer takes, with its key, revision and the cache's bookkeeping
  * (measured on Node 20 with --expose-gc, rounded up): a summary, and a series plus each bucket.
  */
 const ESTIMATED_BYTES = { summary: 1600, series: 900, seriesBucket: 400 } as const;
-
-/** An answer and the revision of `metrics_revision` in the snapshot it was computed from. */
-export interface AtRevision<T> {
-  revision: string;
-  value: T;
-}
 
 interface Entry {
   revision: string;

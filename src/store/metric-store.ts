@@ -4,7 +4,6 @@ import type { PostgresConnection } from '../database/connection.js';
 import type { Page, PageRequest, SortDirection } from '../domain/paging.js';
 import type { TimeRange } from '../domain/time.js';
 import { Prisma, type PrismaClient } from '../generated/prisma/client.js';
-import type { AtRevision } from './aggregate-cache.js';
 import { fastTimestamptzTypes } from './pg-timestamptz.js';
 import { type Batch, type BatchResult, type BatchTarget, type ConflictMode, dedupe } from './sample-batch.js';
 
@@ -13,6 +12,12 @@ const METRICS = 'metrics';
 const REVISION = 'metrics_revision';
 const METRICS_SQL = Prisma.raw(METRICS);
 const REVISION_SQL = Prisma.raw(REVISION);
+
+/** An answer and the revision of `metrics_revision` in the snapshot it was computed from. */
+export interface AtRevision<T> {
+  revision: string;
+  value: T;
+}
 
 /** One stored sample. */
 export interface StoredMetric {
