@@ -36,6 +36,11 @@ const environmentSchema = z
     INGEST_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
     INGEST_MAX_SAMPLES: integer(1, 1_000_000).default(10_000),
     INGEST_BATCH_SIZE: integer(1, 30_000).default(5000),
+    ACCESS_LOG: z.stringbool().default(true),
+    ACCESS_LOG_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(1),
+    SLOW_OPERATION_MS: integer(1, 3_600_000).default(1000),
+    METRICS_PORT: integer(0, 65_535).optional(),
+    METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   })
   // zod skips object-level refinements once any field fails; `when` runs these whenever the two
   // variables they compare are themselves valid, so every problem is still reported at once.
@@ -77,6 +82,15 @@ export interface Config {
   readinessTimeoutMs: number;
   shutdownTimeoutMs: number;
   ingest: { token: string | undefined; maxSamplesPerRequest: number; batchSize: number };
+  observability: {
+    accessLog: { enabled: boolean; sampleRate: number };
+    /** Requests slower than this log their SQL and the plan of the slowest statement. */
+    slowOperationMs: number;
+    /** Where /metrics is served: undefined, on the main port; else on a port of its own. */
+    metricsPort: number | undefined;
+    /** A bearer token /metrics requires, when set. */
+    metricsToken: string | undefined;
+  };
 }
 
 export class ConfigError extends Error {
@@ -130,6 +144,12 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
       token: e.INGEST_TOKEN,
       maxSamplesPerRequest: e.INGEST_MAX_SAMPLES,
       batchSize: e.INGEST_BATCH_SIZE,
+    },
+    observability: {
+      accessLog: { enabled: e.ACCESS_LOG, sampleRate: e.ACCESS_LOG_SAMPLE_RATE },
+      slowOperationMs: e.SLOW_OPERATION_MS,
+      metricsPort: e.METRICS_PORT,
+      metricsToken: e.METRICS_TOKEN,
     },
   };
 }

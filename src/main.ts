@@ -5,15 +5,20 @@
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { openDatabase } from './database/open.js';
 import { createApp, GRAPHQL_ENDPOINT } from './http/app.js';
+import { metricsServer } from './http/metrics-endpoint.js';
 import { listen } from './http/server.js';
 import { loadSampleData } from './ingest/sample-data.js';
+import { DatabaseTelemetry, databaseAddress } from './observability/database-telemetry.js';
 import { createLogger } from './observability/logger.js';
+import { ServiceMetrics } from './observability/service-metrics.js';
+import { startTelemetry, type TelemetrySettings, telemetrySettings } from './observability/telemetry.js';
 import { AggregateCache } from './store/aggregate-cache.js';
 import { MetricStore } from './store/metric-store.js';
 
-function configOrExit(): Config {
+function configOrExit(): { config: Config; telemetry: TelemetrySettings } {
   try {
-    return loadConfig();
+    const config = loadConfig();
+    return { config, telemetry: telemetrySettings(process.env, 'metrics-api') };
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(`${error.message}\nSee .env.example for every variable.\n`);
@@ -22,10 +27,20 @@ function configOrExit(): Config {
 }
 
 async function main(): Promise<void> {
-  const config = configOrExit();
+  const settings = configOrExit();
+  const { config } = settings;
   const logger = createLogger(config, { service: 'metrics-api', isTTY: process.stdout.isTTY });
+  const telemetry = startTelemetry(settings.telemetry);
   const database = await openDatabase(config, logger);
-  const store = new MetricStore(database);
+  const store = new MetricStore(
+    database,
+    new DatabaseTelemetry({
+      tracer: telemetry.tracer,
+      meter: telemetry.meter,
+      address: databaseAddress(database.url),
+      pool: database.pool,
+    }),
+  );
   if (database.created) {
     // The demo: a new embedded database starts with something to show.
     await loadSampleData(store, {
@@ -34,13 +49,33 @@ async function main(): Promise<void> {
       logger,
     });
   }
-  const aggregates = new AggregateCache(store, config.aggregateCacheBytes);
-  const app = createApp({ config, logger, store, aggregates, prisma: database.prisma });
+  const aggregates = new AggregateCache(store, config.aggregateCacheBytes, telemetry.meter);
+  const serviceMetrics = new ServiceMetrics(telemetry.meter);
+  const app = createApp({
+    config,
+    logger,
+    store,
+    aggregates,
+    prisma: database.prisma,
+    telemetry,
+    serviceMetrics,
+  });
   const http = await listen(app, { host: config.host, port: config.port, logger });
+  const { metricsPort, metricsToken } = config.observability;
+  const metrics =
+    metricsPort === undefined
+      ? undefined
+      : await listen(metricsServer({ scrape: telemetry.scrape, token: metricsToken }), {
+          host: config.host,
+          port: metricsPort,
+          logger,
+        });
   logger.info(
     {
       url: `http://${config.host}:${http.port}${GRAPHQL_ENDPOINT}`,
       database: database.embedded ? 'embedded' : 'DATABASE_URL',
+      metrics: `http://${config.host}:${metrics?.port ?? http.port}/metrics`,
+      tracing: telemetry.tracer ? settings.telemetry.tracesExporter : 'off',
     },
     'metrics-api listening',
   );
@@ -51,8 +86,11 @@ async function main(): Promise<void> {
     shuttingDown = true;
     logger.info({ signal }, 'Shutting down: no new connections; finishing in-flight requests');
     await http.close(config.shutdownTimeoutMs);
+    await metrics?.close(config.shutdownTimeoutMs);
     await app.dispose();
     await database.close();
+    // Last: the spans and metrics of everything above are exported before the process ends.
+    await telemetry.shutdown();
     logger.info('Stopped');
     logger.flush();
     process.exit(0);

@@ -72,8 +72,8 @@ beforeAll(async () => {
   // The app logs to the same lines: an outage must not add an error line per request.
   app = createTestApp(
     { ...connection, url: proxied.toString() },
-    { NODE_ENV: 'production', AGGREGATE_CACHE_BYTES: '0' },
-    logger,
+    { NODE_ENV: 'production', AGGREGATE_CACHE_BYTES: '0', ACCESS_LOG: 'false' },
+    { logger },
   );
 });
 afterAll(async () => {

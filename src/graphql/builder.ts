@@ -5,6 +5,7 @@ import type { Config } from '../config.js';
 import type PrismaTypes from '../generated/pothos-types.js';
 import { getDatamodel } from '../generated/pothos-types.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
+import type { ServiceMetrics } from '../observability/service-metrics.js';
 import type { AggregateCache } from '../store/aggregate-cache.js';
 import type { MetricStore } from '../store/metric-store.js';
 
@@ -13,6 +14,7 @@ export interface Context {
   config: Config;
   store: MetricStore;
   aggregates: AggregateCache;
+  serviceMetrics: ServiceMetrics;
   /** For plugin-prisma alone; resolvers read and write through the store. */
   prisma: PrismaClient;
   request: Request;

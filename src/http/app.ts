@@ -8,6 +8,9 @@ import { maskedErrors, useErrorCodes } from '../graphql/plugins/error-codes.js';
 import { useQueryLimits } from '../graphql/plugins/query-limits.js';
 import { schema } from '../graphql/schema.js';
 import type { Logger } from '../observability/logger.js';
+import { useRequestTelemetry } from '../observability/request-telemetry.js';
+import type { ServiceMetrics } from '../observability/service-metrics.js';
+import type { Telemetry } from '../observability/telemetry.js';
 import type { AggregateCache } from '../store/aggregate-cache.js';
 import type { MetricStore } from '../store/metric-store.js';
 import { requestBodyRules } from './request-body.js';
@@ -41,16 +44,27 @@ export interface AppParts {
   aggregates: AggregateCache;
   /** For plugin-prisma alone (see graphql/builder.ts). */
   prisma: PrismaClient;
+  telemetry: Pick<Telemetry, 'tracer' | 'meter' | 'scrape'>;
+  serviceMetrics: ServiceMetrics;
 }
+
+/** Every path the service answers, the bounded set of `http.route` values. */
+const ROUTES = ['/', GRAPHQL_ENDPOINT, '/healthz', '/readyz', '/metrics', '/api/metrics'];
+/** Probes and scrapes: answered without a span, a measurement or an access log line. */
+const UNTRACED = ['/healthz', '/readyz', '/metrics'];
+/** At most one EXPLAIN for the slow-operation log per this many milliseconds. */
+const EXPLAIN_INTERVAL_MS = 10_000;
 
 export type App = YogaServerInstance<Record<string, never>, Context>;
 
 /** Builds the HTTP application from parts made once. It opens no port: main() listens, tests call `app.fetch`. */
-export function createApp({ config, logger, store, aggregates, prisma }: AppParts): App {
+export function createApp(parts: AppParts): App {
+  const { config, logger, store, aggregates, prisma, telemetry, serviceMetrics } = parts;
+  const { observability } = config;
   return createYoga<Record<string, never>, Context>({
     schema,
     graphqlEndpoint: GRAPHQL_ENDPOINT,
-    context: ({ request }) => ({ config, store, aggregates, prisma, request }),
+    context: ({ request }) => ({ config, store, aggregates, prisma, serviceMetrics, request }),
     logging: logger,
     landingPage: false,
     // requestBodyRules enforces MAX_BODY_BYTES, counting only bodies that come without a length.
@@ -59,7 +73,27 @@ export function createApp({ config, logger, store, aggregates, prisma }: AppPart
     renderGraphiQL,
     maskedErrors: maskedErrors(config.env),
     plugins: [
-      restRoutes({ config, store, logger, graphqlEndpoint: GRAPHQL_ENDPOINT }),
+      useRequestTelemetry({
+        tracer: telemetry.tracer,
+        meter: telemetry.meter,
+        logger,
+        routes: ROUTES,
+        untraced: UNTRACED,
+        accessLog: observability.accessLog,
+        slowOperationMs: observability.slowOperationMs,
+        explain: (statement) => store.explain(statement.text, statement.values),
+        explainIntervalMs: EXPLAIN_INTERVAL_MS,
+      }),
+      restRoutes({
+        config,
+        store,
+        logger,
+        graphqlEndpoint: GRAPHQL_ENDPOINT,
+        metrics:
+          observability.metricsPort === undefined
+            ? { scrape: telemetry.scrape, token: observability.metricsToken }
+            : undefined,
+      }),
       requestBodyRules({ maxBodyBytes: config.limits.maxBodyBytes }),
       useQueryLimits(config),
       useErrorCodes(),

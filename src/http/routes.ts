@@ -6,6 +6,7 @@ import type { MetricStore } from '../store/metric-store.js';
 import { healthz, readyz } from './health.js';
 import { jsonError, jsonResponse } from './json.js';
 import { legacyMetrics } from './legacy-metrics.js';
+import { type MetricsEndpoint, metricsResponse } from './metrics-endpoint.js';
 
 type Handler = (request: Request) => Response | Promise<Response>;
 
@@ -37,8 +38,10 @@ export function restRoutes(options: {
   store: MetricStore;
   logger: Logger;
   graphqlEndpoint: string;
+  /** Served at /metrics on this port; undefined where METRICS_PORT moves it. */
+  metrics: MetricsEndpoint | undefined;
 }): Plugin {
-  const { config, store, logger, graphqlEndpoint } = options;
+  const { config, store, logger, graphqlEndpoint, metrics } = options;
   const index = () =>
     jsonResponse({
       service: 'metrics-api',
@@ -57,6 +60,7 @@ export function restRoutes(options: {
     '/healthz': { GET: healthz },
     '/readyz': { GET: () => readyz(store, config.readinessTimeoutMs) },
     '/api/metrics': { GET: (request) => legacyMetrics(request, store, config) },
+    ...(metrics ? { '/metrics': { GET: (request: Request) => metricsResponse(request, metrics) } } : {}),
   };
 
   return {

@@ -1,6 +1,5 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, Server } from 'node:http';
 import type { Logger } from '../observability/logger.js';
-import type { App } from './app.js';
 
 export interface HttpServer {
   server: Server;
@@ -10,11 +9,12 @@ export interface HttpServer {
   close(timeoutMs: number): Promise<void>;
 }
 
+/** Listens with `handler`: the app, or a server made elsewhere (the metrics port's). */
 export async function listen(
-  app: App,
+  handler: RequestListener | Server,
   options: { host: string; port: number; logger: Logger },
 ): Promise<HttpServer> {
-  const server = createServer(app);
+  const server = handler instanceof Server ? handler : createServer(handler);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => {

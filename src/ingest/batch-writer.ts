@@ -1,3 +1,4 @@
+import type { Tracer } from '@opentelemetry/api';
 import type { MetricSample } from '../domain/sample.js';
 import {
   Batch,
@@ -25,6 +26,8 @@ export class BatchWriter {
       mode: ConflictMode;
       onIds?: (ids: string[]) => void | Promise<void>;
       onBatchWritten?: (result: BatchResult) => void;
+      /** A span per batch written, when tracing. */
+      tracer?: Tracer | undefined;
     },
   ) {
     this.batch = new Batch(options.batchSize);
@@ -64,7 +67,24 @@ export class BatchWriter {
   }
 
   private async write(batch: Batch): Promise<void> {
-    const result = await this.target.writeBatch(batch, this.options.mode, this.options.onIds !== undefined);
+    const { tracer } = this.options;
+    const write = () => this.target.writeBatch(batch, this.options.mode, this.options.onIds !== undefined);
+    const result = tracer
+      ? await tracer.startActiveSpan('ingest.batch', async (span) => {
+          try {
+            const written = await write();
+            span.setAttributes({
+              'metrics_api.ingest.rows': batch.length,
+              'metrics_api.ingest.inserted': written.inserted,
+              'metrics_api.ingest.updated': written.updated,
+              'metrics_api.ingest.duplicates': written.duplicates,
+            });
+            return written;
+          } finally {
+            span.end();
+          }
+        })
+      : await write();
     this.totals.inserted += result.inserted;
     this.totals.updated += result.updated;
     this.totals.duplicates += result.duplicates;

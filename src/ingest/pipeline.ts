@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import type { Tracer } from '@opentelemetry/api';
 import {
   collectUnknownFields,
   type MetricSample,
@@ -49,6 +50,8 @@ export interface IngestOptions {
   onProgress?: (progress: IngestProgress) => void;
   /** Called after each batch is stored, with that batch's counts. */
   onBatchWritten?: (counts: BatchCounts) => void;
+  /** A span per input and per batch written, when tracing. */
+  tracer?: Tracer | undefined;
 }
 
 export interface IngestSummary extends BatchCounts {
@@ -140,6 +143,29 @@ async function scanInput(
   }
 }
 
+/** scanInput within a span of the input, when tracing: records read and rejected in it. */
+function scan(...args: Parameters<typeof scanInput>): Promise<void> {
+  const [source, options, phase, counters] = args;
+  const tracer = options.tracer;
+  if (!tracer) return scanInput(...args);
+  const before = { read: counters.read, rejected: counters.rejected };
+  return tracer.startActiveSpan(
+    'ingest.file',
+    { attributes: { 'file.path': source.name, 'metrics_api.ingest.phase': phase } },
+    async (span) => {
+      try {
+        await scanInput(...args);
+      } finally {
+        span.setAttributes({
+          'metrics_api.ingest.records': counters.read - before.read,
+          'metrics_api.ingest.rejected': counters.rejected - before.rejected,
+        });
+        span.end();
+      }
+    },
+  );
+}
+
 /**
  * Standard input can be read once only; a strict run reads its inputs twice (validate, then load),
  * so a stream is first copied, as it is, to a temporary file.
@@ -185,7 +211,7 @@ export async function ingestSources(
   const none: BatchCounts = { inserted: 0, updated: 0, duplicates: 0 };
   const dryRun = options.dryRun === true;
   if (dryRun) {
-    for (const source of sources) await scanInput(source, options, 'validate', counters, undefined);
+    for (const source of sources) await scan(source, options, 'validate', counters, undefined);
     return summarize(counters, none, started, true, false);
   }
   if (!store) throw new Error('ingestSources needs a store unless dryRun is set');
@@ -199,7 +225,7 @@ export async function ingestSources(
         const directory = spoolDirectory;
         inputs = await Promise.all(sources.map((source, index) => spool(source, directory, index)));
       }
-      for (const source of inputs) await scanInput(source, options, 'validate', counters, undefined);
+      for (const source of inputs) await scan(source, options, 'validate', counters, undefined);
       if (counters.rejected > 0) return summarize(counters, none, started, false, false);
       counters.read = 0;
     }
@@ -208,10 +234,11 @@ export async function ingestSources(
       mode: options.onConflict ?? 'skip',
       onIds: options.onIds,
       onBatchWritten: options.onBatchWritten,
+      tracer: options.tracer,
     });
     try {
       for (const source of inputs) {
-        await scanInput(source, options, 'load', counters, (sample) => writer.add(sample));
+        await scan(source, options, 'load', counters, (sample) => writer.add(sample));
       }
     } catch (error) {
       // The batch being written must settle before the caller closes the connection.

@@ -1,5 +1,7 @@
+import { context, trace } from '@opentelemetry/api';
 import { pino } from 'pino';
 import type { Config } from '../config.js';
+import { currentScope } from './operation-scope.js';
 
 export type Logger = pino.Logger;
 
@@ -19,12 +21,20 @@ export interface LoggerOptions {
 export function createLogger(config: Pick<Config, 'logLevel' | 'env'>, options: LoggerOptions): Logger {
   const fd = options.fd ?? 1;
   const base = { service: options.service };
+  // Every line written while serving a request names its trace, span and operation.
+  const mixin = () => {
+    const span = trace.getSpan(context.active())?.spanContext();
+    const operation = currentScope()?.operationName;
+    if (!span && !operation) return {};
+    return span ? { trace_id: span.traceId, span_id: span.spanId, operation } : { operation };
+  };
   if (options.isTTY && config.env !== 'production') {
     return pino({
       level: config.logLevel,
       base,
+      mixin,
       transport: { target: 'pino-pretty', options: { destination: fd, ignore: 'pid,hostname,service' } },
     });
   }
-  return pino({ level: config.logLevel, base }, pino.destination(fd));
+  return pino({ level: config.logLevel, base, mixin }, pino.destination(fd));
 }

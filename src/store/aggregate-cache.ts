@@ -1,3 +1,4 @@
+import { type Meter, trace } from '@opentelemetry/api';
 import { LRUCache } from 'lru-cache';
 import type { TimeRange } from '../domain/time.js';
 import type { AtRevision, MetricBucket, MetricStore, MetricSummary } from './metric-store.js';
@@ -30,14 +31,45 @@ export class AggregateCache {
   readonly #inFlight = new Map<string, Promise<unknown>>();
   readonly #store: Pick<MetricStore, 'revision' | 'summary' | 'series'>;
 
-  /** `maxBytes`: the total estimated size of the answers kept; 0 computes every answer afresh. */
-  constructor(store: Pick<MetricStore, 'revision' | 'summary' | 'series'>, maxBytes: number) {
+  readonly #requests;
+
+  /**
+   * `maxBytes`: the total estimated size of the answers kept; 0 computes every answer afresh.
+   * `meter`: where hits, misses, entries and bytes are counted.
+   */
+  constructor(store: Pick<MetricStore, 'revision' | 'summary' | 'series'>, maxBytes: number, meter?: Meter) {
     this.#entries = maxBytes > 0 ? new LRUCache({ maxSize: maxBytes }) : undefined;
     this.#store = store;
+    this.#requests = meter?.createCounter('metrics_api.aggregate_cache.requests', {
+      unit: '{request}',
+      description: 'Summary and series questions, by whether a remembered answer served them.',
+    });
+    const entries = this.#entries;
+    if (meter && entries) {
+      meter
+        .createObservableUpDownCounter('metrics_api.aggregate_cache.entries', {
+          unit: '{entry}',
+          description: 'Answers remembered.',
+        })
+        .addCallback((result) => result.observe(entries.size));
+      meter
+        .createObservableUpDownCounter('metrics_api.aggregate_cache.size', {
+          unit: 'By',
+          description: 'Estimated heap bytes of the answers remembered.',
+        })
+        .addCallback((result) => result.observe(entries.calculatedSize));
+    }
+  }
+
+  /** Counts the outcome and shows it on the span of the request. */
+  #outcome(kind: 'summary' | 'series', result: 'hit' | 'miss' | 'off'): void {
+    this.#requests?.add(1, { kind, result });
+    trace.getActiveSpan()?.setAttribute('metrics_api.aggregate_cache', result);
   }
 
   summary(range: TimeRange): Promise<MetricSummary> {
     return this.#remember(
+      'summary',
       `summary:${range.start?.getTime() ?? ''}:${range.end?.getTime() ?? ''}`,
       () => this.#store.summary(range),
       () => ESTIMATED_BYTES.summary,
@@ -46,6 +78,7 @@ export class AggregateCache {
 
   series(range: Required<TimeRange>, bucketSeconds: number): Promise<MetricBucket[]> {
     return this.#remember(
+      'series',
       `series:${range.start.getTime()}:${range.end.getTime()}:${bucketSeconds}`,
       () => this.#store.series(range, bucketSeconds),
       (series) => ESTIMATED_BYTES.series + series.length * ESTIMATED_BYTES.seriesBucket,
@@ -57,15 +90,23 @@ export class AggregateCache {
    * and remembered under the revision its snapshot saw. `size` estimates the answer's bytes.
    */
   async #remember<T>(
+    kind: 'summary' | 'series',
     key: string,
     compute: () => Promise<AtRevision<T>>,
     size: (value: T) => number,
   ): Promise<T> {
     const entries = this.#entries;
-    if (!entries) return (await compute()).value;
+    if (!entries) {
+      this.#outcome(kind, 'off');
+      return (await compute()).value;
+    }
     const revision = await this.#store.revision();
     const entry = entries.get(key);
-    if (entry?.revision === revision) return entry.value as T;
+    if (entry?.revision === revision) {
+      this.#outcome(kind, 'hit');
+      return entry.value as T;
+    }
+    this.#outcome(kind, 'miss');
 
     // Keyed by revision too: a request that saw a newer revision must not share an older computation.
     const flightKey = `${revision}:${key}`;

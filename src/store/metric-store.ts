@@ -4,6 +4,7 @@ import type { PostgresConnection } from '../database/connection.js';
 import type { Page, PageRequest, SortDirection } from '../domain/paging.js';
 import type { TimeRange } from '../domain/time.js';
 import { Prisma, type PrismaClient } from '../generated/prisma/client.js';
+import type { DatabaseTelemetry } from '../observability/database-telemetry.js';
 import { fastTimestamptzTypes } from './pg-timestamptz.js';
 import { type Batch, type BatchResult, type BatchTarget, type ConflictMode, dedupe } from './sample-batch.js';
 
@@ -104,6 +105,14 @@ const arrayLiteral = (values: Float64Array | Int32Array, length: number) =>
 /** The client or an interactive transaction's client: both can run the raw statement. */
 type SqlClient = Pick<PrismaClient, '$queryRaw'>;
 
+/** Runs one statement under its SQL verb and text (observed, errors classified). */
+type StatementRunner = <T>(
+  operation: string,
+  text: string,
+  values: readonly unknown[],
+  run: () => Promise<T>,
+) => Promise<T>;
+
 /**
  * Every statement on `metrics` and `metrics_revision`. Errors that mean the database is away come
  * out as DatabaseUnavailableError (see database/availability.ts); any other error is a failed
@@ -113,16 +122,40 @@ export class MetricStore implements BatchTarget {
   readonly #pool: pg.Pool;
   readonly #prisma: PrismaClient;
   readonly #availability: DatabaseAvailability;
+  readonly #telemetry: DatabaseTelemetry | undefined;
 
-  constructor({ pool, prisma, availability }: Pick<PostgresConnection, 'pool' | 'prisma' | 'availability'>) {
+  /** `telemetry` times and traces each statement; without it statements run unobserved. */
+  constructor(
+    { pool, prisma, availability }: Pick<PostgresConnection, 'pool' | 'prisma' | 'availability'>,
+    telemetry?: DatabaseTelemetry,
+  ) {
     this.#pool = pool;
     this.#prisma = prisma;
     this.#availability = availability;
+    this.#telemetry = telemetry;
   }
 
   #classified = (error: unknown): never => {
     throw this.#availability.classify(error);
   };
+
+  /** Runs one statement, observed, with unavailability told apart from other failures. */
+  #observed: StatementRunner = (operation, text, values, run) =>
+    (this.#telemetry ? this.#telemetry.statement(operation, text, values, run) : run()).catch(
+      this.#classified,
+    );
+
+  /** A query on the pool, rows as arrays: pg would otherwise build an object per row only for it to be mapped. */
+  #arrays<Row extends unknown[]>(text: string, values: unknown[], types?: typeof fastTimestamptzTypes) {
+    return this.#observed('SELECT', text, values, () =>
+      this.#pool.query<Row>({ text, values, rowMode: 'array', ...(types ? { types } : {}) }),
+    );
+  }
+
+  /** A Prisma raw query, observed under its SQL text. */
+  #raw<Row>(operation: string, sql: Prisma.Sql): Promise<Row[]> {
+    return this.#observed(operation, sql.text, sql.values, () => this.#prisma.$queryRaw<Row[]>(sql));
+  }
 
   /** One page of samples, by keyset: the page size plus one row tells whether there are more. */
   async page(request: PageRequest): Promise<Page<StoredMetric>> {
@@ -132,14 +165,11 @@ export class MetricStore implements BatchTarget {
       request.fromEnd ? flipped : request.direction,
       request.size + 1,
     );
-    // Rows as arrays: pg would otherwise build an object per row only for it to be mapped here.
-    const { rows } = await this.#pool
-      .query<[id: string, timestamp: Date, cpuLoad: number, concurrency: number]>({
-        ...query,
-        rowMode: 'array',
-        types: fastTimestamptzTypes,
-      })
-      .catch(this.#classified);
+    const { rows } = await this.#arrays<[id: string, timestamp: Date, cpuLoad: number, concurrency: number]>(
+      query.text,
+      query.values,
+      fastTimestamptzTypes,
+    );
     const hasMore = rows.length > request.size;
     const page = rows.slice(0, request.size).map(([id, timestamp, cpuLoad, concurrency]) => ({
       id: BigInt(id),
@@ -152,29 +182,26 @@ export class MetricStore implements BatchTarget {
   }
 
   async findById(id: bigint): Promise<StoredMetric | null> {
-    const { rows } = await this.#pool
-      .query<[id: string, timestamp: Date, cpuLoad: number, concurrency: number]>({
-        text: `SELECT id, "timestamp", cpu_load, concurrency FROM ${METRICS} WHERE id = $1`,
-        values: [id.toString()],
-        rowMode: 'array',
-        types: fastTimestamptzTypes,
-      })
-      .catch(this.#classified);
+    const { rows } = await this.#arrays<[id: string, timestamp: Date, cpuLoad: number, concurrency: number]>(
+      `SELECT id, "timestamp", cpu_load, concurrency FROM ${METRICS} WHERE id = $1`,
+      [id.toString()],
+      fastTimestamptzTypes,
+    );
     const [row] = rows;
     return row ? { id: BigInt(row[0]), timestamp: row[1], cpuLoad: row[2], concurrency: row[3] } : null;
   }
 
-  count({ start, end }: TimeRange): Promise<number> {
-    return this.#prisma.metric
-      .count({ where: { timestamp: { gte: start, lt: end } } })
-      .catch(this.#classified);
+  async count(range: TimeRange): Promise<number> {
+    const [row] = await this.#raw<{ count: number }>(
+      'SELECT',
+      Prisma.sql`SELECT count(*)::int AS count FROM ${METRICS_SQL} ${rangeCondition(range)}`,
+    );
+    return row?.count ?? 0;
   }
 
   /** The current revision of the data in metrics (see the metrics_revision migration). */
   async revision(): Promise<string> {
-    const { rows } = await this.#pool
-      .query<[revision: string]>({ text: `SELECT revision FROM ${REVISION}`, rowMode: 'array' })
-      .catch(this.#classified);
+    const { rows } = await this.#arrays<[revision: string]>(`SELECT revision FROM ${REVISION}`, []);
     const [row] = rows;
     if (!row) throw new Error(`${REVISION} has no row: apply the migrations`);
     return row[0];
@@ -187,22 +214,22 @@ export class MetricStore implements BatchTarget {
    * such as 0.30000001192092896 for a stored 0.3.
    */
   async summary(range: TimeRange): Promise<AtRevision<MetricSummary>> {
-    const [row] = await this.#prisma.$queryRaw<
-      {
-        revision: string;
-        count: number;
-        first: Date | null;
-        last: Date | null;
-        cpu_min: number | null;
-        cpu_max: number | null;
-        cpu_avg: number | null;
-        cpu_percentiles: number[] | null;
-        concurrency_min: number | null;
-        concurrency_max: number | null;
-        concurrency_avg: number | null;
-        concurrency_p95: number | null;
-      }[]
-    >`
+    const [row] = await this.#raw<{
+      revision: string;
+      count: number;
+      first: Date | null;
+      last: Date | null;
+      cpu_min: number | null;
+      cpu_max: number | null;
+      cpu_avg: number | null;
+      cpu_percentiles: number[] | null;
+      concurrency_min: number | null;
+      concurrency_max: number | null;
+      concurrency_avg: number | null;
+      concurrency_p95: number | null;
+    }>(
+      'SELECT',
+      Prisma.sql`
     SELECT (SELECT revision FROM ${REVISION_SQL})::text AS revision,
            count(*)::int AS count,
            min("timestamp") AS first,
@@ -215,7 +242,8 @@ export class MetricStore implements BatchTarget {
            max(concurrency) AS concurrency_max,
            avg(concurrency)::float8 AS concurrency_avg,
            percentile_cont(0.95) WITHIN GROUP (ORDER BY concurrency) AS concurrency_p95
-      FROM ${METRICS_SQL} ${rangeCondition(range)}`.catch(this.#classified);
+      FROM ${METRICS_SQL} ${rangeCondition(range)}`,
+    );
     if (!row) throw new Error('An aggregate query returned no row');
     const [p50 = null, p95 = null, p99 = null] = row.cpu_percentiles ?? [];
     return {
@@ -237,19 +265,19 @@ export class MetricStore implements BatchTarget {
 
   /** Buckets of `bucketSeconds` aligned to the Unix epoch; empty buckets are absent. One query. */
   async series(range: Required<TimeRange>, bucketSeconds: number): Promise<AtRevision<MetricBucket[]>> {
-    const rows = await this.#prisma.$queryRaw<
-      {
-        revision: string;
-        bucket: Date | null;
-        count: number;
-        cpu_min: number;
-        cpu_max: number;
-        cpu_avg: number;
-        concurrency_min: number;
-        concurrency_max: number;
-        concurrency_avg: number;
-      }[]
-    >`
+    const rows = await this.#raw<{
+      revision: string;
+      bucket: Date | null;
+      count: number;
+      cpu_min: number;
+      cpu_max: number;
+      cpu_avg: number;
+      concurrency_min: number;
+      concurrency_max: number;
+      concurrency_avg: number;
+    }>(
+      'SELECT',
+      Prisma.sql`
     SELECT current.revision::text AS revision, buckets.*
       FROM ${REVISION_SQL} AS current
       -- A left join, so an empty series still returns its revision (one row with no bucket).
@@ -265,7 +293,8 @@ export class MetricStore implements BatchTarget {
           FROM ${METRICS_SQL} ${rangeCondition(range)}
          GROUP BY bucket
       ) AS buckets ON true
-     ORDER BY buckets.bucket`.catch(this.#classified);
+     ORDER BY buckets.bucket`,
+    );
     const [first] = rows;
     if (!first) throw new Error(`${REVISION} has no row: apply the migrations`);
     return {
@@ -286,7 +315,7 @@ export class MetricStore implements BatchTarget {
   }
 
   writeBatch(batch: Batch, mode: ConflictMode, wantIds: boolean): Promise<BatchResult> {
-    return writeBatch(this.#prisma, batch, mode, wantIds).catch(this.#classified);
+    return writeBatch(this.#prisma, batch, mode, wantIds, this.#observed);
   }
 
   /**
@@ -296,7 +325,10 @@ export class MetricStore implements BatchTarget {
   inTransaction<T>(work: (target: BatchTarget) => Promise<T>, timeoutMs: number): Promise<T> {
     return this.#prisma
       .$transaction(
-        (tx) => work({ writeBatch: (batch, mode, wantIds) => writeBatch(tx, batch, mode, wantIds) }),
+        (tx) =>
+          work({
+            writeBatch: (batch, mode, wantIds) => writeBatch(tx, batch, mode, wantIds, this.#observed),
+          }),
         {
           timeout: timeoutMs,
         },
@@ -322,17 +354,32 @@ export class MetricStore implements BatchTarget {
 
   /** Whether the metrics table exists, i.e. the migrations were applied. */
   async tableExists(): Promise<boolean> {
-    const rows = await this.#prisma.$queryRaw<
-      { table: string | null }[]
-    >`SELECT to_regclass(${METRICS})::text AS "table"`.catch(this.#classified);
+    const rows = await this.#raw<{ table: string | null }>(
+      'SELECT',
+      Prisma.sql`SELECT to_regclass(${METRICS})::text AS "table"`,
+    );
     return Boolean(rows[0]?.table);
   }
 
   async isEmpty(): Promise<boolean> {
+    const { rows } = await this.#arrays<[exists: boolean]>(`SELECT EXISTS (SELECT 1 FROM ${METRICS})`, []);
+    return !rows[0]?.[0];
+  }
+
+  /**
+   * The plan PostgreSQL would choose for a read this store ran, for the slow-operation log:
+   * EXPLAIN without ANALYZE, so nothing runs again, and never for a write.
+   */
+  async explain(text: string, values: readonly unknown[]): Promise<unknown> {
+    if (!/^\s*(SELECT|WITH)\b/i.test(text) || /\b(INSERT|UPDATE|DELETE)\b/i.test(text)) return undefined;
     const { rows } = await this.#pool
-      .query<{ exists: boolean }>(`SELECT EXISTS (SELECT 1 FROM ${METRICS}) AS "exists"`)
+      .query<[plan: unknown]>({
+        text: `EXPLAIN (FORMAT JSON) ${text}`,
+        values: [...values],
+        rowMode: 'array',
+      })
       .catch(this.#classified);
-    return !rows[0]?.exists;
+    return rows[0]?.[0];
   }
 }
 
@@ -362,6 +409,7 @@ async function writeBatch(
   batch: Batch,
   mode: ConflictMode,
   wantIds: boolean,
+  observed: StatementRunner,
 ): Promise<BatchResult> {
   if (batch.length === 0) return { inserted: 0, updated: 0, duplicates: 0, ids: [] };
   const unique = dedupe(batch, mode);
@@ -374,7 +422,7 @@ async function writeBatch(
       ? Prisma.sql`DO UPDATE SET cpu_load = EXCLUDED.cpu_load, concurrency = EXCLUDED.concurrency
           WHERE (${METRICS_SQL}.cpu_load, ${METRICS_SQL}.concurrency) IS DISTINCT FROM (EXCLUDED.cpu_load, EXCLUDED.concurrency)`
       : Prisma.sql`DO NOTHING`;
-  const rows = await client.$queryRaw<WrittenRow[]>`
+  const statement = Prisma.sql`
     WITH written AS (
       INSERT INTO ${METRICS_SQL} ("timestamp", cpu_load, concurrency)
       SELECT to_timestamp(t / 1000.0), l, c
@@ -390,6 +438,8 @@ async function writeBatch(
            (count(*) FILTER (WHERE NOT inserted))::integer AS updated,
            ${ids} AS ids
     FROM written`;
+  // The values are whole batches: the span carries the statement, not them.
+  const rows = await observed('INSERT', statement.text, [], () => client.$queryRaw<WrittenRow[]>(statement));
   const row = rows[0] as WrittenRow;
   return {
     inserted: row.inserted,

@@ -1,18 +1,21 @@
 import { parseConfig } from '../../src/config.js';
 import type { PostgresConnection } from '../../src/database/connection.js';
 import { type App, createApp } from '../../src/http/app.js';
+import { DatabaseTelemetry, databaseAddress } from '../../src/observability/database-telemetry.js';
 import { createLogger, type Logger } from '../../src/observability/logger.js';
+import { ServiceMetrics } from '../../src/observability/service-metrics.js';
+import { startTelemetry, type Telemetry, telemetrySettings } from '../../src/observability/telemetry.js';
 import { AggregateCache } from '../../src/store/aggregate-cache.js';
 import { MetricStore } from '../../src/store/metric-store.js';
 
 /**
  * The real application on a database connection, built as main() builds it, with `env`
- * overriding the configuration.
+ * overriding the configuration; a telemetry of its own (tracing off) unless one is given.
  */
 export function createTestApp(
   db: PostgresConnection & { url?: string },
   env: Record<string, string> = {},
-  logger?: Logger,
+  parts: { logger?: Logger; telemetry?: Telemetry } = {},
 ): App {
   const config = parseConfig({
     NODE_ENV: 'test',
@@ -20,14 +23,26 @@ export function createTestApp(
     DATABASE_URL: db.url ?? 'postgresql://127.0.0.1/unused',
     ...env,
   });
-  const store = new MetricStore(db);
-  const aggregates = new AggregateCache(store, config.aggregateCacheBytes);
+  const telemetry =
+    parts.telemetry ?? startTelemetry(telemetrySettings({}, 'metrics-api-test'), { runtimeMetrics: false });
+  const store = new MetricStore(
+    db,
+    new DatabaseTelemetry({
+      tracer: telemetry.tracer,
+      meter: telemetry.meter,
+      address: databaseAddress(db.url ?? 'postgresql://127.0.0.1/unused'),
+      pool: db.pool,
+    }),
+  );
+  const aggregates = new AggregateCache(store, config.aggregateCacheBytes, telemetry.meter);
   return createApp({
     config,
-    logger: logger ?? createLogger(config, { service: 'metrics-api-test' }),
+    logger: parts.logger ?? createLogger(config, { service: 'metrics-api-test' }),
     store,
     aggregates,
     prisma: db.prisma,
+    telemetry,
+    serviceMetrics: new ServiceMetrics(telemetry.meter),
   });
 }
 

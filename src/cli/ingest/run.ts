@@ -1,8 +1,10 @@
 import type { Readable, Writable } from 'node:stream';
+import { SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import { ConfigError, parseConfig } from '../../config.js';
 import type { Database } from '../../database/open.js';
 import type { IngestSummary } from '../../ingest/pipeline.js';
 import type { InputSource } from '../../ingest/sources.js';
+import { startTelemetry, telemetrySettings } from '../../observability/telemetry.js';
 import type { MetricStore } from '../../store/metric-store.js';
 import { checkReadable, type Options, parseOptions, UsageError } from './args.js';
 import { describeError, redact } from './errors.js';
@@ -57,7 +59,7 @@ async function checkDatabase(database: Database, store: MetricStore): Promise<vo
   }
 }
 
-async function load(argv: string[], io: CommandIo): Promise<number> {
+async function load(argv: string[], io: CommandIo, tracer: Tracer | undefined): Promise<number> {
   const options = parseOptions(argv);
   if (options.help) {
     await writeTo(io.stdout, HELP);
@@ -72,11 +74,18 @@ async function load(argv: string[], io: CommandIo): Promise<number> {
     throw error;
   }
   // Only the light modules load up front, so --help and usage errors answer at once.
-  const [{ createLogger }, { openDatabase }, { MetricStore }, { ingestSources }] = await Promise.all([
+  const [
+    { createLogger },
+    { openDatabase },
+    { MetricStore },
+    { ingestSources },
+    { DatabaseTelemetry, databaseAddress },
+  ] = await Promise.all([
     import('../../observability/logger.js'),
     import('../../database/open.js'),
     import('../../store/metric-store.js'),
     import('../../ingest/pipeline.js'),
+    import('../../observability/database-telemetry.js'),
   ]);
   // stdout carries ids and the JSON summary, so logs go to stderr.
   const logger = createLogger(config, { service: 'metrics-ingest', fd: 2, isTTY: io.stderr.isTTY === true });
@@ -95,7 +104,10 @@ async function load(argv: string[], io: CommandIo): Promise<number> {
       } catch (error) {
         throw new UsageError(`cannot open the database: ${describeError(error)}`);
       }
-      store = new MetricStore(database);
+      store = new MetricStore(
+        database,
+        new DatabaseTelemetry({ tracer, address: databaseAddress(database.url) }),
+      );
       await checkDatabase(database, store);
     }
     let summary: IngestSummary;
@@ -111,6 +123,7 @@ async function load(argv: string[], io: CommandIo): Promise<number> {
         onIds: options.printIds ? (ids) => writeTo(io.stdout, `${ids.join('\n')}\n`) : undefined,
         onProgress: progress ? (p) => progress.update(p) : undefined,
         onBatchWritten: heapGuard(),
+        tracer,
       });
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
@@ -138,15 +151,39 @@ async function load(argv: string[], io: CommandIo): Promise<number> {
  * reports goes to `io`: it never exits the process, so tests run it in-process.
  */
 export async function run(argv: string[], io: CommandIo): Promise<number> {
+  let telemetry: ReturnType<typeof startTelemetry> | undefined;
   try {
-    return await load(argv, io);
+    telemetry = startTelemetry(telemetrySettings(io.env, 'metrics-ingest'), { runtimeMetrics: false });
   } catch (error) {
-    if (error instanceof UsageError) {
-      io.stderr.write(`ingest: ${error.message}\n`);
-      if (error.commandLine) io.stderr.write('Run with --help for usage.\n');
-    } else {
-      io.stderr.write(`ingest: unexpected error: ${(error as Error).stack ?? String(error)}\n`);
-    }
+    io.stderr.write(`ingest: ${(error as Error).message}\n`);
     return EXIT.failed;
+  }
+  const tracer = telemetry.tracer;
+  const attempt = async (): Promise<number> => {
+    try {
+      return await load(argv, io, tracer);
+    } catch (error) {
+      if (error instanceof UsageError) {
+        io.stderr.write(`ingest: ${error.message}\n`);
+        if (error.commandLine) io.stderr.write('Run with --help for usage.\n');
+      } else {
+        io.stderr.write(`ingest: unexpected error: ${(error as Error).stack ?? String(error)}\n`);
+      }
+      return EXIT.failed;
+    }
+  };
+  try {
+    if (!tracer) return await attempt();
+    // One trace per run, its code on the root span.
+    return await tracer.startActiveSpan('ingest', async (span) => {
+      const code = await attempt();
+      span.setAttribute('process.exit.code', code);
+      if (code === EXIT.failed) span.setStatus({ code: SpanStatusCode.ERROR });
+      span.end();
+      return code;
+    });
+  } finally {
+    // Every span is exported before the process exits, whatever the exit code.
+    await telemetry.shutdown();
   }
 }

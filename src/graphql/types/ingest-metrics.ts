@@ -17,7 +17,7 @@ builder.mutationField('ingestMetrics', (t) =>
       samples: t.arg({ type: [MetricInput], required: true }),
       onConflict: t.arg({ type: IngestConflictPolicy, required: true, defaultValue: 'skip' }),
     },
-    resolve: async (_root, { samples, onConflict }, { store, config, request }) => {
+    resolve: async (_root, { samples, onConflict }, { store, config, request, serviceMetrics }) => {
       authorizeWrite(request, config.ingest.token);
       const max = config.ingest.maxSamplesPerRequest;
       if (samples.length > max) {
@@ -26,7 +26,9 @@ builder.mutationField('ingestMetrics', (t) =>
           `at most ${max} samples per call, got ${samples.length}; split the list`,
         );
       }
-      return ingestSamples(store, samples, { onConflict, batchSize: config.ingest.batchSize });
+      const result = await ingestSamples(store, samples, { onConflict, batchSize: config.ingest.batchSize });
+      serviceMetrics.ingested({ ...result, rejected: result.rejected.length });
+      return result;
     },
   }),
 );

@@ -1,0 +1,127 @@
+import {
+  type Attributes,
+  type Meter,
+  metrics,
+  SpanKind,
+  SpanStatusCode,
+  type Tracer,
+} from '@opentelemetry/api';
+import type pg from 'pg';
+import { currentScope } from './operation-scope.js';
+
+/** Seconds, as the semantic conventions' duration histograms. */
+const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export interface DatabaseAddress {
+  host: string;
+  port: number;
+  database: string;
+}
+
+/** The address a connection URL names, for spans: pg's own defaults where the URL leaves them out. */
+export function databaseAddress(url: string): DatabaseAddress {
+  const parsed = new URL(url);
+  return {
+    host: parsed.hostname || 'localhost',
+    port: Number(parsed.port || 5432),
+    database: decodeURIComponent(parsed.pathname.slice(1)) || 'postgres',
+  };
+}
+
+/** The SQLSTATE or Node error code of a failed statement, the kind of error a dashboard groups by. */
+function errorType(error: unknown): string {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string') return code;
+  const cause = (error as { cause?: { code?: unknown } }).cause?.code;
+  return typeof cause === 'string' ? cause : error instanceof Error ? error.name : 'unknown';
+}
+
+/**
+ * One client span and one `db.client.operation.duration` measurement per SQL statement, on the
+ * semantic conventions for PostgreSQL, and the statement recorded for the slow-operation log.
+ * Statements carry their placeholders, never their values.
+ */
+export class DatabaseTelemetry {
+  readonly #tracer: Tracer | undefined;
+  readonly #duration;
+  readonly #attributes: Attributes;
+
+  /** Without `tracer` no span is made at all (tracing off); without `meter` nothing is measured. */
+  constructor(options: { tracer?: Tracer; meter?: Meter; address: DatabaseAddress; pool?: pg.Pool }) {
+    this.#tracer = options.tracer;
+    const meter = options.meter ?? metrics.getMeter('metrics-api');
+    this.#attributes = {
+      'db.system.name': 'postgresql',
+      'db.namespace': options.address.database,
+      'server.address': options.address.host,
+      'server.port': options.address.port,
+    };
+    this.#duration = meter.createHistogram('db.client.operation.duration', {
+      unit: 's',
+      description: 'Duration of SQL statements.',
+      advice: { explicitBucketBoundaries: DURATION_BUCKETS },
+    });
+    const pool = options.pool;
+    if (pool) {
+      const connections = meter.createObservableUpDownCounter('db.client.connection.count', {
+        unit: '{connection}',
+        description: 'Connections in the pool, by state.',
+      });
+      const pending = meter.createObservableUpDownCounter('db.client.connection.pending_requests', {
+        unit: '{request}',
+        description: 'Requests waiting for a connection.',
+      });
+      const pool_name = `${options.address.host}:${options.address.port}/${options.address.database}`;
+      connections.addCallback((result) => {
+        result.observe(pool.totalCount - pool.idleCount, {
+          'db.client.connection.state': 'used',
+          'db.client.connection.pool.name': pool_name,
+        });
+        result.observe(pool.idleCount, {
+          'db.client.connection.state': 'idle',
+          'db.client.connection.pool.name': pool_name,
+        });
+      });
+      pending.addCallback((result) =>
+        result.observe(pool.waitingCount, { 'db.client.connection.pool.name': pool_name }),
+      );
+    }
+  }
+
+  /** Runs one statement: `operation` is its SQL verb, `text` its SQL with placeholders. */
+  async statement<T>(
+    operation: string,
+    text: string,
+    values: readonly unknown[],
+    run: () => Promise<T>,
+  ): Promise<T> {
+    const started = performance.now();
+    const span = this.#tracer?.startSpan(`${operation} metrics`, {
+      kind: SpanKind.CLIENT,
+      attributes: {
+        ...this.#attributes,
+        'db.operation.name': operation,
+        'db.collection.name': 'metrics',
+        'db.query.text': text,
+      },
+    });
+    const attributes: Attributes = {
+      'db.system.name': 'postgresql',
+      'db.operation.name': operation,
+      'db.collection.name': 'metrics',
+    };
+    try {
+      return await run();
+    } catch (error) {
+      attributes['error.type'] = errorType(error);
+      span?.setAttribute('error.type', attributes['error.type'] as string);
+      span?.setStatus({ code: SpanStatusCode.ERROR });
+      throw error;
+    } finally {
+      const ms = performance.now() - started;
+      span?.end();
+      this.#duration.record(ms / 1000, attributes);
+      currentScope()?.statements.push({ text, values, ms });
+    }
+  }
+}

@@ -1,0 +1,314 @@
+import {
+  type Attributes,
+  type Context,
+  context,
+  type Meter,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  type Tracer,
+  trace,
+} from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { type ExecutionResult, getOperationAST } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import type { Logger } from './logger.js';
+import { type OperationScope, type StatementRecord, withOperationScope } from './operation-scope.js';
+
+/** Seconds: the semantic conventions' advice for http.server.request.duration. */
+const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
+
+/** Operation names kept as label values; later ones are counted as "(other)". */
+const MAX_OPERATION_NAMES = 50;
+
+const propagator = new W3CTraceContextPropagator();
+const headerGetter = {
+  keys: (headers: Headers) => [...headers.keys()],
+  get: (headers: Headers, key: string) => headers.get(key) ?? undefined,
+};
+
+export interface RequestTelemetryOptions {
+  /** A tracer when tracing is on; without one no span is made. */
+  tracer: Tracer | undefined;
+  meter: Meter;
+  logger: Logger;
+  /** The routes this service answers: anything else is labelled by method alone. */
+  routes: readonly string[];
+  /** Paths answered without a span, a log line or a measurement (probes, scrapes). */
+  untraced: readonly string[];
+  accessLog: { enabled: boolean; sampleRate: number };
+  slowOperationMs: number;
+  /** EXPLAIN (FORMAT JSON) of a statement, for the slow-operation log; undefined when it cannot be explained. */
+  explain(statement: StatementRecord): Promise<unknown>;
+  /** At most one plan is taken per this many milliseconds. */
+  explainIntervalMs: number;
+}
+
+interface RequestState {
+  started: number;
+  route: string | undefined;
+  span: Span | undefined;
+  operationSpan: Span | undefined;
+  operationType: string | undefined;
+  operationName: string | undefined;
+  errorCodes: Set<string>;
+  scope: OperationScope;
+}
+
+/** The route of a path, if it is one of this service's; its label and span name. */
+function routeOf(url: string, routes: readonly string[]): string | undefined {
+  const start = url.indexOf('/', url.indexOf('//') + 2);
+  const end = url.indexOf('?', start);
+  const path = url.slice(start, end === -1 ? undefined : end);
+  return routes.includes(path) ? path : undefined;
+}
+
+function pathOf(url: string): string {
+  const start = url.indexOf('/', url.indexOf('//') + 2);
+  const end = url.indexOf('?', start);
+  return url.slice(start, end === -1 ? undefined : end);
+}
+
+/**
+ * Observability of every request, through Yoga's own instrumentation hooks (no patching): the HTTP
+ * server span (joining the caller's W3C trace context), the GraphQL operation span with its
+ * parse, validate and execute children following the GraphQL semantic conventions, the request
+ * duration histogram, GraphQL operation and error counters, one access log line, and the
+ * slow-operation log with the SQL each slow operation ran and the plan of its slowest statement.
+ */
+export function useRequestTelemetry(options: RequestTelemetryOptions): Plugin {
+  const { tracer, meter, logger } = options;
+  const states = new WeakMap<Request, RequestState>();
+  const operationNames = new Set<string>();
+  let lastExplain = Number.NEGATIVE_INFINITY;
+
+  const duration = meter.createHistogram('http.server.request.duration', {
+    unit: 's',
+    description: 'Duration of HTTP server requests.',
+    advice: { explicitBucketBoundaries: HTTP_BUCKETS },
+  });
+  const operations = meter.createCounter('graphql.server.operations', {
+    unit: '{operation}',
+    description: 'GraphQL operations by type, name and outcome.',
+  });
+  const errors = meter.createCounter('graphql.server.errors', {
+    unit: '{error}',
+    description: 'GraphQL errors by extensions.code.',
+  });
+
+  function boundedName(name: string | undefined): string {
+    if (!name) return '(anonymous)';
+    if (operationNames.has(name)) return name;
+    if (operationNames.size >= MAX_OPERATION_NAMES) return '(other)';
+    operationNames.add(name);
+    return name;
+  }
+
+  /** Runs `wrapped` inside a child span of the active context, made active for what it calls. */
+  function phase<T>(name: string, wrapped: () => T): T {
+    if (!tracer) return wrapped();
+    return tracer.startActiveSpan(name, (span) => {
+      let result: T;
+      try {
+        result = wrapped();
+      } catch (error) {
+        span.end();
+        throw error;
+      }
+      if (result instanceof Promise) return result.finally(() => span.end()) as T;
+      span.end();
+      return result;
+    });
+  }
+
+  function slowOperation(state: RequestState, request: Request, ms: number, traceId: string | undefined) {
+    const statements = state.scope.statements;
+    const slowest = statements.reduce<StatementRecord | undefined>(
+      (worst, statement) => (!worst || statement.ms > worst.ms ? statement : worst),
+      undefined,
+    );
+    const report = (plan: unknown) =>
+      logger.warn(
+        {
+          trace_id: traceId,
+          operation_name: state.operationName,
+          operation_type: state.operationType,
+          route: state.route,
+          method: request.method,
+          duration_ms: Math.round(ms),
+          statements: statements.map((statement) => ({
+            text: statement.text,
+            ms: Math.round(statement.ms * 10) / 10,
+          })),
+          plan,
+        },
+        'Slow operation',
+      );
+    const now = performance.now();
+    const explainable =
+      slowest &&
+      /^\s*(SELECT|WITH)\b/i.test(slowest.text) &&
+      !/\b(INSERT|UPDATE|DELETE)\b/i.test(slowest.text);
+    if (!explainable || now - lastExplain < options.explainIntervalMs) {
+      report(undefined);
+      return;
+    }
+    lastExplain = now;
+    // After the response has gone: the plan costs the client nothing.
+    setImmediate(() => {
+      options.explain(slowest).then(report, () => report(undefined));
+    });
+  }
+
+  return {
+    instrumentation: {
+      request({ request }, wrapped) {
+        const path = pathOf(request.url);
+        if (options.untraced.includes(path)) return wrapped();
+        const route = routeOf(request.url, options.routes);
+        const state: RequestState = {
+          started: performance.now(),
+          route,
+          span: undefined,
+          operationSpan: undefined,
+          operationType: undefined,
+          operationName: undefined,
+          errorCodes: new Set(),
+          scope: { statements: [] },
+        };
+        states.set(request, state);
+        let active: Context = context.active();
+        if (tracer) {
+          const parent = propagator.extract(active, request.headers, headerGetter);
+          state.span = tracer.startSpan(
+            route ? `${request.method} ${route}` : request.method,
+            {
+              kind: SpanKind.SERVER,
+              attributes: {
+                'http.request.method': request.method,
+                'url.path': path,
+                'url.scheme': request.url.startsWith('https:') ? 'https' : 'http',
+                ...(route ? { 'http.route': route } : {}),
+                ...(request.headers.get('user-agent')
+                  ? { 'user_agent.original': request.headers.get('user-agent') as string }
+                  : {}),
+              },
+            },
+            parent,
+          );
+          active = trace.setSpan(parent, state.span);
+        }
+        return context.with(active, () => withOperationScope(state.scope, wrapped));
+      },
+      operation(_payload, wrapped) {
+        if (!tracer) return wrapped();
+        return tracer.startActiveSpan('graphql.operation', (span) => {
+          const state = states.get(_payload.request);
+          if (state) state.operationSpan = span;
+          const result = wrapped();
+          if (result instanceof Promise) return result.finally(() => span.end());
+          span.end();
+          return result;
+        });
+      },
+      parse: (_payload, wrapped) => phase('graphql.parse', wrapped),
+      validate: (_payload, wrapped) => phase('graphql.validate', wrapped),
+      execute: (_payload, wrapped) => phase('graphql.execute', wrapped),
+    },
+    onExecute({ args }) {
+      const request = (args.contextValue as { request?: Request }).request;
+      const state = request && states.get(request);
+      if (!state) return;
+      const operation = getOperationAST(args.document, args.operationName);
+      state.operationType = operation?.operation ?? 'query';
+      state.operationName = boundedName(operation?.name?.value ?? args.operationName ?? undefined);
+      state.scope.operationName = state.operationName;
+      const span = state.operationSpan;
+      if (span) {
+        span.updateName(
+          operation?.name ? `${state.operationType} ${operation.name.value}` : state.operationType,
+        );
+        span.setAttribute('graphql.operation.type', state.operationType);
+        if (operation?.name) span.setAttribute('graphql.operation.name', operation.name.value);
+      }
+      return {
+        onExecuteDone({ result }) {
+          if (Symbol.asyncIterator in result) return;
+          const executionErrors = (result as ExecutionResult).errors ?? [];
+          for (const error of executionErrors) {
+            state.errorCodes.add(String(error.extensions?.code ?? 'INTERNAL_SERVER_ERROR'));
+          }
+          // While the operation span is still open.
+          if (executionErrors.length > 0 && span) {
+            span.setAttribute('graphql.error.codes', [...state.errorCodes]);
+            span.setStatus({ code: SpanStatusCode.ERROR });
+          }
+        },
+      };
+    },
+    onResultProcess({ request, result }) {
+      // Errors before execution (parse, validation, limits) reach only the result.
+      const state = states.get(request);
+      if (!state || Array.isArray(result) || Symbol.asyncIterator in (result as object)) return;
+      for (const error of (result as ExecutionResult).errors ?? []) {
+        state.errorCodes.add(String(error.extensions?.code ?? 'INTERNAL_SERVER_ERROR'));
+      }
+      state.operationName ??= (result as ExecutionResult).errors?.length ? '(invalid)' : undefined;
+    },
+    onResponse({ request, response }) {
+      const state = states.get(request);
+      if (!state) return;
+      states.delete(request);
+      const ms = performance.now() - state.started;
+      const status = response.status;
+      const codes = [...state.errorCodes];
+      const attributes: Attributes = {
+        'http.request.method': request.method,
+        'http.response.status_code': status,
+        ...(state.route ? { 'http.route': state.route } : {}),
+      };
+      duration.record(ms / 1000, attributes);
+      if (state.operationType) {
+        operations.add(1, {
+          'graphql.operation.type': state.operationType,
+          'graphql.operation.name': state.operationName ?? '(anonymous)',
+          outcome: codes.length > 0 ? 'error' : 'ok',
+        });
+      } else if (state.route === '/graphql' && codes.length > 0) {
+        operations.add(1, {
+          'graphql.operation.type': 'unknown',
+          'graphql.operation.name': '(invalid)',
+          outcome: 'error',
+        });
+      }
+      for (const code of codes) errors.add(1, { 'graphql.error.code': code });
+
+      const span = state.span;
+      if (span) {
+        span.setAttribute('http.response.status_code', status);
+        if (codes.length > 0) {
+          span.setAttribute('graphql.error.codes', codes);
+        }
+        if (status >= 500 || codes.length > 0) span.setStatus({ code: SpanStatusCode.ERROR });
+        span.end();
+      }
+      const traceId = span?.spanContext().traceId;
+      if (options.accessLog.enabled && Math.random() < options.accessLog.sampleRate) {
+        logger.info(
+          {
+            trace_id: traceId,
+            method: request.method,
+            route: state.route ?? '(unknown)',
+            status,
+            duration_ms: Math.round(ms * 10) / 10,
+            operation_name: state.operationName,
+            operation_type: state.operationType,
+            error_codes: codes.length > 0 ? codes : undefined,
+          },
+          'request',
+        );
+      }
+      if (ms >= options.slowOperationMs) slowOperation(state, request, ms, traceId);
+    },
+  };
+}

@@ -1,0 +1,301 @@
+// Traces, metrics and logs of requests through app.fetch, with spans kept in memory.
+import { Writable } from 'node:stream';
+import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { pino } from 'pino';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { App } from '../src/http/app.js';
+import { startTelemetry, type Telemetry, telemetrySettings } from '../src/observability/telemetry.js';
+import { createTestApp } from './support/app.js';
+import { createTestDatabase, type TestDatabase } from './support/database.js';
+
+let db: TestDatabase;
+let exporter: InMemorySpanExporter;
+let telemetry: Telemetry;
+let app: App;
+const logLines: Record<string, unknown>[] = [];
+
+const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
+const PARENT_SPAN = '00f067aa0ba902b7';
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  await db.prisma.metric.createMany({
+    data: Array.from({ length: 10 }, (_, i) => ({
+      timestamp: new Date(Date.UTC(2026, 0, 1, 0, i)),
+      cpuLoad: i / 4,
+      concurrency: i,
+    })),
+  });
+  exporter = new InMemorySpanExporter();
+  telemetry = startTelemetry(telemetrySettings({ OTEL_SERVICE_NAME: 'metrics-api-test' }, 'x'), {
+    spanExporter: exporter,
+    runtimeMetrics: false,
+  });
+  const logger = pino(
+    { level: 'info' },
+    new Writable({
+      write(chunk, _encoding, done) {
+        for (const line of String(chunk).trim().split('\n')) logLines.push(JSON.parse(line));
+        done();
+      },
+    }),
+  );
+  app = createTestApp(db, { SLOW_OPERATION_MS: '100000' }, { telemetry, logger });
+});
+afterAll(async () => {
+  await telemetry.shutdown();
+  await db.drop();
+});
+beforeEach(() => {
+  exporter.reset();
+  logLines.length = 0;
+});
+
+function post(query: string, headers: Record<string, string> = {}) {
+  return app.fetch('http://localhost/graphql', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ query }),
+  });
+}
+
+const byName = (spans: ReadableSpan[], name: string) => spans.filter((span) => span.name === name);
+const parentOf = (span: ReadableSpan) => span.parentSpanContext?.spanId;
+
+describe('traces', () => {
+  it('join the caller trace: HTTP server span, GraphQL operation with parse, validate, execute, and one client span per SQL statement', async () => {
+    // The second run is compiled by graphql-jit: both paths are traced alike.
+    for (let run = 0; run < 2; run++) {
+      exporter.reset();
+      const response = await post(
+        'query FirstPage { metrics(first: 2) { totalCount edges { cursor node { id } } } }',
+        {
+          traceparent: `00-${TRACE_ID}-${PARENT_SPAN}-01`,
+        },
+      );
+      expect(response.status).toBe(200);
+      await response.text();
+      const spans = exporter.getFinishedSpans();
+      expect(new Set(spans.map((span) => span.spanContext().traceId))).toEqual(new Set([TRACE_ID]));
+
+      const [server] = byName(spans, 'POST /graphql');
+      expect(server?.kind).toBe(1); // SERVER
+      expect(parentOf(server as ReadableSpan)).toBe(PARENT_SPAN);
+      expect(server?.attributes).toMatchObject({
+        'http.request.method': 'POST',
+        'http.route': '/graphql',
+        'http.response.status_code': 200,
+      });
+
+      const [operation] = byName(spans, 'query FirstPage');
+      expect(operation?.attributes).toMatchObject({
+        'graphql.operation.type': 'query',
+        'graphql.operation.name': 'FirstPage',
+      });
+      expect(operation?.attributes).not.toHaveProperty('graphql.document');
+      expect(parentOf(operation as ReadableSpan)).toBe(server?.spanContext().spanId);
+      for (const phase of ['graphql.parse', 'graphql.validate', 'graphql.execute']) {
+        const [span] = byName(spans, phase);
+        expect(parentOf(span as ReadableSpan), phase).toBe(operation?.spanContext().spanId);
+      }
+
+      const execute = byName(spans, 'graphql.execute')[0] as ReadableSpan;
+      const sql = byName(spans, 'SELECT metrics');
+      // The page and the count.
+      expect(sql).toHaveLength(2);
+      for (const statement of sql) {
+        expect(statement.kind).toBe(2); // CLIENT
+        expect(parentOf(statement)).toBe(execute.spanContext().spanId);
+        expect(statement.attributes).toMatchObject({
+          'db.system.name': 'postgresql',
+          'db.namespace': db.name,
+          'db.operation.name': 'SELECT',
+          'server.address': '127.0.0.1',
+          'server.port': 5432,
+        });
+        expect(String(statement.attributes['db.query.text'])).not.toMatch(/2026/);
+      }
+      // Values travel apart: the page's text has placeholders.
+      expect(sql.some((statement) => /LIMIT \$1/.test(String(statement.attributes['db.query.text'])))).toBe(
+        true,
+      );
+    }
+  });
+
+  it('mark a failed operation ERROR with its error code, and keep a masked cause in the span only', async () => {
+    await (await post('{ metrics(first: -1) { totalCount } }')).text();
+    const spans = exporter.getFinishedSpans();
+    const [server] = byName(spans, 'POST /graphql');
+    expect(server?.status.code).toBe(2); // ERROR
+    expect(server?.attributes['graphql.error.codes']).toEqual(['BAD_USER_INPUT']);
+    expect(byName(spans, 'query')[0]?.status.code).toBe(2);
+  });
+
+  it('show whether a summary came from the remembered aggregates', async () => {
+    const query = '{ metricsSummary(start: "2026-01-01T00:00:00Z") { count } }';
+    await (await post(query)).text();
+    await (await post(query)).text();
+    const outcomes = byName(exporter.getFinishedSpans(), 'graphql.execute').map(
+      (span) => span.attributes['metrics_api.aggregate_cache'],
+    );
+    expect(outcomes).toEqual(['miss', 'hit']);
+  });
+
+  it('never trace probes and scrapes', async () => {
+    for (const path of ['/healthz', '/readyz', '/metrics'])
+      await (await app.fetch(`http://localhost${path}`)).text();
+    expect(exporter.getFinishedSpans()).toEqual([]);
+    expect(logLines).toEqual([]);
+  });
+});
+
+describe('logs', () => {
+  it('write one access line per request carrying the trace id, without body, variables or tokens', async () => {
+    await (
+      await post('query Named { metricsSummary { count } }', { authorization: 'Bearer secret-token-value' })
+    ).text();
+    const access = logLines.filter((line) => line.msg === 'request');
+    expect(access).toHaveLength(1);
+    const [server] = byName(exporter.getFinishedSpans(), 'POST /graphql');
+    expect(access[0]).toMatchObject({
+      trace_id: server?.spanContext().traceId,
+      method: 'POST',
+      route: '/graphql',
+      status: 200,
+      operation_name: 'Named',
+      operation_type: 'query',
+    });
+    expect(JSON.stringify(access)).not.toMatch(/secret-token-value|metricsSummary/);
+  });
+});
+
+/** The samples of one metric in Prometheus text, as `labels -> value`. */
+function samples(text: string, name: string): Map<string, number> {
+  const found = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const match = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})? (\S+)$/.exec(line);
+    if (match && match[1] === name) found.set(match[2] ?? '', Number(match[3]));
+  }
+  return found;
+}
+
+describe('GET /metrics', () => {
+  it('counts what was sent, by bounded labels, in Prometheus text', async () => {
+    const fresh = startTelemetry(telemetrySettings({}, 'x'), { runtimeMetrics: false });
+    const measured = createTestApp(db, { INGEST_TOKEN: 'a-token-of-sixteen-chars' }, { telemetry: fresh });
+    const send = (query: string) =>
+      measured.fetch('http://localhost/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer a-token-of-sixteen-chars' },
+        body: JSON.stringify({ query }),
+      });
+    for (let i = 0; i < 3; i++) await (await send('query Page { metrics(first: 1) { totalCount } }')).text();
+    await (await send('{ metrics(first: -1) { totalCount } }')).text();
+    await (await send('{ nope }')).text();
+    await (
+      await send(
+        'mutation Load { ingestMetrics(samples: [{ timestamp: "2027-01-01T00:00:00Z", cpuLoad: 1, concurrency: 1 }, { timestamp: "2027-01-01T00:00:01Z", cpuLoad: -1, concurrency: 1 }]) { inserted } }',
+      )
+    ).text();
+    await (
+      await measured.fetch('http://localhost/api/metrics?limit=2&cursor=bWV0cmljOjE3OTU2NTEyNjAwMDA')
+    ).text();
+    await (await measured.fetch('http://localhost/no/such/path?x=1')).text();
+
+    const response = await measured.fetch('http://localhost/metrics');
+    expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await response.text();
+
+    const http = samples(text, 'http_server_request_duration_count');
+    expect(
+      http.get('{http_request_method="POST",http_response_status_code="200",http_route="/graphql"}'),
+    ).toBe(6);
+    expect(
+      http.get('{http_request_method="GET",http_response_status_code="200",http_route="/api/metrics"}'),
+    ).toBe(1);
+    expect(http.get('{http_request_method="GET",http_response_status_code="404"}')).toBe(1);
+    expect(text).toMatch(/^# TYPE http_server_request_duration histogram$/m);
+
+    const operations = samples(text, 'graphql_server_operations_total');
+    expect(
+      operations.get('{graphql_operation_type="query",graphql_operation_name="Page",outcome="ok"}'),
+    ).toBe(3);
+    expect(
+      operations.get('{graphql_operation_type="query",graphql_operation_name="(anonymous)",outcome="error"}'),
+    ).toBe(1);
+    expect(
+      operations.get('{graphql_operation_type="mutation",graphql_operation_name="Load",outcome="ok"}'),
+    ).toBe(1);
+    const errors = samples(text, 'graphql_server_errors_total');
+    expect(errors.get('{graphql_error_code="BAD_USER_INPUT"}')).toBe(1);
+    expect(errors.get('{graphql_error_code="GRAPHQL_VALIDATION_FAILED"}')).toBe(1);
+
+    const ingest = samples(text, 'metrics_api_ingest_rows_total');
+    expect(ingest.get('{outcome="inserted"}')).toBe(1);
+    expect(ingest.get('{outcome="rejected"}')).toBe(1);
+    expect(
+      [...samples(text, 'db_client_operation_duration_count').values()].reduce((a, b) => a + b, 0),
+    ).toBeGreaterThan(5);
+    expect(samples(text, 'db_client_connection_count').size).toBe(2);
+    expect(samples(text, 'metrics_api_build_info').size).toBe(1);
+    expect(text).toMatch(/^target_info\{/m);
+
+    // No label takes an unbounded value: no paths outside the routes, no query strings, cursors or times.
+    const labelValues = [...text.matchAll(/="([^"]*)"/g)].map((match) => match[1] as string);
+    for (const value of labelValues) expect(value).not.toMatch(/\?|bWV0cmlj|no\/such|2026-|2027-/);
+    await fresh.shutdown();
+  });
+
+  it('requires the bearer token when METRICS_TOKEN is set', async () => {
+    const guarded = createTestApp(db, { METRICS_TOKEN: 'scrape-token-of-16-chars' });
+    const refused = await guarded.fetch('http://localhost/metrics');
+    expect(refused.status).toBe(401);
+    expect(await refused.json()).toMatchObject({ error: 'Unauthorized' });
+    const allowed = await guarded.fetch('http://localhost/metrics', {
+      headers: { authorization: 'Bearer scrape-token-of-16-chars' },
+    });
+    expect(allowed.status).toBe(200);
+  });
+});
+
+describe('slow operations', () => {
+  it('log their SQL with durations and the plan of the slowest statement, under the trace id', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino(
+      { level: 'warn' },
+      new Writable({
+        write(chunk, _encoding, done) {
+          lines.push(JSON.parse(String(chunk)));
+          done();
+        },
+      }),
+    );
+    const slow = createTestApp(
+      db,
+      { SLOW_OPERATION_MS: '1', AGGREGATE_CACHE_BYTES: '0' },
+      { telemetry, logger },
+    );
+    const response = await slow.fetch('http://localhost/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        query: 'query Slow { metricsSummary(start: "2026-01-01T00:00:00Z") { count } }',
+      }),
+    });
+    await response.text();
+    for (let waited = 0; lines.length === 0 && waited < 5000; waited += 20) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const [line] = lines;
+    const [server] = byName(exporter.getFinishedSpans(), 'POST /graphql').slice(-1);
+    expect(line).toMatchObject({
+      msg: 'Slow operation',
+      operation_name: 'Slow',
+      trace_id: server?.spanContext().traceId,
+    });
+    const statements = line?.statements as { text: string; ms: number }[];
+    expect(statements.some((statement) => /percentile_cont/.test(statement.text))).toBe(true);
+    expect(JSON.stringify(statements)).not.toMatch(/2026-01-01/);
+    expect(JSON.stringify(line?.plan)).toMatch(/"Node Type"/);
+  });
+});
