@@ -277,3 +277,22 @@ describe('the embedded database', () => {
     }
   }, 120_000);
 });
+
+describe('METRICS_PORT', () => {
+  it('moves /metrics to a port of its own, which serves nothing else', async () => {
+    const metricsPort = await closedPort();
+    const server = await startServer({ DATABASE_URL: db.url, METRICS_PORT: String(metricsPort) });
+    try {
+      await (await query(server.url, JSON.stringify({ query: '{ metricsSummary { count } }' }))).text();
+      const scrape = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+      expect(scrape.status).toBe(200);
+      expect(await scrape.text()).toMatch(
+        /^http_server_request_duration_count\{.*http_route="\/graphql"\} 1$/m,
+      );
+      expect((await fetch(`http://127.0.0.1:${metricsPort}/graphql`)).status).toBe(404);
+      expect((await fetch(`${server.url}/metrics`)).status).toBe(404);
+    } finally {
+      await stopServer(server);
+    }
+  });
+});
