@@ -30,6 +30,7 @@ import {
 } from './lib/dataset.js';
 import { benchIngest, type IngestResult } from './lib/ingest.js';
 import { type LoadOptions, type LoadResult, runLoad, sample } from './lib/load.js';
+import { benchObservability, type ObservabilityResult } from './lib/observability.js';
 import { cpuMsByPid, freePort, machineBusyMs, runCommand, Service } from './lib/processes.js';
 import { renderReport, type WorkloadResult } from './lib/report.js';
 import { deepCursorQuery, dig, type Target, type Workload, workloads } from './lib/workloads.js';
@@ -43,6 +44,7 @@ Options:
   --only <ids>       Comma-separated workloads to run, e.g. 1,2,4a (default: all); skips ingest.
   --skip-ingest      Skip the ingest comparison.
   --skip-http        Skip the HTTP workloads.
+  --skip-observability  Skip the cost of observability (W1 without the code, off, traced 100% and 10%).
   --cpu-prof         Run the service with --cpu-prof; profiles go to bench/.cache/profiles.
   --tsx              Run the service from source with tsx instead of building it.
   --output <path>    Where to write the report. Default: bench/results/<date>.md for a full run;
@@ -64,6 +66,7 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     'skip-ingest': { type: 'boolean', default: false },
     'skip-http': { type: 'boolean', default: false },
+    'skip-observability': { type: 'boolean', default: false },
     'cpu-prof': { type: 'boolean', default: false },
     tsx: { type: 'boolean', default: false },
     output: { type: 'string' },
@@ -89,7 +92,11 @@ const load: LoadOptions = {
   timeout: 30,
 };
 const only = args.only?.split(',').map((id) => id.trim());
-const partial = only !== undefined || args['skip-ingest'] || args['skip-http'];
+const partial =
+  (only !== undefined && !only.includes('obs')) ||
+  args['skip-ingest'] ||
+  args['skip-http'] ||
+  args['skip-observability'];
 
 async function build(): Promise<{ command: string; args: string[]; how: string }> {
   const entry = { command: process.execPath, args: ['--import', 'tsx', join(ROOT, 'src/main.ts')] };
@@ -270,7 +277,28 @@ async function main() {
     `dataset: ${DATASET.rows.toLocaleString('en')} samples one a second from ${new Date(DATASET.startSeconds * 1000).toISOString()} (scripts/generate-metrics.ts --seed ${DATASET.seed}) in \`${databaseName(benchUrl)}\`: ${state === 'reused' ? 'reused' : `loaded with npm run ingest in ${((performance.now() - loadStarted) / 1000).toFixed(0)} s`}`,
   );
 
-  const http = args['skip-http'] ? [] : await runHttp(serviceCommand, notes, environment);
+  const httpWanted = !args['skip-http'] && (only === undefined || only.some((id) => id !== 'obs'));
+  const http = httpWanted ? await runHttp(serviceCommand, notes, environment) : [];
+  let observability: ObservabilityResult | undefined;
+  if (!args['skip-observability'] && (only === undefined || only.includes('obs'))) {
+    const monitor = new pg.Client({ connectionString: benchUrl });
+    await monitor.connect();
+    try {
+      observability = await benchObservability({
+        service: serviceCommand,
+        databaseUrl: benchUrl,
+        load,
+        settle: () => waitForIdleDatabase(monitor),
+        cpu: async (pid) => ({
+          server: await cpuMsByPid(pid ? [pid] : []),
+          postgres: await cpuMsByPid(await backendPids(monitor)),
+        }),
+        log,
+      });
+    } finally {
+      await monitor.end();
+    }
+  }
   let ingest: IngestResult[] = [];
   if (!args['skip-ingest'] && only === undefined) {
     log('ingest: npm run ingest vs psql \\copy');
@@ -280,7 +308,15 @@ async function main() {
     `whole run: ${elapsed()} (npm run bench); load average at start ${startLoad}, at end ${loadavg()[0]?.toFixed(2)} (other work on the machine shows up here)`,
   );
 
-  const markdown = renderReport({ date, connections: load.connections, environment, http, ingest, notes });
+  const markdown = renderReport({
+    date,
+    connections: load.connections,
+    environment,
+    http,
+    ingest,
+    observability,
+    notes,
+  });
   process.stdout.write(`\n${markdown}\n`);
   const output = args.output ?? (partial ? undefined : join(ROOT, 'bench/results', `${date}.md`));
   if (output) {

@@ -299,3 +299,32 @@ describe('slow operations', () => {
     expect(JSON.stringify(line?.plan)).toMatch(/"Node Type"/);
   });
 });
+
+describe('sampling', () => {
+  it('follows OTEL_TRACES_SAMPLER: ratio 0 drops new traces, and a sampled caller is still followed', async () => {
+    const saved = { sampler: process.env.OTEL_TRACES_SAMPLER, arg: process.env.OTEL_TRACES_SAMPLER_ARG };
+    process.env.OTEL_TRACES_SAMPLER = 'parentbased_traceidratio';
+    process.env.OTEL_TRACES_SAMPLER_ARG = '0';
+    const kept = new InMemorySpanExporter();
+    const sampled = startTelemetry(telemetrySettings({}, 'x'), { spanExporter: kept, runtimeMetrics: false });
+    try {
+      const sampledApp = createTestApp(db, {}, { telemetry: sampled });
+      const ask = (headers: Record<string, string>) =>
+        sampledApp.fetch('http://localhost/graphql', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...headers },
+          body: JSON.stringify({ query: '{ metricsSummary { count } }' }),
+        });
+      await (await ask({})).text();
+      expect(kept.getFinishedSpans()).toEqual([]);
+      await (await ask({ traceparent: `00-${TRACE_ID}-${PARENT_SPAN}-01` })).text();
+      expect(kept.getFinishedSpans().map((span) => span.spanContext().traceId)).toContain(TRACE_ID);
+    } finally {
+      await sampled.shutdown();
+      process.env.OTEL_TRACES_SAMPLER = saved.sampler;
+      process.env.OTEL_TRACES_SAMPLER_ARG = saved.arg;
+      if (saved.sampler === undefined) delete process.env.OTEL_TRACES_SAMPLER;
+      if (saved.arg === undefined) delete process.env.OTEL_TRACES_SAMPLER_ARG;
+    }
+  });
+});

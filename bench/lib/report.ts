@@ -1,6 +1,8 @@
 /** The Markdown report: environment, HTTP workloads, ingest, and the targets of issue 5. */
+
 import type { IngestResult } from './ingest.js';
 import type { LoadResult } from './load.js';
+import type { ObservabilityResult } from './observability.js';
 import type { Workload } from './workloads.js';
 
 export interface WorkloadResult {
@@ -19,6 +21,7 @@ export interface Report {
   environment: string[];
   http: WorkloadResult[];
   ingest: IngestResult[];
+  observability?: ObservabilityResult | undefined;
   notes: string[];
 }
 
@@ -103,6 +106,48 @@ function targets(report: Report): Check[] {
       met: ingest.peakRssMiB !== undefined && ingest.peakRssMiB * 1.048576 < 300,
     });
   }
+  const observability = report.observability;
+  if (observability) {
+    const variant = (prefix: string) =>
+      observability.variants.find((candidate) => candidate.name.startsWith(prefix)) ?? { rounds: [] };
+    const compare = (
+      target: string,
+      value: { rounds: number[] },
+      reference: { rounds: number[] },
+      least: number,
+    ) => {
+      const measured = roundRatio(value, reference);
+      checks.push({
+        target,
+        measured: `${ratio(measured)} (median of ${value.rounds.length} rounds)`,
+        met: measured >= least,
+      });
+    };
+    const off = variant('OpenTelemetry off');
+    compare(
+      'Observability: W1 with OpenTelemetry off >= 97% of without the code',
+      off,
+      variant('without'),
+      0.97,
+    );
+    compare(
+      'Observability: W1 with every trace exported >= 75% of off',
+      variant('traces on, 100%'),
+      off,
+      0.75,
+    );
+    compare(
+      'Observability: W1 with 10% of traces sampled >= 90% of off',
+      variant('traces on, parentbased'),
+      off,
+      0.9,
+    );
+    checks.push({
+      target: 'Observability: /metrics scrape < 20 ms',
+      measured: `${observability.scrapeMs.median.toFixed(1)} ms (median of 20; slowest ${observability.scrapeMs.max.toFixed(1)} ms)`,
+      met: observability.scrapeMs.median < 20,
+    });
+  }
   if (report.http.length > 0) {
     const failing = report.http.filter(
       (result) => result.service.errors > 0 || (result.baseline?.errors ?? 0) > 0 || result.notes.length > 0,
@@ -115,6 +160,17 @@ function targets(report: Report): Check[] {
     });
   }
   return checks;
+}
+
+/**
+ * `variant`'s req/s over `reference`'s, round by round (each round runs the variants back to back,
+ * so drift on the machine falls on both), and the median of those ratios.
+ */
+export function roundRatio(variant: { rounds: number[] }, reference: { rounds: number[] }): number {
+  const ratios = variant.rounds
+    .map((value, round) => value / (reference.rounds[round] ?? Number.NaN))
+    .sort((a, b) => a - b);
+  return ratios[Math.floor(ratios.length / 2)] ?? Number.NaN;
 }
 
 export function renderReport(report: Report): string {
@@ -163,6 +219,33 @@ export function renderReport(report: Report): string {
       "`load s` is the ingest script's own elapsed time (reading, validating, writing), which its rows/s uses; " +
         "`wall s` adds npm, tsx and Prisma start-up. \\copy's rows/s uses its wall time." +
         (ingest ? ` Peak RSS: ${ingest.rssMethod}, the largest process of the tree.` : ''),
+    );
+    lines.push('');
+  }
+
+  const observability = report.observability;
+  if (observability) {
+    lines.push('## Observability: W1 (first page of 100) by how it is instrumented', '');
+    lines.push(
+      'Each variant runs in its own process, the four in turn, five rounds; a row shows its round with the median req/s, ' +
+        'and its ratio is the median of its round-by-round ratios to OpenTelemetry off (the machine drifts from round to round, not within one).',
+      '',
+    );
+    lines.push(
+      '| variant | req/s (median) | rounds | p50 ms | p99 ms | errors | server CPU ms/req | req/s vs OpenTelemetry off |',
+    );
+    lines.push('| --- | ---: | --- | ---: | ---: | --- | ---: | ---: |');
+    const off = observability.variants.find((variant) => variant.name.startsWith('OpenTelemetry off'));
+    for (const variant of observability.variants) {
+      const { name, result, rounds } = variant;
+      lines.push(
+        `| ${name} | ${int(result.requestsPerSecond)} | ${rounds.map(int).join(', ')} | ${result.p50.toFixed(2)} | ${result.p99.toFixed(2)} | ${result.errors} | ${result.cpuMsPerRequest.server?.toFixed(3) ?? '-'} | ${off ? ratio(roundRatio(variant, off)) : 'n/a'} |`,
+      );
+    }
+    lines.push('');
+    lines.push(
+      `\`/metrics\` after the load, every series filled (${int(observability.scrapeMs.bytes)} bytes): median ${observability.scrapeMs.median.toFixed(1)} ms, slowest of 20 ${observability.scrapeMs.max.toFixed(1)} ms. ` +
+        `The local OTLP receiver took ${int(observability.spansReceived)} export requests.`,
     );
     lines.push('');
   }

@@ -5,6 +5,7 @@ import type { Config } from '../config.js';
 import type PrismaTypes from '../generated/pothos-types.js';
 import { getDatamodel } from '../generated/pothos-types.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
+import type { OperationScope } from '../observability/operation-scope.js';
 import type { ServiceMetrics } from '../observability/service-metrics.js';
 import type { AggregateCache } from '../store/aggregate-cache.js';
 import type { MetricStore } from '../store/metric-store.js';
@@ -18,6 +19,8 @@ export interface Context {
   /** For plugin-prisma alone; resolvers read and write through the store. */
   prisma: PrismaClient;
   request: Request;
+  /** Where the store records the statements run for this request (the slow-operation log). */
+  scope: OperationScope | undefined;
 }
 
 export const builder = new SchemaBuilder<{

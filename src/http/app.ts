@@ -61,10 +61,29 @@ export type App = YogaServerInstance<Record<string, never>, Context>;
 export function createApp(parts: AppParts): App {
   const { config, logger, store, aggregates, prisma, telemetry, serviceMetrics } = parts;
   const { observability } = config;
+  const requestTelemetry = useRequestTelemetry({
+    tracer: telemetry.tracer,
+    meter: telemetry.meter,
+    logger,
+    routes: ROUTES,
+    untraced: UNTRACED,
+    accessLog: observability.accessLog,
+    slowOperationMs: observability.slowOperationMs,
+    explain: (statement) => store.explain(statement.text, statement.values),
+    explainIntervalMs: EXPLAIN_INTERVAL_MS,
+  });
   return createYoga<Record<string, never>, Context>({
     schema,
     graphqlEndpoint: GRAPHQL_ENDPOINT,
-    context: ({ request }) => ({ config, store, aggregates, prisma, serviceMetrics, request }),
+    context: ({ request }) => ({
+      config,
+      store,
+      aggregates,
+      prisma,
+      serviceMetrics,
+      request,
+      scope: requestTelemetry.scopeOf(request),
+    }),
     logging: logger,
     landingPage: false,
     // requestBodyRules enforces MAX_BODY_BYTES, counting only bodies that come without a length.
@@ -73,22 +92,13 @@ export function createApp(parts: AppParts): App {
     renderGraphiQL,
     maskedErrors: maskedErrors(config.env),
     plugins: [
-      useRequestTelemetry({
-        tracer: telemetry.tracer,
-        meter: telemetry.meter,
-        logger,
-        routes: ROUTES,
-        untraced: UNTRACED,
-        accessLog: observability.accessLog,
-        slowOperationMs: observability.slowOperationMs,
-        explain: (statement) => store.explain(statement.text, statement.values),
-        explainIntervalMs: EXPLAIN_INTERVAL_MS,
-      }),
+      requestTelemetry.plugin,
       restRoutes({
         config,
         store,
         logger,
         graphqlEndpoint: GRAPHQL_ENDPOINT,
+        scopeOf: requestTelemetry.scopeOf,
         metrics:
           observability.metricsPort === undefined
             ? { scrape: telemetry.scrape, token: observability.metricsToken }

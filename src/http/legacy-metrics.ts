@@ -2,6 +2,7 @@ import type { Config } from '../config.js';
 import { decodeCursor, encodeCursor } from '../domain/cursor.js';
 import type { PageRequest } from '../domain/paging.js';
 import { endsBeforeStart, parseTimestamp } from '../domain/time.js';
+import type { OperationScope } from '../observability/operation-scope.js';
 import type { MetricStore } from '../store/metric-store.js';
 import { jsonError, jsonResponse } from './json.js';
 
@@ -42,6 +43,7 @@ export async function legacyMetrics(
   request: Request,
   store: Pick<MetricStore, 'page'>,
   config: Config,
+  scope?: OperationScope,
 ): Promise<Response> {
   const url = new URL(request.url);
   const params = url.searchParams;
@@ -62,7 +64,7 @@ export async function legacyMetrics(
     throw error;
   }
 
-  const { rows, hasMore } = await store.page(page);
+  const { rows, hasMore } = await store.page(page, scope);
   const headers: Record<string, string> = {};
   const last = rows.at(-1);
   if (hasMore && last) {

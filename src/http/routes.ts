@@ -2,6 +2,7 @@ import type { Plugin } from 'graphql-yoga';
 import type { Config } from '../config.js';
 import { DatabaseUnavailableError, RETRY_AFTER_SECONDS } from '../database/availability.js';
 import type { Logger } from '../observability/logger.js';
+import type { OperationScope } from '../observability/operation-scope.js';
 import type { MetricStore } from '../store/metric-store.js';
 import { healthz, readyz } from './health.js';
 import { jsonError, jsonResponse } from './json.js';
@@ -38,10 +39,12 @@ export function restRoutes(options: {
   store: MetricStore;
   logger: Logger;
   graphqlEndpoint: string;
+  /** The scope of a request, where the store records its statements. */
+  scopeOf: (request: Request) => OperationScope | undefined;
   /** Served at /metrics on this port; undefined where METRICS_PORT moves it. */
   metrics: MetricsEndpoint | undefined;
 }): Plugin {
-  const { config, store, logger, graphqlEndpoint, metrics } = options;
+  const { config, store, logger, graphqlEndpoint, metrics, scopeOf } = options;
   const index = () =>
     jsonResponse({
       service: 'metrics-api',
@@ -59,7 +62,7 @@ export function restRoutes(options: {
     },
     '/healthz': { GET: healthz },
     '/readyz': { GET: () => readyz(store, config.readinessTimeoutMs) },
-    '/api/metrics': { GET: (request) => legacyMetrics(request, store, config) },
+    '/api/metrics': { GET: (request) => legacyMetrics(request, store, config, scopeOf(request)) },
     ...(metrics ? { '/metrics': { GET: (request: Request) => metricsResponse(request, metrics) } } : {}),
   };
 

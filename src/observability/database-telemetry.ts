@@ -7,7 +7,7 @@ import {
   type Tracer,
 } from '@opentelemetry/api';
 import type pg from 'pg';
-import { currentScope } from './operation-scope.js';
+import type { OperationScope } from './operation-scope.js';
 
 /** Seconds, as the semantic conventions' duration histograms. */
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -88,12 +88,16 @@ export class DatabaseTelemetry {
     }
   }
 
-  /** Runs one statement: `operation` is its SQL verb, `text` its SQL with placeholders. */
+  /**
+   * Runs one statement: `operation` is its SQL verb, `text` its SQL with placeholders; `scope`, the
+   * request's, records it for the slow-operation log.
+   */
   async statement<T>(
     operation: string,
     text: string,
     values: readonly unknown[],
     run: () => Promise<T>,
+    scope?: OperationScope,
   ): Promise<T> {
     const started = performance.now();
     const span = this.#tracer?.startSpan(`${operation} metrics`, {
@@ -121,7 +125,7 @@ export class DatabaseTelemetry {
       const ms = performance.now() - started;
       span?.end();
       this.#duration.record(ms / 1000, attributes);
-      currentScope()?.statements.push({ text, values, ms });
+      scope?.statements.push({ text, values, ms });
     }
   }
 }

@@ -1,7 +1,7 @@
 import { context, trace } from '@opentelemetry/api';
 import { pino } from 'pino';
 import type { Config } from '../config.js';
-import { currentScope } from './operation-scope.js';
+import { scopeIn } from './operation-scope.js';
 
 export type Logger = pino.Logger;
 
@@ -23,8 +23,9 @@ export function createLogger(config: Pick<Config, 'logLevel' | 'env'>, options: 
   const base = { service: options.service };
   // Every line written while serving a request names its trace, span and operation.
   const mixin = () => {
-    const span = trace.getSpan(context.active())?.spanContext();
-    const operation = currentScope()?.operationName;
+    const active = context.active();
+    const span = trace.getSpan(active)?.spanContext();
+    const operation = scopeIn(active)?.operationName;
     if (!span && !operation) return {};
     return span ? { trace_id: span.traceId, span_id: span.spanId, operation } : { operation };
   };

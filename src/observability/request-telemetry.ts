@@ -13,7 +13,7 @@ import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { type ExecutionResult, getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Logger } from './logger.js';
-import { type OperationScope, type StatementRecord, withOperationScope } from './operation-scope.js';
+import { type OperationScope, type StatementRecord, withScope } from './operation-scope.js';
 
 /** Seconds: the semantic conventions' advice for http.server.request.duration. */
 const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
@@ -76,7 +76,11 @@ function pathOf(url: string): string {
  * duration histogram, GraphQL operation and error counters, one access log line, and the
  * slow-operation log with the SQL each slow operation ran and the plan of its slowest statement.
  */
-export function useRequestTelemetry(options: RequestTelemetryOptions): Plugin {
+export function useRequestTelemetry(options: RequestTelemetryOptions): {
+  plugin: Plugin;
+  /** The scope of a request being served, to hand to the store; none for untraced paths. */
+  scopeOf(request: Request): OperationScope | undefined;
+} {
   const { tracer, meter, logger } = options;
   const states = new WeakMap<Request, RequestState>();
   const operationNames = new Set<string>();
@@ -160,60 +164,74 @@ export function useRequestTelemetry(options: RequestTelemetryOptions): Plugin {
     });
   }
 
-  return {
-    instrumentation: {
-      request({ request }, wrapped) {
-        const path = pathOf(request.url);
-        if (options.untraced.includes(path)) return wrapped();
-        const route = routeOf(request.url, options.routes);
-        const state: RequestState = {
-          started: performance.now(),
-          route,
-          span: undefined,
-          operationSpan: undefined,
-          operationType: undefined,
-          operationName: undefined,
-          errorCodes: new Set(),
-          scope: { statements: [] },
-        };
-        states.set(request, state);
-        let active: Context = context.active();
-        if (tracer) {
-          const parent = propagator.extract(active, request.headers, headerGetter);
-          state.span = tracer.startSpan(
-            route ? `${request.method} ${route}` : request.method,
-            {
-              kind: SpanKind.SERVER,
-              attributes: {
-                'http.request.method': request.method,
-                'url.path': path,
-                'url.scheme': request.url.startsWith('https:') ? 'https' : 'http',
-                ...(route ? { 'http.route': route } : {}),
-                ...(request.headers.get('user-agent')
-                  ? { 'user_agent.original': request.headers.get('user-agent') as string }
-                  : {}),
-              },
+  /** The state of a request from its start, unless its path is never observed. */
+  function begin(request: Request): RequestState | undefined {
+    if (options.untraced.includes(pathOf(request.url))) return undefined;
+    const state: RequestState = {
+      started: performance.now(),
+      route: routeOf(request.url, options.routes),
+      span: undefined,
+      operationSpan: undefined,
+      operationType: undefined,
+      operationName: undefined,
+      errorCodes: new Set(),
+      scope: { statements: [] },
+    };
+    states.set(request, state);
+    return state;
+  }
+
+  // Spans only when tracing: Yoga's instrumentation wraps every phase in promises, which costs a
+  // page measurably even when the wrapper does nothing.
+  const instrumentation: Plugin['instrumentation'] = tracer && {
+    request({ request }, wrapped) {
+      const state = begin(request);
+      if (!state) return wrapped();
+      const { route } = state;
+      const path = pathOf(request.url);
+      let active: Context = context.active();
+      {
+        const parent = propagator.extract(active, request.headers, headerGetter);
+        state.span = tracer.startSpan(
+          route ? `${request.method} ${route}` : request.method,
+          {
+            kind: SpanKind.SERVER,
+            attributes: {
+              'http.request.method': request.method,
+              'url.path': path,
+              'url.scheme': request.url.startsWith('https:') ? 'https' : 'http',
+              ...(route ? { 'http.route': route } : {}),
+              ...(request.headers.get('user-agent')
+                ? { 'user_agent.original': request.headers.get('user-agent') as string }
+                : {}),
             },
-            parent,
-          );
-          active = trace.setSpan(parent, state.span);
-        }
-        return context.with(active, () => withOperationScope(state.scope, wrapped));
-      },
-      operation(_payload, wrapped) {
-        if (!tracer) return wrapped();
-        return tracer.startActiveSpan('graphql.operation', (span) => {
-          const state = states.get(_payload.request);
-          if (state) state.operationSpan = span;
-          const result = wrapped();
-          if (result instanceof Promise) return result.finally(() => span.end());
-          span.end();
-          return result;
-        });
-      },
-      parse: (_payload, wrapped) => phase('graphql.parse', wrapped),
-      validate: (_payload, wrapped) => phase('graphql.validate', wrapped),
-      execute: (_payload, wrapped) => phase('graphql.execute', wrapped),
+          },
+          parent,
+        );
+        active = trace.setSpan(parent, state.span);
+      }
+      return context.with(withScope(active, state.scope), wrapped);
+    },
+    operation(_payload, wrapped) {
+      if (!tracer) return wrapped();
+      return tracer.startActiveSpan('graphql.operation', (span) => {
+        const state = states.get(_payload.request);
+        if (state) state.operationSpan = span;
+        const result = wrapped();
+        if (result instanceof Promise) return result.finally(() => span.end());
+        span.end();
+        return result;
+      });
+    },
+    parse: (_payload, wrapped) => phase('graphql.parse', wrapped),
+    validate: (_payload, wrapped) => phase('graphql.validate', wrapped),
+    execute: (_payload, wrapped) => phase('graphql.execute', wrapped),
+  };
+
+  const plugin: Plugin = {
+    ...(instrumentation ? { instrumentation } : {}),
+    onRequest({ request }) {
+      if (!states.has(request)) begin(request);
     },
     onExecute({ args }) {
       const request = (args.contextValue as { request?: Request }).request;
@@ -311,4 +329,5 @@ export function useRequestTelemetry(options: RequestTelemetryOptions): Plugin {
       if (ms >= options.slowOperationMs) slowOperation(state, request, ms, traceId);
     },
   };
+  return { plugin, scopeOf: (request) => states.get(request)?.scope };
 }

@@ -1,6 +1,7 @@
 import { type Meter, trace } from '@opentelemetry/api';
 import { LRUCache } from 'lru-cache';
 import type { TimeRange } from '../domain/time.js';
+import type { OperationScope } from '../observability/operation-scope.js';
 import type { AtRevision, MetricBucket, MetricStore, MetricSummary } from './metric-store.js';
 
 /**
@@ -67,21 +68,24 @@ export class AggregateCache {
     trace.getActiveSpan()?.setAttribute('metrics_api.aggregate_cache', result);
   }
 
-  summary(range: TimeRange): Promise<MetricSummary> {
+  /** `scope`: the request's, where the statements run for it are recorded. */
+  summary(range: TimeRange, scope?: OperationScope): Promise<MetricSummary> {
     return this.#remember(
       'summary',
       `summary:${range.start?.getTime() ?? ''}:${range.end?.getTime() ?? ''}`,
-      () => this.#store.summary(range),
+      () => this.#store.summary(range, scope),
       () => ESTIMATED_BYTES.summary,
+      scope,
     );
   }
 
-  series(range: Required<TimeRange>, bucketSeconds: number): Promise<MetricBucket[]> {
+  series(range: Required<TimeRange>, bucketSeconds: number, scope?: OperationScope): Promise<MetricBucket[]> {
     return this.#remember(
       'series',
       `series:${range.start.getTime()}:${range.end.getTime()}:${bucketSeconds}`,
-      () => this.#store.series(range, bucketSeconds),
+      () => this.#store.series(range, bucketSeconds, scope),
       (series) => ESTIMATED_BYTES.series + series.length * ESTIMATED_BYTES.seriesBucket,
+      scope,
     );
   }
 
@@ -94,13 +98,14 @@ export class AggregateCache {
     key: string,
     compute: () => Promise<AtRevision<T>>,
     size: (value: T) => number,
+    scope: OperationScope | undefined,
   ): Promise<T> {
     const entries = this.#entries;
     if (!entries) {
       this.#outcome(kind, 'off');
       return (await compute()).value;
     }
-    const revision = await this.#store.revision();
+    const revision = await this.#store.revision(scope);
     const entry = entries.get(key);
     if (entry?.revision === revision) {
       this.#outcome(kind, 'hit');

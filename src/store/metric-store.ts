@@ -5,6 +5,7 @@ import type { Page, PageRequest, SortDirection } from '../domain/paging.js';
 import type { TimeRange } from '../domain/time.js';
 import { Prisma, type PrismaClient } from '../generated/prisma/client.js';
 import type { DatabaseTelemetry } from '../observability/database-telemetry.js';
+import type { OperationScope } from '../observability/operation-scope.js';
 import { fastTimestamptzTypes } from './pg-timestamptz.js';
 import { type Batch, type BatchResult, type BatchTarget, type ConflictMode, dedupe } from './sample-batch.js';
 
@@ -111,6 +112,7 @@ type StatementRunner = <T>(
   text: string,
   values: readonly unknown[],
   run: () => Promise<T>,
+  scope?: OperationScope,
 ) => Promise<T>;
 
 /**
@@ -140,25 +142,37 @@ export class MetricStore implements BatchTarget {
   };
 
   /** Runs one statement, observed, with unavailability told apart from other failures. */
-  #observed: StatementRunner = (operation, text, values, run) =>
-    (this.#telemetry ? this.#telemetry.statement(operation, text, values, run) : run()).catch(
+  #observed: StatementRunner = (operation, text, values, run, scope) =>
+    (this.#telemetry ? this.#telemetry.statement(operation, text, values, run, scope) : run()).catch(
       this.#classified,
     );
 
   /** A query on the pool, rows as arrays: pg would otherwise build an object per row only for it to be mapped. */
-  #arrays<Row extends unknown[]>(text: string, values: unknown[], types?: typeof fastTimestamptzTypes) {
-    return this.#observed('SELECT', text, values, () =>
-      this.#pool.query<Row>({ text, values, rowMode: 'array', ...(types ? { types } : {}) }),
+  #arrays<Row extends unknown[]>(
+    text: string,
+    values: unknown[],
+    scope: OperationScope | undefined,
+    types?: typeof fastTimestamptzTypes,
+  ) {
+    return this.#observed(
+      'SELECT',
+      text,
+      values,
+      () => this.#pool.query<Row>({ text, values, rowMode: 'array', ...(types ? { types } : {}) }),
+      scope,
     );
   }
 
   /** A Prisma raw query, observed under its SQL text. */
-  #raw<Row>(operation: string, sql: Prisma.Sql): Promise<Row[]> {
-    return this.#observed(operation, sql.text, sql.values, () => this.#prisma.$queryRaw<Row[]>(sql));
+  #raw<Row>(operation: string, sql: Prisma.Sql, scope?: OperationScope): Promise<Row[]> {
+    return this.#observed(operation, sql.text, sql.values, () => this.#prisma.$queryRaw<Row[]>(sql), scope);
   }
 
-  /** One page of samples, by keyset: the page size plus one row tells whether there are more. */
-  async page(request: PageRequest): Promise<Page<StoredMetric>> {
+  /**
+   * One page of samples, by keyset: the page size plus one row tells whether there are more. Every
+   * read takes the `scope` of the request it serves, where its statements are recorded.
+   */
+  async page(request: PageRequest, scope?: OperationScope): Promise<Page<StoredMetric>> {
     const flipped: SortDirection = request.direction === 'asc' ? 'desc' : 'asc';
     const query = keysetPageQuery(
       pageBounds(request),
@@ -168,6 +182,7 @@ export class MetricStore implements BatchTarget {
     const { rows } = await this.#arrays<[id: string, timestamp: Date, cpuLoad: number, concurrency: number]>(
       query.text,
       query.values,
+      scope,
       fastTimestamptzTypes,
     );
     const hasMore = rows.length > request.size;
@@ -181,27 +196,29 @@ export class MetricStore implements BatchTarget {
     return { rows: page, hasMore };
   }
 
-  async findById(id: bigint): Promise<StoredMetric | null> {
+  async findById(id: bigint, scope?: OperationScope): Promise<StoredMetric | null> {
     const { rows } = await this.#arrays<[id: string, timestamp: Date, cpuLoad: number, concurrency: number]>(
       `SELECT id, "timestamp", cpu_load, concurrency FROM ${METRICS} WHERE id = $1`,
       [id.toString()],
+      scope,
       fastTimestamptzTypes,
     );
     const [row] = rows;
     return row ? { id: BigInt(row[0]), timestamp: row[1], cpuLoad: row[2], concurrency: row[3] } : null;
   }
 
-  async count(range: TimeRange): Promise<number> {
+  async count(range: TimeRange, scope?: OperationScope): Promise<number> {
     const [row] = await this.#raw<{ count: number }>(
       'SELECT',
       Prisma.sql`SELECT count(*)::int AS count FROM ${METRICS_SQL} ${rangeCondition(range)}`,
+      scope,
     );
     return row?.count ?? 0;
   }
 
   /** The current revision of the data in metrics (see the metrics_revision migration). */
-  async revision(): Promise<string> {
-    const { rows } = await this.#arrays<[revision: string]>(`SELECT revision FROM ${REVISION}`, []);
+  async revision(scope?: OperationScope): Promise<string> {
+    const { rows } = await this.#arrays<[revision: string]>(`SELECT revision FROM ${REVISION}`, [], scope);
     const [row] = rows;
     if (!row) throw new Error(`${REVISION} has no row: apply the migrations`);
     return row[0];
@@ -213,7 +230,7 @@ export class MetricStore implements BatchTarget {
    * `real`, so its aggregates are returned at `real` precision: a double would print float4 noise
    * such as 0.30000001192092896 for a stored 0.3.
    */
-  async summary(range: TimeRange): Promise<AtRevision<MetricSummary>> {
+  async summary(range: TimeRange, scope?: OperationScope): Promise<AtRevision<MetricSummary>> {
     const [row] = await this.#raw<{
       revision: string;
       count: number;
@@ -243,6 +260,7 @@ export class MetricStore implements BatchTarget {
            avg(concurrency)::float8 AS concurrency_avg,
            percentile_cont(0.95) WITHIN GROUP (ORDER BY concurrency) AS concurrency_p95
       FROM ${METRICS_SQL} ${rangeCondition(range)}`,
+      scope,
     );
     if (!row) throw new Error('An aggregate query returned no row');
     const [p50 = null, p95 = null, p99 = null] = row.cpu_percentiles ?? [];
@@ -264,7 +282,11 @@ export class MetricStore implements BatchTarget {
   }
 
   /** Buckets of `bucketSeconds` aligned to the Unix epoch; empty buckets are absent. One query. */
-  async series(range: Required<TimeRange>, bucketSeconds: number): Promise<AtRevision<MetricBucket[]>> {
+  async series(
+    range: Required<TimeRange>,
+    bucketSeconds: number,
+    scope?: OperationScope,
+  ): Promise<AtRevision<MetricBucket[]>> {
     const rows = await this.#raw<{
       revision: string;
       bucket: Date | null;
@@ -294,6 +316,7 @@ export class MetricStore implements BatchTarget {
          GROUP BY bucket
       ) AS buckets ON true
      ORDER BY buckets.bucket`,
+      scope,
     );
     const [first] = rows;
     if (!first) throw new Error(`${REVISION} has no row: apply the migrations`);
@@ -362,7 +385,11 @@ export class MetricStore implements BatchTarget {
   }
 
   async isEmpty(): Promise<boolean> {
-    const { rows } = await this.#arrays<[exists: boolean]>(`SELECT EXISTS (SELECT 1 FROM ${METRICS})`, []);
+    const { rows } = await this.#arrays<[exists: boolean]>(
+      `SELECT EXISTS (SELECT 1 FROM ${METRICS})`,
+      [],
+      undefined,
+    );
     return !rows[0]?.[0];
   }
 

@@ -33,7 +33,7 @@ builder.queryField('metrics', (t) =>
         end: t.arg({ type: 'DateTime', description: 'Only samples before this instant (exclusive).' }),
         order: t.arg({ type: SortOrder, defaultValue: 'asc', required: true, description: 'Sort order.' }),
       },
-      resolve: async (_root, args, { store, config }) => {
+      resolve: async (_root, args, { store, config, scope }) => {
         const { maxPageSize, defaultPageSize } = config.pagination;
         if (args.first != null && args.last != null) {
           throw badUserInput(
@@ -48,14 +48,17 @@ builder.queryField('metrics', (t) =>
         const after = cursorArgument('after', args.after);
         const before = cursorArgument('before', args.before);
         const backward = last !== undefined;
-        const { rows, hasMore } = await store.page({
-          range,
-          after,
-          before,
-          direction: args.order,
-          size: backward ? last : (first ?? defaultPageSize),
-          fromEnd: backward,
-        });
+        const { rows, hasMore } = await store.page(
+          {
+            range,
+            after,
+            before,
+            direction: args.order,
+            size: backward ? last : (first ?? defaultPageSize),
+            fromEnd: backward,
+          },
+          scope,
+        );
         // A getter: cursors are encoded only for the edges whose cursor is asked for.
         const edges = rows.map((node) => ({
           node,
@@ -80,7 +83,7 @@ builder.queryField('metrics', (t) =>
       fields: (t) => ({
         totalCount: t.int({
           description: 'Samples matching start/end (cursors ignored). Counted only when requested.',
-          resolve: (connection, _args, { store }) => store.count(connection.range),
+          resolve: (connection, _args, { store, scope }) => store.count(connection.range, scope),
         }),
       }),
     },

@@ -33,10 +33,10 @@ builder.queryField('metricsSummary', (t) =>
       start: t.arg({ type: 'DateTime', description: 'Inclusive.' }),
       end: t.arg({ type: 'DateTime', description: 'Exclusive.' }),
     },
-    resolve: (_root, args, { aggregates }) => {
+    resolve: (_root, args, { aggregates, scope }) => {
       const range = { start: args.start ?? undefined, end: args.end ?? undefined };
       assertStartNotAfterEnd(range);
-      return aggregates.summary(range);
+      return aggregates.summary(range, scope);
     },
   }),
 );

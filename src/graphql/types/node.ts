@@ -18,7 +18,7 @@ const MAX_ID = 9_223_372_036_854_775_807n;
 async function resolveNode(
   argument: string,
   globalId: string,
-  { store }: Context,
+  { store, scope }: Context,
 ): Promise<StoredMetric | null> {
   let decoded: { typename: string; id: string };
   try {
@@ -36,7 +36,7 @@ async function resolveNode(
       `the key of Metric:${decoded.id} is not a Metric id (a positive 64-bit integer)`,
     );
   }
-  const metric = await store.findById(BigInt(decoded.id));
+  const metric = await store.findById(BigInt(decoded.id), scope);
   // Tells the Node interface which type this is.
   if (metric) brandWithType(metric, Metric);
   return metric;
