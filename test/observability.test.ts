@@ -6,7 +6,12 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { App } from '../src/http/app.js';
 import { startTelemetry, type Telemetry, telemetrySettings } from '../src/observability/telemetry.js';
 import { createTestApp } from './support/app.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import {
+  connectTest,
+  createEmptyDatabase,
+  createTestDatabase,
+  type TestDatabase,
+} from './support/database.js';
 
 let db: TestDatabase;
 let exporter: InMemorySpanExporter;
@@ -146,6 +151,50 @@ describe('traces', () => {
       await (await app.fetch(`http://localhost${path}`)).text();
     expect(exporter.getFinishedSpans()).toEqual([]);
     expect(logLines).toEqual([]);
+  });
+});
+
+describe('unexpected errors', () => {
+  it('keep their cause on the span and in one error line with the trace id, never in the response', async () => {
+    const empty = await createEmptyDatabase();
+    const unmigrated = connectTest(empty.url, 1);
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino(
+      { level: 'info' },
+      new Writable({
+        write(chunk, _encoding, done) {
+          for (const line of String(chunk).trim().split('\n')) lines.push(JSON.parse(line));
+          done();
+        },
+      }),
+    );
+    try {
+      const broken = createTestApp(
+        { ...unmigrated, url: empty.url },
+        { NODE_ENV: 'production', ACCESS_LOG: 'false' },
+        { telemetry, logger },
+      );
+      const response = await broken.fetch('http://localhost/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query: '{ metrics(first: 1) { totalCount } }' }),
+      });
+      const body = await response.text();
+      expect(body).toContain('Unexpected error.');
+      expect(body).not.toMatch(/relation/);
+      const [execute] = byName(exporter.getFinishedSpans(), 'graphql.execute').slice(-1);
+      expect(execute?.events.map((event) => event.name)).toContain('exception');
+      expect(JSON.stringify(execute?.events)).toMatch(/relation .* does not exist/);
+      const errors = lines.filter((line) => (line.level as number) >= 50);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatchObject({
+        trace_id: execute?.spanContext().traceId,
+        msg: 'Unexpected error in an operation',
+      });
+    } finally {
+      await unmigrated.close();
+      await empty.drop();
+    }
   });
 });
 

@@ -84,7 +84,15 @@ export function createApp(parts: AppParts): App {
       request,
       scope: requestTelemetry.scopeOf(request),
     }),
-    logging: logger,
+    // Unexpected errors are logged by the request telemetry, with their trace ids: not twice.
+    logging: {
+      debug: (...args) => logger.debug(args),
+      info: (...args) => logger.info(args),
+      warn: (...args) => logger.warn(args),
+      error: (...args) => {
+        if (!requestTelemetry.alreadyLogged(args[0])) logger.error(args[0]);
+      },
+    },
     landingPage: false,
     // requestBodyRules enforces MAX_BODY_BYTES, counting only bodies that come without a length.
     maxRequestBodySize: false,
@@ -92,6 +100,8 @@ export function createApp(parts: AppParts): App {
     renderGraphiQL,
     maskedErrors: maskedErrors(config.env),
     plugins: [
+      // First: its onExecuteDone codes the errors it knows before the telemetry counts them.
+      useErrorCodes(),
       requestTelemetry.plugin,
       restRoutes({
         config,
@@ -106,7 +116,6 @@ export function createApp(parts: AppParts): App {
       }),
       requestBodyRules({ maxBodyBytes: config.limits.maxBodyBytes }),
       useQueryLimits(config),
-      useErrorCodes(),
       useCompiledQueries(),
     ],
   });

@@ -1,5 +1,6 @@
 import {
   type Attributes,
+  context,
   type Meter,
   metrics,
   SpanKind,
@@ -100,15 +101,25 @@ export class DatabaseTelemetry {
     scope?: OperationScope,
   ): Promise<T> {
     const started = performance.now();
-    const span = this.#tracer?.startSpan(`${operation} metrics`, {
-      kind: SpanKind.CLIENT,
-      attributes: {
-        ...this.#attributes,
-        'db.operation.name': operation,
-        'db.collection.name': 'metrics',
-        'db.query.text': text,
-      },
-    });
+    // A child of the request's current span, passed down in its scope; elsewhere (the ingest
+    // command) of the active context, where spans nest through one. None for a request the
+    // sampler dropped.
+    const parent = scope ? scope.trace?.context : context.active();
+    const span =
+      parent &&
+      this.#tracer?.startSpan(
+        `${operation} metrics`,
+        {
+          kind: SpanKind.CLIENT,
+          attributes: {
+            ...this.#attributes,
+            'db.operation.name': operation,
+            'db.collection.name': 'metrics',
+            'db.query.text': text,
+          },
+        },
+        parent,
+      );
     const attributes: Attributes = {
       'db.system.name': 'postgresql',
       'db.operation.name': operation,

@@ -1,7 +1,6 @@
 import { context, trace } from '@opentelemetry/api';
 import { pino } from 'pino';
 import type { Config } from '../config.js';
-import { scopeIn } from './operation-scope.js';
 
 export type Logger = pino.Logger;
 
@@ -21,13 +20,11 @@ export interface LoggerOptions {
 export function createLogger(config: Pick<Config, 'logLevel' | 'env'>, options: LoggerOptions): Logger {
   const fd = options.fd ?? 1;
   const base = { service: options.service };
-  // Every line written while serving a request names its trace, span and operation.
+  // A line written under an active span (the ingest command, whose spans nest through an async
+  // context) names its trace; the server passes its trace ids explicitly instead (request-telemetry.ts).
   const mixin = () => {
-    const active = context.active();
-    const span = trace.getSpan(active)?.spanContext();
-    const operation = scopeIn(active)?.operationName;
-    if (!span && !operation) return {};
-    return span ? { trace_id: span.traceId, span_id: span.spanId, operation } : { operation };
+    const span = trace.getSpan(context.active())?.spanContext();
+    return span ? { trace_id: span.traceId, span_id: span.spanId } : {};
   };
   if (options.isTTY && config.env !== 'production') {
     return pino({

@@ -1,8 +1,8 @@
 import {
   type Attributes,
   type Context,
-  context,
   type Meter,
+  ROOT_CONTEXT,
   type Span,
   SpanKind,
   SpanStatusCode,
@@ -10,10 +10,10 @@ import {
   trace,
 } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { type ExecutionResult, getOperationAST } from 'graphql';
+import { type ExecutionResult, type GraphQLError, getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Logger } from './logger.js';
-import { type OperationScope, type StatementRecord, withScope } from './operation-scope.js';
+import type { OperationScope, StatementRecord } from './operation-scope.js';
 
 /** Seconds: the semantic conventions' advice for http.server.request.duration. */
 const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
@@ -38,7 +38,7 @@ export interface RequestTelemetryOptions {
   untraced: readonly string[];
   accessLog: { enabled: boolean; sampleRate: number };
   slowOperationMs: number;
-  /** EXPLAIN (FORMAT JSON) of a statement, for the slow-operation log; undefined when it cannot be explained. */
+  /** EXPLAIN (FORMAT JSON) of a statement, for the slow-operation log; undefined for one that is not a read. */
   explain(statement: StatementRecord): Promise<unknown>;
   /** At most one plan is taken per this many milliseconds. */
   explainIntervalMs: number;
@@ -46,23 +46,20 @@ export interface RequestTelemetryOptions {
 
 interface RequestState {
   started: number;
+  path: string;
   route: string | undefined;
   span: Span | undefined;
   operationSpan: Span | undefined;
+  /** The trace context of the operation span, the parent of parse, validate and execute. */
+  operationContext: Context | undefined;
+  executeSpan: Span | undefined;
   operationType: string | undefined;
   operationName: string | undefined;
   errorCodes: Set<string>;
   scope: OperationScope;
 }
 
-/** The route of a path, if it is one of this service's; its label and span name. */
-function routeOf(url: string, routes: readonly string[]): string | undefined {
-  const start = url.indexOf('/', url.indexOf('//') + 2);
-  const end = url.indexOf('?', start);
-  const path = url.slice(start, end === -1 ? undefined : end);
-  return routes.includes(path) ? path : undefined;
-}
-
+/** The path of a request URL, without building a URL object on the hot path. */
 function pathOf(url: string): string {
   const start = url.indexOf('/', url.indexOf('//') + 2);
   const end = url.indexOf('?', start);
@@ -80,10 +77,14 @@ export function useRequestTelemetry(options: RequestTelemetryOptions): {
   plugin: Plugin;
   /** The scope of a request being served, to hand to the store; none for untraced paths. */
   scopeOf(request: Request): OperationScope | undefined;
+  /** Whether an error was logged here already, with its trace (Yoga's logger skips those). */
+  alreadyLogged(error: unknown): boolean;
 } {
   const { tracer, meter, logger } = options;
   const states = new WeakMap<Request, RequestState>();
   const operationNames = new Set<string>();
+  // Unexpected errors this plugin logged with their trace ids; Yoga logs no second line for them.
+  const logged = new WeakSet<object>();
   let lastExplain = Number.NEGATIVE_INFINITY;
 
   const duration = meter.createHistogram('http.server.request.duration', {
@@ -108,21 +109,33 @@ export function useRequestTelemetry(options: RequestTelemetryOptions): {
     return name;
   }
 
-  /** Runs `wrapped` inside a child span of the active context, made active for what it calls. */
-  function phase<T>(name: string, wrapped: () => T): T {
-    if (!tracer) return wrapped();
-    return tracer.startActiveSpan(name, (span) => {
-      let result: T;
-      try {
-        result = wrapped();
-      } catch (error) {
-        span.end();
-        throw error;
-      }
-      if (result instanceof Promise) return result.finally(() => span.end()) as T;
+  /** Runs `wrapped` in a span that ends when it settles. */
+  function within<T>(span: Span, wrapped: () => T): T {
+    let result: T;
+    try {
+      result = wrapped();
+    } catch (error) {
       span.end();
-      return result;
-    });
+      throw error;
+    }
+    if (result instanceof Promise) return result.finally(() => span.end()) as T;
+    span.end();
+    return result;
+  }
+
+  /** A child of the request's operation span, for one GraphQL phase; `onStart` sees it begin. */
+  function phase<T>(
+    name: string,
+    graphqlContext: unknown,
+    wrapped: () => T,
+    onStart?: (state: RequestState, span: Span, context: Context) => void,
+  ): T {
+    const request = (graphqlContext as { request?: Request } | undefined)?.request;
+    const state = request && states.get(request);
+    if (!tracer || !state?.operationContext || !state.span?.isRecording()) return wrapped();
+    const span = tracer.startSpan(name, {}, state.operationContext);
+    onStart?.(state, span, trace.setSpan(state.operationContext, span));
+    return within(span, wrapped);
   }
 
   function slowOperation(state: RequestState, request: Request, ms: number, traceId: string | undefined) {
@@ -149,11 +162,7 @@ export function useRequestTelemetry(options: RequestTelemetryOptions): {
         'Slow operation',
       );
     const now = performance.now();
-    const explainable =
-      slowest &&
-      /^\s*(SELECT|WITH)\b/i.test(slowest.text) &&
-      !/\b(INSERT|UPDATE|DELETE)\b/i.test(slowest.text);
-    if (!explainable || now - lastExplain < options.explainIntervalMs) {
+    if (!slowest || now - lastExplain < options.explainIntervalMs) {
       report(undefined);
       return;
     }
@@ -164,14 +173,36 @@ export function useRequestTelemetry(options: RequestTelemetryOptions): {
     });
   }
 
+  function unexpected(state: RequestState, error: GraphQLError): void {
+    const cause = error.originalError ?? error;
+    state.executeSpan?.recordException(cause);
+    const ids = state.span?.spanContext();
+    logger.error(
+      {
+        err: cause,
+        trace_id: ids?.traceId,
+        span_id: ids?.spanId,
+        operation: state.operationName,
+        path: error.path,
+      },
+      'Unexpected error in an operation',
+    );
+    logged.add(error);
+  }
+
   /** The state of a request from its start, unless its path is never observed. */
   function begin(request: Request): RequestState | undefined {
-    if (options.untraced.includes(pathOf(request.url))) return undefined;
+    const path = pathOf(request.url);
+    if (options.untraced.includes(path)) return undefined;
     const state: RequestState = {
       started: performance.now(),
-      route: routeOf(request.url, options.routes),
+      path,
+      // A route of this service's, or none: the label and span name stay bounded.
+      route: options.routes.includes(path) ? path : undefined,
       span: undefined,
       operationSpan: undefined,
+      operationContext: undefined,
+      executeSpan: undefined,
       operationType: undefined,
       operationName: undefined,
       errorCodes: new Set(),
@@ -182,50 +213,49 @@ export function useRequestTelemetry(options: RequestTelemetryOptions): {
   }
 
   // Spans only when tracing: Yoga's instrumentation wraps every phase in promises, which costs a
-  // page measurably even when the wrapper does nothing.
+  // page measurably even when the wrapper does nothing. Parents are passed explicitly, never
+  // through an async context (see operation-scope.ts); a request its sampler drops makes no child.
   const instrumentation: Plugin['instrumentation'] = tracer && {
     request({ request }, wrapped) {
       const state = begin(request);
       if (!state) return wrapped();
-      const { route } = state;
-      const path = pathOf(request.url);
-      let active: Context = context.active();
-      {
-        const parent = propagator.extract(active, request.headers, headerGetter);
-        state.span = tracer.startSpan(
-          route ? `${request.method} ${route}` : request.method,
-          {
-            kind: SpanKind.SERVER,
-            attributes: {
-              'http.request.method': request.method,
-              'url.path': path,
-              'url.scheme': request.url.startsWith('https:') ? 'https' : 'http',
-              ...(route ? { 'http.route': route } : {}),
-              ...(request.headers.get('user-agent')
-                ? { 'user_agent.original': request.headers.get('user-agent') as string }
-                : {}),
-            },
+      const { route, path } = state;
+      const parent = propagator.extract(ROOT_CONTEXT, request.headers, headerGetter);
+      const userAgent = request.headers.get('user-agent');
+      const span = tracer.startSpan(
+        route ? `${request.method} ${route}` : request.method,
+        {
+          kind: SpanKind.SERVER,
+          attributes: {
+            'http.request.method': request.method,
+            'url.path': path,
+            'url.scheme': request.url.startsWith('https:') ? 'https' : 'http',
+            ...(route ? { 'http.route': route } : {}),
+            ...(userAgent ? { 'user_agent.original': userAgent } : {}),
           },
-          parent,
-        );
-        active = trace.setSpan(parent, state.span);
-      }
-      return context.with(withScope(active, state.scope), wrapped);
+        },
+        parent,
+      );
+      state.span = span;
+      if (span.isRecording()) state.scope.trace = { context: trace.setSpan(parent, span), span };
+      return wrapped();
     },
-    operation(_payload, wrapped) {
-      if (!tracer) return wrapped();
-      return tracer.startActiveSpan('graphql.operation', (span) => {
-        const state = states.get(_payload.request);
-        if (state) state.operationSpan = span;
-        const result = wrapped();
-        if (result instanceof Promise) return result.finally(() => span.end());
-        span.end();
-        return result;
-      });
+    operation({ request }, wrapped) {
+      const state = states.get(request);
+      if (!state?.scope.trace) return wrapped();
+      const span = tracer.startSpan('graphql.operation', {}, state.scope.trace.context);
+      state.operationSpan = span;
+      state.operationContext = trace.setSpan(state.scope.trace.context, span);
+      return within(span, wrapped);
     },
-    parse: (_payload, wrapped) => phase('graphql.parse', wrapped),
-    validate: (_payload, wrapped) => phase('graphql.validate', wrapped),
-    execute: (_payload, wrapped) => phase('graphql.execute', wrapped),
+    parse: ({ context }, wrapped) => phase('graphql.parse', context, wrapped),
+    validate: ({ context }, wrapped) => phase('graphql.validate', context, wrapped),
+    // The store's statements become children of execute.
+    execute: ({ context }, wrapped) =>
+      phase('graphql.execute', context, wrapped, (state, span, executeContext) => {
+        state.executeSpan = span;
+        state.scope.trace = { context: executeContext, span };
+      }),
   };
 
   const plugin: Plugin = {
@@ -240,7 +270,6 @@ export function useRequestTelemetry(options: RequestTelemetryOptions): {
       const operation = getOperationAST(args.document, args.operationName);
       state.operationType = operation?.operation ?? 'query';
       state.operationName = boundedName(operation?.name?.value ?? args.operationName ?? undefined);
-      state.scope.operationName = state.operationName;
       const span = state.operationSpan;
       if (span) {
         span.updateName(
@@ -254,7 +283,11 @@ export function useRequestTelemetry(options: RequestTelemetryOptions): {
           if (Symbol.asyncIterator in result) return;
           const executionErrors = (result as ExecutionResult).errors ?? [];
           for (const error of executionErrors) {
-            state.errorCodes.add(String(error.extensions?.code ?? 'INTERNAL_SERVER_ERROR'));
+            const code = error.extensions?.code;
+            state.errorCodes.add(String(code ?? 'INTERNAL_SERVER_ERROR'));
+            // Uncoded: Yoga masks it as "Unexpected error." The cause goes to the trace and the log,
+            // with the trace's ids, never to the client.
+            if (code === undefined) unexpected(state, error);
           }
           // While the operation span is still open.
           if (executionErrors.length > 0 && span) {
@@ -302,6 +335,8 @@ export function useRequestTelemetry(options: RequestTelemetryOptions): {
       for (const code of codes) errors.add(1, { 'graphql.error.code': code });
 
       const span = state.span;
+      // Sampled out: no trace to point at.
+      const traceId = span?.isRecording() ? span.spanContext().traceId : undefined;
       if (span) {
         span.setAttribute('http.response.status_code', status);
         if (codes.length > 0) {
@@ -310,7 +345,6 @@ export function useRequestTelemetry(options: RequestTelemetryOptions): {
         if (status >= 500 || codes.length > 0) span.setStatus({ code: SpanStatusCode.ERROR });
         span.end();
       }
-      const traceId = span?.spanContext().traceId;
       if (options.accessLog.enabled && Math.random() < options.accessLog.sampleRate) {
         logger.info(
           {
@@ -329,5 +363,9 @@ export function useRequestTelemetry(options: RequestTelemetryOptions): {
       if (ms >= options.slowOperationMs) slowOperation(state, request, ms, traceId);
     },
   };
-  return { plugin, scopeOf: (request) => states.get(request)?.scope };
+  return {
+    plugin,
+    scopeOf: (request) => states.get(request)?.scope,
+    alreadyLogged: (error) => typeof error === 'object' && error !== null && logged.has(error),
+  };
 }

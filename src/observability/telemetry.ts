@@ -92,11 +92,11 @@ let contextManagerSet = false;
  * processor, W3C trace context and AsyncLocalStorage context), and the meter provider that
  * `/metrics` reads (and OTLP, when OTEL_METRICS_EXPORTER=otlp), with Node's runtime metrics.
  * `spanExporter` replaces the configured exporter and receives each span as it ends (tests pass
- * an in-memory one).
+ * an in-memory one); `asyncContext` lets `startActiveSpan` nest spans through async calls.
  */
 export function startTelemetry(
   settings: TelemetrySettings,
-  options: { spanExporter?: SpanExporter; runtimeMetrics?: boolean } = {},
+  options: { spanExporter?: SpanExporter; runtimeMetrics?: boolean; asyncContext?: boolean } = {},
 ): Telemetry {
   const resource = defaultResource()
     .merge(
@@ -114,9 +114,10 @@ export function startTelemetry(
       ? new SimpleSpanProcessor(exporter)
       : new BatchSpanProcessor(exporter);
     tracerProvider = new NodeTracerProvider({ resource, spanProcessors: [processor] });
-    // Spans nest through async calls; the provider itself is handed to who needs it, not made
-    // global, so several telemetries can live in one process (tests).
-    if (!contextManagerSet) {
+    // The provider is handed to who needs it, not made global, so several telemetries can live in
+    // one process (tests). Only a command asks for an async context (AsyncLocalStorage) for its
+    // spans to nest through: the server passes parents explicitly (operation-scope.ts).
+    if (options.asyncContext && !contextManagerSet) {
       context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
       contextManagerSet = true;
     }

@@ -1,4 +1,4 @@
-import { type Meter, trace } from '@opentelemetry/api';
+import type { Meter } from '@opentelemetry/api';
 import { LRUCache } from 'lru-cache';
 import type { TimeRange } from '../domain/time.js';
 import type { OperationScope } from '../observability/operation-scope.js';
@@ -63,9 +63,13 @@ export class AggregateCache {
   }
 
   /** Counts the outcome and shows it on the span of the request. */
-  #outcome(kind: 'summary' | 'series', result: 'hit' | 'miss' | 'off'): void {
+  #outcome(
+    kind: 'summary' | 'series',
+    result: 'hit' | 'miss' | 'off',
+    scope: OperationScope | undefined,
+  ): void {
     this.#requests?.add(1, { kind, result });
-    trace.getActiveSpan()?.setAttribute('metrics_api.aggregate_cache', result);
+    scope?.trace?.span.setAttribute('metrics_api.aggregate_cache', result);
   }
 
   /** `scope`: the request's, where the statements run for it are recorded. */
@@ -102,16 +106,16 @@ export class AggregateCache {
   ): Promise<T> {
     const entries = this.#entries;
     if (!entries) {
-      this.#outcome(kind, 'off');
+      this.#outcome(kind, 'off', scope);
       return (await compute()).value;
     }
     const revision = await this.#store.revision(scope);
     const entry = entries.get(key);
     if (entry?.revision === revision) {
-      this.#outcome(kind, 'hit');
+      this.#outcome(kind, 'hit', scope);
       return entry.value as T;
     }
-    this.#outcome(kind, 'miss');
+    this.#outcome(kind, 'miss', scope);
 
     // Keyed by revision too: a request that saw a newer revision must not share an older computation.
     const flightKey = `${revision}:${key}`;

@@ -153,7 +153,10 @@ async function load(argv: string[], io: CommandIo, tracer: Tracer | undefined): 
 export async function run(argv: string[], io: CommandIo): Promise<number> {
   let telemetry: ReturnType<typeof startTelemetry> | undefined;
   try {
-    telemetry = startTelemetry(telemetrySettings(io.env, 'metrics-ingest'), { runtimeMetrics: false });
+    telemetry = startTelemetry(telemetrySettings(io.env, 'metrics-ingest'), {
+      runtimeMetrics: false,
+      asyncContext: true,
+    });
   } catch (error) {
     io.stderr.write(`ingest: ${(error as Error).message}\n`);
     return EXIT.failed;

@@ -1,4 +1,3 @@
-import { trace } from '@opentelemetry/api';
 import { PothosValidationError } from '@pothos/core';
 import { type ExecutionResult, GraphQLError } from 'graphql';
 import { maskError as defaultMaskError, type Plugin, type YogaMaskedErrorOpts } from 'graphql-yoga';
@@ -20,17 +19,12 @@ function recoded(error: GraphQLError, message: string, extensions: Record<string
 
 /**
  * Yoga's error masking for whatever useErrorCodes left uncoded: "Unexpected error." with no
- * detail, except in development. Yoga logs each error it masks.
+ * detail, except in development. The request telemetry logs and traces the cause.
  */
 export function maskedErrors(env: string): YogaMaskedErrorOpts {
   return {
     errorMessage: 'Unexpected error.',
-    maskError(error, message) {
-      // The real cause goes to the trace, never to the client.
-      const cause = error instanceof GraphQLError && error.originalError ? error.originalError : error;
-      if (cause instanceof Error) trace.getActiveSpan()?.recordException(cause);
-      return defaultMaskError(error, message, env === 'development');
-    },
+    maskError: (error, message) => defaultMaskError(error, message, env === 'development'),
   };
 }
 
