@@ -2,13 +2,13 @@
 // fast with a coded error, logs the outage once, and recovers by itself. The database is reached
 // through a TCP proxy on loopback that the test stops and starts, so the shared server stays up.
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectPostgres, type PostgresConnection } from '../src/database/connection.js';
 import type { App } from '../src/http/app.js';
 import { createTestApp } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { capturingLogger } from './support/logs.js';
 
 /** Forwards a loopback port to PostgreSQL until stopped; stopping also cuts open connections. */
 class TcpProxy {
@@ -47,7 +47,7 @@ let db: TestDatabase;
 let proxy: TcpProxy;
 let connection: PostgresConnection;
 let app: App;
-const logLines: { level: number; msg: string }[] = [];
+let logLines: { level: number; msg: string }[] = [];
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -59,15 +59,9 @@ beforeAll(async () => {
   await proxy.start();
   const proxied = new URL(db.url);
   proxied.port = String(proxy.port);
-  const logger = pino(
-    { level: 'info' },
-    new Writable({
-      write(chunk, _encoding, done) {
-        for (const line of String(chunk).trim().split('\n')) logLines.push(JSON.parse(line));
-        done();
-      },
-    }),
-  );
+  const captured = capturingLogger();
+  logLines = captured.lines as typeof logLines;
+  const { logger } = captured;
   connection = connectPostgres(proxied.toString(), { poolSize: 2, connectTimeoutMs: 1000, logger });
   // The app logs to the same lines: an outage must not add an error line per request.
   app = createTestApp(

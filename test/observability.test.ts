@@ -1,7 +1,4 @@
-// Traces, metrics and logs of requests through app.fetch, with spans kept in memory.
-import { Writable } from 'node:stream';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { pino } from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { App } from '../src/http/app.js';
 import { startTelemetry, type Telemetry, telemetrySettings } from '../src/observability/telemetry.js';
@@ -12,12 +9,13 @@ import {
   createTestDatabase,
   type TestDatabase,
 } from './support/database.js';
+import { capturingLogger } from './support/logs.js';
 
 let db: TestDatabase;
 let exporter: InMemorySpanExporter;
 let telemetry: Telemetry;
 let app: App;
-const logLines: Record<string, unknown>[] = [];
+let logLines: Record<string, unknown>[] = [];
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const PARENT_SPAN = '00f067aa0ba902b7';
@@ -36,15 +34,9 @@ beforeAll(async () => {
     spanExporter: exporter,
     runtimeMetrics: false,
   });
-  const logger = pino(
-    { level: 'info' },
-    new Writable({
-      write(chunk, _encoding, done) {
-        for (const line of String(chunk).trim().split('\n')) logLines.push(JSON.parse(line));
-        done();
-      },
-    }),
-  );
+  const captured = capturingLogger();
+  logLines = captured.lines;
+  const logger = captured.logger;
   app = createTestApp(db, { SLOW_OPERATION_MS: '100000' }, { telemetry, logger });
 });
 afterAll(async () => {
@@ -158,16 +150,7 @@ describe('unexpected errors', () => {
   it('keep their cause on the span and in one error line with the trace id, never in the response', async () => {
     const empty = await createEmptyDatabase();
     const unmigrated = connectTest(empty.url, 1);
-    const lines: Record<string, unknown>[] = [];
-    const logger = pino(
-      { level: 'info' },
-      new Writable({
-        write(chunk, _encoding, done) {
-          for (const line of String(chunk).trim().split('\n')) lines.push(JSON.parse(line));
-          done();
-        },
-      }),
-    );
+    const { logger, lines } = capturingLogger();
     try {
       const broken = createTestApp(
         { ...unmigrated, url: empty.url },
@@ -309,16 +292,7 @@ describe('GET /metrics', () => {
 
 describe('slow operations', () => {
   it('log their SQL with durations and the plan of the slowest statement, under the trace id', async () => {
-    const lines: Record<string, unknown>[] = [];
-    const logger = pino(
-      { level: 'warn' },
-      new Writable({
-        write(chunk, _encoding, done) {
-          lines.push(JSON.parse(String(chunk)));
-          done();
-        },
-      }),
-    );
+    const { logger, lines } = capturingLogger('warn');
     const slow = createTestApp(
       db,
       { SLOW_OPERATION_MS: '1', AGGREGATE_CACHE_BYTES: '0' },
