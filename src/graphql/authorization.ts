@@ -2,12 +2,15 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { userError } from './errors.js';
 
 /**
- * Hashing both sides first gives buffers of equal length, which timingSafeEqual requires, so
- * neither the token's content nor its length leaks through timing.
+ * Whether an Authorization header carries `Bearer <token>`. Hashing both sides first gives
+ * buffers of equal length, which timingSafeEqual requires, so neither the token's content nor its
+ * length leaks through timing. Shared by writes and by /metrics scrapes.
  */
-function tokensMatch(given: string, expected: string): boolean {
+export function bearerTokenMatches(header: string | null | undefined, token: string): boolean {
+  const given = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header ?? '')?.[1];
+  if (!given) return false;
   const digest = (value: string) => createHash('sha256').update(value).digest();
-  return timingSafeEqual(digest(given), digest(expected));
+  return timingSafeEqual(digest(given), digest(token));
 }
 
 /** Refuses a write unless `request` carries the bearer token; with no token configured, writing is off. */
@@ -21,8 +24,7 @@ export function authorizeWrite(request: Request, token: string | undefined): voi
   const header = request.headers.get('authorization');
   if (!header)
     throw userError('UNAUTHENTICATED', 'Writing requires the header "Authorization: Bearer <token>".');
-  const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
-  if (!match || !tokensMatch(match[1] as string, token)) {
+  if (!bearerTokenMatches(header, token)) {
     throw userError('UNAUTHENTICATED', 'The bearer token is not valid for writing.');
   }
 }

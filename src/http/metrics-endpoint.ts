@@ -1,5 +1,5 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
+import { bearerTokenMatches } from '../graphql/authorization.js';
 import { jsonError } from './json.js';
 
 /** Prometheus' text exposition format. */
@@ -11,16 +11,9 @@ export interface MetricsEndpoint {
   token: string | undefined;
 }
 
-function tokenMatches(header: string | null | undefined, token: string): boolean {
-  const given = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header ?? '')?.[1];
-  if (!given) return false;
-  const digest = (value: string) => createHash('sha256').update(value).digest();
-  return timingSafeEqual(digest(given), digest(token));
-}
-
 /** `GET /metrics` as a fetch handler, for the main port. */
 export async function metricsResponse(request: Request, endpoint: MetricsEndpoint): Promise<Response> {
-  if (endpoint.token && !tokenMatches(request.headers.get('authorization'), endpoint.token)) {
+  if (endpoint.token && !bearerTokenMatches(request.headers.get('authorization'), endpoint.token)) {
     const response = jsonError(
       401,
       'Unauthorized',
