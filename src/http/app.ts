@@ -86,9 +86,9 @@ export function createApp(parts: AppParts): App {
     }),
     // Unexpected errors are logged by the request telemetry, with their trace ids: not twice.
     logging: {
-      debug: (...args) => logger.debug(args),
-      info: (...args) => logger.info(args),
-      warn: (...args) => logger.warn(args),
+      debug: logger.debug.bind(logger),
+      info: logger.info.bind(logger),
+      warn: logger.warn.bind(logger),
       error: (...args) => {
         if (!requestTelemetry.alreadyLogged(args[0])) logger.error(args[0]);
       },
