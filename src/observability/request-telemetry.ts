@@ -282,23 +282,25 @@ export function useRequestTelemetry(options: RequestTelemetryOptions): {
         onExecuteDone({ result }) {
           if (Symbol.asyncIterator in result) return;
           const executionErrors = (result as ExecutionResult).errors ?? [];
+          const codes = new Set<string>();
           for (const error of executionErrors) {
             const code = error.extensions?.code;
-            state.errorCodes.add(String(code ?? 'INTERNAL_SERVER_ERROR'));
+            codes.add(String(code ?? 'INTERNAL_SERVER_ERROR'));
             // Uncoded: Yoga masks it as "Unexpected error." The cause goes to the trace and the log,
             // with the trace's ids, never to the client.
             if (code === undefined) unexpected(state, error);
           }
-          // While the operation span is still open.
-          if (executionErrors.length > 0 && span) {
-            span.setAttribute('graphql.error.codes', [...state.errorCodes]);
+          // While the operation span is still open; the request's codes are counted from the
+          // result (onResultProcess), which holds these errors too.
+          if (codes.size > 0 && span) {
+            span.setAttribute('graphql.error.codes', [...codes]);
             span.setStatus({ code: SpanStatusCode.ERROR });
           }
         },
       };
     },
     onResultProcess({ request, result }) {
-      // Errors before execution (parse, validation, limits) reach only the result.
+      // Every error of the answer, from parsing, validation, limits or execution.
       const state = states.get(request);
       if (!state || Array.isArray(result) || Symbol.asyncIterator in (result as object)) return;
       for (const error of (result as ExecutionResult).errors ?? []) {
