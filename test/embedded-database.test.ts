@@ -83,7 +83,7 @@ describe('embedded PGlite database', () => {
 
       // Back to an empty database, so that deploy has something to do.
       await query(db.url, 'DROP TABLE metrics, metrics_revision, _prisma_migrations');
-      await query(db.url, 'DROP FUNCTION metrics_new_revision');
+      await query(db.url, 'DROP FUNCTION metrics_new_revision, metrics_announce');
       const pending = await runPrisma(['migrate', 'status'], { databaseUrl: db.url });
       expect(pending.code, pending.output).toBe(1);
       expect(pending.output).toMatch(/Following migrations? have not yet been applied:/);

@@ -24,6 +24,12 @@ export interface ConnectOptions {
   /** How long to wait for a new connection before failing: an unreachable server must not hang requests. */
   connectTimeoutMs: number;
   logger: Logger;
+  /**
+   * Gets the notifications that arrive on any of the pool's connections. Only the embedded
+   * database needs it: its one session answers every connection, so a notification reaches
+   * whichever connection is talking when it is sent (see EmbeddedChangeListener).
+   */
+  onNotification?: (message: pg.Notification) => void;
 }
 
 export function connectPostgres(databaseUrl: string, options: ConnectOptions): PostgresConnection {
@@ -40,7 +46,11 @@ export function connectPostgres(databaseUrl: string, options: ConnectOptions): P
   // An idle connection that the server closes must not crash the process (pg emits 'error' on the
   // pool); the next query opens a new one and reports any lasting failure itself.
   pool.on('error', () => {});
-  pool.on('connect', () => availability.connected());
+  pool.on('connect', (client) => {
+    availability.connected();
+    const { onNotification } = options;
+    if (onNotification) client.on('notification', onNotification);
+  });
   // disposeExternalPool: $disconnect() ends the pool, as it does for a pool adapter-pg creates.
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { schema, disposeExternalPool: true }) });
   return { pool, prisma, availability, close: () => prisma.$disconnect() };

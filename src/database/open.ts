@@ -1,5 +1,6 @@
 import type { Config } from '../config.js';
 import type { Logger } from '../observability/logger.js';
+import { type ChangeListener, EmbeddedChangeListener, PostgresChangeListener } from './change-listener.js';
 import { connectPostgres, type PostgresConnection } from './connection.js';
 import { startEmbeddedDatabase } from './embedded.js';
 
@@ -9,6 +10,8 @@ export interface Database extends PostgresConnection {
   embedded: boolean;
   /** Whether this start created the embedded database's data directory (the demo's first start). */
   created: boolean;
+  /** The one listener for changes to `metrics` (made once, started on first use). */
+  changes: ChangeListener;
 }
 
 /**
@@ -27,6 +30,10 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
       url: config.databaseUrl,
       embedded: false,
       created: false,
+      changes: new PostgresChangeListener(config.databaseUrl, {
+        logger,
+        connectTimeoutMs: config.databaseConnectTimeoutMs,
+      }),
     };
   }
   const embedded = await startEmbeddedDatabase({
@@ -34,12 +41,14 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
     maxConnections: config.databasePoolSize,
     logger,
   });
-  const connection = connectPostgres(embedded.url, options);
+  const changes = new EmbeddedChangeListener((statement) => connection.pool.query(statement));
+  const connection = connectPostgres(embedded.url, { ...options, onNotification: changes.relay });
   return {
     ...connection,
     url: embedded.url,
     embedded: true,
     created: embedded.created,
+    changes,
     async close() {
       await connection.close();
       await embedded.stop();

@@ -207,6 +207,42 @@ export class MetricStore implements BatchTarget {
     return row ? { id: BigInt(row[0]), timestamp: row[1], cpuLoad: row[2], concurrency: row[3] } : null;
   }
 
+  /**
+   * Samples inserted after the one with id `afterId`, in id order, which is the order their
+   * transactions committed in (see live/change-feed.ts); with `start`, only those taken from then on.
+   */
+  async addedSince(
+    afterId: bigint,
+    limit: number,
+    start?: Date,
+    scope?: OperationScope,
+  ): Promise<StoredMetric[]> {
+    const values: unknown[] = [afterId.toString(), limit];
+    if (start) values.push(start);
+    const { rows } = await this.#arrays<[id: string, timestamp: Date, cpuLoad: number, concurrency: number]>(
+      `SELECT id, "timestamp", cpu_load, concurrency FROM ${METRICS} WHERE id > $1${start ? ' AND "timestamp" >= $3' : ''} ORDER BY id LIMIT $2`,
+      values,
+      scope,
+      fastTimestamptzTypes,
+    );
+    return rows.map(([id, timestamp, cpuLoad, concurrency]) => ({
+      id: BigInt(id),
+      timestamp,
+      cpuLoad,
+      concurrency,
+    }));
+  }
+
+  /** The largest id stored, 0 for an empty table: where "from now on" begins. */
+  async lastId(): Promise<bigint> {
+    const { rows } = await this.#arrays<[id: string]>(
+      `SELECT coalesce(max(id), 0)::text FROM ${METRICS}`,
+      [],
+      undefined,
+    );
+    return BigInt(rows[0]?.[0] ?? 0);
+  }
+
   async count(range: TimeRange, scope?: OperationScope): Promise<number> {
     const [row] = await this.#raw<{ count: number }>(
       'SELECT',

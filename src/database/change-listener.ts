@@ -1,0 +1,157 @@
+import pg from 'pg';
+import type { Logger } from '../observability/logger.js';
+
+/** The channel the metrics_announce trigger notifies (see its migration). */
+export const CHANGES_CHANNEL = 'metrics_changes';
+/** How the listening connection shows in pg_stat_activity. */
+export const LISTENER_APPLICATION_NAME = 'metrics-api listener';
+
+export interface ChangeHandlers {
+  /** One notification's payload, as the trigger wrote it. */
+  notification(payload: string): void;
+  /**
+   * The listener is (again) connected and listening. Notifications sent while it was away are
+   * lost for good, so whoever follows the changes re-reads from where it was here.
+   */
+  listening(): void;
+}
+
+/** Notifications of the writes to `metrics`, from whichever session made them. */
+export interface ChangeListener {
+  start(handlers: ChangeHandlers): void;
+  /** Whether it is listening now (readiness reports it). */
+  readonly listening: boolean;
+  close(): Promise<void>;
+}
+
+const FIRST_RETRY_MS = 100;
+const LAST_RETRY_MS = 5_000;
+
+/**
+ * `LISTEN` on one dedicated connection to the primary, never one from the pool: a pooled
+ * connection (or one behind pgbouncer in transaction mode) is shared between sessions and would
+ * lose the `LISTEN`. When the connection drops it reconnects with exponential backoff (with
+ * jitter, so that replicas do not reconnect in lockstep after a failover) and says so through
+ * `listening()` every time it is back.
+ */
+export class PostgresChangeListener implements ChangeListener {
+  readonly #url: string;
+  readonly #logger: Logger;
+  readonly #connectTimeoutMs: number;
+  #client: pg.Client | undefined;
+  #handlers: ChangeHandlers | undefined;
+  #retryMs = FIRST_RETRY_MS;
+  #retry: NodeJS.Timeout | undefined;
+  #closed = false;
+  #listening = false;
+
+  constructor(url: string, options: { logger: Logger; connectTimeoutMs: number }) {
+    this.#url = url;
+    this.#logger = options.logger;
+    this.#connectTimeoutMs = options.connectTimeoutMs;
+  }
+
+  get listening(): boolean {
+    return this.#listening;
+  }
+
+  start(handlers: ChangeHandlers): void {
+    if (this.#handlers) throw new Error('The change listener is already started');
+    this.#handlers = handlers;
+    void this.#connect();
+  }
+
+  async #connect(): Promise<void> {
+    const handlers = this.#handlers;
+    if (this.#closed || !handlers) return;
+    const client = new pg.Client({
+      connectionString: this.#url,
+      connectionTimeoutMillis: this.#connectTimeoutMs,
+      application_name: LISTENER_APPLICATION_NAME,
+    });
+    this.#client = client;
+    client.on('notification', (message) => {
+      if (message.channel === CHANGES_CHANNEL) handlers.notification(message.payload ?? '');
+    });
+    // Once per lost connection: 'error' and 'end' both come when the server goes away.
+    let lost = false;
+    const reconnect = (error?: unknown) => {
+      if (lost) return;
+      lost = true;
+      const wasListening = this.#listening;
+      this.#listening = false;
+      this.#client = undefined;
+      client.end().catch(() => {});
+      if (this.#closed) return;
+      if (wasListening)
+        this.#logger.warn({ err: error }, 'Lost the connection listening for changes; reconnecting');
+      const delay = Math.round(this.#retryMs * (0.5 + Math.random() / 2));
+      this.#retryMs = Math.min(this.#retryMs * 2, LAST_RETRY_MS);
+      this.#retry = setTimeout(() => void this.#connect(), delay);
+    };
+    client.on('error', reconnect);
+    client.on('end', () => reconnect());
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CHANGES_CHANNEL}`);
+    } catch (error) {
+      reconnect(error);
+      return;
+    }
+    if (this.#closed || lost) return;
+    this.#listening = true;
+    this.#retryMs = FIRST_RETRY_MS;
+    this.#logger.debug('Listening for changes to metrics');
+    handlers.listening();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#listening = false;
+    clearTimeout(this.#retry);
+    const client = this.#client;
+    this.#client = undefined;
+    await client?.end().catch(() => {});
+  }
+}
+
+/**
+ * The embedded database's listener. PGlite is one PostgreSQL session behind every socket
+ * connection, so one `LISTEN` makes that session listen, and each notification comes back on
+ * whichever connection of the pool is talking when it is sent: the pool hands them all here
+ * (ConnectOptions.onNotification). Writers in this process (the mutation, the seed) are heard;
+ * a separate process connected to the embedded socket gets its own notifications.
+ */
+export class EmbeddedChangeListener implements ChangeListener {
+  readonly #listen: () => Promise<unknown>;
+  #handlers: ChangeHandlers | undefined;
+  #listening = false;
+
+  /** `listen` runs `LISTEN` on the embedded session. */
+  constructor(listen: (statement: string) => Promise<unknown>) {
+    this.#listen = () => listen(`LISTEN ${CHANGES_CHANNEL}`);
+  }
+
+  get listening(): boolean {
+    return this.#listening;
+  }
+
+  /** For the pool's connections: every notification the session sends. */
+  readonly relay = (message: pg.Notification): void => {
+    if (this.#listening && message.channel === CHANGES_CHANNEL)
+      this.#handlers?.notification(message.payload ?? '');
+  };
+
+  start(handlers: ChangeHandlers): void {
+    if (this.#handlers) throw new Error('The change listener is already started');
+    this.#handlers = handlers;
+    void this.#listen().then(() => {
+      this.#listening = true;
+      handlers.listening();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#listening = false;
+  }
+}
