@@ -41,6 +41,7 @@ const environmentSchema = z
     SLOW_OPERATION_MS: integer(1, 3_600_000).default(1000),
     METRICS_PORT: integer(0, 65_535).optional(),
     METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+    LIVE_THROTTLE_MS: integer(0, 60_000).default(500),
   })
   // zod skips object-level refinements once any field fails; `when` runs these whenever the two
   // variables they compare are themselves valid, so every problem is still reported at once.
@@ -91,6 +92,8 @@ export interface Config {
     /** A bearer token /metrics requires, when set. */
     metricsToken: string | undefined;
   };
+  /** A live series or summary is pushed at most once per this many milliseconds per distinct question. */
+  liveThrottleMs: number;
 }
 
 export class ConfigError extends Error {
@@ -151,6 +154,7 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
       metricsPort: e.METRICS_PORT,
       metricsToken: e.METRICS_TOKEN,
     },
+    liveThrottleMs: e.LIVE_THROTTLE_MS,
   };
 }
 

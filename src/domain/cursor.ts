@@ -18,3 +18,22 @@ export function decodeCursor(cursor: string): Date | undefined {
   const date = new Date(Number(ms));
   return Number.isNaN(date.getTime()) ? undefined : date;
 }
+
+/**
+ * Cursors of the live stream of added samples: the id of the sample an event carried, which is
+ * its position in commit order (see live/change-feed.ts), not its time.
+ */
+const ADDED_PREFIX = 'added:';
+
+export function encodeAddedCursor(id: bigint): string {
+  return Buffer.from(`${ADDED_PREFIX}${id}`).toString('base64url');
+}
+
+/** The position an added-sample cursor names, or undefined when it is not one this service issued. */
+export function decodeAddedCursor(cursor: string): bigint | undefined {
+  if (!/^[A-Za-z0-9_-]+$/.test(cursor)) return undefined;
+  const text = Buffer.from(cursor, 'base64url').toString();
+  if (!text.startsWith(ADDED_PREFIX)) return undefined;
+  const id = text.slice(ADDED_PREFIX.length);
+  return /^\d{1,19}$/.test(id) ? BigInt(id) : undefined;
+}

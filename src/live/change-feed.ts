@@ -1,0 +1,227 @@
+import { DatabaseUnavailableError } from '../database/availability.js';
+import type { ChangeListener } from '../database/change-listener.js';
+import type { Logger } from '../observability/logger.js';
+import type { MetricStore, StoredMetric } from '../store/metric-store.js';
+
+/** What changed in `metrics`, as far as a notification tells: rows with timestamps in [from, to]. */
+export interface ChangeNotice {
+  /** RESYNC: the listener was away and cannot tell what it missed; anything may have changed. */
+  op: 'INSERT' | 'UPDATE' | 'DELETE' | 'TRUNCATE' | 'RESYNC';
+  from?: Date;
+  to?: Date;
+}
+
+/** Rows read per statement when catching up. */
+export const READ_BATCH = 1000;
+/** After a failed read, the next try comes this much later (the listener's reconnect also retries). */
+const RETRY_MS = 1000;
+
+type AddedHandler = (rows: readonly StoredMetric[]) => void;
+type ChangedHandler = (notice: ChangeNotice) => void;
+
+function parseNotice(payload: string): ChangeNotice | undefined {
+  try {
+    const parsed = JSON.parse(payload) as { op?: unknown; from?: unknown; to?: unknown };
+    if (
+      parsed.op !== 'INSERT' &&
+      parsed.op !== 'UPDATE' &&
+      parsed.op !== 'DELETE' &&
+      parsed.op !== 'TRUNCATE'
+    ) {
+      return undefined;
+    }
+    const date = (value: unknown) => (typeof value === 'string' ? new Date(value) : undefined);
+    return { op: parsed.op, from: date(parsed.from), to: date(parsed.to) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The samples added to `metrics`, in commit order, for every subscriber of this replica, read
+ * once per notification whatever the number of subscribers.
+ *
+ * Commit order is id order. Every writing statement first takes the lock on the one row of
+ * `metrics_revision` (its BEFORE STATEMENT trigger updates it) and holds it until its transaction
+ * ends, and ids are drawn from the sequence only after that, row by row. So a transaction draws
+ * its ids only once every earlier writer has committed or rolled back: any row with a larger id
+ * than a committed row commits later. Reading `id > position` therefore never skips a row that
+ * commits afterwards. (Inserting an explicit id, bypassing the sequence, would break this; the
+ * service never does.)
+ *
+ * The listener's notifications only say "something was written": the feed reads every row after
+ * its position, so a burst of notifications costs one read plus at most one more, and after a
+ * reconnect, when notifications may have been lost, it reads from its position again.
+ */
+export class ChangeFeed {
+  readonly #store: Pick<MetricStore, 'addedSince' | 'lastId'>;
+  readonly #listener: ChangeListener;
+  readonly #logger: Logger;
+  readonly #readyTimeoutMs: number;
+  readonly #added = new Set<AddedHandler>();
+  readonly #changed = new Set<ChangedHandler>();
+  readonly #streams = new Set<() => void>();
+  #position: bigint | undefined;
+  #listenerStarted = false;
+  /** Subscribers waiting for the first position. */
+  readonly #waiting: (() => void)[] = [];
+  #reading = false;
+  #readAgain = false;
+  #retry: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  /** `readyTimeoutMs`: how long a first subscriber waits for the listener before the database counts as away. */
+  constructor(
+    store: Pick<MetricStore, 'addedSince' | 'lastId'>,
+    listener: ChangeListener,
+    options: { logger: Logger; readyTimeoutMs: number },
+  ) {
+    this.#store = store;
+    this.#listener = listener;
+    this.#logger = options.logger;
+    this.#readyTimeoutMs = options.readyTimeoutMs;
+  }
+
+  /**
+   * Starts listening on first use (an instance nobody subscribes to holds no connection) and
+   * resolves once the feed knows where "now" is: the largest id stored after `LISTEN` began. While
+   * the listener cannot connect it rejects, after `readyTimeoutMs`, with DatabaseUnavailableError.
+   */
+  async ready(): Promise<void> {
+    if (this.#position !== undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new DatabaseUnavailableError(new Error('not listening for changes'))),
+        this.#readyTimeoutMs,
+      );
+    });
+    try {
+      await Promise.race([this.#start(), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #start(): Promise<void> {
+    if (!this.#listenerStarted) {
+      this.#listenerStarted = true;
+      this.#listener.start({
+        notification: (payload) => this.#notified(payload),
+        listening: () => {
+          if (this.#position === undefined) {
+            this.#locate();
+            return;
+          }
+          // Whatever was written meanwhile: rows are read from the position, the rest recomputed.
+          this.#emitChanged({ op: 'RESYNC' });
+          this.#read();
+        },
+      });
+    }
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  /** Where "now" is, read once the listener listens: nothing after it can go unheard. */
+  #locate(): void {
+    this.#store.lastId().then(
+      (id) => {
+        this.#position = id;
+        for (const resolve of this.#waiting.splice(0)) resolve();
+        // Rows that arrived between LISTEN and that read were notified and are read now.
+        this.#read();
+      },
+      (error: unknown) => {
+        this.#logger.warn({ err: error }, 'Could not read the latest sample id; retrying');
+        if (!this.#closed) this.#retry = setTimeout(() => this.#locate(), RETRY_MS);
+      },
+    );
+  }
+
+  /** The id of the last row published; "from now on" starts after it. Call after ready(). */
+  get position(): bigint {
+    if (this.#position === undefined) throw new Error('The change feed is not ready');
+    return this.#position;
+  }
+
+  get listening(): boolean {
+    return this.#listener.listening;
+  }
+
+  /** `handler` gets every row added from now on, in commit order, in batches; returns the unsubscribe. */
+  onAdded(handler: AddedHandler): () => void {
+    this.#added.add(handler);
+    return () => this.#added.delete(handler);
+  }
+
+  /** `handler` hears of every change (inserts too); returns the unsubscribe. */
+  onChanged(handler: ChangedHandler): () => void {
+    this.#changed.add(handler);
+    return () => this.#changed.delete(handler);
+  }
+
+  /** `end` stops one subscriber's stream; the feed calls it when it closes (shutdown). Returns the unregister. */
+  onClose(end: () => void): () => void {
+    this.#streams.add(end);
+    return () => this.#streams.delete(end);
+  }
+
+  #notified(payload: string): void {
+    const notice = parseNotice(payload);
+    if (!notice) {
+      this.#logger.warn({ payload: payload.slice(0, 200) }, 'Ignored a malformed change notification');
+      return;
+    }
+    if (notice.op === 'INSERT') this.#read();
+    this.#emitChanged(notice);
+  }
+
+  #emitChanged(notice: ChangeNotice): void {
+    for (const handler of this.#changed) handler(notice);
+  }
+
+  /** Reads and publishes every row after the position; a call while reading schedules one more pass. */
+  #read(): void {
+    if (this.#position === undefined || this.#closed) return;
+    if (this.#reading) {
+      this.#readAgain = true;
+      return;
+    }
+    this.#reading = true;
+    void this.#drain().finally(() => {
+      this.#reading = false;
+    });
+  }
+
+  async #drain(): Promise<void> {
+    do {
+      this.#readAgain = false;
+      let rows: StoredMetric[];
+      do {
+        try {
+          rows = await this.#store.addedSince(this.position, READ_BATCH);
+        } catch (error) {
+          this.#logger.warn({ err: error }, 'Could not read new samples; retrying');
+          clearTimeout(this.#retry);
+          this.#retry = setTimeout(() => this.#read(), RETRY_MS);
+          return;
+        }
+        const last = rows.at(-1);
+        if (!last || this.#closed) break;
+        this.#position = last.id;
+        for (const handler of this.#added) handler(rows);
+      } while (rows.length === READ_BATCH);
+    } while (this.#readAgain && !this.#closed);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#retry);
+    // Open streams end first, so that their HTTP responses finish and the server can close.
+    for (const end of this.#streams) end();
+    this.#streams.clear();
+    this.#added.clear();
+    this.#changed.clear();
+    await this.#listener.close();
+  }
+}
