@@ -1,6 +1,7 @@
 /**
  * The service's composition root: every part is built here, once, in the order the data flows
- * (config -> logger -> database -> store -> app -> HTTP server), and shut down in reverse.
+ * (config -> logger -> database -> store -> live updates -> app -> HTTP server), and shut down
+ * in reverse.
  */
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { openDatabase } from './database/open.js';
@@ -8,6 +9,7 @@ import { createApp, GRAPHQL_ENDPOINT } from './http/app.js';
 import { metricsServer } from './http/metrics-endpoint.js';
 import { listen } from './http/server.js';
 import { loadSampleData } from './ingest/sample-data.js';
+import { createLiveUpdates } from './live/live-updates.js';
 import { DatabaseTelemetry, databaseAddress } from './observability/database-telemetry.js';
 import { createLogger } from './observability/logger.js';
 import { ServiceMetrics } from './observability/service-metrics.js';
@@ -51,6 +53,11 @@ async function main(): Promise<void> {
   }
   const aggregates = new AggregateCache(store, config.aggregateCacheBytes, telemetry.meter);
   const serviceMetrics = new ServiceMetrics(telemetry.meter);
+  const live = createLiveUpdates(store, database.changes, {
+    logger,
+    throttleMs: config.liveThrottleMs,
+    readyTimeoutMs: config.databaseConnectTimeoutMs,
+  });
   const app = createApp({
     config,
     logger,
@@ -59,6 +66,7 @@ async function main(): Promise<void> {
     prisma: database.prisma,
     telemetry,
     serviceMetrics,
+    live,
   });
   const http = await listen(app, { host: config.host, port: config.port, logger });
   const { metricsPort, metricsToken } = config.observability;
@@ -85,6 +93,8 @@ async function main(): Promise<void> {
     if (shuttingDown) return;
     shuttingDown = true;
     logger.info({ signal }, 'Shutting down: no new connections; finishing in-flight requests');
+    // Subscriptions never finish by themselves: they end first, so the server can close.
+    await live.close();
     await http.close(config.shutdownTimeoutMs);
     await metrics?.close(config.shutdownTimeoutMs);
     await app.dispose();

@@ -5,6 +5,8 @@ import type { Config } from '../config.js';
 import type PrismaTypes from '../generated/pothos-types.js';
 import { getDatamodel } from '../generated/pothos-types.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
+import type { LiveAggregates } from '../live/live-aggregates.js';
+import type { LiveSamples } from '../live/live-samples.js';
 import type { OperationScope } from '../observability/operation-scope.js';
 import type { ServiceMetrics } from '../observability/service-metrics.js';
 import type { AggregateCache } from '../store/aggregate-cache.js';
@@ -16,6 +18,8 @@ export interface Context {
   store: MetricStore;
   aggregates: AggregateCache;
   serviceMetrics: ServiceMetrics;
+  /** The subscriptions' sources, fed by this replica's one change listener. */
+  live: { samples: LiveSamples; aggregates: LiveAggregates };
   /** For plugin-prisma alone; resolvers read and write through the store. */
   prisma: PrismaClient;
   request: Request;

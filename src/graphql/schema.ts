@@ -2,6 +2,7 @@ import { assertValidSchema, lexicographicSortSchema } from 'graphql';
 import { builder } from './builder.js';
 import './types/query.js';
 import './types/mutation.js';
+import './types/subscription.js';
 import './types/date-time.js';
 import './types/duration.js';
 import './types/sort-order.js';
@@ -19,6 +20,9 @@ import './types/metric-input.js';
 import './types/ingest-rejection.js';
 import './types/ingest-result.js';
 import './types/ingest-metrics.js';
+import './types/metric-added.js';
+import './types/live-metric-series.js';
+import './types/live-metrics-summary.js';
 
 export const schema = builder.toSchema();
 

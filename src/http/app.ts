@@ -1,3 +1,4 @@
+import { useGraphQLSSE } from '@graphql-yoga/plugin-graphql-sse';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import type { Config } from '../config.js';
@@ -7,16 +8,20 @@ import { useCompiledQueries } from '../graphql/plugins/compiled-queries.js';
 import { maskedErrors, useErrorCodes } from '../graphql/plugins/error-codes.js';
 import { useQueryLimits } from '../graphql/plugins/query-limits.js';
 import { schema } from '../graphql/schema.js';
+import type { LiveUpdates } from '../live/live-updates.js';
 import type { Logger } from '../observability/logger.js';
 import { useRequestTelemetry } from '../observability/request-telemetry.js';
 import type { ServiceMetrics } from '../observability/service-metrics.js';
 import type { Telemetry } from '../observability/telemetry.js';
 import type { AggregateCache } from '../store/aggregate-cache.js';
 import type { MetricStore } from '../store/metric-store.js';
+import { dashboardPaths } from './dashboard.js';
 import { requestBodyRules } from './request-body.js';
 import { restRoutes } from './routes.js';
 
 export const GRAPHQL_ENDPOINT = '/graphql';
+/** The GraphQL over SSE protocol's endpoint (single-connection mode). */
+export const GRAPHQL_STREAM_ENDPOINT = '/graphql/stream';
 
 const EXAMPLE_QUERY = `# metrics-api: CPU load and concurrency samples.
 # Page through samples with first/after; start is inclusive, end exclusive.
@@ -46,10 +51,20 @@ export interface AppParts {
   prisma: PrismaClient;
   telemetry: Pick<Telemetry, 'tracer' | 'meter' | 'scrape'>;
   serviceMetrics: ServiceMetrics;
+  live: LiveUpdates;
 }
 
 /** Every path the service answers, the bounded set of `http.route` values. */
-const ROUTES = ['/', GRAPHQL_ENDPOINT, '/healthz', '/readyz', '/metrics', '/api/metrics'];
+const ROUTES = [
+  '/',
+  GRAPHQL_ENDPOINT,
+  GRAPHQL_STREAM_ENDPOINT,
+  '/healthz',
+  '/readyz',
+  '/metrics',
+  '/api/metrics',
+  ...dashboardPaths,
+];
 /** Probes and scrapes: answered without a span, a measurement or an access log line. */
 const UNTRACED = ['/healthz', '/readyz', '/metrics'];
 /** At most one EXPLAIN for the slow-operation log per this many milliseconds. */
@@ -59,7 +74,7 @@ export type App = YogaServerInstance<Record<string, never>, Context>;
 
 /** Builds the HTTP application from parts made once. It opens no port: main() listens, tests call `app.fetch`. */
 export function createApp(parts: AppParts): App {
-  const { config, logger, store, aggregates, prisma, telemetry, serviceMetrics } = parts;
+  const { config, logger, store, aggregates, prisma, telemetry, serviceMetrics, live } = parts;
   const { observability } = config;
   const requestTelemetry = useRequestTelemetry({
     tracer: telemetry.tracer,
@@ -81,6 +96,7 @@ export function createApp(parts: AppParts): App {
       aggregates,
       prisma,
       serviceMetrics,
+      live,
       request,
       scope: requestTelemetry.scopeOf(request),
     }),
@@ -108,6 +124,7 @@ export function createApp(parts: AppParts): App {
         store,
         logger,
         graphqlEndpoint: GRAPHQL_ENDPOINT,
+        passThrough: [GRAPHQL_STREAM_ENDPOINT],
         scopeOf: requestTelemetry.scopeOf,
         metrics:
           observability.metricsPort === undefined
@@ -117,6 +134,9 @@ export function createApp(parts: AppParts): App {
       requestBodyRules({ maxBodyBytes: config.limits.maxBodyBytes }),
       useQueryLimits(config),
       useCompiledQueries(),
+      useGraphQLSSE({ endpoint: GRAPHQL_STREAM_ENDPOINT }),
+      // Disposing of the app (tests, shutdown) ends its streams and its listening connection.
+      { onDispose: () => live.close() },
     ],
   });
 }

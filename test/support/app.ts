@@ -1,6 +1,8 @@
 import { parseConfig } from '../../src/config.js';
+import { type ChangeListener, PostgresChangeListener } from '../../src/database/change-listener.js';
 import type { PostgresConnection } from '../../src/database/connection.js';
 import { type App, createApp } from '../../src/http/app.js';
+import { createLiveUpdates } from '../../src/live/live-updates.js';
 import { DatabaseTelemetry, databaseAddress } from '../../src/observability/database-telemetry.js';
 import { createLogger, type Logger } from '../../src/observability/logger.js';
 import { ServiceMetrics } from '../../src/observability/service-metrics.js';
@@ -15,7 +17,7 @@ import { MetricStore } from '../../src/store/metric-store.js';
 export function createTestApp(
   db: PostgresConnection & { url?: string },
   env: Record<string, string> = {},
-  parts: { logger?: Logger; telemetry?: Telemetry } = {},
+  parts: { logger?: Logger; telemetry?: Telemetry; changes?: ChangeListener } = {},
 ): App {
   const config = parseConfig({
     NODE_ENV: 'test',
@@ -35,14 +37,24 @@ export function createTestApp(
     }),
   );
   const aggregates = new AggregateCache(store, config.aggregateCacheBytes, telemetry.meter);
+  const logger = parts.logger ?? createLogger(config, { service: 'metrics-api-test' });
+  // It connects on the first subscription only; app.dispose() closes it.
+  const changes =
+    parts.changes ??
+    new PostgresChangeListener(config.databaseUrl as string, { logger, connectTimeoutMs: 2000 });
   return createApp({
     config,
-    logger: parts.logger ?? createLogger(config, { service: 'metrics-api-test' }),
+    logger,
     store,
     aggregates,
     prisma: db.prisma,
     telemetry,
     serviceMetrics: new ServiceMetrics(telemetry.meter),
+    live: createLiveUpdates(store, changes, {
+      logger,
+      throttleMs: config.liveThrottleMs,
+      readyTimeoutMs: config.databaseConnectTimeoutMs,
+    }),
   });
 }
 

@@ -5,7 +5,7 @@ import { assertStartNotAfterEnd, badUserInput } from '../errors.js';
 import { ConcurrencyStatistics } from './concurrency-statistics.js';
 import { CpuLoadStatistics } from './cpu-load-statistics.js';
 
-const MetricBucket = builder.objectRef<MetricBucketValue>('MetricBucket').implement({
+export const MetricBucket = builder.objectRef<MetricBucketValue>('MetricBucket').implement({
   description: 'The samples of one time bucket, aggregated.',
   fields: (t) => ({
     start: t.expose('start', { type: 'DateTime', description: 'Start of the bucket (inclusive).' }),

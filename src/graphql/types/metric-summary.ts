@@ -4,7 +4,7 @@ import { assertStartNotAfterEnd } from '../errors.js';
 import { ConcurrencySummary } from './concurrency-summary.js';
 import { CpuLoadSummary } from './cpu-load-summary.js';
 
-const MetricSummary = builder.objectRef<MetricSummaryValue>('MetricSummary').implement({
+export const MetricSummary = builder.objectRef<MetricSummaryValue>('MetricSummary').implement({
   description: 'Aggregates over the samples in a window.',
   fields: (t) => ({
     count: t.exposeInt('count', { description: 'Number of samples.' }),
