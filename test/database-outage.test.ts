@@ -1,7 +1,7 @@
 // PostgreSQL going away and coming back, as in a Kubernetes restart or failover: the service answers
 // fast with a coded error, logs the outage once, and recovers by itself. The database is reached
 // through a TCP proxy on loopback that the test stops and starts, so the shared server stays up.
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createServer } from 'node:net';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectPostgres, type PostgresConnection } from '../src/database/connection.js';
@@ -9,39 +9,7 @@ import type { App } from '../src/http/app.js';
 import { createTestApp } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { capturingLogger } from './support/logs.js';
-
-/** Forwards a loopback port to PostgreSQL until stopped; stopping also cuts open connections. */
-class TcpProxy {
-  #server: Server | undefined;
-  readonly #sockets = new Set<Socket>();
-  port = 0;
-
-  constructor(private readonly target: { host: string; port: number }) {}
-
-  async start(): Promise<void> {
-    const server = createServer((client) => {
-      const remote = connect(this.target.port, this.target.host);
-      for (const socket of [client, remote]) {
-        this.#sockets.add(socket);
-        socket.on('close', () => this.#sockets.delete(socket));
-        socket.on('error', () => {});
-      }
-      client.pipe(remote).pipe(client);
-      client.on('close', () => remote.destroy());
-      remote.on('close', () => client.destroy());
-    });
-    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
-    this.port = (server.address() as { port: number }).port;
-    this.#server = server;
-  }
-
-  async stop(): Promise<void> {
-    const server = this.#server;
-    this.#server = undefined;
-    for (const socket of this.#sockets) socket.destroy();
-    await new Promise<void>((resolve) => server?.close(() => resolve()) ?? resolve());
-  }
-}
+import { TcpProxy } from './support/tcp-proxy.js';
 
 let db: TestDatabase;
 let proxy: TcpProxy;

@@ -176,17 +176,23 @@ describe('request bodies', () => {
 });
 
 describe('/', () => {
-  it('leads a browser to GraphiQL', async () => {
-    const response = await app.fetch('http://localhost/', { redirect: 'manual' });
+  it('leads a browser to the dashboard', async () => {
+    const response = await app.fetch('http://localhost/', {
+      redirect: 'manual',
+      headers: { accept: 'text/html,application/xhtml+xml' },
+    });
     expect(response.status).toBe(302);
-    expect(response.headers.get('location')).toBe('/graphql');
+    expect(response.headers.get('location')).toBe('/dashboard');
   });
 
-  it('lists the endpoints as JSON where GraphiQL is off', async () => {
-    const off = createTestApp(db, { GRAPHIQL: 'false' });
-    const response = await off.fetch('http://localhost/');
+  it('lists the endpoints as JSON for other clients', async () => {
+    const response = await app.fetch('http://localhost/');
     expect(response.status).toBe(200);
-    expect(await response.json()).toMatchObject({ graphql: '/graphql', health: '/healthz' });
+    expect(await response.json()).toMatchObject({
+      graphql: '/graphql',
+      dashboard: '/dashboard',
+      health: '/healthz',
+    });
   });
 });
 

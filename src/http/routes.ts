@@ -4,6 +4,7 @@ import { DatabaseUnavailableError, RETRY_AFTER_SECONDS } from '../database/avail
 import type { Logger } from '../observability/logger.js';
 import type { OperationScope } from '../observability/operation-scope.js';
 import type { MetricStore } from '../store/metric-store.js';
+import { DASHBOARD_PATH, dashboardAsset, dashboardPaths } from './dashboard.js';
 import { healthz, readyz } from './health.js';
 import { jsonError, jsonResponse } from './json.js';
 import { legacyMetrics } from './legacy-metrics.js';
@@ -39,27 +40,34 @@ export function restRoutes(options: {
   store: MetricStore;
   logger: Logger;
   graphqlEndpoint: string;
+  /** Paths other plugins answer (the GraphQL over SSE endpoint): passed through untouched. */
+  passThrough: readonly string[];
   /** The scope of a request, where the store records its statements. */
   scopeOf: (request: Request) => OperationScope | undefined;
   /** Served at /metrics on this port; undefined where METRICS_PORT moves it. */
   metrics: MetricsEndpoint | undefined;
 }): Plugin {
-  const { config, store, logger, graphqlEndpoint, metrics, scopeOf } = options;
+  const { config, store, logger, graphqlEndpoint, passThrough, metrics, scopeOf } = options;
   const index = () =>
     jsonResponse({
       service: 'metrics-api',
       graphql: graphqlEndpoint,
+      dashboard: DASHBOARD_PATH,
       health: '/healthz',
       readiness: '/readyz',
       rest: '/api/metrics',
     });
   const routes: Record<string, Record<string, Handler>> = {
-    // A browser opening the service lands in GraphiQL, where there is one.
+    // A browser opening the service lands on the dashboard; other clients get the index.
     '/': {
-      GET: config.graphiql
-        ? () => new Response(null, { status: 302, headers: { location: graphqlEndpoint } })
-        : index,
+      GET: (request) =>
+        request.headers.get('accept')?.includes('text/html')
+          ? new Response(null, { status: 302, headers: { location: DASHBOARD_PATH } })
+          : index(),
     },
+    ...Object.fromEntries(
+      dashboardPaths.map((path) => [path, { GET: (request: Request) => dashboardAsset(request, path) }]),
+    ),
     '/healthz': { GET: healthz },
     '/readyz': { GET: () => readyz(store, config.readinessTimeoutMs) },
     '/api/metrics': { GET: (request) => legacyMetrics(request, store, config, scopeOf(request)) },
@@ -68,7 +76,7 @@ export function restRoutes(options: {
 
   return {
     onRequest({ request, url, endResponse }) {
-      if (url.pathname === graphqlEndpoint) return;
+      if (url.pathname === graphqlEndpoint || passThrough.includes(url.pathname)) return;
       const route = routes[url.pathname];
       if (!route) {
         endResponse(
