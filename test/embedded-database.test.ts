@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config.js';
 import { startEmbeddedDatabase } from '../src/database/embedded.js';
 import { openDatabase } from '../src/database/open.js';
+import { createLiveUpdates } from '../src/live/live-updates.js';
 import { createLogger } from '../src/observability/logger.js';
 import { MetricStore } from '../src/store/metric-store.js';
 import {
@@ -71,6 +72,39 @@ describe('embedded PGlite database', () => {
       expect(read?.timestamp.toISOString()).toBe(timestamp.toISOString());
     } finally {
       await second.close();
+    }
+  }, 120_000);
+
+  it('announces its writes to live subscribers in its one process, as PostgreSQL does across replicas', async () => {
+    const config = parseConfig({ EMBEDDED_DATA_DIR: dataDir, LOG_LEVEL: 'silent' });
+    const database = await openDatabase(config, logger);
+    const store = new MetricStore(database);
+    const live = createLiveUpdates(store, database.changes, {
+      logger,
+      throttleMs: 50,
+      readyTimeoutMs: 10_000,
+    });
+    try {
+      const added = (await live.samples.subscribe({}))[Symbol.asyncIterator]();
+      const summaries = (await live.aggregates.summary(3600))[Symbol.asyncIterator]();
+      const before = (await summaries.next()).value?.summary.count ?? -1;
+      // Within the live window, which ends now.
+      const minuteAgo = Math.floor(Date.now() / 1000) * 1000 - 60_000;
+      const timestamps = [new Date(minuteAgo), new Date(minuteAgo + 1000)];
+      await database.prisma.metric.createMany({
+        data: timestamps.map((timestamp) => ({ timestamp, cpuLoad: 0.5, concurrency: 1 })),
+      });
+      const received = [(await added.next()).value, (await added.next()).value];
+      expect(received.map((row) => row?.timestamp.toISOString())).toEqual(
+        timestamps.map((timestamp) => timestamp.toISOString()),
+      );
+      expect(received[1]?.id).toBeGreaterThan(received[0]?.id ?? Number.POSITIVE_INFINITY);
+      for (;;) if ((await summaries.next()).value?.summary.count === before + 2) break;
+      await added.return?.();
+      await summaries.return?.();
+    } finally {
+      await live.close();
+      await database.close();
     }
   }, 120_000);
 

@@ -26,13 +26,17 @@ export interface ChangeListener {
 
 const FIRST_RETRY_MS = 100;
 const LAST_RETRY_MS = 5_000;
+/** A connection that silently stopped (a half-open TCP link) is found by a trivial query this often. */
+const CHECK_INTERVAL_MS = 15_000;
 
 /**
  * `LISTEN` on one dedicated connection to the primary, never one from the pool: a pooled
  * connection (or one behind pgbouncer in transaction mode) is shared between sessions and would
- * lose the `LISTEN`. When the connection drops it reconnects with exponential backoff (with
- * jitter, so that replicas do not reconnect in lockstep after a failover) and says so through
- * `listening()` every time it is back.
+ * lose the `LISTEN`. When the connection drops (or stops answering the periodic check) it
+ * reconnects with exponential backoff, with jitter so that replicas do not reconnect in lockstep
+ * after a failover, from the first attempt on and for as long as it takes, and says so through
+ * `listening()` every time it is back. (pg-listen does most of this, but fails for good when its
+ * first connection fails, when a reconnect's LISTEN fails, or after 3 s of retries by default.)
  */
 export class PostgresChangeListener implements ChangeListener {
   readonly #url: string;
@@ -68,6 +72,7 @@ export class PostgresChangeListener implements ChangeListener {
       connectionString: this.#url,
       connectionTimeoutMillis: this.#connectTimeoutMs,
       application_name: LISTENER_APPLICATION_NAME,
+      keepAlive: true,
     });
     this.#client = client;
     client.on('notification', (message) => {
@@ -75,9 +80,11 @@ export class PostgresChangeListener implements ChangeListener {
     });
     // Once per lost connection: 'error' and 'end' both come when the server goes away.
     let lost = false;
+    let check: NodeJS.Timeout | undefined;
     const reconnect = (error?: unknown) => {
       if (lost) return;
       lost = true;
+      clearInterval(check);
       const wasListening = this.#listening;
       this.#listening = false;
       this.#client = undefined;
@@ -101,6 +108,10 @@ export class PostgresChangeListener implements ChangeListener {
     if (this.#closed || lost) return;
     this.#listening = true;
     this.#retryMs = FIRST_RETRY_MS;
+    check = setInterval(() => {
+      client.query('SELECT 1').catch(reconnect);
+    }, CHECK_INTERVAL_MS);
+    check.unref();
     this.#logger.debug('Listening for changes to metrics');
     handlers.listening();
   }

@@ -148,6 +148,11 @@ export class ChangeFeed {
     return this.#listener.listening;
   }
 
+  /** Handlers registered now (subscribers' streams and live questions): 0 once every client has gone. */
+  get handlers(): number {
+    return this.#added.size + this.#changed.size + this.#streams.size;
+  }
+
   /** `handler` gets every row added from now on, in commit order, in batches; returns the unsubscribe. */
   onAdded(handler: AddedHandler): () => void {
     this.#added.add(handler);

@@ -2,7 +2,7 @@ import { parseConfig } from '../../src/config.js';
 import { type ChangeListener, PostgresChangeListener } from '../../src/database/change-listener.js';
 import type { PostgresConnection } from '../../src/database/connection.js';
 import { type App, createApp } from '../../src/http/app.js';
-import { createLiveUpdates } from '../../src/live/live-updates.js';
+import { createLiveUpdates, type LiveUpdates } from '../../src/live/live-updates.js';
 import { DatabaseTelemetry, databaseAddress } from '../../src/observability/database-telemetry.js';
 import { createLogger, type Logger } from '../../src/observability/logger.js';
 import { ServiceMetrics } from '../../src/observability/service-metrics.js';
@@ -19,6 +19,15 @@ export function createTestApp(
   env: Record<string, string> = {},
   parts: { logger?: Logger; telemetry?: Telemetry; changes?: ChangeListener } = {},
 ): App {
+  return createTestService(db, env, parts).app;
+}
+
+/** As createTestApp, with the parts a test may look into. */
+export function createTestService(
+  db: PostgresConnection & { url?: string },
+  env: Record<string, string> = {},
+  parts: { logger?: Logger; telemetry?: Telemetry; changes?: ChangeListener } = {},
+): { app: App; store: MetricStore; live: LiveUpdates } {
   const config = parseConfig({
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
@@ -42,7 +51,12 @@ export function createTestApp(
   const changes =
     parts.changes ??
     new PostgresChangeListener(config.databaseUrl as string, { logger, connectTimeoutMs: 2000 });
-  return createApp({
+  const live = createLiveUpdates(store, changes, {
+    logger,
+    throttleMs: config.liveThrottleMs,
+    readyTimeoutMs: config.databaseConnectTimeoutMs,
+  });
+  const app = createApp({
     config,
     logger,
     store,
@@ -50,12 +64,9 @@ export function createTestApp(
     prisma: db.prisma,
     telemetry,
     serviceMetrics: new ServiceMetrics(telemetry.meter),
-    live: createLiveUpdates(store, changes, {
-      logger,
-      throttleMs: config.liveThrottleMs,
-      readyTimeoutMs: config.databaseConnectTimeoutMs,
-    }),
+    live,
   });
+  return { app, store, live };
 }
 
 export interface GraphQLResponse<Data = Record<string, unknown>> {
