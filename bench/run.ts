@@ -29,6 +29,7 @@ import {
   withClient,
 } from './lib/dataset.js';
 import { benchIngest, type IngestResult } from './lib/ingest.js';
+import { benchLiveDelivery, type LiveDeliveryResult } from './lib/live-delivery.js';
 import { type LoadOptions, type LoadResult, runLoad, sample } from './lib/load.js';
 import { benchObservability, type ObservabilityResult } from './lib/observability.js';
 import { cpuMsByPid, freePort, machineBusyMs, runCommand, Service } from './lib/processes.js';
@@ -45,6 +46,10 @@ Options:
   --skip-ingest      Skip the ingest comparison.
   --skip-http        Skip the HTTP workloads.
   --skip-observability  Skip the cost of observability (W1 without the code, off, traced 100% and 10%).
+  --skip-live        Skip live delivery (metricsAdded subscribers on two replicas while samples are written).
+  --live-subscribers <n>  Live delivery's SSE subscribers, split over two replicas (default 1000).
+  --live-rate <n>    Live delivery's samples written per second, in 10 batches a second (default 1000).
+  --live-seconds <s> How long live delivery writes (default 10).
   --cpu-prof         Run the service with --cpu-prof; profiles go to bench/.cache/profiles.
   --tsx              Run the service from source with tsx instead of building it.
   --output <path>    Where to write the report. Default: bench/results/<date>.md for a full run;
@@ -67,6 +72,10 @@ const { values: args } = parseArgs({
     'skip-ingest': { type: 'boolean', default: false },
     'skip-http': { type: 'boolean', default: false },
     'skip-observability': { type: 'boolean', default: false },
+    'skip-live': { type: 'boolean', default: false },
+    'live-subscribers': { type: 'string', default: '1000' },
+    'live-rate': { type: 'string', default: '1000' },
+    'live-seconds': { type: 'string', default: '10' },
     'cpu-prof': { type: 'boolean', default: false },
     tsx: { type: 'boolean', default: false },
     output: { type: 'string' },
@@ -93,7 +102,8 @@ const load: LoadOptions = {
 };
 const only = args.only?.split(',').map((id) => id.trim());
 const partial =
-  (only !== undefined && !only.includes('obs')) ||
+  (only !== undefined && !only.includes('obs') && !only.includes('live')) ||
+  args['skip-live'] ||
   args['skip-ingest'] ||
   args['skip-http'] ||
   args['skip-observability'];
@@ -277,7 +287,8 @@ async function main() {
     `dataset: ${DATASET.rows.toLocaleString('en')} samples one a second from ${new Date(DATASET.startSeconds * 1000).toISOString()} (scripts/generate-metrics.ts --seed ${DATASET.seed}) in \`${databaseName(benchUrl)}\`: ${state === 'reused' ? 'reused' : `loaded with npm run ingest in ${((performance.now() - loadStarted) / 1000).toFixed(0)} s`}`,
   );
 
-  const httpWanted = !args['skip-http'] && (only === undefined || only.some((id) => id !== 'obs'));
+  const httpWanted =
+    !args['skip-http'] && (only === undefined || only.some((id) => id !== 'obs' && id !== 'live'));
   const http = httpWanted ? await runHttp(serviceCommand, notes, environment) : [];
   let observability: ObservabilityResult | undefined;
   if (!args['skip-observability'] && (only === undefined || only.includes('obs'))) {
@@ -299,6 +310,18 @@ async function main() {
       await monitor.end();
     }
   }
+  let live: LiveDeliveryResult | undefined;
+  if (!args['skip-live'] && (only === undefined || only.includes('live'))) {
+    live = await benchLiveDelivery({
+      service: serviceCommand,
+      serverUrl: benchUrl,
+      subscribers: Number(args['live-subscribers']),
+      samplesPerSecond: Number(args['live-rate']),
+      batchesPerSecond: 10,
+      seconds: Number(args['live-seconds']),
+      log,
+    });
+  }
   let ingest: IngestResult[] = [];
   if (!args['skip-ingest'] && only === undefined) {
     log('ingest: npm run ingest vs psql \\copy');
@@ -315,6 +338,7 @@ async function main() {
     http,
     ingest,
     observability,
+    live,
     notes,
   });
   process.stdout.write(`\n${markdown}\n`);
