@@ -17,7 +17,9 @@ export default defineConfig({
     // Each file gets its own database; two workers keep both cores busy without starving Postgres.
     pool: 'forks',
     maxWorkers: 2,
-    testTimeout: 30_000,
+    // Generous: tests that start the server or a browser take several times longer while the other
+    // worker runs a heavy file; a timeout is for a hang, not a budget.
+    testTimeout: 90_000,
     hookTimeout: 120_000,
   },
 });

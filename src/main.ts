@@ -6,6 +6,7 @@
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { openDatabase } from './database/open.js';
 import { createApp, GRAPHQL_ENDPOINT } from './http/app.js';
+import { answeringLiveness } from './http/health.js';
 import { metricsServer } from './http/metrics-endpoint.js';
 import { listen } from './http/server.js';
 import { loadSampleData } from './ingest/sample-data.js';
@@ -68,7 +69,7 @@ async function main(): Promise<void> {
     serviceMetrics,
     live,
   });
-  const http = await listen(app, { host: config.host, port: config.port, logger });
+  const http = await listen(answeringLiveness(app), { host: config.host, port: config.port, logger });
   const { metricsPort, metricsToken } = config.observability;
   const metrics =
     metricsPort === undefined

@@ -1,5 +1,8 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../src/http/app.js';
+import { answeringLiveness } from '../src/http/health.js';
 import { createTestApp } from './support/app.js';
 import { connectTest, createTestDatabase, type TestDatabase } from './support/database.js';
 import { closedPort } from './support/ports.js';
@@ -43,6 +46,37 @@ describe('GET /healthz', () => {
     expect(response.status).toBe(405);
     expect(response.headers.get('allow')).toBe('GET, HEAD');
     expect(await response.json()).toMatchObject({ error: 'Method Not Allowed' });
+  });
+});
+
+describe('GET /healthz on a socket', () => {
+  it('is answered before the app, exactly as the app would answer it', async () => {
+    let reachedApp = 0;
+    const counting: App = new Proxy(app, {
+      apply: (target, self, args) => {
+        reachedApp++;
+        return Reflect.apply(target, self, args);
+      },
+    });
+    const server = createServer(answeringLiveness(counting));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const fast = await fetch(`${base}/healthz`);
+      const routed = await get('/healthz');
+      expect(reachedApp).toBe(0);
+      expect(fast.status).toBe(routed.status);
+      expect(fast.headers.get('content-type')).toBe(routed.headers.get('content-type'));
+      expect(await fast.text()).toBe(await routed.text());
+      expect((await fetch(`${base}/healthz`, { method: 'HEAD' })).status).toBe(200);
+      expect(reachedApp).toBe(0);
+      // Anything else is the app's: a method the route refuses, a query string.
+      expect((await fetch(`${base}/healthz`, { method: 'POST' })).status).toBe(405);
+      expect((await fetch(`${base}/healthz?verbose=1`)).status).toBe(200);
+      expect(reachedApp).toBe(2);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
 

@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { parseConfig } from '../../src/config.js';
 import type { App } from '../../src/http/app.js';
+import { answeringLiveness } from '../../src/http/health.js';
 import { listen } from '../../src/http/server.js';
 import { createLogger } from '../../src/observability/logger.js';
 
@@ -11,9 +12,9 @@ export interface ServedApp {
 
 const silent = createLogger(parseConfig({ LOG_LEVEL: 'silent' }), { service: 'test' });
 
-/** `app` on a loopback port, as main() serves it. close() disposes of the app too. */
+/** `app` on a loopback port, as main() serves it (liveness answered first). close() disposes of the app too. */
 export async function serve(app: App): Promise<ServedApp> {
-  const http = await listen(app, { host: '127.0.0.1', port: 0, logger: silent });
+  const http = await listen(answeringLiveness(app), { host: '127.0.0.1', port: 0, logger: silent });
   const { port } = http.server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
