@@ -1,13 +1,16 @@
 /**
- * The "limit" server of the benchmark: node:http + pg, hand-written keyset SQL, JSON.stringify.
- * It answers the same data as the service with the least code a Node service can have, so its
- * req/s is the practical ceiling for any Node service on this database and machine.
+ * The "limit" server of the benchmark: node:http + pg, hand-written keyset SQL as prepared
+ * statements, JSON.stringify, run as compiled JavaScript. It answers the same data as the service,
+ * in the same JSON, with the least code a Node service can have, so its req/s is the practical
+ * ceiling for any Node service on this database and machine.
  *
  * Endpoints (all GET, all JSON):
  *   /metrics?after=<epoch ms>&start=<epoch ms>&end=<epoch ms>&limit=<n>
  *       keyset page, oldest first: WHERE timestamp > $after [AND >= start AND < end] ORDER BY timestamp
- *       LIMIT n + 1 (the extra row says whether there is a next page), as
- *       {"rows":[{id,timestamp,cpuLoad,concurrency}],"hasNextPage":bool,"endCursor":"<ms>"|null}
+ *       LIMIT n + 1 (the extra row says whether there is a next page), in the service's answer to
+ *       `metrics(first) { edges { cursor node { id timestamp cpuLoad concurrency } } pageInfo { hasNextPage endCursor } }`:
+ *       {"data":{"metrics":{"edges":[{"cursor","node":{"id","timestamp" (ISO),"cpuLoad","concurrency"}}],"pageInfo":{...}}}}
+ *       (global ids and cursors encoded as the service encodes them)
  *   /legacy?limit=<n>             the same page in /api/metrics' shape: [{id,timestamp (s),cpu_load,concurrency}]
  *   /summary?start=&end=          the service's summary SQL (count, extremes, means, percentiles)
  *   /series?start=&end=&bucket=<s> the service's date_bin series SQL
@@ -15,6 +18,8 @@
  *
  * Environment: DATABASE_URL (required), PORT (default 4100), HOST (127.0.0.1), POOL_SIZE (10, the
  * service's default DATABASE_POOL_SIZE, so both systems hold the same number of connections).
+ * BASELINE_MODE=old gives the benchmark's earlier baseline, for comparison: statements not
+ * prepared, and /metrics as {"rows":[{id,timestamp,cpuLoad,concurrency}],"hasNextPage","endCursor"}.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import pg from 'pg';
@@ -27,6 +32,20 @@ if (!databaseUrl) {
 const port = Number(process.env.PORT ?? 4100);
 const host = process.env.HOST ?? '127.0.0.1';
 const pool = new pg.Pool({ connectionString: databaseUrl, max: Number(process.env.POOL_SIZE ?? 10) });
+const old = process.env.BASELINE_MODE === 'old';
+
+/** Statement names by SQL text: each distinct text is parsed and planned once per connection. */
+const names = new Map<string, string>();
+// biome-ignore lint/suspicious/noExplicitAny: rows are read by column name, as pg.Pool.query types them by default
+function query<Row extends pg.QueryResultRow = any>(text: string, values: unknown[]) {
+  if (old) return pool.query<Row>({ text, values });
+  let name = names.get(text);
+  if (!name) {
+    name = `baseline_${names.size}`;
+    names.set(text, name);
+  }
+  return pool.query<Row>({ name, text, values });
+}
 
 function send(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
@@ -49,6 +68,11 @@ function limitParam(params: URLSearchParams, fallback: number): number {
   const value = Number(params.get('limit') ?? fallback);
   if (!Number.isInteger(value) || value < 1 || value > 10_000) throw new RangeError('limit: 1 to 10000');
   return value;
+}
+
+/** The service's page cursor for a row (domain/cursor.ts). */
+function cursorOf(timestamp: Date): string {
+  return Buffer.from(`metric:${timestamp.getTime()}`).toString('base64url');
 }
 
 interface MetricRow {
@@ -77,10 +101,10 @@ async function page(
     values.push(end);
     where += ` AND timestamp < $${values.length}`;
   }
-  const result = await pool.query<MetricRow>({
-    text: `SELECT id, timestamp, cpu_load, concurrency FROM metrics WHERE ${where} ORDER BY timestamp LIMIT $2`,
+  const result = await query<MetricRow>(
+    `SELECT id, timestamp, cpu_load, concurrency FROM metrics WHERE ${where} ORDER BY timestamp LIMIT $2`,
     values,
-  });
+  );
   const more = result.rows.length > limit;
   return { rows: more ? result.rows.slice(0, limit) : result.rows, more };
 }
@@ -106,6 +130,25 @@ const routes: Record<string, Handler> = {
   async '/metrics'(params) {
     const { rows, more } = await page(params, 100);
     const last = rows.at(-1);
+    if (!old) {
+      const edges = rows.map((row) => ({
+        cursor: cursorOf(row.timestamp),
+        node: {
+          id: Buffer.from(`Metric:${row.id}`).toString('base64'),
+          timestamp: row.timestamp.toISOString(),
+          cpuLoad: row.cpu_load,
+          concurrency: row.concurrency,
+        },
+      }));
+      return {
+        data: {
+          metrics: {
+            edges,
+            pageInfo: { hasNextPage: more, endCursor: last ? cursorOf(last.timestamp) : null },
+          },
+        },
+      };
+    }
     return {
       rows: rows.map((row) => ({
         id: row.id,
@@ -131,8 +174,8 @@ const routes: Record<string, Handler> = {
   async '/summary'(params) {
     const values: unknown[] = [];
     const where = windowWhere(params, values);
-    const result = await pool.query({
-      text: `SELECT count(*)::int AS count,
+    const result = await query(
+      `SELECT count(*)::int AS count,
              min("timestamp") AS first,
              max("timestamp") AS last,
              min(cpu_load) AS cpu_min,
@@ -145,7 +188,7 @@ const routes: Record<string, Handler> = {
              percentile_cont(0.95) WITHIN GROUP (ORDER BY concurrency) AS concurrency_p95
         FROM metrics ${where}`,
       values,
-    });
+    );
     const row = result.rows[0];
     const [p50 = null, p95 = null, p99 = null] = row.cpu_percentiles ?? [];
     return {
@@ -167,8 +210,8 @@ const routes: Record<string, Handler> = {
     if (!Number.isInteger(bucket) || bucket < 1) throw new RangeError('bucket: whole seconds');
     const values: unknown[] = [bucket];
     const where = windowWhere(params, values);
-    const result = await pool.query({
-      text: `SELECT date_bin(make_interval(secs => $1::int), "timestamp", TIMESTAMPTZ 'epoch') AS bucket,
+    const result = await query(
+      `SELECT date_bin(make_interval(secs => $1::int), "timestamp", TIMESTAMPTZ 'epoch') AS bucket,
              count(*)::int AS count,
              min(cpu_load) AS cpu_min,
              max(cpu_load) AS cpu_max,
@@ -180,7 +223,7 @@ const routes: Record<string, Handler> = {
        GROUP BY bucket
        ORDER BY bucket`,
       values,
-    });
+    );
     return result.rows.map((row) => ({
       start: row.bucket,
       count: row.count,

@@ -1,15 +1,16 @@
 /**
- * `npm run bench`: the benchmark suite of issue 5. See bench/README.md.
+ * `npm run bench`: the benchmark suite. See bench/README.md.
  *
  * 1. Builds the service (`npm run build`) as production runs it.
  * 2. Generates 1,000,000 samples (one a second) with scripts/generate-metrics.ts, once, into
  *    bench/.cache, and loads them with `npm run ingest` into BENCH_DATABASE_URL (default
  *    postgresql://postgres@127.0.0.1:5432/metrics_bench) unless that database already holds them.
  * 3. Starts the service (`node dist/src/main.js`, NODE_ENV=production) and the baseline server
- *    (bench/baseline-server.ts), and runs every workload against each with autocannon: same
- *    connections, warm-up and duration; baseline then service, one workload at a time.
- * 4. Loads the same 1,000,000 rows into empty tables with `npm run ingest` and with `psql \copy`.
- * 5. Prints a Markdown report and writes it to bench/results/<date>.md.
+ *    (bench/baseline-server.ts compiled with tsc), and runs every workload against each with wrk:
+ *    same connections, warm-up and duration; three rounds of baseline then service per workload.
+ * 4. What observability costs (W1 on four builds), and live delivery (subscribers on two replicas).
+ * 5. Loads the same 1,000,000 rows into empty tables with `npm run ingest` and with `psql \copy`.
+ * 6. Prints a Markdown report and writes it to bench/results/<date>.md.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -32,16 +33,23 @@ import { benchIngest, type IngestResult } from './lib/ingest.js';
 import { benchLiveDelivery, type LiveDeliveryResult } from './lib/live-delivery.js';
 import { type LoadOptions, type LoadResult, runLoad, sample } from './lib/load.js';
 import { benchObservability, type ObservabilityResult } from './lib/observability.js';
-import { cpuMsByPid, freePort, machineBusyMs, runCommand, Service } from './lib/processes.js';
-import { renderReport, type WorkloadResult } from './lib/report.js';
-import { deepCursorQuery, dig, type Target, type Workload, workloads } from './lib/workloads.js';
+import { cpuMsByPid, freePort, machineBusyMs, mustRun, runCommand, Service } from './lib/processes.js';
+import { int, ratio, renderReport, type WorkloadResult } from './lib/report.js';
+import {
+  deepCursorQuery,
+  dig,
+  OLD_BASELINE_FIRST_PAGE,
+  type Target,
+  type Workload,
+  workloads,
+} from './lib/workloads.js';
 
 const HELP = `Usage: npm run bench -- [options]
 
 Options:
   --connections <n>  Concurrent connections for every workload (default 32).
-  --duration <s>     Measured seconds per workload and system (default 10).
-  --warmup <s>       Unmeasured warm-up seconds before each measurement (default 2).
+  --duration <s>     Measured seconds per run (default 4; each workload runs 3 rounds per system).
+  --warmup <s>       Unmeasured warm-up seconds before each run (default 1).
   --only <ids>       Comma-separated workloads to run, e.g. 1,2,4a (default: all); skips ingest.
   --skip-ingest      Skip the ingest comparison.
   --skip-http        Skip the HTTP workloads.
@@ -49,7 +57,7 @@ Options:
   --skip-live        Skip live delivery (metricsAdded subscribers on two replicas while samples are written).
   --live-subscribers <n>  Live delivery's SSE subscribers, split over two replicas (default 1000).
   --live-rate <n>    Live delivery's samples written per second, in 10 batches a second (default 1000).
-  --live-seconds <s> How long live delivery writes (default 10).
+  --live-seconds <s> How long live delivery writes (default 5).
   --cpu-prof         Run the service with --cpu-prof; profiles go to bench/.cache/profiles.
   --tsx              Run the service from source with tsx instead of building it.
   --output <path>    Where to write the report. Default: bench/results/<date>.md for a full run;
@@ -66,8 +74,8 @@ Environment:
 const { values: args } = parseArgs({
   options: {
     connections: { type: 'string', default: '32' },
-    duration: { type: 'string', default: '10' },
-    warmup: { type: 'string', default: '2' },
+    duration: { type: 'string', default: '4' },
+    warmup: { type: 'string', default: '1' },
     only: { type: 'string' },
     'skip-ingest': { type: 'boolean', default: false },
     'skip-http': { type: 'boolean', default: false },
@@ -75,7 +83,7 @@ const { values: args } = parseArgs({
     'skip-live': { type: 'boolean', default: false },
     'live-subscribers': { type: 'string', default: '1000' },
     'live-rate': { type: 'string', default: '1000' },
-    'live-seconds': { type: 'string', default: '10' },
+    'live-seconds': { type: 'string', default: '5' },
     'cpu-prof': { type: 'boolean', default: false },
     tsx: { type: 'boolean', default: false },
     output: { type: 'string' },
@@ -130,6 +138,41 @@ async function build(): Promise<{ command: string; args: string[]; how: string }
   return { ...entry, how: '`node --import tsx src/main.ts` (**`npm run build` failed**, see the log)' };
 }
 
+/** Rounds of each workload, baseline and service interleaved; the median round is reported. */
+const ROUNDS = 3;
+
+/** The round with the median req/s. */
+function medianRun(runs: LoadResult[]): LoadResult | undefined {
+  return [...runs].sort((a, b) => a.requestsPerSecond - b.requestsPerSecond)[Math.floor(runs.length / 2)];
+}
+
+/** The baseline as compiled JavaScript (tsc), not through tsx's loader. */
+async function compiledBaseline(): Promise<string> {
+  const outDir = join(CACHE_DIR, 'baseline');
+  await mustRun(
+    'npx',
+    [
+      'tsc',
+      // The one file, with these options only: not the project's tsconfig.json.
+      '--ignoreConfig',
+      join(ROOT, 'bench/baseline-server.ts'),
+      '--outDir',
+      outDir,
+      '--target',
+      'es2023',
+      '--module',
+      'nodenext',
+      '--moduleResolution',
+      'nodenext',
+      '--types',
+      'node',
+      '--skipLibCheck',
+    ],
+    { cwd: ROOT },
+  );
+  return join(outDir, 'baseline-server.js');
+}
+
 async function gitDescription(): Promise<string> {
   const head = await runCommand('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT });
   const status = await runCommand('git', ['status', '--porcelain', '--', 'src', 'scripts', 'prisma'], {
@@ -175,24 +218,35 @@ async function runHttp(
     HOST: '127.0.0.1',
     PORT: String(servicePort),
   });
+  const baselineEnv = (port: number, mode: 'limit' | 'old') => ({
+    ...process.env,
+    DATABASE_URL: benchUrl,
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    POOL_SIZE: String(poolSize),
+    BASELINE_MODE: mode,
+  });
   const baseline = Service.start(
     'baseline',
     process.execPath,
+    [await compiledBaseline()],
+    baselineEnv(baselinePort, 'limit'),
+  );
+  // The earlier baseline (tsx, unprepared statements, its own smaller JSON), for W1 only.
+  const oldBaselinePort = await freePort();
+  const oldBaseline = Service.start(
+    'old baseline',
+    process.execPath,
     ['--import', 'tsx', join(ROOT, 'bench/baseline-server.ts')],
-    {
-      ...process.env,
-      DATABASE_URL: benchUrl,
-      HOST: '127.0.0.1',
-      PORT: String(baselinePort),
-      POOL_SIZE: String(poolSize),
-    },
+    baselineEnv(oldBaselinePort, 'old'),
   );
   const serviceUrl = `http://127.0.0.1:${servicePort}`;
   const baselineUrl = `http://127.0.0.1:${baselinePort}`;
+  const oldBaselineUrl = `http://127.0.0.1:${oldBaselinePort}`;
   environment.push(
     `service: ${serviceCommand.how}, NODE_ENV=production, LOG_LEVEL=warn, DATABASE_POOL_SIZE=${poolSize}${args['cpu-prof'] ? ', **--cpu-prof**' : ''}`,
-    `baseline: \`bench/baseline-server.ts\` (node:http + pg, pool of ${poolSize}, run with tsx)`,
-    `load: autocannon, ${load.connections} connections, ${load.warmup} s warm-up + ${load.duration} s measured per workload and system, baseline first, one at a time, from the same 127.0.0.1 machine`,
+    `baseline: \`bench/baseline-server.ts\` compiled with tsc, run with node (node:http + pg, prepared statements, pool of ${poolSize}, the service's JSON)`,
+    `load: wrk (C, one thread, Lua script checking every answer), ${load.connections} connections, ${load.warmup} s warm-up + ${load.duration} s measured per run; ${ROUNDS} rounds per workload, each the baseline then the service, one at a time, from the same 127.0.0.1 machine; each system's median round is shown`,
   );
   const results: WorkloadResult[] = [];
   // Watches the benchmark database: idle between runs, and its backends' CPU time.
@@ -202,6 +256,7 @@ async function runHttp(
     await Promise.all([
       service.waitReady(`${serviceUrl}/readyz`),
       baseline.waitReady(`${baselineUrl}/healthz`),
+      oldBaseline.waitReady(`${oldBaselineUrl}/healthz`),
     ]);
     const deep = await sample(serviceUrl, deepCursorQuery(900_000));
     const deepCursor = deep.ok ? dig(deep.answer, 'data', 'metrics', 'pageInfo', 'endCursor') : undefined;
@@ -219,8 +274,6 @@ async function runHttp(
             server: await cpuMsByPid(server.child.pid ? [server.child.pid] : []),
             // Backends of the benchmark database only: other databases' work is not counted.
             postgres: await cpuMsByPid(await backendPids(monitor)),
-            // This process runs autocannon.
-            loadgen: await cpuMsByPid([process.pid]),
             machine: new Map([[0, (await machineBusyMs()) ?? 0]]),
           }),
         },
@@ -238,20 +291,37 @@ async function runHttp(
       const runs = workload.alsoSerial ? [load.connections, 1] : [load.connections];
       for (const connections of runs) {
         const label = `W${workload.id} ${workload.title} (${connections} connection${connections === 1 ? '' : 's'})`;
-        let baselineResult: WorkloadResult['baseline'];
-        if (workload.baseline) {
-          log(`${label}: baseline`);
-          baselineResult = await measure(baseline, baselineUrl, workload.baseline, connections);
-          log(`  ${describe(baselineResult)}`);
+        const baselineRounds: LoadResult[] = [];
+        const serviceRounds: LoadResult[] = [];
+        // Interleaved: drift on the machine falls on both systems alike.
+        // The single-connection runs say what one request costs; one round of them is enough.
+        const rounds = connections === load.connections ? ROUNDS : 1;
+        for (let round = 1; round <= rounds; round++) {
+          if (workload.baseline) {
+            const result = await measure(baseline, baselineUrl, workload.baseline, connections);
+            log(`${label} round ${round}: baseline ${describe(result)}`);
+            baselineRounds.push(result);
+          }
+          const result = await measure(service, serviceUrl, workload.service, connections);
+          log(`${label} round ${round}: service ${describe(result)}`);
+          serviceRounds.push(result);
         }
-        log(`${label}: service`);
-        const serviceResult = await measure(service, serviceUrl, workload.service, connections);
-        log(`  ${describe(serviceResult)}`);
+        if (workload.id === '1' && connections === load.connections) {
+          const previous = await measure(oldBaseline, oldBaselineUrl, OLD_BASELINE_FIRST_PAGE, connections);
+          const limit = medianRun(baselineRounds);
+          notes.push(
+            `W1: the earlier baseline (tsx, statements not prepared, a smaller JSON without cursors) served ${int(previous.requestsPerSecond)} req/s in this run, the new one ${limit ? int(limit.requestsPerSecond) : 'n/a'} (${limit ? ratio(limit.requestsPerSecond / previous.requestsPerSecond) : 'n/a'} of it)`,
+          );
+        }
         results.push({
           workload,
           connections,
-          baseline: baselineResult,
-          service: serviceResult,
+          baseline: medianRun(baselineRounds),
+          service: medianRun(serviceRounds) as LoadResult,
+          rounds: {
+            baseline: baselineRounds.map((r) => r.requestsPerSecond),
+            service: serviceRounds.map((r) => r.requestsPerSecond),
+          },
           notes: connections === load.connections ? workloadNotes : [],
         });
       }
@@ -260,6 +330,7 @@ async function runHttp(
     await monitor.end();
     const code = await service.stop();
     await baseline.stop();
+    await oldBaseline.stop();
     if (code !== 0)
       notes.push(`the service exited with ${code} on SIGTERM: ${service.output.join('').slice(-500)}`);
     if (args['cpu-prof']) log(`CPU profile written to ${relative(ROOT, join(CACHE_DIR, 'profiles'))}/`);

@@ -28,7 +28,7 @@ export interface LiveDeliveryResult {
   /** Subscribers that got every sample once, in order. */
   complete: number;
   duplicatesOrDisorder: number;
-  /** Events not delivered 30 s after the last write (late or lost: the order check tells loss from lateness). */
+  /** Events not delivered DRAIN_MS after the last write (late or lost: the order check tells loss from lateness). */
   missing: number;
   delivered: number;
   p50Ms: number;
@@ -37,6 +37,9 @@ export interface LiveDeliveryResult {
   serverCpuUsPerEvent: number;
   idleSubscriberKiB: number;
 }
+
+/** How long after the last write the run waits for the last events. */
+const DRAIN_MS = 15_000;
 
 const SUBSCRIPTION = JSON.stringify({
   query: 'subscription { metricsAdded { cursor node { id timestamp cpuLoad concurrency } } }',
@@ -177,7 +180,7 @@ export async function benchLiveDelivery(options: LiveDeliveryOptions): Promise<L
       written += batchSize;
     }
     const expected = written * options.subscribers;
-    const deadline = performance.now() + 30_000;
+    const deadline = performance.now() + DRAIN_MS;
     while (delivered < expected && performance.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }

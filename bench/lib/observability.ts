@@ -26,7 +26,7 @@ export interface ObservabilityVariant {
 }
 
 /** Rounds of all variants, interleaved, so that drift on the machine falls on every variant alike. */
-const ROUNDS = 5;
+const ROUNDS = 3;
 
 export interface ObservabilityResult {
   variants: ObservabilityVariant[];

@@ -32,7 +32,9 @@ export interface Workload {
   check(answer: unknown, system: System): string | undefined;
 }
 
-const NODE_FIELDS = 'edges { node { id timestamp cpuLoad concurrency } } pageInfo { hasNextPage endCursor }';
+/** What a Relay client asks of a page: a cursor on every edge. */
+const NODE_FIELDS =
+  'edges { cursor node { id timestamp cpuLoad concurrency } } pageInfo { hasNextPage endCursor }';
 const SUMMARY_FIELDS =
   'count firstTimestamp lastTimestamp cpuLoad { min max avg p50 p95 p99 } concurrency { min max avg p95 }';
 const SERIES_FIELDS = 'start count cpuLoad { min max avg } concurrency { min max avg }';
@@ -79,10 +81,12 @@ function graphqlErrors(answer: unknown): string | undefined {
 function checkPage(answer: unknown, system: System, length: number, firstRow: number): string | undefined {
   const problem = graphqlErrors(answer);
   if (problem) return problem;
-  const rows = system === 'service' ? dig(answer, 'data', 'metrics', 'edges') : dig(answer, 'rows');
-  if (!Array.isArray(rows)) return 'no rows in the answer';
+  // The baseline answers in the service's JSON.
+  const rows = dig(answer, 'data', 'metrics', 'edges');
+  if (!Array.isArray(rows)) return `no edges in the ${system}'s answer`;
   if (rows.length !== length) return `${rows.length} rows, expected ${length}`;
-  const first = system === 'service' ? dig(rows, 0, 'node', 'timestamp') : dig(rows, 0, 'timestamp');
+  if (typeof dig(rows, 0, 'cursor') !== 'string') return 'no cursor on the first edge';
+  const first = dig(rows, 0, 'node', 'timestamp');
   const expected = sampleTime(firstRow).toISOString();
   return first === expected ? undefined : `first row at ${String(first)}, expected ${expected}`;
 }
@@ -125,9 +129,9 @@ export function workloads(deepCursor: string): Workload[] {
     {
       id: '1',
       title: 'first page of 100',
-      description: '`metrics(first: 100)` with id, timestamp, cpuLoad, concurrency and pageInfo',
+      description: '`metrics(first: 100)` with cursor, id, timestamp, cpuLoad, concurrency and pageInfo',
       service: graphql(`{ metrics(first: 100) { ${NODE_FIELDS} } }`),
-      baseline: get('/metrics?limit=100', '{"rows":'),
+      baseline: get('/metrics?limit=100', '{"data":'),
       check: (answer, system) => checkPage(answer, system, 100, 1),
     },
     {
@@ -135,7 +139,7 @@ export function workloads(deepCursor: string): Workload[] {
       title: 'deep page of 100',
       description: `the same page after the cursor of row ${deepRow.toLocaleString('en')}`,
       service: graphql(`{ metrics(first: 100, after: ${JSON.stringify(deepCursor)}) { ${NODE_FIELDS} } }`),
-      baseline: get(`/metrics?limit=100&after=${ms(sampleTime(deepRow))}`, '{"rows":'),
+      baseline: get(`/metrics?limit=100&after=${ms(sampleTime(deepRow))}`, '{"data":'),
       check: (answer, system) => checkPage(answer, system, 100, deepRow + 1),
     },
     {
@@ -145,7 +149,7 @@ export function workloads(deepCursor: string): Workload[] {
       service: graphql(
         `{ metrics(start: "${iso(windowStart)}", end: "${iso(windowEnd)}", first: 1000) { ${NODE_FIELDS} } }`,
       ),
-      baseline: get(`/metrics?limit=1000&start=${ms(windowStart)}&end=${ms(windowEnd)}`, '{"rows":'),
+      baseline: get(`/metrics?limit=1000&start=${ms(windowStart)}&end=${ms(windowEnd)}`, '{"data":'),
       check: (answer, system) => checkPage(answer, system, 1000, 5 * DAY_SECONDS + DAY_SECONDS / 2 + 1),
     },
     {
@@ -224,6 +228,9 @@ export function workloads(deepCursor: string): Workload[] {
     },
   ];
 }
+
+/** W1 on the benchmark's earlier baseline (BASELINE_MODE=old), in its own smaller JSON. */
+export const OLD_BASELINE_FIRST_PAGE: Target = get('/metrics?limit=100', '{"rows":');
 
 /** The query that finds the deep cursor through the API itself (cursors are opaque). */
 export function deepCursorQuery(row: number): Target {
