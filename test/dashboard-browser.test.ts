@@ -1,12 +1,13 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config.js';
 import { connectPostgres, type PostgresConnection } from '../src/database/connection.js';
 import { createLogger } from '../src/observability/logger.js';
 import { projectRoot } from '../src/paths.js';
 import { createTestApp } from './support/app.js';
+import { launchChromium } from './support/browser.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { type ServedApp, serve } from './support/sse.js';
 import { TcpProxy } from './support/tcp-proxy.js';
@@ -48,18 +49,7 @@ beforeAll(async () => {
       { logger },
     ),
   );
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

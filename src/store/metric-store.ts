@@ -51,6 +51,13 @@ export interface MetricBucket {
   concurrency: { min: number; max: number; avg: number };
 }
 
+/** A row of `SELECT id, "timestamp", cpu_load, concurrency`, as arrays (rowMode: 'array'). */
+type MetricRow = [id: string, timestamp: Date, cpuLoad: number, concurrency: number];
+
+function storedMetric([id, timestamp, cpuLoad, concurrency]: MetricRow): StoredMetric {
+  return { id: BigInt(id), timestamp, cpuLoad, concurrency };
+}
+
 /** A bound on "timestamp" for the keyset page's WHERE clause. */
 type Bound = readonly ['>=' | '>' | '<' | '<=', Date];
 
@@ -179,32 +186,22 @@ export class MetricStore implements BatchTarget {
       request.fromEnd ? flipped : request.direction,
       request.size + 1,
     );
-    const { rows } = await this.#arrays<[id: string, timestamp: Date, cpuLoad: number, concurrency: number]>(
-      query.text,
-      query.values,
-      scope,
-      fastTimestamptzTypes,
-    );
+    const { rows } = await this.#arrays<MetricRow>(query.text, query.values, scope, fastTimestamptzTypes);
     const hasMore = rows.length > request.size;
-    const page = rows.slice(0, request.size).map(([id, timestamp, cpuLoad, concurrency]) => ({
-      id: BigInt(id),
-      timestamp,
-      cpuLoad,
-      concurrency,
-    }));
+    const page = rows.slice(0, request.size).map(storedMetric);
     if (request.fromEnd) page.reverse();
     return { rows: page, hasMore };
   }
 
   async findById(id: bigint, scope?: OperationScope): Promise<StoredMetric | null> {
-    const { rows } = await this.#arrays<[id: string, timestamp: Date, cpuLoad: number, concurrency: number]>(
+    const { rows } = await this.#arrays<MetricRow>(
       `SELECT id, "timestamp", cpu_load, concurrency FROM ${METRICS} WHERE id = $1`,
       [id.toString()],
       scope,
       fastTimestamptzTypes,
     );
     const [row] = rows;
-    return row ? { id: BigInt(row[0]), timestamp: row[1], cpuLoad: row[2], concurrency: row[3] } : null;
+    return row ? storedMetric(row) : null;
   }
 
   /**
@@ -219,18 +216,13 @@ export class MetricStore implements BatchTarget {
   ): Promise<StoredMetric[]> {
     const values: unknown[] = [afterId.toString(), limit];
     if (start) values.push(start);
-    const { rows } = await this.#arrays<[id: string, timestamp: Date, cpuLoad: number, concurrency: number]>(
+    const { rows } = await this.#arrays<MetricRow>(
       `SELECT id, "timestamp", cpu_load, concurrency FROM ${METRICS} WHERE id > $1${start ? ' AND "timestamp" >= $3' : ''} ORDER BY id LIMIT $2`,
       values,
       scope,
       fastTimestamptzTypes,
     );
-    return rows.map(([id, timestamp, cpuLoad, concurrency]) => ({
-      id: BigInt(id),
-      timestamp,
-      cpuLoad,
-      concurrency,
-    }));
+    return rows.map(storedMetric);
   }
 
   /** The largest id stored, 0 for an empty table: where "from now on" begins. */
