@@ -295,7 +295,7 @@ async function runHttp(
         const serviceRounds: LoadResult[] = [];
         // Interleaved: drift on the machine falls on both systems alike.
         // The single-connection runs say what one request costs; one round of them is enough.
-        const rounds = connections === load.connections ? ROUNDS : 1;
+        const rounds = connections === load.connections ? (workload.rounds ?? ROUNDS) : 1;
         for (let round = 1; round <= rounds; round++) {
           if (workload.baseline) {
             const result = await measure(baseline, baselineUrl, workload.baseline, connections);
