@@ -58,6 +58,7 @@ async function main(): Promise<void> {
     logger,
     throttleMs: config.liveThrottleMs,
     readyTimeoutMs: config.databaseConnectTimeoutMs,
+    meter: telemetry.meter,
   });
   const app = createApp({
     config,

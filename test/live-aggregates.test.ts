@@ -179,6 +179,36 @@ describe('subscriptions over HTTP', () => {
     expect(process.memoryUsage().heapUsed - baseline).toBeLessThan(64 * 1024 * 1024);
   }, 60_000);
 
+  it('exports its subscriptions, listener and deliveries on /metrics', async () => {
+    const scrape = async () => (await fetch(`${served.url}/metrics`)).text();
+    const value = (text: string, series: string) => {
+      const line = text.split('\n').find((candidate) => candidate.startsWith(`${series} `));
+      return line === undefined ? undefined : Number(line.slice(series.length + 1).split(' ')[0]);
+    };
+    const subscription = new SseSubscription(served.url, 'subscription { metricsAdded { cursor } }');
+    await subscription.opened;
+    const open = await scrape();
+    expect(value(open, 'metrics_api_live_subscriptions{kind="added"}')).toBe(1);
+    expect(value(open, 'metrics_api_live_listening')).toBe(1);
+    const readsBefore = value(open, 'metrics_api_live_reads_total') ?? 0;
+    await insertAgo(5);
+    await subscription.take(1);
+    const after = await scrape();
+    expect(value(after, 'metrics_api_live_events_total')).toBeGreaterThanOrEqual(1);
+    expect(value(after, 'metrics_api_live_rows_total')).toBeGreaterThanOrEqual(1);
+    expect(value(after, 'metrics_api_live_reads_total')).toBeGreaterThan(readsBefore);
+    subscription.close();
+    await subscription.done;
+    const deadline = Date.now() + 5000;
+    while (
+      value(await scrape(), 'metrics_api_live_subscriptions{kind="added"}') !== 0 &&
+      Date.now() < deadline
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(value(await scrape(), 'metrics_api_live_subscriptions{kind="added"}')).toBe(0);
+  });
+
   it('starts every stream with a keep-alive comment (then one every 12 s)', async () => {
     const subscription = new SseSubscription(served.url, 'subscription { metricsAdded { cursor } }');
     await subscription.opened;

@@ -69,6 +69,8 @@ export class ChangeFeed {
   #readAgain = false;
   #retry: NodeJS.Timeout | undefined;
   #closed = false;
+  /** Counts for the service's metrics (see live-updates.ts). */
+  readonly counts = { reads: 0, rows: 0, reconnects: 0 };
 
   /** `readyTimeoutMs`: how long a first subscriber waits for the listener before the database counts as away. */
   constructor(
@@ -114,6 +116,7 @@ export class ChangeFeed {
             return;
           }
           // Whatever was written meanwhile: rows are read from the position, the rest recomputed.
+          this.counts.reconnects++;
           this.#emitChanged({ op: 'RESYNC' });
           this.#read();
         },
@@ -204,6 +207,7 @@ export class ChangeFeed {
       let rows: StoredMetric[];
       do {
         try {
+          this.counts.reads++;
           rows = await this.#store.addedSince(this.position, READ_BATCH);
         } catch (error) {
           this.#logger.warn({ err: error }, 'Could not read new samples; retrying');
@@ -214,6 +218,7 @@ export class ChangeFeed {
         const last = rows.at(-1);
         if (!last || this.#closed) break;
         this.#position = last.id;
+        this.counts.rows += rows.length;
         for (const handler of this.#added) handler(rows);
       } while (rows.length === READ_BATCH);
     } while (this.#readAgain && !this.#closed);

@@ -62,9 +62,16 @@ export class LiveAggregates {
     this.#logger = options.logger;
   }
 
-  /** Distinct questions being answered now (for tests and the dashboard of the service itself). */
+  /** Distinct questions being answered now. */
   get questions(): number {
     return this.#questions.size;
+  }
+
+  /** Subscribers of all questions together. */
+  get subscribers(): number {
+    let total = 0;
+    for (const question of this.#questions.values()) total += question.subscribers.size;
+    return total;
   }
 
   series(windowSeconds: number, bucketSeconds: number): Promise<AsyncIterable<LiveSeries>> {

@@ -27,6 +27,8 @@ export interface AddedSubscription {
 export class LiveSamples {
   readonly #feed: ChangeFeed;
   readonly #store: Pick<MetricStore, 'addedSince'>;
+  /** Streams open now, and events pushed to them so far (the service's metrics). */
+  readonly counts = { open: 0, delivered: 0 };
 
   constructor(feed: ChangeFeed, store: Pick<MetricStore, 'addedSince'>) {
     this.#feed = feed;
@@ -39,7 +41,9 @@ export class LiveSamples {
     const feed = this.#feed;
     const store = this.#store;
     const from = after ?? feed.position;
+    const counts = this.counts;
     return new Repeater<StoredMetric>(async (push, stop) => {
+      counts.open++;
       let delivered = from;
       let catchUp = after !== undefined;
       let queue: StoredMetric[] = [];
@@ -59,6 +63,7 @@ export class LiveSamples {
       const unregister = feed.onClose(stop);
       stop.then(() => {
         stopped = true;
+        counts.open--;
         unsubscribe();
         unregister();
         wake?.();
@@ -89,6 +94,7 @@ export class LiveSamples {
             if (stopped) break;
             if (row.id <= delivered) continue;
             delivered = row.id;
+            counts.delivered++;
             await push(row);
           }
           continue;
@@ -103,6 +109,7 @@ export class LiveSamples {
         head++;
         if (row.id <= delivered || (start && row.timestamp < start)) continue;
         delivered = row.id;
+        counts.delivered++;
         await push(row);
       }
     });

@@ -1,3 +1,4 @@
+import type { Meter } from '@opentelemetry/api';
 import type { ChangeListener } from '../database/change-listener.js';
 import type { Logger } from '../observability/logger.js';
 import type { MetricStore } from '../store/metric-store.js';
@@ -17,13 +18,58 @@ export interface LiveUpdates {
 export function createLiveUpdates(
   store: MetricStore,
   listener: ChangeListener,
-  options: { logger: Logger; throttleMs: number; readyTimeoutMs: number },
+  options: { logger: Logger; throttleMs: number; readyTimeoutMs: number; meter?: Meter },
 ): LiveUpdates {
   const feed = new ChangeFeed(store, listener, options);
-  return {
-    feed,
-    samples: new LiveSamples(feed, store),
-    aggregates: new LiveAggregates(feed, store, options),
-    close: () => feed.close(),
-  };
+  const samples = new LiveSamples(feed, store);
+  const aggregates = new LiveAggregates(feed, store, options);
+  if (options.meter) observe(options.meter, feed, samples, aggregates);
+  return { feed, samples, aggregates, close: () => feed.close() };
+}
+
+/** Subscriptions, questions, the listener and the feed's work, read at each scrape (nothing per event). */
+function observe(meter: Meter, feed: ChangeFeed, samples: LiveSamples, aggregates: LiveAggregates): void {
+  meter
+    .createObservableUpDownCounter('metrics_api.live.subscriptions', {
+      unit: '{subscription}',
+      description: 'Open subscriptions: metricsAdded streams, and subscribers of live series and summaries.',
+    })
+    .addCallback((result) => {
+      result.observe(samples.counts.open, { kind: 'added' });
+      result.observe(aggregates.subscribers, { kind: 'aggregate' });
+    });
+  meter
+    .createObservableUpDownCounter('metrics_api.live.questions', {
+      unit: '{question}',
+      description: 'Distinct live series and summaries being computed for their subscribers.',
+    })
+    .addCallback((result) => result.observe(aggregates.questions));
+  meter
+    .createObservableGauge('metrics_api.live.listening', {
+      description: '1 while the connection listening for changes is up, else 0.',
+    })
+    .addCallback((result) => result.observe(feed.listening ? 1 : 0));
+  const counter = (name: string, unit: string, description: string, read: () => number) =>
+    meter
+      .createObservableCounter(name, { unit, description })
+      .addCallback((result) => result.observe(read()));
+  counter(
+    'metrics_api.live.reads',
+    '{read}',
+    'Reads of new samples by the change feed.',
+    () => feed.counts.reads,
+  );
+  counter('metrics_api.live.rows', '{row}', 'New samples the change feed published.', () => feed.counts.rows);
+  counter(
+    'metrics_api.live.reconnects',
+    '{reconnect}',
+    'Times the listening connection came back after being lost.',
+    () => feed.counts.reconnects,
+  );
+  counter(
+    'metrics_api.live.events',
+    '{event}',
+    'metricsAdded events sent to subscribers.',
+    () => samples.counts.delivered,
+  );
 }

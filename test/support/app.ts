@@ -55,6 +55,7 @@ export function createTestService(
     logger,
     throttleMs: config.liveThrottleMs,
     readyTimeoutMs: config.databaseConnectTimeoutMs,
+    meter: telemetry.meter,
   });
   const app = createApp({
     config,
