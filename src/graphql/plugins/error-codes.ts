@@ -58,19 +58,33 @@ function coded(error: GraphQLError): GraphQLError | undefined {
  *   answers (a custom scalar's own refusal already carries its code);
  * - Pothos' refusal of malformed input: BAD_USER_INPUT;
  * - an unreachable database: DATABASE_UNAVAILABLE, an outage rather than a fault.
- * They reach the client as they are, without Yoga logging each one as an error.
+ * They reach the client as they are, without Yoga logging each one as an error, in query and
+ * mutation answers and in subscriptions alike.
  */
 export function useErrorCodes(): Plugin {
   return {
     onExecute() {
+      return { onExecuteDone: ({ result, setResult }) => recodeResult(result, setResult) };
+    },
+    // Subscriptions too: a stream refused at its start (the database away) and each event.
+    onSubscribe() {
       return {
-        onExecuteDone({ result, setResult }) {
-          if (Symbol.asyncIterator in result) return;
-          const errors = (result as ExecutionResult).errors;
-          if (!errors?.some((error) => coded(error) !== undefined)) return;
-          setResult({ ...result, errors: errors.map((error) => coded(error) ?? error) });
+        onSubscribeResult({ result, setResult }) {
+          if (Symbol.asyncIterator in result) {
+            return { onNext: ({ result: event, setResult: setEvent }) => recodeResult(event, setEvent) };
+          }
+          recodeResult(result, setResult);
+          return undefined;
         },
       };
     },
   };
+}
+
+/** Replaces a result whose errors include known causes with one where they are coded. */
+function recodeResult(result: unknown, setResult: (result: ExecutionResult) => void): void {
+  if (typeof result !== 'object' || result === null || Symbol.asyncIterator in result) return;
+  const errors = (result as ExecutionResult).errors;
+  if (!errors?.some((error) => coded(error) !== undefined)) return;
+  setResult({ ...(result as ExecutionResult), errors: errors.map((error) => coded(error) ?? error) });
 }
