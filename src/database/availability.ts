@@ -12,6 +12,23 @@ export class DatabaseUnavailableError extends Error {
   }
 }
 
+/**
+ * `work`, or the error `timedOut()` makes when `work` has not settled within `ms`: the bound on
+ * waiting for a database that may be away (readiness, the live feed's start). `work` itself is
+ * left to settle on its own.
+ */
+export async function within<T>(work: Promise<T>, ms: number, timedOut: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(timedOut()), ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Seconds a client should wait before retrying while the database is unavailable. */
 export const RETRY_AFTER_SECONDS = 5;
 

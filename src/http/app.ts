@@ -124,7 +124,7 @@ export function createApp(parts: AppParts): App {
         store,
         logger,
         graphqlEndpoint: GRAPHQL_ENDPOINT,
-        passThrough: [GRAPHQL_STREAM_ENDPOINT],
+        passThrough: [GRAPHQL_ENDPOINT, GRAPHQL_STREAM_ENDPOINT],
         scopeOf: requestTelemetry.scopeOf,
         metrics:
           observability.metricsPort === undefined

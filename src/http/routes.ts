@@ -40,7 +40,7 @@ export function restRoutes(options: {
   store: MetricStore;
   logger: Logger;
   graphqlEndpoint: string;
-  /** Paths other plugins answer (the GraphQL over SSE endpoint): passed through untouched. */
+  /** Paths Yoga or another plugin answers (GraphQL, GraphQL over SSE): passed through untouched. */
   passThrough: readonly string[];
   /** The scope of a request, where the store records its statements. */
   scopeOf: (request: Request) => OperationScope | undefined;
@@ -76,7 +76,7 @@ export function restRoutes(options: {
 
   return {
     onRequest({ request, url, endResponse }) {
-      if (url.pathname === graphqlEndpoint || passThrough.includes(url.pathname)) return;
+      if (passThrough.includes(url.pathname)) return;
       const route = routes[url.pathname];
       if (!route) {
         endResponse(

@@ -1,4 +1,4 @@
-import { DatabaseUnavailableError } from '../database/availability.js';
+import { DatabaseUnavailableError, within } from '../database/availability.js';
 import type { ChangeListener } from '../database/change-listener.js';
 import type { Logger } from '../observability/logger.js';
 import type { MetricStore, StoredMetric } from '../store/metric-store.js';
@@ -91,18 +91,11 @@ export class ChangeFeed {
    */
   async ready(): Promise<void> {
     if (this.#position !== undefined) return;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new DatabaseUnavailableError(new Error('not listening for changes'))),
-        this.#readyTimeoutMs,
-      );
-    });
-    try {
-      await Promise.race([this.#start(), timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await within(
+      this.#start(),
+      this.#readyTimeoutMs,
+      () => new DatabaseUnavailableError(new Error('not listening for changes')),
+    );
   }
 
   #start(): Promise<void> {

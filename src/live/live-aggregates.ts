@@ -133,11 +133,14 @@ export class LiveAggregates {
       return;
     }
     if (question.timer) return;
-    const wait = Math.max(0, question.computedAt + this.#throttleMs - performance.now());
+    this.#computeIn(question, Math.max(0, question.computedAt + this.#throttleMs - performance.now()));
+  }
+
+  #computeIn<T>(question: Question<T>, ms: number): void {
     question.timer = setTimeout(() => {
       question.timer = undefined;
       void this.#compute(question);
-    }, wait);
+    }, ms);
   }
 
   async #compute<T>(question: Question<T>): Promise<void> {
@@ -154,12 +157,7 @@ export class LiveAggregates {
     } catch (error) {
       this.#logger.warn({ err: error }, 'Could not compute a live aggregate; retrying');
       question.computing = false;
-      if (question.subscribers.size > 0) {
-        question.timer = setTimeout(() => {
-          question.timer = undefined;
-          void this.#compute(question);
-        }, RETRY_MS);
-      }
+      if (question.subscribers.size > 0) this.#computeIn(question, RETRY_MS);
       return;
     }
     question.computing = false;

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { DatabaseAvailability } from '../database/availability.js';
+import { type DatabaseAvailability, within } from '../database/availability.js';
 import type { PostgresConnection } from '../database/connection.js';
 import type { Page, PageRequest, SortDirection } from '../domain/paging.js';
 import type { TimeRange } from '../domain/time.js';
@@ -389,18 +389,11 @@ export class MetricStore implements BatchTarget {
 
   /** Whether the database answers a trivial query within `timeoutMs` (readiness). */
   async ping(timeoutMs: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`the database did not answer within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-    });
-    try {
-      await Promise.race([this.#pool.query('SELECT 1'), timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await within(
+      this.#pool.query('SELECT 1'),
+      timeoutMs,
+      () => new Error(`the database did not answer within ${timeoutMs} ms`),
+    );
   }
 
   /** Whether the metrics table exists, i.e. the migrations were applied. */
