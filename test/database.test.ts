@@ -40,4 +40,15 @@ describe('connectPostgres', () => {
     await client.end();
     expect(rows[0].n).toBe(1);
   });
+
+  it('closes every connection of the pool, also when Prisma never ran a query on it', async () => {
+    // The ingest script talks through pg alone: idle connections left open would keep its process
+    // alive for pg's idle timeout after the load ends.
+    const connection = connectTest(database.url, 2);
+    await Promise.all([connection.pool.query('SELECT 1'), connection.pool.query('SELECT 1')]);
+    expect(connection.pool.totalCount).toBe(2);
+    await connection.close();
+    expect(connection.pool.totalCount).toBe(0);
+    expect(connection.pool.ended).toBe(true);
+  });
 });

@@ -16,6 +16,8 @@ export interface PostgresConnection {
   pool: pg.Pool;
   prisma: PrismaClient;
   availability: DatabaseAvailability;
+  /** Whether the server takes `COPY ... FROM STDIN` (PostgreSQL does; PGlite's wire protocol does not). */
+  copyFromStdin: boolean;
   close(): Promise<void>;
 }
 
@@ -30,6 +32,8 @@ export interface ConnectOptions {
    * whichever connection is talking when it is sent (see EmbeddedChangeListener).
    */
   onNotification?: (message: pg.Notification) => void;
+  /** Defaults to true. */
+  copyFromStdin?: boolean;
 }
 
 export function connectPostgres(databaseUrl: string, options: ConnectOptions): PostgresConnection {
@@ -53,5 +57,16 @@ export function connectPostgres(databaseUrl: string, options: ConnectOptions): P
   });
   // disposeExternalPool: $disconnect() ends the pool, as it does for a pool adapter-pg creates.
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { schema, disposeExternalPool: true }) });
-  return { pool, prisma, availability, close: () => prisma.$disconnect() };
+  return {
+    pool,
+    prisma,
+    availability,
+    copyFromStdin: options.copyFromStdin ?? true,
+    async close() {
+      await prisma.$disconnect();
+      // $disconnect() ends the pool only if Prisma ran a query on it; idle connections would
+      // otherwise keep the process alive for pg's idle timeout.
+      if (!pool.ending) await pool.end();
+    },
+  };
 }

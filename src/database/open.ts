@@ -42,7 +42,11 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
     logger,
   });
   const changes = new EmbeddedChangeListener((statement) => connection.pool.query(statement));
-  const connection = connectPostgres(embedded.url, { ...options, onNotification: changes.relay });
+  const connection = connectPostgres(embedded.url, {
+    ...options,
+    onNotification: changes.relay,
+    copyFromStdin: false,
+  });
   return {
     ...connection,
     url: embedded.url,

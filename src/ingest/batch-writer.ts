@@ -3,7 +3,6 @@ import type { MetricSample } from '../domain/sample.js';
 import {
   Batch,
   type BatchCounts,
-  type BatchResult,
   type BatchTarget,
   type ConflictMode,
 } from '../store/sample-batch.js';
@@ -25,7 +24,6 @@ export class BatchWriter {
       batchSize: number;
       mode: ConflictMode;
       onIds?: (ids: string[]) => void | Promise<void>;
-      onBatchWritten?: (result: BatchResult) => void;
       /** A span per batch written, when tracing. */
       tracer?: Tracer | undefined;
     },
@@ -89,7 +87,6 @@ export class BatchWriter {
     this.totals.updated += result.updated;
     this.totals.duplicates += result.duplicates;
     if (this.options.onIds && result.ids.length > 0) await this.options.onIds(result.ids);
-    this.options.onBatchWritten?.(result);
     this.spare = batch;
   }
 }

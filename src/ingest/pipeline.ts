@@ -48,8 +48,6 @@ export interface IngestOptions {
   /** Receives the ids of newly inserted rows, batch by batch; writing waits for the returned promise. */
   onIds?: (ids: string[]) => void | Promise<void>;
   onProgress?: (progress: IngestProgress) => void;
-  /** Called after each batch is stored, with that batch's counts. */
-  onBatchWritten?: (counts: BatchCounts) => void;
   /** A span per input and per batch written, when tracing. */
   tracer?: Tracer | undefined;
 }
@@ -233,7 +231,6 @@ export async function ingestSources(
       batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE,
       mode: options.onConflict ?? 'skip',
       onIds: options.onIds,
-      onBatchWritten: options.onBatchWritten,
       tracer: options.tracer,
     });
     try {

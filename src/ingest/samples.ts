@@ -45,10 +45,6 @@ export async function ingestSamples(
     for (const sample of samples) await writer.add(sample);
     return writer.finish();
   };
-  // Prisma's default 5 s limit for an interactive transaction is too short for the largest lists
-  // INGEST_MAX_SAMPLES allows; allow for a slow 10 rows per millisecond.
-  const timeoutMs = Math.max(5000, Math.ceil(samples.length / 10));
-  const counts =
-    samples.length > batchSize ? await store.inTransaction(write, timeoutMs) : await write(store);
+  const counts = samples.length > batchSize ? await store.inTransaction(write) : await write(store);
   return { ...counts, rejected };
 }

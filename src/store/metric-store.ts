@@ -6,12 +6,12 @@ import type { TimeRange } from '../domain/time.js';
 import { Prisma, type PrismaClient } from '../generated/prisma/client.js';
 import type { DatabaseTelemetry } from '../observability/database-telemetry.js';
 import type { OperationScope } from '../observability/operation-scope.js';
+import { BatchSession, type ConflictMemory } from './batch-session.js';
 import { fastTimestamptzTypes } from './pg-timestamptz.js';
-import { type Batch, type BatchResult, type BatchTarget, type ConflictMode, dedupe } from './sample-batch.js';
+import type { Batch, BatchResult, BatchTarget, ConflictMode } from './sample-batch.js';
+import type { StatementRunner } from './statement-runner.js';
+import { METRICS, REVISION } from './tables.js';
 
-/** The tables this store owns; nothing else in the service names them. */
-const METRICS = 'metrics';
-const REVISION = 'metrics_revision';
 const METRICS_SQL = Prisma.raw(METRICS);
 const REVISION_SQL = Prisma.raw(REVISION);
 
@@ -107,21 +107,6 @@ function rangeCondition({ start, end }: TimeRange): Prisma.Sql {
   return conditions.length > 0 ? Prisma.sql`WHERE ${Prisma.join(conditions, ' AND ')}` : Prisma.empty;
 }
 
-const arrayLiteral = (values: Float64Array | Int32Array, length: number) =>
-  `{${values.subarray(0, length).join(',')}}`;
-
-/** The client or an interactive transaction's client: both can run the raw statement. */
-type SqlClient = Pick<PrismaClient, '$queryRaw'>;
-
-/** Runs one statement under its SQL verb and text (observed, errors classified). */
-type StatementRunner = <T>(
-  operation: string,
-  text: string,
-  values: readonly unknown[],
-  run: () => Promise<T>,
-  scope?: OperationScope,
-) => Promise<T>;
-
 /**
  * Every statement on `metrics` and `metrics_revision`. Errors that mean the database is away come
  * out as DatabaseUnavailableError (see database/availability.ts); any other error is a failed
@@ -132,16 +117,24 @@ export class MetricStore implements BatchTarget {
   readonly #prisma: PrismaClient;
   readonly #availability: DatabaseAvailability;
   readonly #telemetry: DatabaseTelemetry | undefined;
+  readonly #copyFromStdin: boolean;
+  readonly #conflicts: ConflictMemory = { lastBatchConflicted: false };
 
   /** `telemetry` times and traces each statement; without it statements run unobserved. */
   constructor(
-    { pool, prisma, availability }: Pick<PostgresConnection, 'pool' | 'prisma' | 'availability'>,
+    {
+      pool,
+      prisma,
+      availability,
+      copyFromStdin,
+    }: Pick<PostgresConnection, 'pool' | 'prisma' | 'availability' | 'copyFromStdin'>,
     telemetry?: DatabaseTelemetry,
   ) {
     this.#pool = pool;
     this.#prisma = prisma;
     this.#availability = availability;
     this.#telemetry = telemetry;
+    this.#copyFromStdin = copyFromStdin;
   }
 
   #classified = (error: unknown): never => {
@@ -366,25 +359,33 @@ export class MetricStore implements BatchTarget {
   }
 
   writeBatch(batch: Batch, mode: ConflictMode, wantIds: boolean): Promise<BatchResult> {
-    return writeBatch(this.#prisma, batch, mode, wantIds, this.#observed);
+    return this.inTransaction((target) => target.writeBatch(batch, mode, wantIds));
   }
 
-  /**
-   * Runs `work` in one transaction: its batches are stored together or not at all. `timeoutMs`
-   * bounds the whole transaction.
-   */
-  inTransaction<T>(work: (target: BatchTarget) => Promise<T>, timeoutMs: number): Promise<T> {
-    return this.#prisma
-      .$transaction(
-        (tx) =>
-          work({
-            writeBatch: (batch, mode, wantIds) => writeBatch(tx, batch, mode, wantIds, this.#observed),
-          }),
-        {
-          timeout: timeoutMs,
-        },
-      )
-      .catch(this.#classified);
+  /** Runs `work` in one transaction on one connection: its batches are stored together or not at all. */
+  async inTransaction<T>(work: (target: BatchTarget) => Promise<T>): Promise<T> {
+    const client = await this.#pool.connect().catch(this.#classified);
+    // A connection whose ROLLBACK failed is in an unknown state: it is closed, not reused.
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const result = await work(
+        new BatchSession(client, {
+          copyFromStdin: this.#copyFromStdin,
+          observed: this.#observed,
+          conflicts: this.#conflicts,
+        }),
+      );
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch((rollbackFailed: Error) => {
+        broken = rollbackFailed;
+      });
+      throw this.#availability.classify(error);
+    } finally {
+      client.release(broken);
+    }
   }
 
   /** Whether the database answers a trivial query within `timeoutMs` (readiness). */
@@ -398,11 +399,12 @@ export class MetricStore implements BatchTarget {
 
   /** Whether the metrics table exists, i.e. the migrations were applied. */
   async tableExists(): Promise<boolean> {
-    const rows = await this.#raw<{ table: string | null }>(
-      'SELECT',
-      Prisma.sql`SELECT to_regclass(${METRICS})::text AS "table"`,
+    const { rows } = await this.#arrays<[table: string | null]>(
+      'SELECT to_regclass($1)::text',
+      [METRICS],
+      undefined,
     );
-    return Boolean(rows[0]?.table);
+    return Boolean(rows[0]?.[0]);
   }
 
   async isEmpty(): Promise<boolean> {
@@ -429,70 +431,4 @@ export class MetricStore implements BatchTarget {
       .catch(this.#classified);
     return rows[0]?.[0];
   }
-}
-
-interface WrittenRow {
-  inserted: number;
-  updated: number;
-  ids: string | null;
-}
-
-/**
- * Writes one batch in one statement, so a batch is stored whole or not at all (a load killed
- * mid-way leaves only complete batches, and a rerun skips them by timestamp).
- *
- * Why raw SQL rather than `prisma.metric.createMany({ skipDuplicates: true })`: createMany returns
- * only a count, so it can neither return the new ids (`--print-ids`) nor tell an updated row from an
- * inserted one, and it has no ON CONFLICT DO UPDATE. It was also measured here at 15-19k rows/s
- * (it binds three parameters per row) against about 200k rows/s for this statement, which binds
- * three array parameters per batch and unnests them in the database.
- *
- * Timestamps travel as epoch milliseconds: integers, so exact. `xmax = 0` is true only for a row
- * version this statement inserted, which is how an inserted row is told from an updated one. The
- * update only fires when a value differs: re-sending an identical sample is a duplicate, not an
- * update, and leaves no dead row behind.
- */
-async function writeBatch(
-  client: SqlClient,
-  batch: Batch,
-  mode: ConflictMode,
-  wantIds: boolean,
-  observed: StatementRunner,
-): Promise<BatchResult> {
-  if (batch.length === 0) return { inserted: 0, updated: 0, duplicates: 0, ids: [] };
-  const unique = dedupe(batch, mode);
-  const n = unique.length;
-  const ids = wantIds
-    ? Prisma.sql`string_agg(id::text, ',' ORDER BY id) FILTER (WHERE inserted)`
-    : Prisma.sql`NULL`;
-  const onConflict =
-    mode === 'update'
-      ? Prisma.sql`DO UPDATE SET cpu_load = EXCLUDED.cpu_load, concurrency = EXCLUDED.concurrency
-          WHERE (${METRICS_SQL}.cpu_load, ${METRICS_SQL}.concurrency) IS DISTINCT FROM (EXCLUDED.cpu_load, EXCLUDED.concurrency)`
-      : Prisma.sql`DO NOTHING`;
-  const statement = Prisma.sql`
-    WITH written AS (
-      INSERT INTO ${METRICS_SQL} ("timestamp", cpu_load, concurrency)
-      SELECT to_timestamp(t / 1000.0), l, c
-      FROM unnest(
-        ${arrayLiteral(unique.timestamps, n)}::float8[],
-        ${arrayLiteral(unique.loads, n)}::real[],
-        ${arrayLiteral(unique.concurrencies, n)}::integer[]
-      ) AS u(t, l, c)
-      ON CONFLICT ("timestamp") ${onConflict}
-      RETURNING id, (xmax = 0) AS inserted
-    )
-    SELECT (count(*) FILTER (WHERE inserted))::integer AS inserted,
-           (count(*) FILTER (WHERE NOT inserted))::integer AS updated,
-           ${ids} AS ids
-    FROM written`;
-  // The values are whole batches: the span carries the statement, not them.
-  const rows = await observed('INSERT', statement.text, [], () => client.$queryRaw<WrittenRow[]>(statement));
-  const row = rows[0] as WrittenRow;
-  return {
-    inserted: row.inserted,
-    updated: row.updated,
-    duplicates: batch.length - row.inserted - row.updated,
-    ids: row.ids ? row.ids.split(',') : [],
-  };
 }

@@ -11,40 +11,22 @@ export function redact(url: string): string {
   }
 }
 
-/** What Prisma's errors carry besides their (multi-line, source-quoting) message. */
-interface PrismaErrorShape {
+/** What pg's errors carry besides their message: a server's SQLSTATE, or a socket's address. */
+interface PgErrorShape {
   code?: unknown;
-  meta?: {
-    driverAdapterError?: {
-      cause?: {
-        kind?: unknown;
-        originalCode?: unknown;
-        originalMessage?: unknown;
-        host?: unknown;
-        port?: unknown;
-      };
-    };
-  };
+  address?: unknown;
+  port?: unknown;
+  severity?: unknown;
 }
 
-/**
- * One line about a database error, from Prisma's error code and `meta` (the driver's SQLSTATE and
- * message, or the adapter's kind of failure), never from Prisma's message text, which quotes the
- * calling source code.
- */
-function describePrismaError(error: PrismaErrorShape): string | undefined {
-  const cause = error.meta?.driverAdapterError?.cause;
-  if (!cause) return undefined;
-  if (typeof cause.originalMessage === 'string') {
-    return typeof cause.originalCode === 'string'
-      ? `${cause.originalMessage} (SQLSTATE ${cause.originalCode})`
-      : cause.originalMessage;
-  }
-  if (cause.kind === 'DatabaseNotReachable')
-    return `cannot reach the database server at ${cause.host}:${cause.port}`;
-  return typeof cause.kind === 'string'
-    ? `${cause.kind}${typeof error.code === 'string' ? ` (${error.code})` : ''}`
-    : undefined;
+/** One line about an error from pg (the ingest script talks to the database through pg only). */
+function describePgError(error: Error & PgErrorShape): string | undefined {
+  if (typeof error.code !== 'string') return undefined;
+  // A DatabaseError from the server carries its severity next to the SQLSTATE.
+  if (typeof error.severity === 'string') return `${error.message} (SQLSTATE ${error.code})`;
+  if (typeof error.address === 'string' && typeof error.port === 'number')
+    return `cannot reach the database server at ${error.address}:${error.port} (${error.code})`;
+  return undefined;
 }
 
 /** One line about what went wrong, following `cause` through wrappers. */
@@ -52,10 +34,10 @@ export function describeError(error: unknown): string {
   const parts: string[] = [];
   let current: unknown = error instanceof DatabaseUnavailableError ? error.cause : error;
   while (current instanceof Error && parts.length < 4) {
-    const fromPrisma = describePrismaError(current as PrismaErrorShape);
-    const message = fromPrisma ?? current.message.replace(/\s+/g, ' ').trim();
+    const fromPg = describePgError(current);
+    const message = fromPg ?? current.message.replace(/\s+/g, ' ').trim();
     if (message && !parts.includes(message)) parts.push(message);
-    if (fromPrisma) break;
+    if (fromPg) break;
     const code = (current as NodeJS.ErrnoException).code;
     if (code && !message.includes(code)) parts.push(code);
     current = current.cause;

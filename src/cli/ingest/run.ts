@@ -8,7 +8,6 @@ import { startTelemetry, telemetrySettings } from '../../observability/telemetry
 import type { MetricStore } from '../../store/metric-store.js';
 import { checkReadable, type Options, parseOptions, UsageError } from './args.js';
 import { describeError, redact } from './errors.js';
-import { heapGuard } from './heap-guard.js';
 import { HELP } from './help.js';
 import { Progress } from './progress.js';
 
@@ -122,7 +121,6 @@ async function load(argv: string[], io: CommandIo, tracer: Tracer | undefined): 
         onWarning: (message) => log(`warning: ${message}`),
         onIds: options.printIds ? (ids) => writeTo(io.stdout, `${ids.join('\n')}\n`) : undefined,
         onProgress: progress ? (p) => progress.update(p) : undefined,
-        onBatchWritten: heapGuard(),
         tracer,
       });
     } catch (error) {
