@@ -1,9 +1,17 @@
 /**
- * Ingest against the physical limit: the dataset's NDJSON through `npm run ingest` into an empty,
- * migrated table, and the same rows as CSV through `psql \copy` into another. Each gets a fresh
- * database, so both write into an empty table with the same indexes and constraints.
+ * Ingest against the physical limit: the dataset's NDJSON through the ingest script (compiled, as
+ * `npm run build` leaves it: what production runs) into an empty, migrated table, and the same
+ * rows as CSV through `psql \copy` into another. Each load gets a fresh database, so both write
+ * into an empty table with the same indexes, constraints and triggers. Three rounds, each \copy
+ * then the script, so the machine's drift shows in every pair rather than between them; then the
+ * script once more on 10,000 rows, whose peak RSS against the million's shows whether memory grows
+ * with the input.
  */
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import {
+  CACHE_DIR,
   DATASET,
   type DataFiles,
   databaseUrl,
@@ -14,8 +22,17 @@ import {
 } from './dataset.js';
 import { GNU_TIME, hasGnuTime, mustRun, runCommand, watchPeakRss } from './processes.js';
 
+export const INGEST_SYSTEM = 'ingest script';
+export const COPY_SYSTEM = 'psql \\copy';
+const ROUNDS = 3;
+const SMALL_ROWS = 10_000;
+
 export interface IngestResult {
-  system: 'npm run ingest' | 'psql \\copy';
+  system: typeof INGEST_SYSTEM | typeof COPY_SYSTEM;
+  /** 1-based; 0 for the small-input run. */
+  round: number;
+  /** How the system was run. */
+  command: string;
   rows: number;
   /** Wall clock of the whole command, start-up included. */
   wallSeconds: number;
@@ -48,14 +65,19 @@ async function canUseGnuTime(): Promise<boolean> {
   return gnuTimeWorks;
 }
 
-async function runIngest(url: string, file: string): Promise<IngestResult> {
-  const args = ['run', '--silent', 'ingest', '--', '--format', 'ndjson', '--json', file];
+const COMPILED_SCRIPT = join(ROOT, 'dist/scripts/ingest.js');
+
+async function runIngest(url: string, file: string, round: number, expected: number): Promise<IngestResult> {
+  // The bench builds first; without a build (it failed) the script runs from source through tsx.
+  const compiled = existsSync(COMPILED_SCRIPT);
+  const script = compiled ? [COMPILED_SCRIPT] : ['--import', 'tsx', join(ROOT, 'scripts/ingest.ts')];
+  const args = [...script, '--format', 'ndjson', '--json', file];
   const env = { ...process.env, DATABASE_URL: url, LOG_LEVEL: 'warn' };
   const useTime = await canUseGnuTime();
   let watcher: ReturnType<typeof watchPeakRss> | undefined;
   const result = useTime
-    ? await runCommand(GNU_TIME, ['-v', 'npm', ...args], { cwd: ROOT, env })
-    : await runCommand('npm', args, {
+    ? await runCommand(GNU_TIME, ['-v', process.execPath, ...args], { cwd: ROOT, env })
+    : await runCommand(process.execPath, args, {
         cwd: ROOT,
         env,
         onSpawn: (child) => {
@@ -64,22 +86,26 @@ async function runIngest(url: string, file: string): Promise<IngestResult> {
       });
   const polledKb = watcher ? await watcher.stop() : undefined;
   if (result.code !== 0)
-    throw new Error(`npm run ingest failed (${result.code}):\n${result.stderr.slice(-3000)}`);
+    throw new Error(`the ingest script failed (${result.code}):\n${result.stderr.slice(-3000)}`);
   const summary = JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '{}') as {
     inserted: number;
     rejected: number;
     elapsedMs: number;
   };
   const rows = await countRows(url);
-  if (summary.inserted !== DATASET.rows || rows !== DATASET.rows) {
+  if (summary.inserted !== expected || rows !== expected) {
     throw new Error(
-      `npm run ingest stored ${rows} rows (inserted ${summary.inserted}); expected ${DATASET.rows}`,
+      `the ingest script stored ${rows} rows (inserted ${summary.inserted}); expected ${expected}`,
     );
   }
   const timeKb = /Maximum resident set size \(kbytes\): (\d+)/.exec(result.stderr)?.[1];
   const peakKb = useTime ? Number(timeKb) : polledKb;
   return {
-    system: 'npm run ingest',
+    system: INGEST_SYSTEM,
+    round,
+    command: compiled
+      ? '`node dist/scripts/ingest.js` (what `npm run ingest` runs, compiled)'
+      : '`node --import tsx scripts/ingest.ts` (**the build failed**)',
     rows,
     wallSeconds: result.ms / 1000,
     loadSeconds: summary.elapsedMs / 1000,
@@ -89,13 +115,15 @@ async function runIngest(url: string, file: string): Promise<IngestResult> {
   };
 }
 
-async function runCopy(url: string, file: string): Promise<IngestResult> {
+async function runCopy(url: string, file: string, round: number): Promise<IngestResult> {
   const command = `\\copy metrics ("timestamp", cpu_load, concurrency) FROM '${file.replaceAll("'", "''")}' WITH (FORMAT csv, HEADER true)`;
   const result = await mustRun('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', url, '-c', command]);
   const rows = await countRows(url);
   if (rows !== DATASET.rows) throw new Error(`\\copy stored ${rows} rows; expected ${DATASET.rows}`);
   return {
-    system: 'psql \\copy',
+    system: COPY_SYSTEM,
+    round,
+    command: '`psql -c "\\copy metrics (...) FROM \'<csv>\' WITH (FORMAT csv, HEADER true)"`',
     rows,
     wallSeconds: result.ms / 1000,
     loadSeconds: undefined,
@@ -105,7 +133,24 @@ async function runCopy(url: string, file: string): Promise<IngestResult> {
   };
 }
 
-/** Both loads, each into a fresh database next to the benchmark one; both dropped afterwards. */
+/** The first `rows` records of the NDJSON file, for the small-input run. */
+async function headOf(file: string, rows: number): Promise<string> {
+  const output = join(CACHE_DIR, `head-${rows}.ndjson`);
+  const lines = createInterface({ input: createReadStream(file), crlfDelay: Number.POSITIVE_INFINITY });
+  const out = createWriteStream(output);
+  let n = 0;
+  for await (const line of lines) {
+    out.write(`${line}\n`);
+    if (++n === rows) break;
+  }
+  lines.close();
+  await new Promise<void>((resolve, reject) =>
+    out.end((error?: Error | null) => (error ? reject(error) : resolve())),
+  );
+  return output;
+}
+
+/** Both loads, round by round, each into a fresh database next to the benchmark one; all dropped afterwards. */
 export async function benchIngest(
   benchUrl: string,
   files: DataFiles,
@@ -113,19 +158,75 @@ export async function benchIngest(
 ): Promise<IngestResult[]> {
   const ingestUrl = databaseUrl(benchUrl, 'metrics_bench_ingest');
   const copyUrl = databaseUrl(benchUrl, 'metrics_bench_copy');
+  const results: IngestResult[] = [];
   try {
-    await prepareDatabase(copyUrl, true);
-    await checkpoint(benchUrl);
-    log('  psql \\copy of 1,000,000 CSV rows into an empty table');
-    const copy = await runCopy(copyUrl, files.copyCsv);
-    await dropDatabase(copyUrl);
+    for (let round = 1; round <= ROUNDS; round++) {
+      await prepareDatabase(copyUrl, true);
+      await checkpoint(benchUrl);
+      log(
+        `  round ${round}: psql \\copy of ${DATASET.rows.toLocaleString('en')} CSV rows into an empty table`,
+      );
+      results.push(await runCopy(copyUrl, files.copyCsv, round));
+      await dropDatabase(copyUrl);
+      await prepareDatabase(ingestUrl, true);
+      await checkpoint(benchUrl);
+      log(
+        `  round ${round}: the ingest script on ${DATASET.rows.toLocaleString('en')} NDJSON rows into an empty table`,
+      );
+      results.push(await runIngest(ingestUrl, files.ndjson, round, DATASET.rows));
+      await dropDatabase(ingestUrl);
+    }
     await prepareDatabase(ingestUrl, true);
-    await checkpoint(benchUrl);
-    log('  npm run ingest of 1,000,000 NDJSON rows into an empty table');
-    const ingest = await runIngest(ingestUrl, files.ndjson);
-    return [copy, ingest];
+    log(`  the ingest script on ${SMALL_ROWS.toLocaleString('en')} rows (memory against input size)`);
+    results.push(await runIngest(ingestUrl, await headOf(files.ndjson, SMALL_ROWS), 0, SMALL_ROWS));
+    return results;
   } finally {
     await dropDatabase(copyUrl);
     await dropDatabase(ingestUrl);
   }
+}
+
+export interface IngestComparison {
+  /** Median over the rounds of the script's rows/s over \copy's in the same round. */
+  ratio: number;
+  roundRatios: number[];
+  ingestRowsPerSecond: number;
+  copyRowsPerSecond: number;
+  /** Largest over the rounds of the million-row load. */
+  peakRssMiB: number | undefined;
+  smallPeakRssMiB: number | undefined;
+  rssMethod: string;
+  command: string;
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+};
+
+export function compareIngest(results: IngestResult[]): IngestComparison | undefined {
+  const rounds = [...new Set(results.filter((r) => r.round > 0).map((r) => r.round))];
+  const pairs = rounds.flatMap((round) => {
+    const ingest = results.find((r) => r.round === round && r.system === INGEST_SYSTEM);
+    const copy = results.find((r) => r.round === round && r.system === COPY_SYSTEM);
+    return ingest && copy ? [{ ingest, copy }] : [];
+  });
+  const first = pairs[0];
+  if (!first) return undefined;
+  const roundRatios = pairs.map(({ ingest, copy }) => ingest.rowsPerSecond / copy.rowsPerSecond);
+  const rss = pairs.map(({ ingest }) => ingest.peakRssMiB).filter((v) => v !== undefined);
+  const small = results.find((r) => r.round === 0 && r.system === INGEST_SYSTEM);
+  return {
+    ratio: median(roundRatios),
+    roundRatios,
+    ingestRowsPerSecond: median(pairs.map(({ ingest }) => ingest.rowsPerSecond)),
+    copyRowsPerSecond: median(pairs.map(({ copy }) => copy.rowsPerSecond)),
+    peakRssMiB: rss.length > 0 ? Math.max(...rss) : undefined,
+    smallPeakRssMiB: small?.peakRssMiB,
+    rssMethod: first.ingest.rssMethod,
+    command: first.ingest.command,
+  };
 }

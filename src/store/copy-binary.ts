@@ -16,9 +16,22 @@ const TRAILER_BYTES = 2;
 const POSTGRES_EPOCH_MS = Date.UTC(2000, 0, 1);
 const TWO_TO_32 = 2 ** 32;
 
+/**
+ * A batch writer fills the same two batches again and again: each keeps its buffer, so a long load
+ * allocates two buffers, not one per batch (each lives until COPY has sent it, long enough to reach
+ * V8's old generation).
+ */
+const buffers = new WeakMap<Batch, Buffer>();
+
 export function encodeBinaryCopy(batch: Batch): Buffer {
   const { timestamps, loads, concurrencies, length } = batch;
-  const out = Buffer.allocUnsafe(HEADER_BYTES + length * TUPLE_BYTES + TRAILER_BYTES);
+  const bytes = HEADER_BYTES + length * TUPLE_BYTES + TRAILER_BYTES;
+  let buffer = buffers.get(batch);
+  if (!buffer || buffer.length < bytes) {
+    buffer = Buffer.allocUnsafe(HEADER_BYTES + batch.capacity * TUPLE_BYTES + TRAILER_BYTES);
+    buffers.set(batch, buffer);
+  }
+  const out = buffer.subarray(0, bytes);
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   SIGNATURE.copy(out, 0);
   view.setInt32(SIGNATURE.length, 0); // flags: no OIDs
