@@ -54,11 +54,14 @@ Options:
   --skip-ingest      Skip the ingest comparison.
   --skip-http        Skip the HTTP workloads.
   --skip-observability  Skip the cost of observability (W1 without the code, off, traced 100% and 10%).
-  --skip-live        Skip live delivery (metricsAdded subscribers on two replicas while samples are written).
+  --skip-live        Skip live delivery (subscribers on two replicas while samples are written).
+  --live-shapes <s>  Live delivery's subscriptions, in order: batch (metricsAddedBatch, an event per
+                     write) and/or sample (metricsAdded, an event per sample). Default batch,sample.
   --live-subscribers <n>  Live delivery's SSE subscribers, split over two replicas (default 1000).
   --live-rate <n>    Live delivery's samples written per second, in 10 batches a second (default 1000).
   --live-seconds <s> How long live delivery writes (default 5).
-  --cpu-prof         Run the service with --cpu-prof; profiles go to bench/.cache/profiles.
+  --cpu-prof         Run the service (and live delivery's replicas) with --cpu-prof; profiles go to
+                     bench/.cache/profiles.
   --tsx              Run the service from source with tsx instead of building it.
   --output <path>    Where to write the report. Default: bench/results/<date>.md for a full run;
                      partial runs (--only, --skip-*) write nothing unless given --output.
@@ -81,6 +84,7 @@ const { values: args } = parseArgs({
     'skip-http': { type: 'boolean', default: false },
     'skip-observability': { type: 'boolean', default: false },
     'skip-live': { type: 'boolean', default: false },
+    'live-shapes': { type: 'string', default: 'batch,sample' },
     'live-subscribers': { type: 'string', default: '1000' },
     'live-rate': { type: 'string', default: '1000' },
     'live-seconds': { type: 'string', default: '5' },
@@ -201,15 +205,16 @@ async function checkSample(
   return problem ? `${system}: ${problem}` : undefined;
 }
 
+/** The service's node flags under --cpu-prof. */
+const PROFILE_FLAGS = ['--cpu-prof', `--cpu-prof-dir=${join(CACHE_DIR, 'profiles')}`];
+
 async function runHttp(
   serviceCommand: Awaited<ReturnType<typeof build>>,
   notes: string[],
   environment: string[],
 ): Promise<WorkloadResult[]> {
   const [servicePort, baselinePort] = [await freePort(), await freePort()];
-  const serviceArgs = args['cpu-prof']
-    ? ['--cpu-prof', `--cpu-prof-dir=${join(CACHE_DIR, 'profiles')}`, ...serviceCommand.args]
-    : serviceCommand.args;
+  const serviceArgs = args['cpu-prof'] ? [...PROFILE_FLAGS, ...serviceCommand.args] : serviceCommand.args;
   const service = Service.start('service', serviceCommand.command, serviceArgs, {
     ...process.env,
     NODE_ENV: 'production',
@@ -381,17 +386,25 @@ async function main() {
       await monitor.end();
     }
   }
-  let live: LiveDeliveryResult | undefined;
-  if (!args['skip-live'] && (only === undefined || only.includes('live'))) {
-    live = await benchLiveDelivery({
-      service: serviceCommand,
-      serverUrl: benchUrl,
-      subscribers: Number(args['live-subscribers']),
-      samplesPerSecond: Number(args['live-rate']),
-      batchesPerSecond: 10,
-      seconds: Number(args['live-seconds']),
-      log,
-    });
+  const live: LiveDeliveryResult[] = [];
+  const liveShapes = args['live-shapes'].split(',').map((shape) => shape.trim());
+  for (const shape of liveShapes) {
+    if (shape !== 'batch' && shape !== 'sample') throw new Error(`--live-shapes: unknown shape ${shape}`);
+    if (args['skip-live'] || (only !== undefined && !only.includes('live'))) break;
+    live.push(
+      await benchLiveDelivery({
+        service: args['cpu-prof']
+          ? { ...serviceCommand, args: [...PROFILE_FLAGS, ...serviceCommand.args] }
+          : serviceCommand,
+        serverUrl: benchUrl,
+        shape,
+        subscribers: Number(args['live-subscribers']),
+        samplesPerSecond: Number(args['live-rate']),
+        batchesPerSecond: 10,
+        seconds: Number(args['live-seconds']),
+        log,
+      }),
+    );
   }
   let ingest: IngestResult[] = [];
   if (!args['skip-ingest'] && only === undefined) {

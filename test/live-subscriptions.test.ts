@@ -13,6 +13,14 @@ const ADDED = `subscription Added($after: String, $start: DateTime) {
   metricsAdded(after: $after, start: $start) { cursor node { id timestamp unixTime cpuLoad concurrency } }
 }`;
 
+const BATCH = `subscription Batch($after: String, $start: DateTime) {
+  metricsAddedBatch(after: $after, start: $start) { cursor nodes { id timestamp cpuLoad concurrency } }
+}`;
+
+interface BatchEvent {
+  metricsAddedBatch: { cursor: string; nodes: { id: string; timestamp: string; cpuLoad: number }[] };
+}
+
 interface AddedEvent {
   metricsAdded: {
     cursor: string;
@@ -48,6 +56,22 @@ async function storedIds(): Promise<string[]> {
 
 const idsOf = (subscription: SseSubscription<AddedEvent>) =>
   subscription.events.map((event) => String(decodeAddedCursor(event.data?.metricsAdded.cursor ?? '')));
+
+/** The ids of a batch stream's samples, from their global ids ("Metric:<id>" in base64). */
+const batchIdsOf = (subscription: SseSubscription<BatchEvent>) =>
+  subscription.events.flatMap((event) =>
+    (event.data?.metricsAddedBatch.nodes ?? []).map((node) =>
+      Buffer.from(node.id, 'base64').toString().replace('Metric:', ''),
+    ),
+  );
+
+/** Samples written by one statement, so that the feed reads them together. */
+async function insertTogether(timestamps: string[]): Promise<void> {
+  await sql.query(
+    `INSERT INTO metrics ("timestamp", cpu_load, concurrency) SELECT t, 0.5, 1 FROM unnest($1::timestamptz[]) AS t`,
+    [timestamps],
+  );
+}
 
 function ingestThrough(app: ServedApp, timestamps: string[]) {
   return fetch(`${app.url}/graphql`, {
@@ -254,6 +278,127 @@ describe('metricsAdded across two replicas', () => {
     const badWindow = subscribe(a, 'subscription { metricsSummaryUpdated(window: "soon") { start } }');
     await badWindow.take(1);
     expect(badWindow.events[0]?.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+  });
+});
+
+describe('metricsAddedBatch', () => {
+  it('sends what one statement stored as one event, in commit order, on both replicas', async () => {
+    const onA = subscribe<BatchEvent>(a, BATCH);
+    const onB = subscribe<BatchEvent>(b, BATCH);
+    await Promise.all([onA.opened, onB.opened]);
+    await listenerPids(2);
+    const before = (await storedIds()).length;
+    await insertTogether(sampleTimes(5));
+    // The second write after the first is out, or one read of the feed could find both.
+    await Promise.all([onA.take(1), onB.take(1)]);
+    await ingestThrough(b, sampleTimes(2));
+    const expected = (await storedIds()).slice(before);
+    await onA.until(() => batchIdsOf(onA).length >= 7);
+    await onB.until(() => batchIdsOf(onB).length >= 7);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    for (const stream of [onA, onB]) {
+      expect(batchIdsOf(stream)).toEqual(expected);
+      expect(stream.events.map((event) => event.data?.metricsAddedBatch.nodes.length)).toEqual([5, 2]);
+      // Each batch's cursor is its last sample's.
+      const last = stream.events[0]?.data?.metricsAddedBatch.cursor ?? '';
+      expect(String(decodeAddedCursor(last))).toBe(expected[4]);
+    }
+    onA.close();
+    onB.close();
+  });
+
+  it("resumes from a batch's cursor with metricsAdded, and from metricsAdded's with a batch", async () => {
+    const batches = subscribe<BatchEvent>(a, BATCH);
+    await batches.opened;
+    await insertTogether(sampleTimes(3));
+    await batches.take(1);
+    const batchCursor = batches.events[0]?.data?.metricsAddedBatch.cursor;
+    batches.close();
+    const missedFrom = (await storedIds()).length;
+    await insertTogether(sampleTimes(4));
+
+    const samples = subscribe(b, ADDED, { after: batchCursor });
+    await samples.take(4);
+    expect(idsOf(samples)).toEqual((await storedIds()).slice(missedFrom));
+    const sampleCursor = samples.events[1]?.data?.metricsAdded.cursor;
+    samples.close();
+
+    const resumed = subscribe<BatchEvent>(a, BATCH, { after: sampleCursor });
+    await resumed.until(() => batchIdsOf(resumed).length >= 2);
+    expect(batchIdsOf(resumed)).toEqual((await storedIds()).slice(missedFrom + 2));
+    resumed.close();
+  });
+
+  it('keeps only samples taken from start on', async () => {
+    const start = new Date(nextSecond * 1000 + 3600_000).toISOString();
+    const later = subscribe<BatchEvent>(a, BATCH, { start });
+    await later.opened;
+    const late = new Date(Date.parse(start) + 5000).toISOString();
+    await insertTogether([...sampleTimes(2), late]);
+    await later.take(1);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(
+      later.events.map((event) => event.data?.metricsAddedBatch.nodes.map((node) => node.timestamp)),
+    ).toEqual([[late]]);
+    later.close();
+  });
+});
+
+describe('events shared between subscribers, and written together', () => {
+  it('gives each subscriber the selection its own variables ask for', async () => {
+    const query = `subscription Shaped($after: String, $withLoad: Boolean!) {
+      metricsAdded(after: $after) { cursor node { timestamp cpuLoad @include(if: $withLoad) } }
+    }`;
+    type Shaped = { metricsAdded: { cursor: string; node: { timestamp: string; cpuLoad?: number } } };
+    // A stream opens once its replica listens: nothing written after `opened` can be missed.
+    const withLoad = subscribe<Shaped>(a, query, { withLoad: true });
+    const withoutLoad = subscribe<Shaped>(a, query, { withLoad: false });
+    await Promise.all([withLoad.opened, withoutLoad.opened]);
+    await insertTogether(sampleTimes(1));
+    await withLoad.take(1);
+    await withoutLoad.take(1);
+    const cursor = withLoad.events[0]?.data?.metricsAdded.cursor;
+    // A resume cursor only shapes the stream: this subscriber shares the events of the first one.
+    const resumed = subscribe<Shaped>(a, query, { after: cursor, withLoad: true });
+    await resumed.opened;
+    const [timestamp] = sampleTimes(1);
+    await insertTogether([timestamp as string]);
+    await withLoad.take(2);
+    await withoutLoad.take(2);
+    await resumed.take(1);
+    expect(withLoad.events[1]?.data?.metricsAdded.node).toEqual({ timestamp, cpuLoad: 0.5 });
+    expect(withoutLoad.events[1]?.data?.metricsAdded.node).toEqual({ timestamp });
+    expect(resumed.events[0]).toEqual(withLoad.events[1]);
+    for (const stream of [withLoad, withoutLoad, resumed]) stream.close();
+  });
+
+  it('writes the events of one statement in one chunk, framed as Yoga frames them', async () => {
+    // In process, so that the response body's chunks are the writes the socket would get.
+    const app = createTestApp(db, { INGEST_TOKEN: TOKEN });
+    try {
+      const response = await app.fetch('http://localhost/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+        body: JSON.stringify({ query: ADDED }),
+      });
+      expect(response.headers.get('content-type')).toBe('text/event-stream');
+      const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+      const decoder = new TextDecoder();
+      const chunk = async () => decoder.decode((await reader.read()).value);
+      expect(await chunk()).toBe(':\n\n');
+      await insertTogether(sampleTimes(3));
+      const events = (await chunk()).split('\n\n');
+      expect(events.pop()).toBe('');
+      expect(events).toHaveLength(3);
+      for (const event of events) {
+        expect(event).toMatch(
+          /^event: next\ndata: \{"data":\{"metricsAdded":\{"cursor":"[\w-]+","node":\{"id":/,
+        );
+      }
+      await reader.cancel();
+    } finally {
+      await app.dispose();
+    }
   });
 });
 

@@ -1,18 +1,23 @@
 /**
- * Live delivery: subscribers of `metricsAdded` split over two replicas of the service on one
- * database, while samples are written in batches at a fixed rate. Every subscriber must get every
- * sample exactly once, in commit order; the latency is from the writer's COMMIT returning to the
- * event arriving at the subscriber.
+ * Live delivery: subscribers of `metricsAdded` (an event per sample) or `metricsAddedBatch` (an
+ * event per write) split over two replicas of the service on one database, while samples are
+ * written in batches at a fixed rate. Every subscriber must get every sample exactly once, in
+ * commit order; the latency is from the writer's COMMIT returning to the sample arriving at the
+ * subscriber.
  */
 import { request } from 'node:http';
 import pg from 'pg';
 import { databaseUrl, prepareDatabase } from './dataset.js';
 import { cpuMsByPid, freePort, Service } from './processes.js';
 
+/** `sample`: metricsAdded, one SSE event per sample; `batch`: metricsAddedBatch, one per write. */
+export type LiveShape = 'sample' | 'batch';
+
 export interface LiveDeliveryOptions {
   service: { command: string; args: string[] };
   /** The server's base URL (a database on it is made for the run). */
   serverUrl: string;
+  shape: LiveShape;
   subscribers: number;
   samplesPerSecond: number;
   batchesPerSecond: number;
@@ -21,6 +26,7 @@ export interface LiveDeliveryOptions {
 }
 
 export interface LiveDeliveryResult {
+  shape: LiveShape;
   subscribers: number;
   samplesPerSecond: number;
   seconds: number;
@@ -28,33 +34,71 @@ export interface LiveDeliveryResult {
   /** Subscribers that got every sample once, in order. */
   complete: number;
   duplicatesOrDisorder: number;
-  /** Events not delivered DRAIN_MS after the last write (late or lost: the order check tells loss from lateness). */
+  /** Samples not delivered DRAIN_MS after the last write (late or lost: the order check tells loss from lateness). */
   missing: number;
+  /** Samples delivered, over all subscribers. */
   delivered: number;
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
+  /** Both replicas' CPU over the samples delivered. */
   serverCpuUsPerEvent: number;
+  /** This process's CPU (the subscribers' parsing and the writer) over the samples delivered: it shares the machine. */
+  clientCpuUsPerEvent: number;
   idleSubscriberKiB: number;
 }
 
 /** How long after the last write the run waits for the last events. */
-const DRAIN_MS = 15_000;
+export const DRAIN_MS = 15_000;
 
-const SUBSCRIPTION = JSON.stringify({
-  query: 'subscription { metricsAdded { cursor node { id timestamp cpuLoad concurrency } } }',
-});
+const SUBSCRIPTIONS: Record<LiveShape, string> = {
+  sample: JSON.stringify({
+    query: 'subscription { metricsAdded { cursor node { id timestamp cpuLoad concurrency } } }',
+  }),
+  batch: JSON.stringify({
+    query: 'subscription { metricsAddedBatch { cursor nodes { id timestamp cpuLoad concurrency } } }',
+  }),
+};
 
-/** One subscriber: counts events and checks that timestamps (written in increasing order) only increase. */
+/** Samples are written one millisecond apart from this midnight on, so a sample's time of day is its index. */
+const FIRST_SAMPLE = Date.parse('2026-06-01T00:00:00Z');
+const TIMESTAMP = Buffer.from('"timestamp":"');
+const EVENT_END = Buffer.from('\n\n');
+const DIGITS: [offset: number, scale: number][] = [
+  [11, 36_000_000],
+  [12, 3_600_000],
+  [14, 600_000],
+  [15, 60_000],
+  [17, 10_000],
+  [18, 1000],
+  [20, 100],
+  [21, 10],
+  [22, 1],
+];
+
+/** Milliseconds since midnight of the ISO timestamp `YYYY-MM-DDTHH:MM:SS.mmmZ` at `at`, read in place. */
+function msOfDay(bytes: Buffer, at: number): number {
+  let ms = 0;
+  // HH:MM:SS.mmm, the digits after the date and the "T", with their place values.
+  for (const [offset, scale] of DIGITS) ms += ((bytes[at + offset] as number) - 48) * scale;
+  return ms;
+}
+
+/**
+ * One subscriber: counts samples and checks that their indexes (written in increasing order) only
+ * increase. It finds the timestamps in the bytes as they come rather than decoding and parsing
+ * each event: at a million samples a second this process shares the machine with the servers.
+ */
 class Subscriber {
   received = 0;
   disorder = 0;
-  last = '';
-  #buffer = '';
+  last = -1;
+  /** The start of an event that continues in the next chunk. */
+  #rest: Buffer | undefined;
   readonly opened: Promise<void>;
   #close: () => void = () => {};
 
-  constructor(port: number, onEvent: (timestamp: string) => void) {
+  constructor(port: number, shape: LiveShape, onSample: (index: number, now: number) => void) {
     this.opened = new Promise((resolve, reject) => {
       const req = request(
         {
@@ -67,29 +111,30 @@ class Subscriber {
         },
         (response) => {
           if (response.statusCode !== 200) reject(new Error(`subscription answered ${response.statusCode}`));
-          response.setEncoding('utf8');
-          response.on('data', (chunk: string) => {
-            this.#buffer += chunk;
-            let end = this.#buffer.indexOf('\n\n');
-            while (end !== -1) {
-              const block = this.#buffer.slice(0, end);
-              this.#buffer = this.#buffer.slice(end + 2);
-              const at = block.indexOf('"timestamp":"');
-              if (block.startsWith('event: next') && at !== -1) {
-                const timestamp = block.slice(at + 13, block.indexOf('"', at + 13));
-                this.received++;
-                if (timestamp <= this.last) this.disorder++;
-                this.last = timestamp;
-                onEvent(timestamp);
-              }
-              end = this.#buffer.indexOf('\n\n');
+          response.on('data', (chunk: Buffer) => {
+            const bytes = this.#rest ? Buffer.concat([this.#rest, chunk]) : chunk;
+            const end = bytes.lastIndexOf(EVENT_END);
+            if (end === -1) {
+              this.#rest = bytes;
+              return;
+            }
+            this.#rest = end + 2 < bytes.length ? bytes.subarray(end + 2) : undefined;
+            const now = performance.now();
+            let at = bytes.indexOf(TIMESTAMP);
+            while (at !== -1 && at < end) {
+              const index = msOfDay(bytes, at + TIMESTAMP.length);
+              this.received++;
+              if (index <= this.last) this.disorder++;
+              this.last = index;
+              onSample(index, now);
+              at = bytes.indexOf(TIMESTAMP, at + TIMESTAMP.length + 24);
             }
           });
           resolve();
         },
       );
       req.on('error', reject);
-      req.end(SUBSCRIPTION);
+      req.end(SUBSCRIPTIONS[shape]);
       this.#close = () => req.destroy();
     });
   }
@@ -126,22 +171,24 @@ export async function benchLiveDelivery(options: LiveDeliveryOptions): Promise<L
     const pids = replicas.map((replica) => replica.child.pid ?? 0);
     const rssBefore = await Promise.all(pids.map(rssKiB));
 
-    // When each sample's INSERT returned; samples still in flight count from 0 ms when they arrive.
-    const committedAt = new Map<string, number>();
-    const inFlight = new Set<string>();
+    const batchSize = Math.round(options.samplesPerSecond / options.batchesPerSecond);
+    const batches = options.seconds * options.batchesPerSecond;
+    // When each batch's INSERT returned (NaN before); a sample arriving before its INSERT returned counts 0 ms.
+    const committedAt = new Float64Array(batches).fill(Number.NaN);
+    let issued = 0;
     // Latency histogram in 1 ms steps up to 60 s.
     const histogram = new Uint32Array(60_001);
     let delivered = 0;
-    const onEvent = (timestamp: string) => {
-      const commit = committedAt.get(timestamp);
-      if (commit === undefined && !inFlight.has(timestamp)) return;
+    const onSample = (index: number, now: number) => {
+      if (index >= issued * batchSize) return;
       delivered++;
-      const ms = commit === undefined ? 0 : Math.round(performance.now() - commit);
-      histogram[Math.min(60_000, Math.max(0, ms))] = (histogram[Math.min(60_000, Math.max(0, ms))] ?? 0) + 1;
+      const commit = committedAt[Math.floor(index / batchSize)] as number;
+      const ms = Number.isNaN(commit) ? 0 : Math.min(60_000, Math.max(0, Math.round(now - commit)));
+      histogram[ms] = (histogram[ms] as number) + 1;
     };
     const subscribers: Subscriber[] = [];
     for (let i = 0; i < options.subscribers; i++) {
-      subscribers.push(new Subscriber(ports[i % 2] as number, onEvent));
+      subscribers.push(new Subscriber(ports[i % 2] as number, options.shape, onSample));
       if (i % 100 === 99) await Promise.all(subscribers.slice(-100).map((s) => s.opened));
     }
     await Promise.all(subscribers.map((s) => s.opened));
@@ -150,33 +197,26 @@ export async function benchLiveDelivery(options: LiveDeliveryOptions): Promise<L
     const idleSubscriberKiB =
       (rssIdle.reduce((a, b) => a + b, 0) - rssBefore.reduce((a, b) => a + b, 0)) / options.subscribers;
     options.log(
-      `live: ${options.subscribers} subscribers open; writing ${options.samplesPerSecond} samples/s in ${options.batchesPerSecond} batches/s for ${options.seconds} s`,
+      `live (${options.shape}): ${options.subscribers} subscribers open; writing ${options.samplesPerSecond} samples/s in ${options.batchesPerSecond} batches/s for ${options.seconds} s`,
     );
 
     const cpuBefore = await cpuMsByPid(pids);
-    const batchSize = Math.round(options.samplesPerSecond / options.batchesPerSecond);
-    const batches = options.seconds * options.batchesPerSecond;
+    const clientBefore = process.cpuUsage();
     const intervalMs = 1000 / options.batchesPerSecond;
     const started = performance.now();
-    let next = Date.parse('2026-06-01T00:00:00Z');
     let written = 0;
     for (let batch = 0; batch < batches; batch++) {
       const due = started + batch * intervalMs;
       const wait = due - performance.now();
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-      const times = Array.from({ length: batchSize }, () => next++);
-      const isos = times.map((time) => new Date(time).toISOString());
-      for (const iso of isos) inFlight.add(iso);
+      const times = Array.from({ length: batchSize }, (_, i) => FIRST_SAMPLE + written + i);
+      issued++;
       await writer.query(
         `INSERT INTO metrics ("timestamp", cpu_load, concurrency)
          SELECT to_timestamp(t / 1000.0), 0.5, 1 FROM unnest($1::float8[]) AS t`,
         [times],
       );
-      const now = performance.now();
-      for (const iso of isos) {
-        committedAt.set(iso, now);
-        inFlight.delete(iso);
-      }
+      committedAt[batch] = performance.now();
       written += batchSize;
     }
     const expected = written * options.subscribers;
@@ -185,6 +225,7 @@ export async function benchLiveDelivery(options: LiveDeliveryOptions): Promise<L
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     const cpuAfter = await cpuMsByPid(pids);
+    const client = process.cpuUsage(clientBefore);
     let cpuMs = 0;
     for (const [pid, ms] of cpuAfter) cpuMs += ms - (cpuBefore.get(pid) ?? 0);
 
@@ -205,6 +246,7 @@ export async function benchLiveDelivery(options: LiveDeliveryOptions): Promise<L
       }
     }
     const result: LiveDeliveryResult = {
+      shape: options.shape,
       subscribers: options.subscribers,
       samplesPerSecond: options.samplesPerSecond,
       seconds: options.seconds,
@@ -217,6 +259,7 @@ export async function benchLiveDelivery(options: LiveDeliveryOptions): Promise<L
       p99Ms: percentile(0.99),
       maxMs,
       serverCpuUsPerEvent: delivered > 0 ? (cpuMs * 1000) / delivered : Number.NaN,
+      clientCpuUsPerEvent: delivered > 0 ? (client.user + client.system) / delivered : Number.NaN,
       idleSubscriberKiB,
     };
     for (const subscriber of subscribers) subscriber.close();

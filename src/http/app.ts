@@ -6,7 +6,9 @@ import type { PrismaClient } from '../generated/prisma/client.js';
 import type { Context } from '../graphql/builder.js';
 import { useCompiledQueries } from '../graphql/plugins/compiled-queries.js';
 import { maskedErrors, useErrorCodes } from '../graphql/plugins/error-codes.js';
+import { useCoalescedEventStreams } from '../graphql/plugins/event-streams.js';
 import { useQueryLimits } from '../graphql/plugins/query-limits.js';
+import { useSharedEvents } from '../graphql/plugins/shared-events.js';
 import { schema } from '../graphql/schema.js';
 import type { LiveUpdates } from '../live/live-updates.js';
 import type { Logger } from '../observability/logger.js';
@@ -134,6 +136,8 @@ export function createApp(parts: AppParts): App {
       requestBodyRules({ maxBodyBytes: config.limits.maxBodyBytes }),
       useQueryLimits(config),
       useCompiledQueries(),
+      useSharedEvents(),
+      useCoalescedEventStreams(),
       useGraphQLSSE({ endpoint: GRAPHQL_STREAM_ENDPOINT }),
       // Disposing of the app (tests, shutdown) ends its streams and its listening connection.
       { onDispose: () => live.close() },
