@@ -68,8 +68,8 @@ function observe(meter: Meter, feed: ChangeFeed, samples: LiveSamples, aggregate
   );
   counter(
     'metrics_api.live.events',
-    '{event}',
-    'metricsAdded events sent to subscribers.',
+    '{sample}',
+    'Samples sent to subscribers of metricsAdded (an event each) and metricsAddedBatch.',
     () => samples.counts.delivered,
   );
 }

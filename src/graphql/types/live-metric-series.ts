@@ -2,6 +2,7 @@ import { seriesBucketCount } from '../../domain/series.js';
 import type { LiveSeries } from '../../live/live-aggregates.js';
 import { builder } from '../builder.js';
 import { badUserInput } from '../errors.js';
+import { SHARED_EVENTS } from '../plugins/shared-events.js';
 import { MetricBucket } from './metric-bucket.js';
 
 const LiveMetricSeries = builder.objectRef<LiveSeries>('LiveMetricSeries').implement({
@@ -29,6 +30,7 @@ builder.subscriptionField('metricSeriesUpdated', (t) =>
       window: t.arg({ type: 'Duration', required: true, description: 'How far back from now, e.g. "15m".' }),
       bucket: t.arg({ type: 'Duration', required: true, description: 'Bucket length, e.g. "10s".' }),
     },
+    extensions: { [SHARED_EVENTS]: true },
     subscribe: (_root, { window, bucket }, { config, live }) => {
       const end = new Date();
       const buckets = seriesBucketCount(new Date(end.getTime() - window * 1000), end, bucket);

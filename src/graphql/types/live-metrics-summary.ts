@@ -1,5 +1,6 @@
 import type { LiveSummary } from '../../live/live-aggregates.js';
 import { builder } from '../builder.js';
+import { SHARED_EVENTS } from '../plugins/shared-events.js';
 import { MetricSummary } from './metric-summary.js';
 
 const LiveMetricsSummary = builder.objectRef<LiveSummary>('LiveMetricsSummary').implement({
@@ -21,6 +22,7 @@ builder.subscriptionField('metricsSummaryUpdated', (t) =>
     args: {
       window: t.arg({ type: 'Duration', required: true, description: 'How far back from now, e.g. "1h".' }),
     },
+    extensions: { [SHARED_EVENTS]: true },
     subscribe: (_root, { window }, { live }) => live.aggregates.summary(window),
     resolve: (summary) => summary,
   }),
