@@ -219,8 +219,12 @@ describe('the ingest script exporting traces', () => {
           'metrics_api.ingest.rejected',
         ),
       ).toBe(1);
-      expect(ofRun.filter((span) => span.name === 'ingest.batch')).toHaveLength(1);
-      expect(ofRun.some((span) => span.name === 'INSERT metrics')).toBe(true);
+      const batches = ofRun.filter((span) => span.name === 'ingest.batch');
+      expect(batches).toHaveLength(1);
+      // A batch of new samples is one COPY straight into metrics, under the batch's span.
+      expect(
+        ofRun.filter((span) => span.parentSpanId === batches[0]?.spanId).map((span) => span.name),
+      ).toEqual(['COPY metrics']);
 
       const failed = await runScript('scripts/ingest.ts', [path], {
         env: scriptEnv('postgresql://postgres@127.0.0.1:1/none', otelEnv('metrics-ingest-e2e-failed')),
