@@ -13,6 +13,8 @@ const environmentSchema = z
   .object({
     NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
     DATABASE_URL: postgresUrl.optional(),
+    DATABASE_READ_URL: postgresUrl.optional(),
+    DATABASE_LISTEN_URL: postgresUrl.optional(),
     HOST: z.string().min(1).default('127.0.0.1'),
     PORT: integer(0, 65_535).default(4000),
     DATABASE_POOL_SIZE: integer(1, 500).default(10),
@@ -50,6 +52,16 @@ const environmentSchema = z
     message: 'must not exceed MAX_PAGE_SIZE',
     when: (payload) => fieldsValid(payload.issues, 'DEFAULT_PAGE_SIZE', 'MAX_PAGE_SIZE'),
   })
+  .refine((env) => env.DATABASE_READ_URL === undefined || env.DATABASE_URL !== undefined, {
+    path: ['DATABASE_READ_URL'],
+    message: 'needs DATABASE_URL: the embedded database has no replicas',
+    when: (payload) => fieldsValid(payload.issues, 'DATABASE_READ_URL', 'DATABASE_URL'),
+  })
+  .refine((env) => env.DATABASE_LISTEN_URL === undefined || env.DATABASE_URL !== undefined, {
+    path: ['DATABASE_LISTEN_URL'],
+    message: 'needs DATABASE_URL: the embedded database listens in its own process',
+    when: (payload) => fieldsValid(payload.issues, 'DATABASE_LISTEN_URL', 'DATABASE_URL'),
+  })
   .refine((env) => env.REST_DEFAULT_LIMIT <= env.REST_MAX_LIMIT, {
     path: ['REST_DEFAULT_LIMIT'],
     message: 'must not exceed REST_MAX_LIMIT',
@@ -66,6 +78,13 @@ export interface Config {
   env: Environment['NODE_ENV'];
   /** Undefined means: run on the embedded PGlite database. */
   databaseUrl: string | undefined;
+  /** A streaming standby of DATABASE_URL that pages, summaries and series are read from. */
+  databaseReadUrl: string | undefined;
+  /**
+   * Where the one LISTEN connection goes, when DATABASE_URL is a pooler in transaction mode
+   * (pgbouncer), which cannot keep a LISTEN: the primary itself. Defaults to DATABASE_URL.
+   */
+  databaseListenUrl: string | undefined;
   host: string;
   port: number;
   databasePoolSize: number;
@@ -124,6 +143,8 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     env: e.NODE_ENV,
     databaseUrl: e.DATABASE_URL,
+    databaseReadUrl: e.DATABASE_READ_URL,
+    databaseListenUrl: e.DATABASE_LISTEN_URL ?? e.DATABASE_URL,
     host: e.HOST,
     port: e.PORT,
     databasePoolSize: e.DATABASE_POOL_SIZE,

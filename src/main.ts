@@ -4,7 +4,7 @@
  * in reverse.
  */
 import { type Config, ConfigError, loadConfig } from './config.js';
-import { openDatabase } from './database/open.js';
+import { type Database, openDatabase } from './database/open.js';
 import { createApp, GRAPHQL_ENDPOINT } from './http/app.js';
 import { answeringLiveness } from './http/health.js';
 import { metricsServer } from './http/metrics-endpoint.js';
@@ -35,14 +35,18 @@ async function main(): Promise<void> {
   const logger = createLogger(config, { service: 'metrics-api', isTTY: process.stdout.isTTY });
   const telemetry = startTelemetry(settings.telemetry);
   const database = await openDatabase(config, logger);
-  const store = new MetricStore(
-    database,
+  const telemetryOf = (connection: { url: string; pool: Database['pool'] }) =>
     new DatabaseTelemetry({
       tracer: telemetry.tracer,
       meter: telemetry.meter,
-      address: databaseAddress(database.url),
-      pool: database.pool,
-    }),
+      address: databaseAddress(connection.url),
+      pool: connection.pool,
+    });
+  const { replica } = database;
+  const store = new MetricStore(
+    database,
+    telemetryOf(database),
+    replica && { connection: replica, telemetry: telemetryOf(replica) },
   );
   if (database.created) {
     // The demo: a new embedded database starts with something to show.
@@ -54,7 +58,8 @@ async function main(): Promise<void> {
   }
   const aggregates = new AggregateCache(store, config.aggregateCacheBytes, telemetry.meter);
   const serviceMetrics = new ServiceMetrics(telemetry.meter);
-  const live = createLiveUpdates(store, database.changes, {
+  // Live updates read what a notification announced: on the primary, which has it already.
+  const live = createLiveUpdates(store.primary, database.changes, {
     logger,
     throttleMs: config.liveThrottleMs,
     readyTimeoutMs: config.databaseConnectTimeoutMs,
@@ -83,7 +88,11 @@ async function main(): Promise<void> {
   logger.info(
     {
       url: `http://${config.host}:${http.port}${GRAPHQL_ENDPOINT}`,
-      database: database.embedded ? 'embedded' : 'DATABASE_URL',
+      database: database.embedded
+        ? 'embedded'
+        : replica
+          ? 'DATABASE_URL, reads on DATABASE_READ_URL'
+          : 'DATABASE_URL',
       metrics: `http://${config.host}:${metrics?.port ?? http.port}/metrics`,
       tracing: telemetry.tracer ? settings.telemetry.tracesExporter : 'off',
     },

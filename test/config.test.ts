@@ -98,6 +98,32 @@ describe('parseConfig', () => {
     expect(error.problems).toEqual([expect.stringMatching(new RegExp(`^${variable}: `))]);
   });
 
+  it('reads from DATABASE_READ_URL and listens on DATABASE_LISTEN_URL, by default the primary, and only with DATABASE_URL', () => {
+    const primary = 'postgresql://app@pgbouncer:6432/metrics';
+    expect(parseConfig({ DATABASE_URL: primary })).toMatchObject({
+      databaseReadUrl: undefined,
+      databaseListenUrl: primary,
+    });
+    expect(
+      parseConfig({
+        DATABASE_URL: primary,
+        DATABASE_READ_URL: 'postgresql://app@standby:5432/metrics',
+        DATABASE_LISTEN_URL: 'postgresql://app@primary:5432/metrics',
+      }),
+    ).toMatchObject({
+      databaseReadUrl: 'postgresql://app@standby:5432/metrics',
+      databaseListenUrl: 'postgresql://app@primary:5432/metrics',
+    });
+    const error = configErrorFor({
+      DATABASE_READ_URL: 'postgresql://app@standby:5432/metrics',
+      DATABASE_LISTEN_URL: 'postgresql://app@primary:5432/metrics',
+    });
+    expect(error.problems).toEqual([
+      'DATABASE_READ_URL: needs DATABASE_URL: the embedded database has no replicas',
+      'DATABASE_LISTEN_URL: needs DATABASE_URL: the embedded database listens in its own process',
+    ]);
+  });
+
   it('rejects a default page size above the maximum', () => {
     const error = configErrorFor({ DEFAULT_PAGE_SIZE: '500', MAX_PAGE_SIZE: '100' });
     expect(error.problems).toEqual(['DEFAULT_PAGE_SIZE: must not exceed MAX_PAGE_SIZE']);

@@ -12,6 +12,8 @@ export interface Database extends PostgresConnection {
   created: boolean;
   /** The one listener for changes to `metrics` (made once, started on first use). */
   changes: ChangeListener;
+  /** The streaming standby reads go to (`DATABASE_READ_URL`), when there is one. */
+  replica: (PostgresConnection & { url: string }) | undefined;
 }
 
 /**
@@ -25,15 +27,25 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
     logger,
   };
   if (config.databaseUrl) {
+    const primary = connectPostgres(config.databaseUrl, options);
+    const replica = config.databaseReadUrl
+      ? { ...connectPostgres(config.databaseReadUrl, options), url: config.databaseReadUrl }
+      : undefined;
     return {
-      ...connectPostgres(config.databaseUrl, options),
+      ...primary,
       url: config.databaseUrl,
       embedded: false,
       created: false,
-      changes: new PostgresChangeListener(config.databaseUrl, {
+      // A standby refuses LISTEN, and a pooler in transaction mode loses it: the primary itself.
+      changes: new PostgresChangeListener(config.databaseListenUrl ?? config.databaseUrl, {
         logger,
         connectTimeoutMs: config.databaseConnectTimeoutMs,
       }),
+      replica,
+      async close() {
+        await replica?.close();
+        await primary.close();
+      },
     };
   }
   const embedded = await startEmbeddedDatabase({
@@ -53,6 +65,7 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
     embedded: true,
     created: embedded.created,
     changes,
+    replica: undefined,
     async close() {
       await connection.close();
       await embedded.stop();

@@ -4,6 +4,7 @@ import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import type { Config } from '../config.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import type { Context } from '../graphql/builder.js';
+import { userError } from '../graphql/errors.js';
 import { useCompiledQueries } from '../graphql/plugins/compiled-queries.js';
 import { maskedErrors, useErrorCodes } from '../graphql/plugins/error-codes.js';
 import { useCoalescedEventStreams } from '../graphql/plugins/event-streams.js';
@@ -18,6 +19,7 @@ import type { Telemetry } from '../observability/telemetry.js';
 import type { AggregateCache } from '../store/aggregate-cache.js';
 import type { MetricStore } from '../store/metric-store.js';
 import { dashboardPaths } from './dashboard.js';
+import { READ_FROM_HEADER, storeFor } from './read-from.js';
 import { requestBodyRules } from './request-body.js';
 import { restRoutes } from './routes.js';
 
@@ -92,16 +94,25 @@ export function createApp(parts: AppParts): App {
   return createYoga<Record<string, never>, Context>({
     schema,
     graphqlEndpoint: GRAPHQL_ENDPOINT,
-    context: ({ request }) => ({
-      config,
-      store,
-      aggregates,
-      prisma,
-      serviceMetrics,
-      live,
-      request,
-      scope: requestTelemetry.scopeOf(request),
-    }),
+    context: ({ request }) => {
+      const reader = storeFor(request, store);
+      if ('problem' in reader) {
+        throw userError('BAD_USER_INPUT', reader.problem, {
+          header: READ_FROM_HEADER,
+          http: { status: 400 },
+        });
+      }
+      return {
+        config,
+        store: reader,
+        aggregates,
+        prisma,
+        serviceMetrics,
+        live,
+        request,
+        scope: requestTelemetry.scopeOf(request),
+      };
+    },
     // Unexpected errors are logged by the request telemetry, with their trace ids: not twice.
     logging: {
       debug: logger.debug.bind(logger),

@@ -28,13 +28,27 @@ export function answeringLiveness(listener: RequestListener): RequestListener {
   };
 }
 
-/** Readiness: the database answers a trivial query within `timeoutMs`, else 503 with the reason. */
-export async function readyz(store: Pick<MetricStore, 'ping'>, timeoutMs: number): Promise<Response> {
-  try {
-    await store.ping(timeoutMs);
-    return jsonResponse({ status: 'ready' });
-  } catch (error) {
-    const reason = error instanceof Error ? error.message.trim().split('\n').at(-1) : String(error);
-    return jsonResponse({ status: 'unavailable', reason: `database: ${reason}` }, 503);
+const reasonOf = (error: unknown) =>
+  error instanceof Error ? error.message.trim().split('\n').at(-1) : String(error);
+
+/**
+ * Readiness: the database answers a trivial query within `timeoutMs`, and so does the read replica
+ * when there is one (its replication lag is reported); else 503 with the reason.
+ */
+export async function readyz(
+  store: Pick<MetricStore, 'ping' | 'replicaLag'>,
+  timeoutMs: number,
+): Promise<Response> {
+  const [primary, replica] = await Promise.allSettled([store.ping(timeoutMs), store.replicaLag(timeoutMs)]);
+  if (primary.status === 'rejected') {
+    return jsonResponse({ status: 'unavailable', reason: `database: ${reasonOf(primary.reason)}` }, 503);
   }
+  if (replica.status === 'rejected') {
+    return jsonResponse({ status: 'unavailable', reason: `read replica: ${reasonOf(replica.reason)}` }, 503);
+  }
+  return jsonResponse(
+    replica.value === undefined
+      ? { status: 'ready' }
+      : { status: 'ready', replica: { lagSeconds: Math.round(replica.value * 1000) / 1000 } },
+  );
 }

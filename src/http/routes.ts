@@ -9,6 +9,7 @@ import { healthz, readyz } from './health.js';
 import { jsonError, jsonResponse } from './json.js';
 import { legacyMetrics } from './legacy-metrics.js';
 import { type MetricsEndpoint, metricsResponse } from './metrics-endpoint.js';
+import { READ_FROM_HEADER, storeFor } from './read-from.js';
 
 type Handler = (request: Request) => Response | Promise<Response>;
 
@@ -70,7 +71,14 @@ export function restRoutes(options: {
     ),
     '/healthz': { GET: healthz },
     '/readyz': { GET: () => readyz(store, config.readinessTimeoutMs) },
-    '/api/metrics': { GET: (request) => legacyMetrics(request, store, config, scopeOf(request)) },
+    '/api/metrics': {
+      GET: (request) => {
+        const reader = storeFor(request, store);
+        return 'problem' in reader
+          ? jsonError(400, 'Bad Request', reader.problem, { header: READ_FROM_HEADER })
+          : legacyMetrics(request, reader, config, scopeOf(request));
+      },
+    },
     ...(metrics ? { '/metrics': { GET: (request: Request) => metricsResponse(request, metrics) } } : {}),
   };
 

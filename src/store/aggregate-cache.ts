@@ -10,6 +10,8 @@ import type { AtRevision, MetricBucket, MetricStore, MetricSummary } from './met
  */
 const ESTIMATED_BYTES = { summary: 1600, series: 900, seriesBucket: 400 } as const;
 
+type AggregateSource = Pick<MetricStore, 'revision' | 'summary' | 'series'>;
+
 interface Entry {
   revision: string;
   value: unknown;
@@ -30,7 +32,7 @@ interface Entry {
 export class AggregateCache {
   readonly #entries: LRUCache<string, Entry> | undefined;
   readonly #inFlight = new Map<string, Promise<unknown>>();
-  readonly #store: Pick<MetricStore, 'revision' | 'summary' | 'series'>;
+  readonly #store: AggregateSource;
 
   readonly #requests;
 
@@ -38,7 +40,7 @@ export class AggregateCache {
    * `maxBytes`: the total estimated size of the answers kept; 0 computes every answer afresh.
    * `meter`: where hits, misses, entries and bytes are counted.
    */
-  constructor(store: Pick<MetricStore, 'revision' | 'summary' | 'series'>, maxBytes: number, meter?: Meter) {
+  constructor(store: AggregateSource, maxBytes: number, meter?: Meter) {
     this.#entries = maxBytes > 0 ? new LRUCache({ maxSize: maxBytes }) : undefined;
     this.#store = store;
     this.#requests = meter?.createCounter('metrics_api.aggregate_cache.requests', {
@@ -72,22 +74,38 @@ export class AggregateCache {
     scope?.trace?.span.setAttribute('metrics_api.aggregate_cache', result);
   }
 
-  /** `scope`: the request's, where the statements run for it are recorded. */
-  summary(range: TimeRange, scope?: OperationScope): Promise<MetricSummary> {
+  /**
+   * `scope`: the request's, where the statements run for it are recorded. `source`: where the
+   * request reads (the store given at construction, or its `primary`). An answer is remembered
+   * under its revision whichever server computed it: a standby that shows a revision holds exactly
+   * the rows the primary held at that revision, since both come from the one transaction.
+   */
+  summary(
+    range: TimeRange,
+    scope?: OperationScope,
+    source: AggregateSource = this.#store,
+  ): Promise<MetricSummary> {
     return this.#remember(
+      source,
       'summary',
       `summary:${range.start?.getTime() ?? ''}:${range.end?.getTime() ?? ''}`,
-      () => this.#store.summary(range, scope),
+      () => source.summary(range, scope),
       () => ESTIMATED_BYTES.summary,
       scope,
     );
   }
 
-  series(range: Required<TimeRange>, bucketSeconds: number, scope?: OperationScope): Promise<MetricBucket[]> {
+  series(
+    range: Required<TimeRange>,
+    bucketSeconds: number,
+    scope?: OperationScope,
+    source: AggregateSource = this.#store,
+  ): Promise<MetricBucket[]> {
     return this.#remember(
+      source,
       'series',
       `series:${range.start.getTime()}:${range.end.getTime()}:${bucketSeconds}`,
-      () => this.#store.series(range, bucketSeconds, scope),
+      () => source.series(range, bucketSeconds, scope),
       (series) => ESTIMATED_BYTES.series + series.length * ESTIMATED_BYTES.seriesBucket,
       scope,
     );
@@ -98,6 +116,7 @@ export class AggregateCache {
    * and remembered under the revision its snapshot saw. `size` estimates the answer's bytes.
    */
   async #remember<T>(
+    source: AggregateSource,
     kind: 'summary' | 'series',
     key: string,
     compute: () => Promise<AtRevision<T>>,
@@ -109,7 +128,7 @@ export class AggregateCache {
       this.#outcome(kind, 'off', scope);
       return (await compute()).value;
     }
-    const revision = await this.#store.revision(scope);
+    const revision = await source.revision(scope);
     const entry = entries.get(key);
     if (entry?.revision === revision) {
       this.#outcome(kind, 'hit', scope);

@@ -107,65 +107,90 @@ function rangeCondition({ start, end }: TimeRange): Prisma.Sql {
   return conditions.length > 0 ? Prisma.sql`WHERE ${Prisma.join(conditions, ' AND ')}` : Prisma.empty;
 }
 
+/** A server the store runs statements on: the primary, or the standby reads go to. */
+interface Server {
+  pool: pg.Pool;
+  prisma: PrismaClient;
+  /** Runs one statement, observed, with unavailability told apart from other failures. */
+  observed: StatementRunner;
+}
+
+function server(
+  { pool, prisma, availability }: Pick<PostgresConnection, 'pool' | 'prisma' | 'availability'>,
+  telemetry: DatabaseTelemetry | undefined,
+): Server {
+  const classified = (error: unknown): never => {
+    throw availability.classify(error);
+  };
+  return {
+    pool,
+    prisma,
+    observed: (operation, text, values, run, scope) =>
+      (telemetry ? telemetry.statement(operation, text, values, run, scope) : run()).catch(classified),
+  };
+}
+
 /**
  * Every statement on `metrics` and `metrics_revision`. Errors that mean the database is away come
  * out as DatabaseUnavailableError (see database/availability.ts); any other error is a failed
  * statement and comes out as it is.
  */
 export class MetricStore implements BatchTarget {
-  readonly #pool: pg.Pool;
-  readonly #prisma: PrismaClient;
+  readonly #primary: Server;
+  /** The primary, or the streaming standby that reads go to. */
+  readonly #reads: Server;
   readonly #availability: DatabaseAvailability;
-  readonly #telemetry: DatabaseTelemetry | undefined;
   readonly #copyFromStdin: boolean;
   readonly #conflicts: ConflictMemory = { lastBatchConflicted: false };
+  /** This store with every read on the primary: for a client that must see its own writes, and for live updates. */
+  readonly primary: MetricStore;
+  readonly hasReplica: boolean;
 
-  /** `telemetry` times and traces each statement; without it statements run unobserved. */
+  /**
+   * `telemetry` times and traces each statement; without it statements run unobserved. With a
+   * `replica`, a streaming standby, pages, summaries, series and the revision checked before a
+   * remembered answer is reused are read there; everything else runs on the primary.
+   */
   constructor(
-    {
-      pool,
-      prisma,
-      availability,
-      copyFromStdin,
-    }: Pick<PostgresConnection, 'pool' | 'prisma' | 'availability' | 'copyFromStdin'>,
+    primary: Pick<PostgresConnection, 'pool' | 'prisma' | 'availability' | 'copyFromStdin'>,
     telemetry?: DatabaseTelemetry,
+    replica?: {
+      connection: Pick<PostgresConnection, 'pool' | 'prisma' | 'availability'>;
+      telemetry?: DatabaseTelemetry | undefined;
+    },
   ) {
-    this.#pool = pool;
-    this.#prisma = prisma;
-    this.#availability = availability;
-    this.#telemetry = telemetry;
-    this.#copyFromStdin = copyFromStdin;
+    this.#availability = primary.availability;
+    this.#copyFromStdin = primary.copyFromStdin;
+    this.#primary = server(primary, telemetry);
+    this.#reads = replica ? server(replica.connection, replica.telemetry) : this.#primary;
+    this.hasReplica = replica !== undefined;
+    this.primary = replica ? new MetricStore(primary, telemetry) : this;
   }
 
   #classified = (error: unknown): never => {
     throw this.#availability.classify(error);
   };
 
-  /** Runs one statement, observed, with unavailability told apart from other failures. */
-  #observed: StatementRunner = (operation, text, values, run, scope) =>
-    (this.#telemetry ? this.#telemetry.statement(operation, text, values, run, scope) : run()).catch(
-      this.#classified,
-    );
-
-  /** A query on the pool, rows as arrays: pg would otherwise build an object per row only for it to be mapped. */
+  /** A query on `on`'s pool, rows as arrays: pg would otherwise build an object per row only for it to be mapped. */
   #arrays<Row extends unknown[]>(
+    on: Server,
     text: string,
     values: unknown[],
     scope: OperationScope | undefined,
     types?: typeof fastTimestamptzTypes,
   ) {
-    return this.#observed(
+    return on.observed(
       'SELECT',
       text,
       values,
-      () => this.#pool.query<Row>({ text, values, rowMode: 'array', ...(types ? { types } : {}) }),
+      () => on.pool.query<Row>({ text, values, rowMode: 'array', ...(types ? { types } : {}) }),
       scope,
     );
   }
 
-  /** A Prisma raw query, observed under its SQL text. */
-  #raw<Row>(operation: string, sql: Prisma.Sql, scope?: OperationScope): Promise<Row[]> {
-    return this.#observed(operation, sql.text, sql.values, () => this.#prisma.$queryRaw<Row[]>(sql), scope);
+  /** A Prisma raw query on `on`, observed under its SQL text. */
+  #raw<Row>(on: Server, operation: string, sql: Prisma.Sql, scope?: OperationScope): Promise<Row[]> {
+    return on.observed(operation, sql.text, sql.values, () => on.prisma.$queryRaw<Row[]>(sql), scope);
   }
 
   /**
@@ -179,7 +204,13 @@ export class MetricStore implements BatchTarget {
       request.fromEnd ? flipped : request.direction,
       request.size + 1,
     );
-    const { rows } = await this.#arrays<MetricRow>(query.text, query.values, scope, fastTimestamptzTypes);
+    const { rows } = await this.#arrays<MetricRow>(
+      this.#reads,
+      query.text,
+      query.values,
+      scope,
+      fastTimestamptzTypes,
+    );
     const hasMore = rows.length > request.size;
     const page = rows.slice(0, request.size).map(storedMetric);
     if (request.fromEnd) page.reverse();
@@ -188,6 +219,7 @@ export class MetricStore implements BatchTarget {
 
   async findById(id: bigint, scope?: OperationScope): Promise<StoredMetric | null> {
     const { rows } = await this.#arrays<MetricRow>(
+      this.#reads,
       `SELECT id, "timestamp", cpu_load, concurrency FROM ${METRICS} WHERE id = $1`,
       [id.toString()],
       scope,
@@ -210,6 +242,7 @@ export class MetricStore implements BatchTarget {
     const values: unknown[] = [afterId.toString(), limit];
     if (start) values.push(start);
     const { rows } = await this.#arrays<MetricRow>(
+      this.#primary,
       `SELECT id, "timestamp", cpu_load, concurrency FROM ${METRICS} WHERE id > $1${start ? ' AND "timestamp" >= $3' : ''} ORDER BY id LIMIT $2`,
       values,
       scope,
@@ -221,6 +254,7 @@ export class MetricStore implements BatchTarget {
   /** The largest id stored, 0 for an empty table: where "from now on" begins. */
   async lastId(): Promise<bigint> {
     const { rows } = await this.#arrays<[id: string]>(
+      this.#primary,
       `SELECT coalesce(max(id), 0)::text FROM ${METRICS}`,
       [],
       undefined,
@@ -230,6 +264,7 @@ export class MetricStore implements BatchTarget {
 
   async count(range: TimeRange, scope?: OperationScope): Promise<number> {
     const [row] = await this.#raw<{ count: number }>(
+      this.#reads,
       'SELECT',
       Prisma.sql`SELECT count(*)::int AS count FROM ${METRICS_SQL} ${rangeCondition(range)}`,
       scope,
@@ -239,7 +274,12 @@ export class MetricStore implements BatchTarget {
 
   /** The current revision of the data in metrics (see the metrics_revision migration). */
   async revision(scope?: OperationScope): Promise<string> {
-    const { rows } = await this.#arrays<[revision: string]>(`SELECT revision FROM ${REVISION}`, [], scope);
+    const { rows } = await this.#arrays<[revision: string]>(
+      this.#reads,
+      `SELECT revision FROM ${REVISION}`,
+      [],
+      scope,
+    );
     const [row] = rows;
     if (!row) throw new Error(`${REVISION} has no row: apply the migrations`);
     return row[0];
@@ -266,6 +306,7 @@ export class MetricStore implements BatchTarget {
       concurrency_avg: number | null;
       concurrency_p95: number | null;
     }>(
+      this.#reads,
       'SELECT',
       Prisma.sql`
     SELECT (SELECT revision FROM ${REVISION_SQL})::text AS revision,
@@ -319,6 +360,7 @@ export class MetricStore implements BatchTarget {
       concurrency_max: number;
       concurrency_avg: number;
     }>(
+      this.#reads,
       'SELECT',
       Prisma.sql`
     SELECT current.revision::text AS revision, buckets.*
@@ -364,7 +406,7 @@ export class MetricStore implements BatchTarget {
 
   /** Runs `work` in one transaction on one connection: its batches are stored together or not at all. */
   async inTransaction<T>(work: (target: BatchTarget) => Promise<T>): Promise<T> {
-    const client = await this.#pool.connect().catch(this.#classified);
+    const client = await this.#primary.pool.connect().catch(this.#classified);
     // A connection whose ROLLBACK failed is in an unknown state: it is closed, not reused.
     let broken: Error | undefined;
     try {
@@ -372,7 +414,7 @@ export class MetricStore implements BatchTarget {
       const result = await work(
         new BatchSession(client, {
           copyFromStdin: this.#copyFromStdin,
-          observed: this.#observed,
+          observed: this.#primary.observed,
           conflicts: this.#conflicts,
         }),
       );
@@ -388,18 +430,38 @@ export class MetricStore implements BatchTarget {
     }
   }
 
-  /** Whether the database answers a trivial query within `timeoutMs` (readiness). */
+  /** Whether the primary answers a trivial query within `timeoutMs` (readiness). */
   async ping(timeoutMs: number): Promise<void> {
     await within(
-      this.#pool.query('SELECT 1'),
+      this.#primary.pool.query('SELECT 1'),
       timeoutMs,
       () => new Error(`the database did not answer within ${timeoutMs} ms`),
     );
   }
 
+  /**
+   * How far behind the primary the standby's data is, in seconds: the age of the last transaction
+   * it replayed, 0 when it has replayed everything it received (an idle primary writes nothing to
+   * replay). Undefined without a replica. Fails as ping() does when it does not answer in time.
+   */
+  async replicaLag(timeoutMs: number): Promise<number | undefined> {
+    if (!this.hasReplica) return undefined;
+    const { rows } = await within(
+      this.#reads.pool.query<[lag: number | null]>({
+        text: `SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+                 ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 END`,
+        rowMode: 'array',
+      }),
+      timeoutMs,
+      () => new Error(`the read replica did not answer within ${timeoutMs} ms`),
+    );
+    return rows[0]?.[0] ?? 0;
+  }
+
   /** Whether the metrics table exists, i.e. the migrations were applied. */
   async tableExists(): Promise<boolean> {
     const { rows } = await this.#arrays<[table: string | null]>(
+      this.#primary,
       'SELECT to_regclass($1)::text',
       [METRICS],
       undefined,
@@ -409,6 +471,7 @@ export class MetricStore implements BatchTarget {
 
   async isEmpty(): Promise<boolean> {
     const { rows } = await this.#arrays<[exists: boolean]>(
+      this.#primary,
       `SELECT EXISTS (SELECT 1 FROM ${METRICS})`,
       [],
       undefined,
@@ -422,7 +485,7 @@ export class MetricStore implements BatchTarget {
    */
   async explain(text: string, values: readonly unknown[]): Promise<unknown> {
     if (!/^\s*(SELECT|WITH)\b/i.test(text) || /\b(INSERT|UPDATE|DELETE)\b/i.test(text)) return undefined;
-    const { rows } = await this.#pool
+    const { rows } = await this.#reads.pool
       .query<[plan: unknown]>({
         text: `EXPLAIN (FORMAT JSON) ${text}`,
         values: [...values],

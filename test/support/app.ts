@@ -26,7 +26,13 @@ export function createTestApp(
 export function createTestService(
   db: PostgresConnection & { url?: string },
   env: Record<string, string> = {},
-  parts: { logger?: Logger; telemetry?: Telemetry; changes?: ChangeListener } = {},
+  parts: {
+    logger?: Logger;
+    telemetry?: Telemetry;
+    changes?: ChangeListener;
+    /** A streaming standby of `db` to read from, as DATABASE_READ_URL gives one. */
+    replica?: PostgresConnection & { url: string };
+  } = {},
 ): { app: App; store: MetricStore; live: LiveUpdates } {
   const config = parseConfig({
     NODE_ENV: 'test',
@@ -36,14 +42,18 @@ export function createTestService(
   });
   const telemetry =
     parts.telemetry ?? startTelemetry(telemetrySettings({}, 'metrics-api-test'), { runtimeMetrics: false });
-  const store = new MetricStore(
-    db,
+  const telemetryOf = (connection: PostgresConnection & { url?: string }) =>
     new DatabaseTelemetry({
       tracer: telemetry.tracer,
       meter: telemetry.meter,
-      address: databaseAddress(db.url ?? 'postgresql://127.0.0.1/unused'),
-      pool: db.pool,
-    }),
+      address: databaseAddress(connection.url ?? 'postgresql://127.0.0.1/unused'),
+      pool: connection.pool,
+    });
+  const { replica } = parts;
+  const store = new MetricStore(
+    db,
+    telemetryOf(db),
+    replica && { connection: replica, telemetry: telemetryOf(replica) },
   );
   const aggregates = new AggregateCache(store, config.aggregateCacheBytes, telemetry.meter);
   const logger = parts.logger ?? createLogger(config, { service: 'metrics-api-test' });
@@ -51,7 +61,7 @@ export function createTestService(
   const changes =
     parts.changes ??
     new PostgresChangeListener(config.databaseUrl as string, { logger, connectTimeoutMs: 2000 });
-  const live = createLiveUpdates(store, changes, {
+  const live = createLiveUpdates(store.primary, changes, {
     logger,
     throttleMs: config.liveThrottleMs,
     readyTimeoutMs: config.databaseConnectTimeoutMs,

@@ -33,7 +33,7 @@ builder.queryField('metricSeries', (t) =>
         description: 'Bucket length, e.g. "1m", "15m", "1h" or 60.',
       }),
     },
-    resolve: (_root, { start, end, bucket }, { config, aggregates, scope }) => {
+    resolve: (_root, { start, end, bucket }, { config, aggregates, store, scope }) => {
       assertStartNotAfterEnd({ start, end });
       const buckets = seriesBucketCount(start, end, bucket);
       if (buckets > config.maxSeriesBuckets) {
@@ -43,7 +43,7 @@ builder.queryField('metricSeries', (t) =>
             `the limit is ${config.maxSeriesBuckets}: use a longer bucket or a shorter window`,
         );
       }
-      return aggregates.series({ start, end }, bucket, scope);
+      return aggregates.series({ start, end }, bucket, scope, store);
     },
   }),
 );

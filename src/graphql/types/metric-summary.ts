@@ -33,10 +33,10 @@ builder.queryField('metricsSummary', (t) =>
       start: t.arg({ type: 'DateTime', description: 'Inclusive.' }),
       end: t.arg({ type: 'DateTime', description: 'Exclusive.' }),
     },
-    resolve: (_root, args, { aggregates, scope }) => {
+    resolve: (_root, args, { aggregates, store, scope }) => {
       const range = { start: args.start ?? undefined, end: args.end ?? undefined };
       assertStartNotAfterEnd(range);
-      return aggregates.summary(range, scope);
+      return aggregates.summary(range, scope, store);
     },
   }),
 );
