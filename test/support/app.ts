@@ -60,7 +60,7 @@ export function createTestService(
   // It connects on the first subscription only; app.dispose() closes it.
   const changes =
     parts.changes ??
-    new PostgresChangeListener(config.databaseUrl as string, { logger, connectTimeoutMs: 2000 });
+    new PostgresChangeListener(config.databaseListenUrl as string, { logger, connectTimeoutMs: 2000 });
   const live = createLiveUpdates(store.primary, changes, {
     logger,
     throttleMs: config.liveThrottleMs,
