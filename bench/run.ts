@@ -35,6 +35,7 @@ import { type LoadOptions, type LoadResult, runLoad, sample } from './lib/load.j
 import { benchObservability, type ObservabilityResult } from './lib/observability.js';
 import { cpuMsByPid, freePort, machineBusyMs, mustRun, runCommand, Service } from './lib/processes.js';
 import { int, ratio, renderReport, type WorkloadResult } from './lib/report.js';
+import { benchScale, renderScale } from './lib/scale.js';
 import {
   deepCursorQuery,
   dig,
@@ -89,6 +90,7 @@ const { values: args } = parseArgs({
     'live-rate': { type: 'string', default: '1000' },
     'live-seconds': { type: 'string', default: '5' },
     'cpu-prof': { type: 'boolean', default: false },
+    scale: { type: 'boolean', default: false },
     tsx: { type: 'boolean', default: false },
     output: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
@@ -356,6 +358,24 @@ async function main() {
 
   // First: the build also generates the Prisma client, which the generator and ingest scripts import.
   const serviceCommand = await build();
+  if (args.scale) {
+    const scale = await benchScale(benchUrl, log);
+    const markdown = [
+      `# Scale benchmark, ${date}`,
+      '',
+      ...environment.map((line) => `- ${line}`),
+      `- service: ${serviceCommand.how}, AGGREGATE_CACHE_BYTES=0 (every answer computed); one connection, sequential requests, p50 after one unmeasured request`,
+      `- whole run: ${elapsed()}`,
+      '',
+      ...renderScale(scale),
+    ].join('\n');
+    process.stdout.write(`\n${markdown}\n`);
+    const output = args.output ?? join(ROOT, 'bench/results', `${date}-scale.md`);
+    await mkdir(join(output, '..'), { recursive: true });
+    await writeFile(output, markdown);
+    log(`wrote ${relative(ROOT, output)}`);
+    return;
+  }
   const files = await ensureDataFiles(log);
   const loadStarted = performance.now();
   const state = await ensureBenchData(benchUrl, files, log);

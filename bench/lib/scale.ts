@@ -1,0 +1,284 @@
+/**
+ * `npm run bench -- --scale`: a year of one-second samples (31,536,000 rows) loaded with the
+ * project's own ingest script into two databases on the same server, then the questions a
+ * long-range chart asks, uncached, against each:
+ *
+ * - `metrics_scale`: every migration (the schema the service runs on);
+ * - `metrics_scale_plain`: only the migrations before issue 13 (one unpartitioned table, no
+ *   rollups), for the ratio.
+ *
+ * Both are kept between runs and reused when they hold exactly the year. The data file
+ * (NDJSON, about 1.9 GB) is generated once into bench/.cache.
+ */
+import { existsSync } from 'node:fs';
+import { readdir, readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { migrateDeploy } from '../../src/database/migrations.js';
+import { CACHE_DIR, databaseUrl, ensureDatabase, ROOT, recreateDatabase, withClient } from './dataset.js';
+import { freePort, mustRun, Service } from './processes.js';
+
+export const SCALE = {
+  rows: 31_536_000,
+  /** 2025-01-01T00:00:00Z. */
+  startMs: Date.UTC(2025, 0, 1),
+  seed: 7,
+} as const;
+const YEAR_END_MS = SCALE.startMs + SCALE.rows * 1000;
+const MIGRATIONS = join(ROOT, 'prisma/migrations');
+/** The last migration of the schema as it was before time partitions and rollups. */
+const PLAIN_UNTIL = '20261202000000_metrics_changes';
+const DAY_MS = 86_400_000;
+
+export interface ScaleDatabase {
+  name: string;
+  schema: string;
+  state: 'reused' | 'loaded';
+  /** The load, when this run made it. */
+  load?: { seconds: number; rowsPerSecond: number };
+  /** p50 ms of each question, uncached, one connection. */
+  questions: { id: string; title: string; p50: number; runs: number; rows: number }[];
+  /** Bytes on disk of each table (partitions summed into their parent). */
+  tables: { name: string; bytes: number }[];
+}
+
+export interface ScaleResult {
+  rows: number;
+  databases: ScaleDatabase[];
+}
+
+async function dataFile(log: (line: string) => void): Promise<string> {
+  const file = join(CACHE_DIR, `scale-${SCALE.rows}-seed${SCALE.seed}.ndjson`);
+  if (existsSync(file)) return file;
+  log(`generating ${SCALE.rows.toLocaleString('en')} samples -> ${file} (once)`);
+  const partial = `${file}.partial`;
+  await mustRun(join(ROOT, 'node_modules/.bin/tsx'), [
+    join(ROOT, 'scripts/generate-metrics.ts'),
+    ...['--rows', String(SCALE.rows), '--start', String(SCALE.startMs / 1000), '--step', '1'],
+    ...['--seed', String(SCALE.seed), '--format', 'ndjson', '--output', partial],
+  ]);
+  await rename(partial, file);
+  return file;
+}
+
+/** Applies the migrations up to and including `until` (all when undefined), as plain SQL files. */
+async function migrate(url: string, until: string | undefined): Promise<void> {
+  if (until === undefined) {
+    await migrateDeploy(url);
+    return;
+  }
+  const names = (await readdir(MIGRATIONS, { withFileTypes: true }))
+    .filter((entry) => entry.isDirectory() && entry.name <= until)
+    .map((entry) => entry.name)
+    .sort();
+  await withClient(url, async (client) => {
+    for (const name of names)
+      await client.query(await readFile(join(MIGRATIONS, name, 'migration.sql'), 'utf8'));
+  });
+}
+
+async function holdsTheYear(url: string): Promise<boolean> {
+  return withClient(url, async (client) => {
+    const table = await client.query(`SELECT to_regclass('metrics') IS NOT NULL AS present`);
+    if (!table.rows[0]?.present) return false;
+    const { rows } = await client.query<{ count: string; first: Date | null; last: Date | null }>(
+      'SELECT count(*) AS count, min("timestamp") AS first, max("timestamp") AS last FROM metrics',
+    );
+    const row = rows[0];
+    return (
+      Number(row?.count) === SCALE.rows &&
+      row?.first?.getTime() === SCALE.startMs &&
+      row?.last?.getTime() === YEAR_END_MS - 1000
+    );
+  });
+}
+
+async function load(url: string, file: string): Promise<{ seconds: number; rowsPerSecond: number }> {
+  const script = join(ROOT, 'dist/scripts/ingest.js');
+  const result = await mustRun(process.execPath, [script, '--format', 'ndjson', '--json', file], {
+    cwd: ROOT,
+    env: { ...process.env, DATABASE_URL: url, LOG_LEVEL: 'warn' },
+  });
+  const summary = JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '{}') as {
+    inserted: number;
+    elapsedMs: number;
+  };
+  if (summary.inserted !== SCALE.rows) throw new Error(`the ingest script inserted ${summary.inserted} rows`);
+  return { seconds: summary.elapsedMs / 1000, rowsPerSecond: SCALE.rows / (summary.elapsedMs / 1000) };
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const cursorAt = (row: number) =>
+  Buffer.from(`metric:${SCALE.startMs + (row - 1) * 1000}`).toString('base64url');
+const MID_DAY = SCALE.startMs + 180 * DAY_MS;
+
+/** The questions, each with how many times it is asked (the slow ones fewer). */
+function questions(): { id: string; title: string; query: string; runs: number }[] {
+  const year = `start: "${iso(SCALE.startMs)}", end: "${iso(YEAR_END_MS)}"`;
+  const series = (bucket: string) =>
+    `{ metricSeries(${year}, bucket: "${bucket}") { start count cpuLoad { min max avg } concurrency { min max avg } } }`;
+  const summary = (range: string) =>
+    `{ metricsSummary(${range}) { count cpuLoad { min max avg p50 p95 p99 } concurrency { min max avg p95 } } }`;
+  const page = (after?: string) =>
+    `{ metrics(first: 100${after ? `, after: "${after}"` : ''}) { edges { cursor node { id timestamp cpuLoad concurrency } } pageInfo { hasNextPage endCursor } } }`;
+  return [
+    { id: 'S1', title: 'one-year series by day', query: series('1d'), runs: 3 },
+    { id: 'S2', title: 'one-year series by hour', query: series('1h'), runs: 3 },
+    { id: 'S3', title: 'one-year summary', query: summary(year), runs: 3 },
+    {
+      id: 'S4',
+      title: 'one-day summary',
+      query: summary(`start: "${iso(MID_DAY)}", end: "${iso(MID_DAY + DAY_MS)}"`),
+      runs: 20,
+    },
+    { id: 'S5', title: 'first page of 100', query: page(), runs: 50 },
+    { id: 'S6', title: 'page of 100 after row 30,000,000', query: page(cursorAt(30_000_000)), runs: 50 },
+  ];
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+};
+
+async function ask(url: string, query: string, runs: number): Promise<{ p50: number; rows: number }> {
+  const times: number[] = [];
+  let rows = 0;
+  // One unmeasured request first: the plan and the connection are warm for every measured one.
+  for (let i = 0; i <= runs; i++) {
+    const started = performance.now();
+    const response = await fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query }),
+    });
+    const body = (await response.json()) as { data?: Record<string, unknown>; errors?: unknown[] };
+    const ms = performance.now() - started;
+    if (body.errors || !body.data) throw new Error(`${query}: ${JSON.stringify(body.errors ?? body)}`);
+    if (i > 0) times.push(ms);
+    const value = Object.values(body.data)[0] as unknown;
+    rows = Array.isArray(value) ? value.length : 1;
+  }
+  return { p50: median(times), rows };
+}
+
+async function tableSizes(url: string): Promise<{ name: string; bytes: number }[]> {
+  return withClient(url, async (client) => {
+    // A partition's size is counted in its root parent's.
+    const { rows } = await client.query<{ name: string; bytes: string }>(`
+      SELECT coalesce(root.relname, c.relname) AS name, sum(pg_total_relation_size(c.oid))::bigint AS bytes
+      FROM pg_class c
+      JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema()
+      LEFT JOIN LATERAL (
+        SELECT p.relname FROM pg_partition_ancestors(c.oid) a JOIN pg_class p ON p.oid = a.relid
+        WHERE NOT p.relispartition LIMIT 1
+      ) root ON true
+      WHERE c.relkind IN ('r', 'p') AND c.relname <> '_prisma_migrations'
+      GROUP BY 1 ORDER BY 2 DESC`);
+    return rows.map((row) => ({ name: row.name, bytes: Number(row.bytes) }));
+  });
+}
+
+export async function benchScale(benchUrl: string, log: (line: string) => void): Promise<ScaleResult> {
+  const file = await dataFile(log);
+  const targets = [
+    { name: 'metrics_scale', schema: 'every migration', until: undefined },
+    {
+      name: 'metrics_scale_plain',
+      schema: `migrations up to ${PLAIN_UNTIL} (unpartitioned, no rollups)`,
+      until: PLAIN_UNTIL,
+    },
+  ];
+  const databases: ScaleDatabase[] = [];
+  for (const target of targets) {
+    const url = databaseUrl(benchUrl, target.name);
+    await ensureDatabase(url);
+    if (target.until === undefined) await migrateDeploy(url);
+    let state: ScaleDatabase['state'] = 'reused';
+    let loaded: ScaleDatabase['load'];
+    if (!(await holdsTheYear(url))) {
+      await recreateDatabase(url);
+      await migrate(url, target.until);
+      log(`loading ${SCALE.rows.toLocaleString('en')} rows into ${target.name} with the ingest script`);
+      loaded = await load(url, file);
+      state = 'loaded';
+      log(
+        `  ${loaded.seconds.toFixed(0)} s, ${Math.round(loaded.rowsPerSecond).toLocaleString('en')} rows/s`,
+      );
+    }
+    await withClient(url, (client) => client.query('VACUUM (ANALYZE) metrics'));
+
+    const port = await freePort();
+    const service = Service.start('service', process.execPath, [join(ROOT, 'dist/src/main.js')], {
+      ...process.env,
+      NODE_ENV: 'production',
+      DATABASE_URL: url,
+      LOG_LEVEL: 'warn',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      AGGREGATE_CACHE_BYTES: '0',
+    });
+    const serviceUrl = `http://127.0.0.1:${port}`;
+    const answered: ScaleDatabase['questions'] = [];
+    try {
+      await service.waitReady(`${serviceUrl}/readyz`);
+      for (const question of questions()) {
+        log(`  ${target.name}: ${question.id} ${question.title}`);
+        const { p50, rows } = await ask(serviceUrl, question.query, question.runs);
+        answered.push({ id: question.id, title: question.title, p50, runs: question.runs, rows });
+      }
+    } finally {
+      await service.stop();
+    }
+    databases.push({
+      name: target.name,
+      schema: target.schema,
+      state,
+      ...(loaded ? { load: loaded } : {}),
+      questions: answered,
+      tables: await tableSizes(url),
+    });
+  }
+  return { rows: SCALE.rows, databases };
+}
+
+const TARGET_MS: Record<string, number> = { S1: 50, S2: 50, S3: 50, S4: 10 };
+
+export function renderScale(result: ScaleResult): string[] {
+  const [scaled, plain] = result.databases;
+  const lines = [`## Scale: ${result.rows.toLocaleString('en')} rows (a year at one a second)`, ''];
+  for (const db of result.databases) {
+    lines.push(
+      `- \`${db.name}\` (${db.schema}): ${db.state}${db.load ? `, loaded in ${db.load.seconds.toFixed(0)} s at ${Math.round(db.load.rowsPerSecond).toLocaleString('en')} rows/s` : ''}`,
+    );
+  }
+  lines.push('', '| question | target p50 | metrics_scale p50 ms | plain table p50 ms | ratio | met |');
+  lines.push('| --- | ---: | ---: | ---: | ---: | --- |');
+  for (const question of scaled?.questions ?? []) {
+    const other = plain?.questions.find((q) => q.id === question.id);
+    const target = TARGET_MS[question.id];
+    const first = scaled?.questions.find((q) => q.id === 'S5');
+    const met =
+      target !== undefined
+        ? question.p50 < target
+        : question.id === 'S6' && first
+          ? question.p50 < first.p50 * 1.5
+          : undefined;
+    lines.push(
+      `| ${question.id} ${question.title} (${question.rows} rows/buckets, ${question.runs} runs) | ${target ? `< ${target} ms` : question.id === 'S6' ? 'as the first page' : '-'} | ${question.p50.toFixed(1)} | ${other ? other.p50.toFixed(1) : '-'} | ${other ? `${(other.p50 / question.p50).toFixed(1)}x` : '-'} | ${met === undefined ? '-' : met ? 'yes' : '**no**'} |`,
+    );
+  }
+  if (scaled?.load && plain?.load) {
+    lines.push(
+      '',
+      `Ingest into \`metrics_scale\` at ${((scaled.load.rowsPerSecond / plain.load.rowsPerSecond) * 100).toFixed(0)}% of the plain table's rows/s (target >= 70%).`,
+    );
+  }
+  lines.push('', 'Disk, by table (partitions counted in their parent):', '');
+  for (const db of result.databases) {
+    lines.push(
+      `- \`${db.name}\`: ${db.tables.map((t) => `${t.name} ${(t.bytes / 1024 / 1024).toFixed(0)} MiB`).join(', ')}`,
+    );
+  }
+  lines.push('');
+  return lines;
+}
