@@ -1,5 +1,5 @@
 import { Kind } from 'graphql';
-import { parseTimestamp } from '../../domain/time.js';
+import { isoTimestamp, parseTimestamp } from '../../domain/time.js';
 import { builder } from '../builder.js';
 import { badUserInput } from '../errors.js';
 
@@ -14,7 +14,7 @@ builder.scalarType('DateTime', {
   description:
     'A point in time. Output: ISO-8601 in UTC with milliseconds, e.g. "2026-11-26T12:00:00.000Z". ' +
     'Input: an ISO-8601 string with an offset, or Unix epoch seconds as a number (fractions allowed).',
-  serialize: (value) => value.toISOString(),
+  serialize: isoTimestamp,
   parseValue: parseDateTime,
   parseLiteral: (ast) => {
     if (ast.kind === Kind.STRING) return parseDateTime(ast.value);

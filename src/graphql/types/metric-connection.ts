@@ -1,5 +1,6 @@
 import { decodeCursor, encodeCursor } from '../../domain/cursor.js';
 import type { TimeRange } from '../../domain/time.js';
+import type { StoredMetric } from '../../store/metric-store.js';
 import { builder } from '../builder.js';
 import { assertStartNotAfterEnd, badUserInput } from '../errors.js';
 import { Metric } from './metric.js';
@@ -10,6 +11,18 @@ function cursorArgument(name: 'after' | 'before', cursor: string | null | undefi
   const timestamp = decodeCursor(cursor);
   if (!timestamp) throw badUserInput(name, 'is not a cursor returned by this API');
   return timestamp;
+}
+
+/**
+ * An edge of a page. The cursor is a getter on the class, so it is encoded only for the edges whose
+ * cursor is asked for, and no edge carries a closure of its own.
+ */
+class MetricEdge {
+  constructor(readonly node: StoredMetric) {}
+
+  get cursor(): string {
+    return encodeCursor(this.node.timestamp);
+  }
 }
 
 function pageSizeArgument(name: 'first' | 'last', size: number | null | undefined, max: number) {
@@ -59,13 +72,7 @@ builder.queryField('metrics', (t) =>
           },
           scope,
         );
-        // A getter: cursors are encoded only for the edges whose cursor is asked for.
-        const edges = rows.map((node) => ({
-          node,
-          get cursor() {
-            return encodeCursor(node.timestamp);
-          },
-        }));
+        const edges = rows.map((node) => new MetricEdge(node));
         return {
           edges,
           pageInfo: {
