@@ -347,7 +347,12 @@ export function useRequestTelemetry(options: RequestTelemetryOptions): {
         if (status >= 500 || codes.length > 0) span.setStatus({ code: SpanStatusCode.ERROR });
         span.end();
       }
-      if (options.accessLog.enabled && Math.random() < options.accessLog.sampleRate) {
+      // The level first: below info, the line's object is not even built.
+      if (
+        options.accessLog.enabled &&
+        logger.isLevelEnabled('info') &&
+        Math.random() < options.accessLog.sampleRate
+      ) {
         logger.info(
           {
             trace_id: traceId,
