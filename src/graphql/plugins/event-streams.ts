@@ -8,8 +8,6 @@ type ResultProcessor = Parameters<Parameters<ResultProcessHook>[0]['setResultPro
 const KEEP_ALIVE_MS = 12_000;
 const PING = Buffer.from(':\n\n');
 const COMPLETE = Buffer.from('event: complete\ndata:\n\n');
-/** What a race against the event loop's next turn answers when the turn came first. */
-const TURNED = Symbol('turned');
 
 /**
  * Subscriptions over SSE in the distinct-connections mode, on the wire exactly as Yoga's own SSE
@@ -39,44 +37,11 @@ export function useCoalescedEventStreams(): Plugin {
 
   const processEventStream: ResultProcessor = (result, fetchAPI) => {
     if (!isAsyncIterable(result)) throw new Error('An event stream needs an async iterable result');
-    const iterator = result[Symbol.asyncIterator]();
-    let keepAlive: NodeJS.Timeout | undefined;
-    /** A next() begun in an earlier pull that was not ready within its turn. */
-    let pending: Promise<IteratorResult<ExecutionResult>> | undefined;
+    const source = new CoalescingSource(result[Symbol.asyncIterator](), eventOf);
     const body = new fetchAPI.ReadableStream<Uint8Array>({
-      start(controller) {
-        // Some browsers hold a response back until its first bytes: send some at once.
-        controller.enqueue(PING);
-        keepAlive = setInterval(() => {
-          if (controller.desiredSize === null) clearInterval(keepAlive);
-          else if (controller.desiredSize > 0) controller.enqueue(PING);
-        }, KEEP_ALIVE_MS);
-      },
-      async pull(controller) {
-        let step = await (pending ?? iterator.next());
-        pending = undefined;
-        const events: Uint8Array[] = [];
-        const turn = new Promise<typeof TURNED>((resolve) => setImmediate(resolve, TURNED));
-        while (!step.done) {
-          if (step.value != null) events.push(eventOf(step.value));
-          pending = iterator.next();
-          const next = await Promise.race([pending, turn]);
-          if (next === TURNED) break;
-          pending = undefined;
-          step = next;
-        }
-        if (step.done) events.push(COMPLETE);
-        const [first, ...more] = events;
-        if (first) controller.enqueue(more.length === 0 ? first : Buffer.concat(events));
-        if (step.done) {
-          clearInterval(keepAlive);
-          controller.close();
-        }
-      },
-      cancel(reason) {
-        clearInterval(keepAlive);
-        return iterator.return?.(reason).then(() => {});
-      },
+      start: (controller) => source.start(controller),
+      pull: (controller) => source.pull(controller),
+      cancel: (reason) => source.cancel(reason),
     });
     return new fetchAPI.Response(body, {
       status: 200,
@@ -99,6 +64,106 @@ export function useCoalescedEventStreams(): Plugin {
         setResultProcessor(processEventStream, 'text/event-stream');
       }
     },
+  };
+}
+
+/**
+ * The source of one response's bytes. While the response wants more (a pull waits) it reads
+ * result after result, and answers the pull at the next turn of the event loop with every event
+ * read by then, in one chunk; while it does not, it reads nothing, so a slow client holds back
+ * the stream (whose own queue then bounds what it keeps). One `then` per result, nothing else.
+ */
+class CoalescingSource {
+  readonly #iterator: AsyncIterator<ExecutionResult>;
+  readonly #eventOf: (result: ExecutionResult) => Uint8Array;
+  #controller: ReadableStreamDefaultController<Uint8Array> | undefined;
+  #keepAlive: NodeJS.Timeout | undefined;
+  /** Events read since the last chunk. */
+  #events: Uint8Array[] = [];
+  #ended = false;
+  #canceled = false;
+  #reading = false;
+  #turnComing = false;
+  /** The pull waiting for a chunk: its controller (a ponyfilled stream hands each pull its own) and its end. */
+  #answer: { controller: ReadableStreamDefaultController<Uint8Array>; resolve: () => void } | undefined;
+
+  constructor(iterator: AsyncIterator<ExecutionResult>, eventOf: (result: ExecutionResult) => Uint8Array) {
+    this.#iterator = iterator;
+    this.#eventOf = eventOf;
+  }
+
+  start(controller: ReadableStreamDefaultController<Uint8Array>): void {
+    this.#controller = controller;
+    // Some browsers hold a response back until its first bytes: send some at once.
+    controller.enqueue(PING);
+    this.#keepAlive = setInterval(() => {
+      if (controller.desiredSize === null) clearInterval(this.#keepAlive);
+      else if (controller.desiredSize > 0) controller.enqueue(PING);
+    }, KEEP_ALIVE_MS);
+  }
+
+  pull(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
+    return new Promise((resolve) => {
+      this.#answer = { controller, resolve };
+      if (this.#events.length > 0) this.#turn();
+      if (!this.#reading && !this.#ended) this.#read();
+    });
+  }
+
+  async cancel(reason: unknown): Promise<void> {
+    this.#canceled = true;
+    clearInterval(this.#keepAlive);
+    await this.#iterator.return?.(reason);
+  }
+
+  #read(): void {
+    this.#reading = true;
+    this.#iterator.next().then(this.#stepped, this.#failed);
+  }
+
+  readonly #stepped = (step: IteratorResult<ExecutionResult>): void => {
+    this.#reading = false;
+    if (step.done) {
+      this.#ended = true;
+      this.#events.push(COMPLETE);
+      this.#turn();
+      return;
+    }
+    if (step.value != null) this.#events.push(this.#eventOf(step.value));
+    if (this.#answer) {
+      this.#turn();
+      this.#read();
+    }
+  };
+
+  readonly #failed = (error: unknown): void => {
+    this.#reading = false;
+    clearInterval(this.#keepAlive);
+    if (!this.#canceled) (this.#answer?.controller ?? this.#controller)?.error(error);
+  };
+
+  #turn(): void {
+    if (this.#turnComing) return;
+    this.#turnComing = true;
+    setImmediate(this.#chunk);
+  }
+
+  readonly #chunk = (): void => {
+    this.#turnComing = false;
+    const answer = this.#answer;
+    // No pull waiting: the next one takes what was read.
+    if (!answer || this.#canceled) return;
+    this.#answer = undefined;
+    const { controller } = answer;
+    const events = this.#events;
+    this.#events = [];
+    const [first, ...more] = events;
+    if (first) controller.enqueue(more.length === 0 ? first : Buffer.concat(events));
+    if (this.#ended) {
+      clearInterval(this.#keepAlive);
+      controller.close();
+    }
+    answer.resolve();
   };
 }
 
