@@ -77,7 +77,6 @@ export class BatchSession implements BatchTarget {
     } catch (error) {
       if ((error as { code?: unknown }).code !== UNIQUE_VIOLATION) throw error;
       await this.client.query('ROLLBACK TO SAVEPOINT copy_into_metrics');
-      this.options.conflicts.lastBatchConflicted = true;
       return false;
     }
     await this.client.query('RELEASE SAVEPOINT copy_into_metrics');
