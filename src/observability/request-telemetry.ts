@@ -109,33 +109,34 @@ export function useRequestTelemetry(options: RequestTelemetryOptions): {
     return name;
   }
 
-  /** Runs `wrapped` in a span that ends when it settles. */
-  function within<T>(span: Span, wrapped: () => T): T {
-    let result: T;
-    try {
-      result = wrapped();
-    } catch (error) {
-      span.end();
-      throw error;
-    }
-    if (result instanceof Promise) return result.finally(() => span.end()) as T;
-    span.end();
-    return result;
-  }
-
-  /** A child of the request's operation span, for one GraphQL phase; `onStart` sees it begin. */
-  function phase<T>(
-    name: string,
+  /** The state of a traced request whose span was sampled, the parent of its GraphQL spans. */
+  function sampled(
     graphqlContext: unknown,
-    wrapped: () => T,
-    onStart?: (state: RequestState, span: Span, context: Context) => void,
-  ): T {
+  ): (RequestState & { scope: Required<OperationScope> }) | undefined {
     const request = (graphqlContext as { request?: Request } | undefined)?.request;
     const state = request && states.get(request);
-    if (!tracer || !state?.operationContext || !state.span?.isRecording()) return wrapped();
-    const span = tracer.startSpan(name, {}, state.operationContext);
-    onStart?.(state, span, trace.setSpan(state.operationContext, span));
-    return within(span, wrapped);
+    return state?.scope.trace ? (state as RequestState & { scope: Required<OperationScope> }) : undefined;
+  }
+
+  /**
+   * The span of a request's GraphQL operation, begun by its first phase: the parent of parse,
+   * validate and execute. It ends with the response.
+   */
+  function operationContext(state: RequestState & { scope: Required<OperationScope> }): Context {
+    if (!state.operationContext) {
+      const span = (tracer as Tracer).startSpan('graphql.operation', {}, state.scope.trace.context);
+      state.operationSpan = span;
+      state.operationContext = trace.setSpan(state.scope.trace.context, span);
+    }
+    return state.operationContext;
+  }
+
+  /** A span for one GraphQL phase of a sampled request, ended by the hook's done callback. */
+  function phase(name: string, graphqlContext: unknown): (() => void) | undefined {
+    const state = sampled(graphqlContext);
+    if (!state) return undefined;
+    const span = (tracer as Tracer).startSpan(name, {}, operationContext(state));
+    return () => span.end();
   }
 
   function slowOperation(state: RequestState, request: Request, ms: number, traceId: string | undefined) {
@@ -212,57 +213,40 @@ export function useRequestTelemetry(options: RequestTelemetryOptions): {
     return state;
   }
 
-  // Spans only when tracing: Yoga's instrumentation wraps every phase in promises, which costs a
-  // page measurably even when the wrapper does nothing. Parents are passed explicitly, never
-  // through an async context (see operation-scope.ts); a request its sampler drops makes no child.
-  const instrumentation: Plugin['instrumentation'] = tracer && {
-    request({ request }, wrapped) {
-      const state = begin(request);
-      if (!state) return wrapped();
-      const { route, path } = state;
-      const parent = propagator.extract(ROOT_CONTEXT, request.headers, headerGetter);
-      const userAgent = request.headers.get('user-agent');
-      const span = tracer.startSpan(
-        route ? `${request.method} ${route}` : request.method,
-        {
-          kind: SpanKind.SERVER,
-          attributes: {
-            'http.request.method': request.method,
-            'url.path': path,
-            'url.scheme': request.url.startsWith('https:') ? 'https' : 'http',
-            ...(route ? { 'http.route': route } : {}),
-            ...(userAgent ? { 'user_agent.original': userAgent } : {}),
-          },
+  /** The HTTP server span of a request, joining its caller's W3C trace context. */
+  function serverSpan(state: RequestState, request: Request, traced: Tracer): void {
+    const { route, path } = state;
+    const parent = propagator.extract(ROOT_CONTEXT, request.headers, headerGetter);
+    const userAgent = request.headers.get('user-agent');
+    const span = traced.startSpan(
+      route ? `${request.method} ${route}` : request.method,
+      {
+        kind: SpanKind.SERVER,
+        attributes: {
+          'http.request.method': request.method,
+          'url.path': path,
+          'url.scheme': request.url.startsWith('https:') ? 'https' : 'http',
+          ...(route ? { 'http.route': route } : {}),
+          ...(userAgent ? { 'user_agent.original': userAgent } : {}),
         },
-        parent,
-      );
-      state.span = span;
-      if (span.isRecording()) state.scope.trace = { context: trace.setSpan(parent, span), span };
-      return wrapped();
-    },
-    operation({ request }, wrapped) {
-      const state = states.get(request);
-      if (!state?.scope.trace) return wrapped();
-      const span = tracer.startSpan('graphql.operation', {}, state.scope.trace.context);
-      state.operationSpan = span;
-      state.operationContext = trace.setSpan(state.scope.trace.context, span);
-      return within(span, wrapped);
-    },
-    parse: ({ context }, wrapped) => phase('graphql.parse', context, wrapped),
-    validate: ({ context }, wrapped) => phase('graphql.validate', context, wrapped),
-    // The store's statements become children of execute.
-    execute: ({ context }, wrapped) =>
-      phase('graphql.execute', context, wrapped, (state, span, executeContext) => {
-        state.executeSpan = span;
-        state.scope.trace = { context: executeContext, span };
-      }),
-  };
+      },
+      parent,
+    );
+    state.span = span;
+    if (span.isRecording()) state.scope.trace = { context: trace.setSpan(parent, span), span };
+  }
 
   const plugin: Plugin = {
-    ...(instrumentation ? { instrumentation } : {}),
+    // Spans start and end in plain hooks, not Yoga's `instrumentation` wrappers: those wrap every
+    // phase of every request in promises, a cost measurable on a page even for a request the
+    // sampler drops. Parents are passed explicitly, never through an async context (see
+    // operation-scope.ts); a request its sampler drops makes no child.
     onRequest({ request }) {
-      if (!states.has(request)) begin(request);
+      const state = begin(request);
+      if (state && tracer) serverSpan(state, request, tracer);
     },
+    onParse: ({ context }) => phase('graphql.parse', context),
+    onValidate: ({ context }) => phase('graphql.validate', context),
     onExecute({ args }) {
       const request = (args.contextValue as { request?: Request }).request;
       const state = request && states.get(request);
@@ -270,6 +254,16 @@ export function useRequestTelemetry(options: RequestTelemetryOptions): {
       const operation = getOperationAST(args.document, args.operationName);
       state.operationType = operation?.operation ?? 'query';
       state.operationName = boundedName(operation?.name?.value ?? args.operationName ?? undefined);
+      const traced = sampled(args.contextValue);
+      if (traced) {
+        // The store's statements become children of execute.
+        const executeSpan = (tracer as Tracer).startSpan('graphql.execute', {}, operationContext(traced));
+        state.executeSpan = executeSpan;
+        state.scope.trace = {
+          context: trace.setSpan(operationContext(traced), executeSpan),
+          span: executeSpan,
+        };
+      }
       const span = state.operationSpan;
       if (span) {
         span.updateName(
@@ -280,7 +274,10 @@ export function useRequestTelemetry(options: RequestTelemetryOptions): {
       }
       return {
         onExecuteDone({ result }) {
-          if (Symbol.asyncIterator in result) return;
+          if (Symbol.asyncIterator in result) {
+            state.executeSpan?.end();
+            return;
+          }
           const executionErrors = (result as ExecutionResult).errors ?? [];
           const codes = new Set<string>();
           for (const error of executionErrors) {
@@ -296,6 +293,7 @@ export function useRequestTelemetry(options: RequestTelemetryOptions): {
             span.setAttribute('graphql.error.codes', [...codes]);
             span.setStatus({ code: SpanStatusCode.ERROR });
           }
+          state.executeSpan?.end();
         },
       };
     },
@@ -339,6 +337,7 @@ export function useRequestTelemetry(options: RequestTelemetryOptions): {
       const span = state.span;
       // Sampled out: no trace to point at.
       const traceId = span?.isRecording() ? span.spanContext().traceId : undefined;
+      state.operationSpan?.end();
       if (span) {
         span.setAttribute('http.response.status_code', status);
         if (codes.length > 0) {
