@@ -179,11 +179,14 @@ export class MetricPartitions {
       return { kind: 'service', reason: 'the pg_partman extension is not installed on the database server' };
     }
     try {
-      await this.#query(this.pool, 'CREATE SCHEMA IF NOT EXISTS partman');
-      await this.#query(this.pool, 'CREATE EXTENSION IF NOT EXISTS pg_partman SCHEMA partman');
+      // Together or not at all: no empty schema is left behind by a role that may not create it.
+      await this.#transaction(async (client) => {
+        await this.#query(client, 'CREATE SCHEMA IF NOT EXISTS partman');
+        await this.#query(client, 'CREATE EXTENSION IF NOT EXISTS pg_partman SCHEMA partman');
+      });
     } catch (error) {
       const { message } = error as Error;
-      return { kind: 'service', reason: `CREATE EXTENSION pg_partman failed: ${message}` };
+      return { kind: 'service', reason: `pg_partman could not be created in schema partman: ${message}` };
     }
     return { kind: 'pg_partman', schema: 'partman' };
   }

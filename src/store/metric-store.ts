@@ -275,12 +275,13 @@ export class MetricStore implements BatchTarget {
   /** Reads each partition's smallest and largest id again (two index probes a partition). */
   async refreshPartitionIds(): Promise<void> {
     const ranges = await this.partitions.idRanges();
-    this.#partitionIds = ranges;
-    this.#largestPartitionedId = ranges.reduce(
-      (largest, range) => (range.maxId > largest ? range.maxId : largest),
-      0n,
-    );
-    if (this.primary !== this) await this.primary.refreshPartitionIds();
+    let largest = 0n;
+    for (const range of ranges) if (range.maxId > largest) largest = range.maxId;
+    // The primary's own store (reads of live updates, X-Read-From: primary) looks ids up too.
+    for (const store of new Set([this, this.primary])) {
+      store.#partitionIds = ranges;
+      store.#largestPartitionedId = largest;
+    }
   }
 
   /**
