@@ -435,7 +435,7 @@ describe('node lookups across many partitions', () => {
          SELECT $1::timestamptz + n * interval '6 hours', n % 5, n FROM generate_series(0, 1599) AS n`,
       [new Date(first)],
     );
-    await store.refreshPartitionIds();
+    await store.refreshPartitions();
     const rows = await query<{ id: string; ms: string }>(
       db.url,
       `SELECT id::text, (extract(epoch FROM "timestamp") * 1000)::bigint::text AS ms FROM metrics ORDER BY id`,
@@ -452,5 +452,66 @@ describe('node lookups across many partitions', () => {
     expect((await store.findById(fresh))?.timestamp.getTime()).toBe(first + 400 * DAY - 1000);
     expect((await store.findById(backfilled))?.timestamp.getTime()).toBe(first + 1000);
     expect(await store.findById(999_999_999n)).toBeNull();
+  });
+});
+
+describe('pages across many partitions', () => {
+  it('are the rows one ORDER BY over the whole table gives, in both orders, with cursors and windows', async ({
+    onTestFinished,
+  }) => {
+    const db = await ownDatabase(onTestFinished);
+    const store = new MetricStore(db);
+    const first = Date.UTC(2025, 0, 1);
+    // 40 day partitions with a gap (days 10-14, in the default partition) and days with no rows.
+    await store.partitions.create(new Date(first), new Date(first + 10 * DAY), 86_400);
+    await store.partitions.create(new Date(first + 15 * DAY), new Date(first + 40 * DAY), 86_400);
+    await db.pool.query(
+      `INSERT INTO metrics ("timestamp", cpu_load, concurrency)
+         SELECT $1::timestamptz + n * interval '5 hours', 1, n FROM generate_series(0, 199) AS n
+          WHERE n NOT BETWEEN 100 AND 140`,
+      [new Date(first - 2 * DAY)],
+    );
+    await store.refreshPartitions();
+    const all = (
+      await query<{ ms: string }>(
+        db.url,
+        `SELECT (extract(epoch FROM "timestamp") * 1000)::bigint::text AS ms FROM metrics ORDER BY "timestamp"`,
+      )
+    ).map((row) => Number(row.ms));
+
+    const walk = async (direction: 'asc' | 'desc', size: number, range: { start?: Date; end?: Date }) => {
+      const seen: number[] = [];
+      let cursor: Date | undefined;
+      for (;;) {
+        const page = await store.page({
+          range,
+          endInclusive: false,
+          direction,
+          size,
+          fromEnd: false,
+          after: cursor,
+          before: undefined,
+        });
+        seen.push(...page.rows.map((row) => row.timestamp.getTime()));
+        if (!page.hasMore) return seen;
+        cursor = page.rows.at(-1)?.timestamp;
+      }
+    };
+    expect(await walk('asc', 7, {})).toEqual(all);
+    expect(await walk('desc', 13, {})).toEqual([...all].reverse());
+    const window = { start: new Date(first + 3 * DAY), end: new Date(first + 30 * DAY) };
+    expect(await walk('asc', 50, window)).toEqual(
+      all.filter((ms) => ms >= window.start.getTime() && ms < window.end.getTime()),
+    );
+    const last = await store.page({
+      range: {},
+      endInclusive: false,
+      direction: 'asc',
+      size: 3,
+      fromEnd: true,
+      after: undefined,
+      before: undefined,
+    });
+    expect(last.rows.map((row) => row.timestamp.getTime())).toEqual(all.slice(-3));
   });
 });

@@ -20,7 +20,7 @@ export interface PartitionMaintenanceOptions {
  * nothing here stops the service.
  */
 export class PartitionMaintenance {
-  readonly #store: Pick<MetricStore, 'partitions' | 'refreshPartitionIds'>;
+  readonly #store: Pick<MetricStore, 'partitions' | 'refreshPartitions'>;
   readonly #options: PartitionMaintenanceOptions;
   #manager: PartitionManager | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -28,7 +28,7 @@ export class PartitionMaintenance {
   #stopped = false;
 
   constructor(
-    store: Pick<MetricStore, 'partitions' | 'refreshPartitionIds'>,
+    store: Pick<MetricStore, 'partitions' | 'refreshPartitions'>,
     options: PartitionMaintenanceOptions,
   ) {
     this.#store = store;
@@ -61,7 +61,7 @@ export class PartitionMaintenance {
         retentionSeconds,
         premake: PREMAKE,
       });
-      await this.#store.refreshPartitionIds();
+      await this.#store.refreshPartitions();
       if (result.created.length > 0 || result.dropped.length > 0) {
         logger.info(
           { created: result.created, dropped: result.dropped.map((partition) => partition.name) },

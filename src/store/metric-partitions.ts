@@ -135,8 +135,7 @@ export class MetricPartitions {
   }
 
   /** The ids in each partition, from both ends of its id index (two index probes a partition). */
-  async idRanges(): Promise<PartitionIds[]> {
-    const partitions = await this.list();
+  async idRanges(partitions: Partition[]): Promise<PartitionIds[]> {
     if (partitions.length === 0) return [];
     const probes = partitions.map(
       (partition, index) =>
@@ -203,6 +202,8 @@ export class MetricPartitions {
     now = new Date(),
   ): Promise<MaintenanceResult> {
     return this.#transaction(async (client) => {
+      // One pass at a time across every instance of the service on this database.
+      await this.#query(client, `SELECT pg_advisory_xact_lock(hashtext('metrics partition maintenance'))`);
       const before = await this.list(client);
       if (manager.kind === 'pg_partman') {
         await this.#partmanPass(client, manager.schema, policy, before, now);
