@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, inject, it, type TestContext } f
 import { run as runPartitions } from '../src/cli/partitions/run.js';
 import { PartitionMaintenance } from '../src/maintenance/partition-maintenance.js';
 import { projectRoot } from '../src/paths.js';
-import { MetricStore } from '../src/store/metric-store.js';
+import { MetricStore, pageSegments } from '../src/store/metric-store.js';
 import { Batch } from '../src/store/sample-batch.js';
 import {
   connectTest,
@@ -364,6 +364,17 @@ describe('maintenance with pg_partman', () => {
       logger,
     }).runOnce();
     expect(again).toMatchObject({ dropped: [] });
+    expect(again?.partmanSizeSeconds).toBeUndefined();
+
+    // Given another PARTITION_SIZE later, pg_partman keeps the size it took the table with.
+    const hourly = await new PartitionMaintenance(store, {
+      sizeSeconds: 3600,
+      retentionSeconds: 150 * 86_400,
+      intervalMs: 3_600_000,
+      logger,
+    }).runOnce();
+    expect(hourly).toMatchObject({ created: [], partmanSizeSeconds: 86_400 });
+    expect(lines.filter((line) => String(line.msg).startsWith('PARTITION_SIZE differs'))).toHaveLength(1);
   });
 });
 
@@ -452,6 +463,36 @@ describe('node lookups across many partitions', () => {
     expect((await store.findById(fresh))?.timestamp.getTime()).toBe(first + 400 * DAY - 1000);
     expect((await store.findById(backfilled))?.timestamp.getTime()).toBe(first + 1000);
     expect(await store.findById(999_999_999n)).toBeNull();
+  });
+});
+
+describe('pageSegments', () => {
+  const at = (day: number) => new Date(Date.UTC(2025, 0, 1 + day));
+  const cuts = [1, 2, 3, 4, 5, 6].map((day) => at(day).getTime());
+
+  it('reads the partition of the first row, then two, then four, in the order of the page', () => {
+    expect(pageSegments([], 'asc', cuts)).toEqual([
+      [['<', at(1)]],
+      [
+        ['>=', at(1)],
+        ['<', at(3)],
+      ],
+      [['>=', at(3)]],
+    ]);
+    expect(pageSegments([], 'desc', cuts)).toEqual([
+      [['>=', at(6)]],
+      [
+        ['>=', at(4)],
+        ['<', at(6)],
+      ],
+      [['<', at(4)]],
+    ]);
+  });
+
+  it('cuts only inside the bounds of the page, and not at all without partitions', () => {
+    const window = [['>', new Date(at(2).getTime() + 1)] as const, ['<=', at(4)] as const];
+    expect(pageSegments(window, 'asc', cuts)).toEqual([[['<', at(3)]], [['>=', at(3)]]]);
+    expect(pageSegments(window, 'asc', [])).toEqual([[]]);
   });
 });
 

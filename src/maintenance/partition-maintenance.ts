@@ -68,6 +68,12 @@ export class PartitionMaintenance {
           'Partitions of metrics maintained',
         );
       }
+      if (result.partmanSizeSeconds !== undefined) {
+        logger.warn(
+          { partitionSizeSeconds: sizeSeconds, partmanSizeSeconds: result.partmanSizeSeconds },
+          'PARTITION_SIZE differs from the size pg_partman was given the table with; pg_partman keeps its own (change it in partman.part_config with care: partitions must not overlap)',
+        );
+      }
       if (result.defaultRows > 0) {
         logger.warn(
           { rows: result.defaultRows },

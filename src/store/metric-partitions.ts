@@ -24,6 +24,11 @@ export interface MaintenanceResult {
   dropped: Partition[];
   /** Rows in the default partition: their time had no partition when they were written. */
   defaultRows: number;
+  /**
+   * The partition size pg_partman keeps, in seconds, when it differs from the policy's: it was
+   * handed the table with another PARTITION_SIZE, and a new size would overlap its partitions.
+   */
+  partmanSizeSeconds?: number;
 }
 
 export interface MaintenancePolicy {
@@ -205,8 +210,9 @@ export class MetricPartitions {
       // One pass at a time across every instance of the service on this database.
       await this.#query(client, `SELECT pg_advisory_xact_lock(hashtext('metrics partition maintenance'))`);
       const before = await this.list(client);
+      let partmanSizeSeconds: number | undefined;
       if (manager.kind === 'pg_partman') {
-        await this.#partmanPass(client, manager.schema, policy, before, now);
+        partmanSizeSeconds = await this.#partmanPass(client, manager.schema, policy, before, now);
       } else {
         const ahead = partitionStarts(
           now,
@@ -232,6 +238,9 @@ export class MetricPartitions {
         created: after.filter((partition) => !known.has(partition.name)).map((partition) => partition.name),
         dropped,
         defaultRows: await this.defaultRows(client),
+        ...(partmanSizeSeconds !== undefined && partmanSizeSeconds !== policy.sizeSeconds
+          ? { partmanSizeSeconds }
+          : {}),
       };
     });
   }
@@ -242,7 +251,7 @@ export class MetricPartitions {
     policy: MaintenancePolicy,
     existing: Partition[],
     now: Date,
-  ): Promise<void> {
+  ): Promise<number> {
     const partman = identifier(schema);
     const { rows: parents } = await this.#query<{ parent: string }>(
       client,
@@ -272,6 +281,12 @@ export class MetricPartitions {
       ],
     );
     await this.#query(client, `SELECT ${partman}.run_maintenance($1, p_jobmon := false)`, [parent]);
+    const { rows } = await this.#query<{ seconds: number }>(
+      client,
+      `SELECT extract(epoch FROM partition_interval::interval)::int AS seconds FROM ${partman}.part_config WHERE parent_table = $1`,
+      [parent],
+    );
+    return rows[0]?.seconds ?? policy.sizeSeconds;
   }
 
   /**
