@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
+import { encodeGlobalID } from '@pothos/plugin-relay';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it, type TestContext } from 'vitest';
 import { run as runPartitions } from '../src/cli/partitions/run.js';
@@ -11,6 +12,7 @@ import { PartitionMaintenance } from '../src/maintenance/partition-maintenance.j
 import { projectRoot } from '../src/paths.js';
 import { MetricStore, pageSegments } from '../src/store/metric-store.js';
 import { Batch } from '../src/store/sample-batch.js';
+import { createTestService, graphql } from './support/app.js';
 import {
   connectTest,
   createEmptyDatabase,
@@ -463,6 +465,29 @@ describe('node lookups across many partitions', () => {
     expect((await store.findById(fresh))?.timestamp.getTime()).toBe(first + 400 * DAY - 1000);
     expect((await store.findById(backfilled))?.timestamp.getTime()).toBe(first + 1000);
     expect(await store.findById(999_999_999n)).toBeNull();
+
+    // The same through GraphQL, on a service whose maintenance pass has read the partitions.
+    const service = createTestService(db);
+    onTestFinished(() => service.app.dispose());
+    await service.store.refreshPartitions();
+    const row = rows[1234] as { id: string; ms: string };
+    const answer = await graphql<{
+      node: { timestamp: string } | null;
+      metrics: { nodes: { timestamp: string }[] };
+    }>(
+      service.app,
+      `query ($id: ID!) {
+        node(id: $id) { ... on Metric { timestamp } }
+        metrics(first: 2, order: DESC) { nodes { timestamp } }
+      }`,
+      { id: encodeGlobalID('Metric', row.id) },
+    );
+    expect(answer.errors).toBeUndefined();
+    expect(answer.data?.node?.timestamp).toBe(new Date(Number(row.ms)).toISOString());
+    expect(answer.data?.metrics.nodes.map((node) => node.timestamp)).toEqual([
+      new Date(first + 400 * DAY - 1000).toISOString(),
+      new Date(first + 1599 * 6 * 3_600_000).toISOString(),
+    ]);
   });
 });
 
