@@ -1,9 +1,20 @@
 import { config as loadDotenv } from 'dotenv';
 import { z } from 'zod';
+import { parseDurationSeconds } from './domain/duration.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const duration = z.string().transform((text, context) => {
+  const seconds = parseDurationSeconds(text);
+  if (seconds === undefined) {
+    context.addIssue({ code: 'custom', message: `must be a duration such as 90d, 1h or 30m, got "${text}"` });
+    return z.NEVER;
+  }
+  return seconds;
+});
+const HOUR_SECONDS = 3600;
+const DAY_SECONDS = 86_400;
 const postgresUrl = z
   .url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// or postgresql:// URL' })
   .describe('PostgreSQL connection URL');
@@ -44,6 +55,15 @@ const environmentSchema = z
     METRICS_PORT: integer(0, 65_535).optional(),
     METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
     LIVE_THROTTLE_MS: integer(0, 60_000).default(500),
+    // Whole hours that divide a day: every partition then starts at a multiple of its size from
+    // midnight UTC, as pg_partman aligns them, and hour- and day-sized partitions never overlap.
+    PARTITION_SIZE: duration
+      .refine((seconds) => seconds % HOUR_SECONDS === 0 && DAY_SECONDS % seconds === 0, {
+        message: 'must be a whole number of hours that divides a day: 1h, 2h, 3h, 4h, 6h, 8h, 12h or 1d',
+      })
+      .default(DAY_SECONDS),
+    RETENTION: duration.optional(),
+    MAINTENANCE_INTERVAL: duration.default(HOUR_SECONDS),
   })
   // zod skips object-level refinements once any field fails; `when` runs these whenever the two
   // variables they compare are themselves valid, so every problem is still reported at once.
@@ -113,6 +133,14 @@ export interface Config {
   };
   /** A live series or summary is pushed at most once per this many milliseconds per distinct question. */
   liveThrottleMs: number;
+  partitions: {
+    /** The time range of one partition of `metrics`. */
+    sizeSeconds: number;
+    /** Partitions that ended longer ago than this are dropped; undefined: everything is kept. */
+    retentionSeconds: number | undefined;
+  };
+  /** How often partitions are made ahead and retention applied. */
+  maintenanceIntervalMs: number;
 }
 
 export class ConfigError extends Error {
@@ -176,6 +204,8 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
       metricsToken: e.METRICS_TOKEN,
     },
     liveThrottleMs: e.LIVE_THROTTLE_MS,
+    partitions: { sizeSeconds: e.PARTITION_SIZE, retentionSeconds: e.RETENTION },
+    maintenanceIntervalMs: e.MAINTENANCE_INTERVAL * 1000,
   };
 }
 

@@ -1,7 +1,7 @@
 /**
  * The service's composition root: every part is built here, once, in the order the data flows
- * (config -> logger -> database -> store -> live updates -> app -> HTTP server), and shut down
- * in reverse.
+ * (config -> logger -> database -> store -> partition maintenance -> live updates -> app -> HTTP
+ * server), and shut down in reverse.
  */
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { type Database, openDatabase } from './database/open.js';
@@ -11,6 +11,7 @@ import { metricsServer } from './http/metrics-endpoint.js';
 import { listen } from './http/server.js';
 import { loadSampleData } from './ingest/sample-data.js';
 import { createLiveUpdates } from './live/live-updates.js';
+import { PartitionMaintenance } from './maintenance/partition-maintenance.js';
 import { DatabaseTelemetry, databaseAddress } from './observability/database-telemetry.js';
 import { createLogger } from './observability/logger.js';
 import { ServiceMetrics } from './observability/service-metrics.js';
@@ -56,6 +57,16 @@ async function main(): Promise<void> {
       logger,
     });
   }
+  // The embedded database keeps every row in its default partition: a demo needs no maintenance.
+  const maintenance = database.embedded
+    ? undefined
+    : new PartitionMaintenance(store, {
+        sizeSeconds: config.partitions.sizeSeconds,
+        retentionSeconds: config.partitions.retentionSeconds,
+        intervalMs: config.maintenanceIntervalMs,
+        logger,
+      });
+  await maintenance?.start();
   const aggregates = new AggregateCache(store, config.aggregateCacheBytes, telemetry.meter);
   const serviceMetrics = new ServiceMetrics(telemetry.meter);
   // Live updates read what a notification announced: on the primary, which has it already.
@@ -109,6 +120,7 @@ async function main(): Promise<void> {
     await http.close(config.shutdownTimeoutMs);
     await metrics?.close(config.shutdownTimeoutMs);
     await app.dispose();
+    await maintenance?.stop();
     await database.close();
     // Last: the spans and metrics of everything above are exported before the process ends.
     await telemetry.shutdown();

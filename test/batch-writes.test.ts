@@ -7,7 +7,7 @@ import { DatabaseTelemetry, databaseAddress } from '../src/observability/databas
 import { startTelemetry, type Telemetry, telemetrySettings } from '../src/observability/telemetry.js';
 import { MetricStore } from '../src/store/metric-store.js';
 import { Batch } from '../src/store/sample-batch.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { connectTest, createTestDatabase, type TestDatabase } from './support/database.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 const MINUTE = 60_000;
@@ -182,5 +182,52 @@ describe('a transaction of several batches', () => {
       [1, 1],
     ]);
     expect((await stored()).map((row) => row.minute)).toEqual([0, 1, 2, 3]);
+  });
+});
+
+describe('concurrent writers merging the same timestamps', () => {
+  it('count every row once: inserted by exactly one writer, updated by the others', async () => {
+    const wide = connectTest(db.url, 8);
+    const writers = 8;
+    const rounds = 5;
+    try {
+      const concurrentStore = new MetricStore(
+        wide,
+        new DatabaseTelemetry({
+          tracer: telemetry.tracer,
+          address: databaseAddress(db.url),
+          pool: wide.pool,
+        }),
+      );
+      // Writer w writes minutes [round * 50, round * 50 + 200) with a load only it uses in this
+      // round, so every sample stored before differs from its own: updated, never a duplicate.
+      const results = await Promise.all(
+        Array.from({ length: writers }, async (_, writer) => {
+          const written = [];
+          for (let round = 0; round < rounds; round++) {
+            const minutes = Array.from({ length: 200 }, (_, i) => round * 50 + ((i * (writer + 1)) % 200));
+            const batch = batchAt([...new Set(minutes)], () => writer * rounds + round + 1);
+            written.push({
+              size: batch.length,
+              result: await concurrentStore.writeBatch(batch, 'update', true),
+            });
+          }
+          return written;
+        }),
+      );
+      const all = results.flat();
+      for (const { size, result } of all) {
+        expect(result.inserted + result.updated).toBe(size);
+        expect(result.duplicates).toBe(0);
+        expect(result.ids).toHaveLength(result.inserted);
+      }
+      const rows = await stored();
+      expect(rows).toHaveLength(rounds * 50 + 150);
+      const insertedIds = all.flatMap(({ result }) => result.ids);
+      expect(insertedIds).toHaveLength(rows.length);
+      expect(new Set(insertedIds)).toEqual(new Set(rows.map((row) => row.id)));
+    } finally {
+      await wide.close();
+    }
   });
 });

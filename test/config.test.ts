@@ -172,3 +172,34 @@ describe('parseConfig', () => {
     });
   });
 });
+
+describe('partitions and retention', () => {
+  it('defaults to day partitions, no retention and an hourly maintenance pass', () => {
+    expect(parseConfig({})).toMatchObject({
+      partitions: { sizeSeconds: 86_400, retentionSeconds: undefined },
+      maintenanceIntervalMs: 3_600_000,
+    });
+  });
+
+  it('reads durations', () => {
+    expect(
+      parseConfig({ PARTITION_SIZE: '6h', RETENTION: '90d', MAINTENANCE_INTERVAL: '15m' }),
+    ).toMatchObject({
+      partitions: { sizeSeconds: 6 * 3600, retentionSeconds: 90 * 86_400 },
+      maintenanceIntervalMs: 15 * 60_000,
+    });
+  });
+
+  it('refuses a partition size that does not divide a day into whole hours, and malformed durations', () => {
+    expect(
+      configErrorFor({ PARTITION_SIZE: '7h', RETENTION: 'forever', MAINTENANCE_INTERVAL: '0s' }).problems,
+    ).toEqual([
+      'PARTITION_SIZE: must be a whole number of hours that divides a day: 1h, 2h, 3h, 4h, 6h, 8h, 12h or 1d',
+      'RETENTION: must be a duration such as 90d, 1h or 30m, got "forever"',
+      'MAINTENANCE_INTERVAL: must be a duration such as 90d, 1h or 30m, got "0s"',
+    ]);
+    expect(configErrorFor({ PARTITION_SIZE: '2d' }).problems).toEqual([
+      'PARTITION_SIZE: must be a whole number of hours that divides a day: 1h, 2h, 3h, 4h, 6h, 8h, 12h or 1d',
+    ]);
+  });
+});

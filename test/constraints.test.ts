@@ -15,7 +15,7 @@ describe('metrics table constraints', () => {
       data: { timestamp: at('2030-01-01T00:00:00.123Z'), cpuLoad: 1.5, concurrency: 7 },
     });
     expect(typeof created.id).toBe('bigint');
-    const stored = await db.prisma.metric.findUniqueOrThrow({ where: { id: created.id } });
+    const stored = await db.prisma.metric.findFirstOrThrow({ where: { id: created.id } });
     expect(stored.timestamp.toISOString()).toBe('2030-01-01T00:00:00.123Z');
     expect(stored.cpuLoad).toBe(1.5);
   });

@@ -137,7 +137,8 @@ describe('prisma migrate on an empty database, in this repository', { timeout: C
     const definitions = Object.fromEntries(
       constraints.map(({ conname, definition }) => [conname, definition]),
     );
-    expect(definitions.metrics_pkey).toBe('PRIMARY KEY (id)');
+    // A partitioned table's primary key must include its partition key (20261202060000_metrics_partitioned).
+    expect(definitions.metrics_pkey).toBe('PRIMARY KEY ("timestamp")');
     expect(definitions.metrics_concurrency_non_negative).toBe('CHECK ((concurrency >= 0))');
     expect(definitions.metrics_cpu_load_finite_non_negative).toMatch(
       /cpu_load >= .*cpu_load < 'Infinity'::real/,
@@ -148,8 +149,12 @@ describe('prisma migrate on an empty database, in this repository', { timeout: C
       "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'metrics' ORDER BY indexname",
     );
     expect(indexes).toContainEqual({
-      indexname: 'metrics_timestamp_key',
-      indexdef: 'CREATE UNIQUE INDEX metrics_timestamp_key ON public.metrics USING btree ("timestamp")',
+      indexname: 'metrics_pkey',
+      indexdef: 'CREATE UNIQUE INDEX metrics_pkey ON ONLY public.metrics USING btree ("timestamp")',
+    });
+    expect(indexes).toContainEqual({
+      indexname: 'metrics_id_idx',
+      indexdef: 'CREATE INDEX metrics_id_idx ON ONLY public.metrics USING btree (id)',
     });
   });
 
@@ -441,6 +446,7 @@ INSERT INTO notes (body) VALUES ('a;b'), ('it''s; quoted'), ($tag$c;'d$tag$);
     expect(tables).toEqual([
       { table_schema: 'metrics_app', table_name: '_prisma_migrations' },
       { table_schema: 'metrics_app', table_name: 'metrics' },
+      { table_schema: 'metrics_app', table_name: 'metrics_default' },
       { table_schema: 'metrics_app', table_name: 'metrics_revision' },
     ]);
     const status = await runPrisma(['migrate', 'status'], { databaseUrl: url.toString() });

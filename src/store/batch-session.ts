@@ -85,14 +85,19 @@ export class BatchSession implements BatchTarget {
 
   async #merged(unique: Batch, mode: ConflictMode, wantIds: boolean) {
     await this.#stage(unique);
-    const statement = mergeStatement(mode, wantIds);
     const { observed } = this.options;
     if (mode === 'skip' && !wantIds) {
+      const statement = mergeStatement(mode, false);
       const result = await observed('INSERT', statement, [], () => this.client.query(statement));
       return { inserted: result.rowCount ?? 0, updated: 0, ids: [] };
     }
-    const { rows } = await observed('INSERT', statement, [], () =>
-      this.client.query<{ inserted: number; updated: number; ids: string | null }>(statement),
+    const { rows: drawn } = await observed('INSERT', DRAW_ID_BOUND, [], () =>
+      this.client.query<{ bound: string }>(DRAW_ID_BOUND),
+    );
+    const bound = drawn[0]?.bound;
+    const statement = mergeStatement(mode, wantIds);
+    const { rows } = await observed('INSERT', statement, [bound], () =>
+      this.client.query<{ inserted: number; updated: number; ids: string | null }>(statement, [bound]),
     );
     const row = rows[0] ?? { inserted: 0, updated: 0, ids: null };
     return { inserted: row.inserted, updated: row.updated, ids: row.ids ? row.ids.split(',') : [] };
@@ -132,10 +137,24 @@ const arrayLiteral = (values: Float64Array | Int32Array, length: number) =>
   `{${values.subarray(0, length).join(',')}}`;
 
 /**
- * The statement that moves the staged batch into `metrics`. `xmax = 0` is true only for a row
- * version this statement inserted, which is how an inserted row is told from an updated one; the
- * update only fires when a value differs, so re-sending an identical sample is a duplicate, not an
- * update, and leaves no dead row behind. Skipping without ids needs only the command's row count.
+ * Takes the writers' lock, then draws an id: every id the merge that follows draws is larger, and
+ * every row it can update has a smaller one. The insert of no rows fires metrics' BEFORE STATEMENT
+ * trigger, which locks the one row of metrics_revision until the transaction ends (see the
+ * 20261127211955_metrics_revision migration); every writer takes that lock before it draws an id,
+ * so from here on no other session draws one, and a row inserted by another session, which this
+ * merge could meet as a conflict, was committed with an id drawn before. It announces nothing:
+ * the announcement trigger skips a statement of no rows.
+ */
+const DRAW_ID_BOUND = `WITH locked AS (INSERT INTO ${METRICS} (${COLUMNS}) SELECT ${COLUMNS} FROM ${STAGING} WHERE false RETURNING id)
+  SELECT nextval(pg_get_serial_sequence('${METRICS}', 'id'))::text AS bound FROM (SELECT count(*) FROM locked) AS taken`;
+
+/**
+ * The statement that moves the staged batch into `metrics`. A row whose id is above the bound
+ * ($1, from DRAW_ID_BOUND) is one this statement inserted; the others it updated. (`xmax = 0`,
+ * the usual test, is refused on a partitioned table: "cannot retrieve a system column in this
+ * context".) The update only fires when a value differs, so re-sending an identical sample is a
+ * duplicate, not an update, and leaves no dead row behind. Skipping without ids needs only the
+ * command's row count.
  */
 function mergeStatement(mode: ConflictMode, wantIds: boolean): string {
   const onConflict =
@@ -146,10 +165,10 @@ function mergeStatement(mode: ConflictMode, wantIds: boolean): string {
   const insert = `INSERT INTO ${METRICS} (${COLUMNS}) SELECT ${COLUMNS} FROM ${STAGING}
       ON CONFLICT ("timestamp") ${onConflict}`;
   if (mode === 'skip' && !wantIds) return insert;
-  const ids = wantIds ? `string_agg(id::text, ',' ORDER BY id) FILTER (WHERE inserted)` : 'NULL';
-  return `WITH written AS (${insert} RETURNING id, (xmax = 0) AS inserted)
-    SELECT (count(*) FILTER (WHERE inserted))::integer AS inserted,
-           (count(*) FILTER (WHERE NOT inserted))::integer AS updated,
+  const ids = wantIds ? `string_agg(id::text, ',' ORDER BY id) FILTER (WHERE id > $1::bigint)` : 'NULL';
+  return `WITH written AS (${insert} RETURNING id)
+    SELECT (count(*) FILTER (WHERE id > $1::bigint))::integer AS inserted,
+           (count(*) FILTER (WHERE id <= $1::bigint))::integer AS updated,
            ${ids} AS ids
     FROM written`;
 }
