@@ -1,9 +1,19 @@
 import { config as loadDotenv } from 'dotenv';
 import { z } from 'zod';
+import { parseDurationSeconds } from './domain/duration.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/** "90d", "12h", "1h30m" or a number of seconds, as whole seconds. */
+const duration = z.string().transform((value, context) => {
+  const seconds = parseDurationSeconds(value);
+  if (seconds === undefined) {
+    context.addIssue({ code: 'custom', message: 'must be a duration such as 90d, 12h or 1h30m' });
+    return z.NEVER;
+  }
+  return seconds;
+});
 const postgresUrl = z
   .url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// or postgresql:// URL' })
   .describe('PostgreSQL connection URL');
@@ -44,6 +54,10 @@ const environmentSchema = z
     METRICS_PORT: integer(0, 65_535).optional(),
     METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
     LIVE_THROTTLE_MS: integer(0, 60_000).default(500),
+    EXACT_PERCENTILE_MAX_ROWS: integer(0, 1_000_000_000).default(1_000_000),
+    MINUTE_ROLLUP_RETENTION: duration.default(365 * 86_400),
+    HOUR_ROLLUP_RETENTION: duration.optional(),
+    MAINTENANCE_INTERVAL: duration.default(3600),
   })
   // zod skips object-level refinements once any field fails; `when` runs these whenever the two
   // variables they compare are themselves valid, so every problem is still reported at once.
@@ -62,6 +76,15 @@ const environmentSchema = z
     message: 'needs DATABASE_URL: the embedded database listens in its own process',
     when: (payload) => fieldsValid(payload.issues, 'DATABASE_LISTEN_URL', 'DATABASE_URL'),
   })
+  .refine(
+    (env) =>
+      env.HOUR_ROLLUP_RETENTION === undefined || env.HOUR_ROLLUP_RETENTION >= env.MINUTE_ROLLUP_RETENTION,
+    {
+      path: ['HOUR_ROLLUP_RETENTION'],
+      message: 'must not be shorter than MINUTE_ROLLUP_RETENTION',
+      when: (payload) => fieldsValid(payload.issues, 'HOUR_ROLLUP_RETENTION', 'MINUTE_ROLLUP_RETENTION'),
+    },
+  )
   .refine((env) => env.REST_DEFAULT_LIMIT <= env.REST_MAX_LIMIT, {
     path: ['REST_DEFAULT_LIMIT'],
     message: 'must not exceed REST_MAX_LIMIT',
@@ -113,6 +136,16 @@ export interface Config {
   };
   /** A live series or summary is pushed at most once per this many milliseconds per distinct question. */
   liveThrottleMs: number;
+  /** Summaries of at most this many rows get exact percentiles (from raw rows); larger ones, the sketch's. */
+  exactPercentileMaxRows: number;
+  rollups: {
+    /** Minute rollups older than this are dropped (never while their raw rows are kept). */
+    minuteRetentionSeconds: number;
+    /** Hour rollups older than this are dropped; undefined keeps them. Day rollups are kept. */
+    hourRetentionSeconds: number | undefined;
+  };
+  /** How often periodic maintenance (rollup retention) runs. */
+  maintenanceIntervalSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -176,6 +209,12 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
       metricsToken: e.METRICS_TOKEN,
     },
     liveThrottleMs: e.LIVE_THROTTLE_MS,
+    exactPercentileMaxRows: e.EXACT_PERCENTILE_MAX_ROWS,
+    rollups: {
+      minuteRetentionSeconds: e.MINUTE_ROLLUP_RETENTION,
+      hourRetentionSeconds: e.HOUR_ROLLUP_RETENTION,
+    },
+    maintenanceIntervalSeconds: e.MAINTENANCE_INTERVAL,
   };
 }
 
