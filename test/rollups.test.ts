@@ -5,9 +5,12 @@ import { Writable } from 'node:stream';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EXIT, run as runRollups } from '../src/cli/rollups/run.js';
+import { parseConfig } from '../src/config.js';
 import { SKETCH_RELATIVE_ACCURACY } from '../src/domain/quantile-sketch.js';
+import { RollupRetention } from '../src/maintenance/rollup-retention.js';
+import { createLogger } from '../src/observability/logger.js';
 import { MetricStore } from '../src/store/metric-store.js';
-import { RollupStore } from '../src/store/rollup-store.js';
+import { type DroppedRollups, RollupStore } from '../src/store/rollup-store.js';
 import { createTestApp, graphql } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { runIngest, scriptEnv } from './support/ingest.js';
@@ -387,9 +390,22 @@ describe('rollup retention', () => {
     await sql.query(`DELETE FROM metrics WHERE "timestamp" < $1`, [new Date(T0 + DAY)]);
     await sql.query('ALTER TABLE metrics ENABLE ALWAYS TRIGGER metric_rollups_delete');
     const revisionAfterDrop = await revision();
-    const minutesOnly = await rollups.dropOld({ minutesBefore: future });
-    expect(minutesOnly.minute).toBe(kept?.minute);
-    expect(minutesOnly.hour).toBe(0);
+    // The scheduled job, as main() starts it: its first run is at once, with MINUTE_ROLLUP_RETENTION=1d.
+    const runs: DroppedRollups[] = [];
+    const job = new RollupRetention(
+      {
+        dropOld: async (cutoffs) => {
+          const dropped = await rollups.dropOld(cutoffs);
+          runs.push(dropped);
+          return dropped;
+        },
+      },
+      { minuteRetentionSeconds: 86_400, hourRetentionSeconds: undefined, intervalSeconds: 3600 },
+      createLogger(parseConfig({ LOG_LEVEL: 'silent' }), { service: 'test' }),
+    );
+    job.start();
+    await job.stop();
+    expect(runs).toEqual([{ minute: kept?.minute, hour: 0 }]);
     expect(await levelCounts()).toEqual({ minute: 0, hour: kept?.hour, day: kept?.day });
     expect(await revision()).not.toBe(revisionAfterDrop);
     const hours = await rollups.dropOld({ minutesBefore: future, hoursBefore: future });
