@@ -1,6 +1,8 @@
 // Rollups on real PostgreSQL: kept equal to the raw rows by every kind of write, read by series
 // and summaries with the raw answers, percentiles from the sketch within the stated error,
 // answers from rollups where raw rows are gone, retention, and the check/rebuild command.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -9,11 +11,18 @@ import { parseConfig } from '../src/config.js';
 import { SKETCH_RELATIVE_ACCURACY } from '../src/domain/quantile-sketch.js';
 import { RollupRetention } from '../src/maintenance/rollup-retention.js';
 import { createLogger } from '../src/observability/logger.js';
+import { projectRoot } from '../src/paths.js';
 import { MetricStore } from '../src/store/metric-store.js';
 import { type DroppedRollups, RollupStore } from '../src/store/rollup-store.js';
 import { createTestApp, graphql } from './support/app.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import {
+  connectTest,
+  createEmptyDatabase,
+  createTestDatabase,
+  type TestDatabase,
+} from './support/database.js';
 import { runIngest, scriptEnv } from './support/ingest.js';
+import { committedMigrations } from './support/prisma-cli.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 const DAY = 86_400_000;
@@ -236,6 +245,38 @@ describe('rollup maintenance', () => {
       await Promise.all(writers.map((client) => client.end()));
     }
     await expectRollupsEqualRaw();
+  });
+});
+
+describe('the rollups migration', () => {
+  it('rolls up the rows a populated table already holds', async () => {
+    const empty = await createEmptyDatabase();
+    const client = new pg.Client({ connectionString: empty.url });
+    await client.connect();
+    const connection = connectTest(empty.url);
+    try {
+      const migrations = (await committedMigrations()).map(({ name }) => name);
+      const rollupsAt = migrations.indexOf('20261202070000_metrics_rollups');
+      const apply = async (name: string) =>
+        client.query(await readFile(join(projectRoot, 'prisma/migrations', name, 'migration.sql'), 'utf8'));
+      for (const name of migrations.slice(0, rollupsAt)) await apply(name);
+      await insertRandom(random(11), T0, 2 * DAY, 3000, client);
+      for (const name of migrations.slice(rollupsAt)) await apply(name);
+
+      const store = new RollupStore(connection);
+      const differences = [];
+      for (const day of await store.rawDays({})) differences.push(...(await store.checkDay(day)));
+      expect(differences).toEqual([]);
+      const { rows } = await client.query(
+        'SELECT (SELECT count(*) FROM metrics)::int AS raw, (SELECT sum(row_count) FROM metric_rollups_day)::int AS day',
+      );
+      expect(rows[0].day).toBe(rows[0].raw);
+      expect(rows[0].raw).toBeGreaterThan(2900);
+    } finally {
+      await connection.close();
+      await client.end();
+      await empty.drop();
+    }
   });
 });
 
