@@ -62,10 +62,11 @@ describe('window parts', () => {
             expect((part.start as Date).getTime() % (WIDTH[part.source] as number)).toBe(0);
             expect((part.end as Date).getTime() % (WIDTH[part.source] as number)).toBe(0);
           } else {
-            // Raw rows only where no bucket of the finest level fits.
+            // Raw rows only where no whole bucket of the finest level fits.
             const finest = Math.min(...chosen.map((level) => WIDTH[level] as number));
             if (chosen.length > 0) {
-              expect((part.end as Date).getTime() - (part.start as Date).getTime()).toBeLessThan(finest);
+              const firstBoundary = Math.ceil((part.start as Date).getTime() / finest) * finest;
+              expect(firstBoundary + finest).toBeGreaterThan((part.end as Date).getTime());
             }
           }
         });

@@ -335,8 +335,8 @@ export class MetricStore implements BatchTarget {
     }>(
       this.#reads,
       'SELECT',
+      // `exact` is read only when the window is small enough: CASE evaluates the subqueries it needs.
       Prisma.sql`
-    -- Read only when the window is small enough: CASE evaluates the subqueries it needs.
     WITH exact AS MATERIALIZED (
       SELECT count(*)::int AS count,
              (percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY cpu_load))::real[] AS cpu_percentiles,

@@ -169,9 +169,8 @@ $$;
 
 -- INSERT (and COPY, and the insert half of INSERT ... ON CONFLICT DO UPDATE) adds: one pass over
 -- the statement's new rows (but those of minutes its UPDATE trigger recomputed, see
--- metric_rollups_change) makes its minutes (each row's sketch keys computed once), the hours
--- are summed from those minutes and the days from those hours, and each level is merged into
--- the stored rows.
+-- metric_rollups_change) makes its minutes, the hours are summed from those minutes and the
+-- days from those hours, and each level is merged into the stored rows.
 CREATE FUNCTION "metric_rollups_insert"() RETURNS trigger
   LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 DECLARE
@@ -180,17 +179,22 @@ DECLARE
   hours metric_rollups_minute[];
   days metric_rollups_minute[];
 BEGIN
-  WITH keyed AS MATERIALIZED (
-    SELECT date_bin(INTERVAL '1 minute', "timestamp", TIMESTAMPTZ 'epoch') AS bucket, "timestamp", cpu_load, concurrency,
-           metric_sketch_key(cpu_load) AS cpu_key, metric_sketch_key(concurrency) AS concurrency_key
-      FROM new_rows
-     WHERE date_bin(INTERVAL '1 minute', "timestamp", TIMESTAMPTZ 'epoch') <> ALL (recomputed)
-  ), minute_totals AS MATERIALIZED (
-    SELECT bucket, count(*) AS row_count, min("timestamp") AS first_timestamp, max("timestamp") AS last_timestamp,
+  -- One hash aggregation over the new rows gives each minute's totals (cpu_key and
+  -- concurrency_key both null) and its counts by cpu_load key and by concurrency key.
+  WITH grouped AS MATERIALIZED (
+    SELECT date_bin(INTERVAL '1 minute', "timestamp", TIMESTAMPTZ 'epoch') AS bucket,
+           metric_sketch_key(cpu_load) AS cpu_key, metric_sketch_key(concurrency) AS concurrency_key,
+           count(*) AS row_count, min("timestamp") AS first_timestamp, max("timestamp") AS last_timestamp,
            sum(cpu_load::float8) AS cpu_load_sum, min(cpu_load) AS cpu_load_min, max(cpu_load) AS cpu_load_max,
            sum(concurrency)::bigint AS concurrency_sum, min(concurrency) AS concurrency_min,
            max(concurrency) AS concurrency_max
-      FROM keyed GROUP BY bucket
+      FROM new_rows
+     WHERE date_bin(INTERVAL '1 minute', "timestamp", TIMESTAMPTZ 'epoch') <> ALL (recomputed)
+     GROUP BY GROUPING SETS ((1), (1, 2), (1, 3))
+  ), minute_totals AS MATERIALIZED (
+    SELECT bucket, row_count, first_timestamp, last_timestamp, cpu_load_sum, cpu_load_min, cpu_load_max,
+           concurrency_sum, concurrency_min, concurrency_max
+      FROM grouped WHERE cpu_key IS NULL AND concurrency_key IS NULL
   ), hour_totals AS MATERIALIZED (
     SELECT date_bin(INTERVAL '1 hour', bucket, TIMESTAMPTZ 'epoch') AS bucket, sum(row_count)::bigint AS row_count,
            min(first_timestamp) AS first_timestamp, max(last_timestamp) AS last_timestamp,
@@ -206,13 +210,13 @@ BEGIN
            max(concurrency_max) AS concurrency_max
       FROM hour_totals GROUP BY 1
   ), minute_cpu AS MATERIALIZED (
-    SELECT bucket, cpu_key AS key, count(*) AS n FROM keyed GROUP BY 1, 2
+    SELECT bucket, cpu_key AS key, row_count AS n FROM grouped WHERE cpu_key IS NOT NULL
   ), hour_cpu AS MATERIALIZED (
     SELECT date_bin(INTERVAL '1 hour', bucket, TIMESTAMPTZ 'epoch') AS bucket, key, sum(n) AS n FROM minute_cpu GROUP BY 1, 2
   ), day_cpu AS (
     SELECT date_bin(INTERVAL '1 day', bucket, TIMESTAMPTZ 'epoch') AS bucket, key, sum(n) AS n FROM hour_cpu GROUP BY 1, 2
   ), minute_concurrency AS MATERIALIZED (
-    SELECT bucket, concurrency_key AS key, count(*) AS n FROM keyed GROUP BY 1, 2
+    SELECT bucket, concurrency_key AS key, row_count AS n FROM grouped WHERE concurrency_key IS NOT NULL
   ), hour_concurrency AS MATERIALIZED (
     SELECT date_bin(INTERVAL '1 hour', bucket, TIMESTAMPTZ 'epoch') AS bucket, key, sum(n) AS n FROM minute_concurrency GROUP BY 1, 2
   ), day_concurrency AS (
