@@ -64,6 +64,9 @@ const environmentSchema = z
       .default(DAY_SECONDS),
     RETENTION: duration.optional(),
     MAINTENANCE_INTERVAL: duration.default(HOUR_SECONDS),
+    EXACT_PERCENTILE_MAX_ROWS: integer(0, 1_000_000_000).default(1_000_000),
+    MINUTE_ROLLUP_RETENTION: duration.default(365 * 86_400),
+    HOUR_ROLLUP_RETENTION: duration.optional(),
   })
   // zod skips object-level refinements once any field fails; `when` runs these whenever the two
   // variables they compare are themselves valid, so every problem is still reported at once.
@@ -82,6 +85,15 @@ const environmentSchema = z
     message: 'needs DATABASE_URL: the embedded database listens in its own process',
     when: (payload) => fieldsValid(payload.issues, 'DATABASE_LISTEN_URL', 'DATABASE_URL'),
   })
+  .refine(
+    (env) =>
+      env.HOUR_ROLLUP_RETENTION === undefined || env.HOUR_ROLLUP_RETENTION >= env.MINUTE_ROLLUP_RETENTION,
+    {
+      path: ['HOUR_ROLLUP_RETENTION'],
+      message: 'must not be shorter than MINUTE_ROLLUP_RETENTION',
+      when: (payload) => fieldsValid(payload.issues, 'HOUR_ROLLUP_RETENTION', 'MINUTE_ROLLUP_RETENTION'),
+    },
+  )
   .refine((env) => env.REST_DEFAULT_LIMIT <= env.REST_MAX_LIMIT, {
     path: ['REST_DEFAULT_LIMIT'],
     message: 'must not exceed REST_MAX_LIMIT',
@@ -139,8 +151,16 @@ export interface Config {
     /** Partitions that ended longer ago than this are dropped; undefined: everything is kept. */
     retentionSeconds: number | undefined;
   };
-  /** How often partitions are made ahead and retention applied. */
+  /** How often partitions are made ahead and retention (raw and rollups) applied. */
   maintenanceIntervalMs: number;
+  /** Summaries of at most this many rows get exact percentiles (from raw rows); larger ones, the sketch's. */
+  exactPercentileMaxRows: number;
+  rollups: {
+    /** Minute rollups older than this are dropped (never while their raw rows are kept). */
+    minuteRetentionSeconds: number;
+    /** Hour rollups older than this are dropped; undefined keeps them. Day rollups are kept. */
+    hourRetentionSeconds: number | undefined;
+  };
 }
 
 export class ConfigError extends Error {
@@ -206,6 +226,11 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
     liveThrottleMs: e.LIVE_THROTTLE_MS,
     partitions: { sizeSeconds: e.PARTITION_SIZE, retentionSeconds: e.RETENTION },
     maintenanceIntervalMs: e.MAINTENANCE_INTERVAL * 1000,
+    exactPercentileMaxRows: e.EXACT_PERCENTILE_MAX_ROWS,
+    rollups: {
+      minuteRetentionSeconds: e.MINUTE_ROLLUP_RETENTION,
+      hourRetentionSeconds: e.HOUR_ROLLUP_RETENTION,
+    },
   };
 }
 

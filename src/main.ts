@@ -1,7 +1,7 @@
 /**
  * The service's composition root: every part is built here, once, in the order the data flows
- * (config -> logger -> database -> store -> partition maintenance -> live updates -> app -> HTTP
- * server), and shut down in reverse.
+ * (config -> logger -> database -> store -> partition maintenance and rollup retention -> live
+ * updates -> app -> HTTP server), and shut down in reverse.
  */
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { type Database, openDatabase } from './database/open.js';
@@ -12,12 +12,14 @@ import { listen } from './http/server.js';
 import { loadSampleData } from './ingest/sample-data.js';
 import { createLiveUpdates } from './live/live-updates.js';
 import { PartitionMaintenance } from './maintenance/partition-maintenance.js';
+import { RollupRetention } from './maintenance/rollup-retention.js';
 import { DatabaseTelemetry, databaseAddress } from './observability/database-telemetry.js';
 import { createLogger } from './observability/logger.js';
 import { ServiceMetrics } from './observability/service-metrics.js';
 import { startTelemetry, type TelemetrySettings, telemetrySettings } from './observability/telemetry.js';
 import { AggregateCache } from './store/aggregate-cache.js';
 import { MetricStore } from './store/metric-store.js';
+import { RollupStore } from './store/rollup-store.js';
 
 function configOrExit(): { config: Config; telemetry: TelemetrySettings } {
   try {
@@ -48,6 +50,7 @@ async function main(): Promise<void> {
     database,
     telemetryOf(database),
     replica && { connection: replica, telemetry: telemetryOf(replica) },
+    { exactPercentileMaxRows: config.exactPercentileMaxRows },
   );
   if (database.created) {
     // The demo: a new embedded database starts with something to show.
@@ -67,6 +70,13 @@ async function main(): Promise<void> {
         logger,
       });
   await maintenance?.start();
+  // Maintenance writes, so it runs on the primary.
+  const rollupRetention = new RollupRetention(
+    new RollupStore(database),
+    { ...config.rollups, intervalSeconds: config.maintenanceIntervalMs / 1000 },
+    logger,
+  );
+  rollupRetention.start();
   const aggregates = new AggregateCache(store, config.aggregateCacheBytes, telemetry.meter);
   const serviceMetrics = new ServiceMetrics(telemetry.meter);
   // Live updates read what a notification announced: on the primary, which has it already.
@@ -120,6 +130,7 @@ async function main(): Promise<void> {
     await http.close(config.shutdownTimeoutMs);
     await metrics?.close(config.shutdownTimeoutMs);
     await app.dispose();
+    await rollupRetention.stop();
     await maintenance?.stop();
     await database.close();
     // Last: the spans and metrics of everything above are exported before the process ends.

@@ -29,7 +29,34 @@ describe('parseConfig', () => {
       readinessTimeoutMs: 1000,
       shutdownTimeoutMs: 10_000,
       ingest: { token: undefined, maxSamplesPerRequest: 10_000, batchSize: 5000 },
+      exactPercentileMaxRows: 1_000_000,
+      rollups: { minuteRetentionSeconds: 365 * 86_400, hourRetentionSeconds: undefined },
+      maintenanceIntervalSeconds: 3600,
     });
+  });
+
+  it("reads the rollups' retention and the maintenance interval as durations", () => {
+    expect(
+      parseConfig({
+        EXACT_PERCENTILE_MAX_ROWS: '5000',
+        MINUTE_ROLLUP_RETENTION: '90d',
+        HOUR_ROLLUP_RETENTION: '730d',
+        MAINTENANCE_INTERVAL: '15m',
+      }),
+    ).toMatchObject({
+      exactPercentileMaxRows: 5000,
+      rollups: { minuteRetentionSeconds: 90 * 86_400, hourRetentionSeconds: 730 * 86_400 },
+      maintenanceIntervalSeconds: 900,
+    });
+    expect(
+      configErrorFor({ MINUTE_ROLLUP_RETENTION: 'a year', MAINTENANCE_INTERVAL: '0s' }).problems,
+    ).toEqual([
+      'MINUTE_ROLLUP_RETENTION: must be a duration such as 90d, 12h or 1h30m',
+      'MAINTENANCE_INTERVAL: must be a duration such as 90d, 12h or 1h30m',
+    ]);
+    expect(configErrorFor({ HOUR_ROLLUP_RETENTION: '30d' }).problems).toEqual([
+      'HOUR_ROLLUP_RETENTION: must not be shorter than MINUTE_ROLLUP_RETENTION',
+    ]);
   });
 
   it('reads and converts the variables it is given', () => {

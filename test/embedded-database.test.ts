@@ -70,6 +70,22 @@ describe('embedded PGlite database', () => {
       const read = await second.prisma.metric.findUnique({ where: { timestamp } });
       expect(read).toMatchObject({ cpuLoad: 0.25, concurrency: 3 });
       expect(read?.timestamp.toISOString()).toBe(timestamp.toISOString());
+      // The rollups' triggers and reads work there too: the whole table is read from the day rollups.
+      const store = new MetricStore(second);
+      expect((await store.summary({})).value).toMatchObject({
+        count: 1,
+        cpuLoad: { max: 0.25 },
+        percentilesExact: true,
+      });
+      const day = { start: new Date('2031-02-03T00:00:00Z'), end: new Date('2031-02-04T00:00:00Z') };
+      expect((await store.series(day, 3600)).value).toEqual([
+        {
+          start: new Date('2031-02-03T04:00:00Z'),
+          count: 1,
+          cpuLoad: { min: 0.25, max: 0.25, avg: 0.25 },
+          concurrency: { min: 3, max: 3, avg: 3 },
+        },
+      ]);
     } finally {
       await second.close();
     }
@@ -116,8 +132,17 @@ describe('embedded PGlite database', () => {
       expect(upToDate.output).toContain('Database schema is up to date!');
 
       // Back to an empty database, so that deploy has something to do.
-      await query(db.url, 'DROP TABLE metrics, metrics_revision, _prisma_migrations');
-      await query(db.url, 'DROP FUNCTION metrics_new_revision, metrics_announce');
+      // CASCADE: the rollup functions that return or take the rollup row type go with the tables.
+      await query(
+        db.url,
+        'DROP TABLE metrics, metrics_revision, _prisma_migrations, metric_rollups_minute, metric_rollups_hour, metric_rollups_day CASCADE',
+      );
+      await query(
+        db.url,
+        `DROP FUNCTION metrics_new_revision, metrics_announce, metric_sketch_key, metric_sketch_merge,
+           metric_rollups_recompute, metric_rollups_insert, metric_rollups_insert_starts, metric_rollups_change,
+           metric_rollups_truncate`,
+      );
       const pending = await runPrisma(['migrate', 'status'], { databaseUrl: db.url });
       expect(pending.code, pending.output).toBe(1);
       expect(pending.output).toMatch(/Following migrations? have not yet been applied:/);

@@ -445,6 +445,9 @@ INSERT INTO notes (body) VALUES ('a;b'), ('it''s; quoted'), ($tag$c;'d$tag$);
     );
     expect(tables).toEqual([
       { table_schema: 'metrics_app', table_name: '_prisma_migrations' },
+      { table_schema: 'metrics_app', table_name: 'metric_rollups_day' },
+      { table_schema: 'metrics_app', table_name: 'metric_rollups_hour' },
+      { table_schema: 'metrics_app', table_name: 'metric_rollups_minute' },
       { table_schema: 'metrics_app', table_name: 'metrics' },
       { table_schema: 'metrics_app', table_name: 'metrics_default' },
       { table_schema: 'metrics_app', table_name: 'metrics_revision' },

@@ -2,6 +2,8 @@ import type pg from 'pg';
 import { type DatabaseAvailability, within } from '../database/availability.js';
 import type { PostgresConnection } from '../database/connection.js';
 import type { Page, PageRequest, SortDirection } from '../domain/paging.js';
+import { SKETCH_RELATIVE_ACCURACY, sketchQuantile } from '../domain/quantile-sketch.js';
+import { levelsForBucket, ROLLUP_LEVELS, windowParts } from '../domain/rollup-plan.js';
 import type { TimeRange } from '../domain/time.js';
 import { Prisma, type PrismaClient } from '../generated/prisma/client.js';
 import type { DatabaseTelemetry } from '../observability/database-telemetry.js';
@@ -9,6 +11,7 @@ import type { OperationScope } from '../observability/operation-scope.js';
 import { BatchSession, type ConflictMemory } from './batch-session.js';
 import { MetricPartitions, type PartitionIds } from './metric-partitions.js';
 import { fastTimestamptzTypes } from './pg-timestamptz.js';
+import { partialAggregates, rawRowsOf, rollupRowsOf } from './rollup-sql.js';
 import type { Batch, BatchResult, BatchTarget, ConflictMode } from './sample-batch.js';
 import type { StatementRunner } from './statement-runner.js';
 import { METRICS, REVISION } from './tables.js';
@@ -43,6 +46,10 @@ export interface MetricSummary {
     p99: number | null;
   };
   concurrency: { min: number | null; max: number | null; avg: number | null; p95: number | null };
+  /** Percentiles from raw rows (percentile_cont), or from the rollups' sketches. */
+  percentilesExact: boolean;
+  /** The sketch's bound on each percentile's relative error; 0 when exact. */
+  percentileRelativeError: number;
 }
 
 export interface MetricBucket {
@@ -187,6 +194,7 @@ export class MetricStore implements BatchTarget {
   readonly #reads: Server;
   readonly #availability: DatabaseAvailability;
   readonly #copyFromStdin: boolean;
+  readonly #exactPercentileMaxRows: number;
   readonly #conflicts: ConflictMemory = { lastBatchConflicted: false };
   /** This store with every read on the primary: for a client that must see its own writes, and for live updates. */
   readonly primary: MetricStore;
@@ -203,6 +211,7 @@ export class MetricStore implements BatchTarget {
    * `telemetry` times and traces each statement; without it statements run unobserved. With a
    * `replica`, a streaming standby, pages, summaries, series and the revision checked before a
    * remembered answer is reused are read there; everything else runs on the primary.
+   * `exactPercentileMaxRows`: summaries of at most this many rows get exact percentiles.
    */
   constructor(
     primary: Pick<PostgresConnection, 'pool' | 'prisma' | 'availability' | 'copyFromStdin'>,
@@ -211,13 +220,17 @@ export class MetricStore implements BatchTarget {
       connection: Pick<PostgresConnection, 'pool' | 'prisma' | 'availability'>;
       telemetry?: DatabaseTelemetry | undefined;
     },
+    { exactPercentileMaxRows = 1_000_000 }: { exactPercentileMaxRows?: number } = {},
   ) {
     this.#availability = primary.availability;
     this.#copyFromStdin = primary.copyFromStdin;
+    this.#exactPercentileMaxRows = exactPercentileMaxRows;
     this.#primary = server(primary, telemetry);
     this.#reads = replica ? server(replica.connection, replica.telemetry) : this.#primary;
     this.hasReplica = replica !== undefined;
-    this.primary = replica ? new MetricStore(primary, telemetry) : this;
+    this.primary = replica
+      ? new MetricStore(primary, telemetry, undefined, { exactPercentileMaxRows })
+      : this;
     this.partitions = new MetricPartitions(this.#primary.pool, this.#primary.observed);
   }
 
@@ -398,12 +411,21 @@ export class MetricStore implements BatchTarget {
   }
 
   /**
-   * Count, extremes, means and percentiles (linear interpolation, `percentile_cont`) in one query,
-   * with the revision read in the same snapshot (see aggregate-cache.ts). cpu_load is stored as
+   * Count, first and last, extremes, means and percentiles of a window in one statement, with the
+   * revision read in the same snapshot (see aggregate-cache.ts). The window's whole days, hours and
+   * minutes are read from the rollups and only its unaligned edges from raw rows (see
+   * domain/rollup-plan.ts): count, extremes and means come out as a scan of raw rows gives them.
+   * Percentiles are percentile_cont over raw rows when the window holds at most
+   * `exactPercentileMaxRows` rows, all of them still stored; otherwise they come from the merged
+   * sketches, within SKETCH_RELATIVE_ACCURACY (domain/quantile-sketch.ts). cpu_load is stored as
    * `real`, so its aggregates are returned at `real` precision: a double would print float4 noise
    * such as 0.30000001192092896 for a stored 0.3.
    */
   async summary(range: TimeRange, scope?: OperationScope): Promise<AtRevision<MetricSummary>> {
+    const parts = windowParts(
+      range,
+      ROLLUP_LEVELS.map(({ level }) => level),
+    );
     const [row] = await this.#raw<{
       revision: string;
       count: number;
@@ -412,32 +434,81 @@ export class MetricStore implements BatchTarget {
       cpu_min: number | null;
       cpu_max: number | null;
       cpu_avg: number | null;
-      cpu_percentiles: number[] | null;
       concurrency_min: number | null;
       concurrency_max: number | null;
       concurrency_avg: number | null;
+      exact: boolean;
+      cpu_percentiles: number[] | null;
       concurrency_p95: number | null;
+      cpu_keys: number[] | null;
+      cpu_counts: number[] | null;
+      concurrency_keys: number[] | null;
+      concurrency_counts: number[] | null;
     }>(
       this.#reads,
       'SELECT',
+      // `exact` is read only when the window is small enough: CASE evaluates the subqueries it needs.
       Prisma.sql`
-    SELECT (SELECT revision FROM ${REVISION_SQL})::text AS revision,
-           count(*)::int AS count,
-           min("timestamp") AS first,
-           max("timestamp") AS last,
-           min(cpu_load) AS cpu_min,
-           max(cpu_load) AS cpu_max,
-           avg(cpu_load)::real AS cpu_avg,
-           (percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY cpu_load))::real[] AS cpu_percentiles,
-           min(concurrency) AS concurrency_min,
-           max(concurrency) AS concurrency_max,
-           avg(concurrency)::float8 AS concurrency_avg,
-           percentile_cont(0.95) WITHIN GROUP (ORDER BY concurrency) AS concurrency_p95
-      FROM ${METRICS_SQL} ${rangeCondition(range)}`,
+    WITH exact AS MATERIALIZED (
+      SELECT count(*)::int AS count,
+             (percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY cpu_load))::real[] AS cpu_percentiles,
+             percentile_cont(0.95) WITHIN GROUP (ORDER BY concurrency) AS concurrency_p95
+        FROM ${METRICS_SQL} ${rangeCondition(range)}
+    ),
+    raw AS MATERIALIZED (${rawRowsOf(parts)}),
+    rolled AS MATERIALIZED (${rollupRowsOf(parts)}),
+    totals AS MATERIALIZED (
+      SELECT coalesce(sum(n), 0)::int AS count, min(first) AS first, max(last) AS last,
+             min(cpu_min) AS cpu_min, max(cpu_max) AS cpu_max, (sum(cpu_sum) / sum(n)::float8)::real AS cpu_avg,
+             min(concurrency_min) AS concurrency_min, max(concurrency_max) AS concurrency_max,
+             (sum(concurrency_sum) / sum(n))::float8 AS concurrency_avg
+        FROM (${partialAggregates(Prisma.sql`SELECT * FROM rolled`, Prisma.sql`SELECT * FROM raw`)}) AS parts
+    ),
+    chosen AS MATERIALIZED (
+      SELECT totals.*,
+             CASE WHEN totals.count <= ${this.#exactPercentileMaxRows}::int
+                  THEN (SELECT count FROM exact) = totals.count ELSE false END AS exact
+        FROM totals
+    ),
+    cpu_sketch AS MATERIALIZED (
+      SELECT array_agg(key ORDER BY key) AS keys, array_agg(n ORDER BY key) AS counts
+        FROM (SELECT key, sum(n)::float8 AS n
+                FROM (SELECT s.key, s.n FROM rolled, unnest(cpu_load_sketch_keys, cpu_load_sketch_counts) AS s(key, n)
+                      UNION ALL
+                      SELECT metric_sketch_key(cpu_load), 1 FROM raw) AS keyed
+               GROUP BY key) AS merged
+    ),
+    concurrency_sketch AS MATERIALIZED (
+      SELECT array_agg(key ORDER BY key) AS keys, array_agg(n ORDER BY key) AS counts
+        FROM (SELECT key, sum(n)::float8 AS n
+                FROM (SELECT s.key, s.n FROM rolled, unnest(concurrency_sketch_keys, concurrency_sketch_counts) AS s(key, n)
+                      UNION ALL
+                      SELECT metric_sketch_key(concurrency), 1 FROM raw) AS keyed
+               GROUP BY key) AS merged
+    )
+    SELECT (SELECT revision FROM ${REVISION_SQL})::text AS revision, chosen.*,
+           CASE WHEN chosen.exact THEN (SELECT cpu_percentiles FROM exact) END AS cpu_percentiles,
+           CASE WHEN chosen.exact THEN (SELECT concurrency_p95 FROM exact) END AS concurrency_p95,
+           CASE WHEN NOT chosen.exact THEN (SELECT keys FROM cpu_sketch) END AS cpu_keys,
+           CASE WHEN NOT chosen.exact THEN (SELECT counts FROM cpu_sketch) END AS cpu_counts,
+           CASE WHEN NOT chosen.exact THEN (SELECT keys FROM concurrency_sketch) END AS concurrency_keys,
+           CASE WHEN NOT chosen.exact THEN (SELECT counts FROM concurrency_sketch) END AS concurrency_counts
+      FROM chosen`,
       scope,
     );
     if (!row) throw new Error('An aggregate query returned no row');
-    const [p50 = null, p95 = null, p99 = null] = row.cpu_percentiles ?? [];
+    let percentiles: { cpu: (number | null)[]; concurrencyP95: number | null };
+    if (row.exact) {
+      percentiles = { cpu: row.cpu_percentiles ?? [], concurrencyP95: row.concurrency_p95 };
+    } else {
+      const cpu = { keys: row.cpu_keys ?? [], counts: row.cpu_counts ?? [] };
+      const concurrency = { keys: row.concurrency_keys ?? [], counts: row.concurrency_counts ?? [] };
+      percentiles = {
+        cpu: [0.5, 0.95, 0.99].map((fraction) => sketchQuantile(cpu, fraction)),
+        concurrencyP95: sketchQuantile(concurrency, 0.95),
+      };
+    }
+    const [p50 = null, p95 = null, p99 = null] = percentiles.cpu;
     return {
       revision: row.revision,
       value: {
@@ -449,18 +520,26 @@ export class MetricStore implements BatchTarget {
           min: row.concurrency_min,
           max: row.concurrency_max,
           avg: row.concurrency_avg,
-          p95: row.concurrency_p95,
+          p95: percentiles.concurrencyP95,
         },
+        percentilesExact: row.exact,
+        percentileRelativeError: row.exact ? 0 : SKETCH_RELATIVE_ACCURACY,
       },
     };
   }
 
-  /** Buckets of `bucketSeconds` aligned to the Unix epoch; empty buckets are absent. One query. */
+  /**
+   * Buckets of `bucketSeconds` aligned to the Unix epoch; empty buckets are absent. One query. A
+   * bucket that is a multiple of a minute reads the coarsest rollups whose width divides it, and
+   * raw rows only for the window's unaligned edges; count, extremes and means are those of the
+   * raw rows either way.
+   */
   async series(
     range: Required<TimeRange>,
     bucketSeconds: number,
     scope?: OperationScope,
   ): Promise<AtRevision<MetricBucket[]>> {
+    const parts = windowParts(range, levelsForBucket(bucketSeconds));
     const rows = await this.#raw<{
       revision: string;
       bucket: Date | null;
@@ -479,16 +558,16 @@ export class MetricStore implements BatchTarget {
       FROM ${REVISION_SQL} AS current
       -- A left join, so an empty series still returns its revision (one row with no bucket).
       LEFT JOIN LATERAL (
-        SELECT date_bin(make_interval(secs => ${bucketSeconds}::int), "timestamp", TIMESTAMPTZ 'epoch') AS bucket,
-               count(*)::int AS count,
-               min(cpu_load) AS cpu_min,
-               max(cpu_load) AS cpu_max,
-               avg(cpu_load)::real AS cpu_avg,
-               min(concurrency) AS concurrency_min,
-               max(concurrency) AS concurrency_max,
-               avg(concurrency)::float8 AS concurrency_avg
-          FROM ${METRICS_SQL} ${rangeCondition(range)}
-         GROUP BY bucket
+        SELECT date_bin(make_interval(secs => ${bucketSeconds}::int), at, TIMESTAMPTZ 'epoch') AS bucket,
+               sum(n)::int AS count,
+               min(cpu_min) AS cpu_min,
+               max(cpu_max) AS cpu_max,
+               (sum(cpu_sum) / sum(n)::float8)::real AS cpu_avg,
+               min(concurrency_min) AS concurrency_min,
+               max(concurrency_max) AS concurrency_max,
+               (sum(concurrency_sum) / sum(n))::float8 AS concurrency_avg
+          FROM (${partialAggregates(rollupRowsOf(parts), rawRowsOf(parts))}) AS parts
+         GROUP BY 1
       ) AS buckets ON true
      ORDER BY buckets.bucket`,
       scope,

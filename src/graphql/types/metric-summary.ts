@@ -20,6 +20,16 @@ export const MetricSummary = builder.objectRef<MetricSummaryValue>('MetricSummar
     }),
     cpuLoad: t.field({ type: CpuLoadSummary, resolve: (summary) => summary.cpuLoad }),
     concurrency: t.field({ type: ConcurrencySummary, resolve: (summary) => summary.concurrency }),
+    percentilesExact: t.exposeBoolean('percentilesExact', {
+      description:
+        'Whether the percentiles are exact (percentile_cont over the samples), as they are for windows of at ' +
+        "most EXACT_PERCENTILE_MAX_ROWS samples; otherwise they come from the rollups' percentile sketches.",
+    }),
+    percentileRelativeError: t.exposeFloat('percentileRelativeError', {
+      description:
+        'Bound on the relative error of each percentile against percentile_cont over the samples: ' +
+        '|p - exact| <= percentileRelativeError * exact. 0 when percentilesExact.',
+    }),
   }),
 });
 
@@ -28,7 +38,8 @@ builder.queryField('metricsSummary', (t) =>
     type: MetricSummary,
     description:
       'Count, first and last timestamp, and CPU load and concurrency statistics of the samples with ' +
-      'start <= timestamp < end (each bound optional), computed in one SQL query and remembered until the data changes.',
+      'start <= timestamp < end (each bound optional), computed in one SQL query and remembered until the data changes. ' +
+      'Whole days, hours and minutes of the window are read from rollups, the unaligned edges from the samples.',
     args: {
       start: t.arg({ type: 'DateTime', description: 'Inclusive.' }),
       end: t.arg({ type: 'DateTime', description: 'Exclusive.' }),

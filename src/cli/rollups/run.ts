@@ -1,0 +1,75 @@
+import type { Writable } from 'node:stream';
+import { ConfigError, parseConfig } from '../../config.js';
+import { type Database, openDatabase } from '../../database/open.js';
+import { isoTimestamp } from '../../domain/time.js';
+import { createLogger } from '../../observability/logger.js';
+import { RollupStore } from '../../store/rollup-store.js';
+import { UsageError } from '../ingest/args.js';
+import { describeError } from '../ingest/errors.js';
+import { parseRollupOptions } from './args.js';
+import { HELP } from './help.js';
+
+export interface RollupCommandIo {
+  env: NodeJS.ProcessEnv;
+  stdout: Writable;
+  stderr: Writable;
+}
+
+/** Exit codes: done and equal; check found differences; usage, configuration or database error. */
+export const EXIT = { ok: 0, differences: 1, failed: 2 } as const;
+
+/** At most this many differing buckets are printed; the count covers all of them. */
+const MAX_PRINTED = 1000;
+
+export async function run(argv: string[], io: RollupCommandIo): Promise<number> {
+  let database: Database | undefined;
+  try {
+    const options = parseRollupOptions(argv);
+    if (options.help) {
+      io.stdout.write(HELP);
+      return EXIT.ok;
+    }
+    const config = parseConfig({ LOG_LEVEL: 'warn', ...io.env });
+    const logger = createLogger(config, { service: 'metrics-rollups' });
+    try {
+      database = await openDatabase(config, logger);
+    } catch (error) {
+      throw new UsageError(`cannot open the database: ${describeError(error)}`);
+    }
+    const store = new RollupStore(database);
+    const days = await store.rawDays(options.range);
+    if (options.command === 'rebuild') {
+      for (const day of days) await store.rebuildDay(day);
+      io.stderr.write(`rollups: rebuilt ${days.length} day(s) from raw rows\n`);
+      return EXIT.ok;
+    }
+    let differing = 0;
+    for (const day of days) {
+      for (const { level, bucket, columns } of await store.checkDay(day)) {
+        differing++;
+        if (differing <= MAX_PRINTED)
+          io.stdout.write(`${level} ${isoTimestamp(bucket)}: ${columns.join(', ')}\n`);
+      }
+    }
+    io.stderr.write(
+      differing === 0
+        ? `rollups: ${days.length} day(s) checked, all equal to the raw rows\n`
+        : `rollups: ${differing} bucket(s) differ from the raw rows in ${days.length} day(s) checked; ` +
+            'npm run rollups -- rebuild recomputes them\n',
+    );
+    return differing === 0 ? EXIT.ok : EXIT.differences;
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      io.stderr.write(`${error.message}\n`);
+    } else if (error instanceof UsageError) {
+      io.stderr.write(
+        `rollups: ${error.message}\n${error.commandLine ? 'Run with --help for usage.\n' : ''}`,
+      );
+    } else {
+      io.stderr.write(`rollups: ${describeError(error)}\n`);
+    }
+    return EXIT.failed;
+  } finally {
+    await database?.close();
+  }
+}

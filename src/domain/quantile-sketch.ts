@@ -1,0 +1,92 @@
+/**
+ * The percentile sketch the rollups keep per column: DDSketch's log-bucketed histogram
+ * (Masson, Rim & Lee, VLDB 2019). A positive value x counts in the bucket with key
+ * ceil(log_gamma(x)), which holds (gamma^(key-1), gamma^key]; the bucket's representative value
+ * 2·gamma^key / (gamma + 1) is within ALPHA of every value in it, relatively. Zero counts under a
+ * key of its own. The columns are non-negative (CHECK constraints), so there are no negatives.
+ * The same key function runs in SQL (metric_sketch_key in the metrics_rollups migration).
+ */
+
+/** Relative accuracy of a sketch's value at a rank. */
+export const SKETCH_RELATIVE_ACCURACY = 0.01;
+export const SKETCH_GAMMA = (1 + SKETCH_RELATIVE_ACCURACY) / (1 - SKETCH_RELATIVE_ACCURACY);
+/** Below every key of a positive float4 (the smallest, 1.4e-45, has key -5,160). */
+export const ZERO_KEY = -32768;
+
+const LOG_GAMMA = Math.log(SKETCH_GAMMA);
+
+/** Keys in ascending order, each with how many values it holds. */
+export interface QuantileSketch {
+  keys: readonly number[];
+  counts: readonly number[];
+}
+
+export function sketchKey(value: number): number {
+  if (!(value >= 0) || !Number.isFinite(value))
+    throw new RangeError(`not a finite non-negative value: ${value}`);
+  return value === 0 ? ZERO_KEY : Math.ceil(Math.log(value) / LOG_GAMMA);
+}
+
+/** The value that stands for every value of the bucket `key`. */
+export function representativeValue(key: number): number {
+  return key === ZERO_KEY ? 0 : (2 * SKETCH_GAMMA ** key) / (SKETCH_GAMMA + 1);
+}
+
+export function sketchOf(values: Iterable<number>): QuantileSketch {
+  const counts = new Map<number, number>();
+  for (const value of values) {
+    const key = sketchKey(value);
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return fromCounts(counts);
+}
+
+export function mergeSketches(...sketches: readonly QuantileSketch[]): QuantileSketch {
+  const counts = new Map<number, number>();
+  for (const { keys, counts: those } of sketches) {
+    for (let index = 0; index < keys.length; index++) {
+      const key = keys[index] as number;
+      counts.set(key, (counts.get(key) ?? 0) + (those[index] ?? 0));
+    }
+  }
+  return fromCounts(counts);
+}
+
+function fromCounts(counts: Map<number, number>): QuantileSketch {
+  const keys = [...counts.keys()].sort((a, b) => a - b);
+  return { keys, counts: keys.map((key) => counts.get(key) ?? 0) };
+}
+
+export function sketchCount({ counts }: QuantileSketch): number {
+  let total = 0;
+  for (const count of counts) total += count;
+  return total;
+}
+
+/** The representative value of the bucket holding the value of 0-based `rank` in ascending order. */
+function valueAtRank({ keys, counts }: QuantileSketch, rank: number): number {
+  let seen = 0;
+  for (let index = 0; index < keys.length; index++) {
+    seen += counts[index] ?? 0;
+    if (seen > rank) return representativeValue(keys[index] ?? ZERO_KEY);
+  }
+  throw new RangeError(`rank ${rank} beyond the sketch's ${seen} values`);
+}
+
+/**
+ * The `fraction` percentile as percentile_cont computes it from the values, with each value replaced
+ * by its bucket's representative: interpolated between the values at ranks floor(f·(n-1)) and
+ * ceil(f·(n-1)). Both are within ALPHA of the exact values at those ranks, and so is any weighted
+ * mean of them: the result is within ALPHA (relatively) of percentile_cont of the exact values.
+ * Null for an empty sketch.
+ */
+export function sketchQuantile(sketch: QuantileSketch, fraction: number): number | null {
+  const total = sketchCount(sketch);
+  if (total === 0) return null;
+  const rank = fraction * (total - 1);
+  const below = Math.floor(rank);
+  const lower = valueAtRank(sketch, below);
+  if (below === rank) return lower;
+  const upper = valueAtRank(sketch, below + 1);
+  return lower + (upper - lower) * (rank - below);
+}

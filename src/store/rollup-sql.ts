@@ -1,0 +1,58 @@
+import type { RollupLevel, WindowPart } from '../domain/rollup-plan.js';
+import { Prisma } from '../generated/prisma/client.js';
+import { METRICS, ROLLUPS } from './tables.js';
+
+/** `column` within the part's bounds; an open bound adds no condition. */
+function within(column: string, { start, end }: WindowPart): Prisma.Sql {
+  const conditions = [
+    start ? Prisma.sql`${Prisma.raw(column)} >= ${start}` : undefined,
+    end ? Prisma.sql`${Prisma.raw(column)} < ${end}` : undefined,
+  ].filter((condition) => condition !== undefined);
+  return conditions.length > 0 ? Prisma.join(conditions, ' AND ') : Prisma.sql`true`;
+}
+
+function anyOf(column: string, parts: readonly WindowPart[]): Prisma.Sql {
+  return Prisma.join(
+    parts.map((part) => Prisma.sql`(${within(column, part)})`),
+    ' OR ',
+  );
+}
+
+/** The raw rows of the window's raw parts: "timestamp", cpu_load, concurrency (none if it has none). */
+export function rawRowsOf(parts: readonly WindowPart[]): Prisma.Sql {
+  const raw = parts.filter(({ source }) => source === 'raw');
+  return Prisma.sql`SELECT "timestamp", cpu_load, concurrency FROM ${Prisma.raw(METRICS)} WHERE ${
+    raw.length > 0 ? anyOf('"timestamp"', raw) : Prisma.sql`false`
+  }`;
+}
+
+/** The rollup rows of the window's rollup parts, all levels together (none if it has none). */
+export function rollupRowsOf(parts: readonly WindowPart[]): Prisma.Sql {
+  const levels = (Object.keys(ROLLUPS) as RollupLevel[]).flatMap((level) => {
+    const ofLevel = parts.filter(({ source }) => source === level);
+    return ofLevel.length > 0
+      ? [Prisma.sql`SELECT * FROM ${Prisma.raw(ROLLUPS[level])} WHERE ${anyOf('bucket', ofLevel)}`]
+      : [];
+  });
+  return levels.length > 0
+    ? Prisma.join(levels, ' UNION ALL ')
+    : Prisma.sql`SELECT * FROM ${Prisma.raw(ROLLUPS.minute)} WHERE false`;
+}
+
+/**
+ * Rollup rows and raw rows as one relation of partial aggregates: `at` (bucket start or sample
+ * time), n, first, last, cpu_sum, cpu_min, cpu_max, concurrency_sum, concurrency_min,
+ * concurrency_max. Sums are float8 for cpu_load (what avg(real) sums in) and bigint for
+ * concurrency (what avg(integer) sums in), so means merged from them are the raw means.
+ */
+export function partialAggregates(rolled: Prisma.Sql, raw: Prisma.Sql): Prisma.Sql {
+  return Prisma.sql`
+    SELECT bucket AS at, row_count AS n, first_timestamp AS first, last_timestamp AS last,
+           cpu_load_sum AS cpu_sum, cpu_load_min AS cpu_min, cpu_load_max AS cpu_max,
+           concurrency_sum, concurrency_min, concurrency_max
+      FROM (${rolled}) AS rolled
+    UNION ALL
+    SELECT "timestamp", 1, "timestamp", "timestamp", cpu_load::float8, cpu_load, cpu_load,
+           concurrency::bigint, concurrency, concurrency
+      FROM (${raw}) AS raw`;
+}
