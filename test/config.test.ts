@@ -31,7 +31,7 @@ describe('parseConfig', () => {
       ingest: { token: undefined, maxSamplesPerRequest: 10_000, batchSize: 5000 },
       exactPercentileMaxRows: 1_000_000,
       rollups: { minuteRetentionSeconds: 365 * 86_400, hourRetentionSeconds: undefined },
-      maintenanceIntervalSeconds: 3600,
+      maintenanceIntervalMs: 3_600_000,
     });
   });
 
@@ -46,7 +46,7 @@ describe('parseConfig', () => {
     ).toMatchObject({
       exactPercentileMaxRows: 5000,
       rollups: { minuteRetentionSeconds: 90 * 86_400, hourRetentionSeconds: 730 * 86_400 },
-      maintenanceIntervalSeconds: 900,
+      maintenanceIntervalMs: 900_000,
     });
     expect(
       configErrorFor({ MINUTE_ROLLUP_RETENTION: 'a year', MAINTENANCE_INTERVAL: '0s' }).problems,
