@@ -113,9 +113,10 @@ interface Waiting {
  * thousand subscribers, a Repeater's promises per push were the largest cost left per event
  * (bench/PROFILE.md, "Live delivery"). A queued item costs one resolved promise.
  *
- * A batch the feed published reaches every batch stream that takes all of it as the same array,
- * and every row is the same object for every stream: what is made of an event for one subscriber
- * (its GraphQL result, its bytes) can be reused for the others.
+ * A batch the feed published reaches every batch stream that takes all of it as the same array
+ * (and every sample stream's nextBatch() that takes all of it), and every row is the same object
+ * for every stream: what is made of an event for one subscriber (its GraphQL result, its bytes)
+ * can be reused for the others.
  */
 class AddedStream<T> implements AsyncIterableIterator<T> {
   readonly #store: Pick<MetricStore, 'addedSince'>;
@@ -274,7 +275,11 @@ class AddedStream<T> implements AsyncIterableIterator<T> {
   }
 }
 
-/** A stream of samples, which can also hand over the rest of a feed read in one step. */
+/**
+ * A stream of samples, which can also hand over the rest of a feed read in one step: with an event
+ * per sample, what each step costs between here and the socket is then paid per write, not per
+ * sample (graphql/plugins/shared-events.ts).
+ */
 class SampleStream extends AddedStream<StoredMetric> implements RowBatches {
   nextBatch(): Promise<IteratorResult<readonly StoredMetric[]>> {
     return this.nextTaken(takeBatch);
