@@ -417,10 +417,19 @@ describe('a subscriber that does not read', () => {
       expect(decoder.decode((await reader.read()).value)).toBe(':\n\n');
       const before = (await storedIds()).length;
       const published = live.feed.counts.rows;
-      // More than a stream queues (10,000 rows), none of it read by the client.
-      for (let statement = 0; statement < 12; statement++) await insertTogether(sampleTimes(1000));
-      await expect.poll(() => live.feed.counts.rows, { timeout: 10_000 }).toBe(published + 12_000);
-      // A chunk (here a read of 1,000 rows) per queue between the stream and the reader: two of them.
+      // More than a stream queues (10,000 rows), none of it read by the client; each statement read
+      // by the feed before the next, so that a chunk is one statement's rows. Times of their own,
+      // apart from the other tests' back-filled ones.
+      const first = Date.parse('2020-01-01T00:00:00Z');
+      for (let statement = 0; statement < 12; statement++) {
+        await insertTogether(
+          Array.from({ length: 1000 }, (_, i) =>
+            new Date(first + (statement * 1000 + i) * 1000).toISOString(),
+          ),
+        );
+        await expect.poll(() => live.feed.counts.rows).toBe(published + (statement + 1) * 1000);
+      }
+      // A chunk per queue between the stream and the reader: two of them here.
       expect(live.samples.counts.delivered).toBeLessThanOrEqual(3000);
       const expected = (await storedIds()).slice(before);
       let text = '';
