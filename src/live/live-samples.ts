@@ -228,7 +228,7 @@ class AddedStream<T> implements AsyncIterableIterator<T> {
     return { done: false, value: taken.item };
   }
 
-  /** Hands queued items to waiting next() calls, reading from the database first when it must. */
+  /** Hands queued items to waiting next() and nextBatch() calls, reading from the database first when it must. */
   #serve(): void {
     for (let waiting = this.#waiting[0]; waiting; waiting = this.#waiting[0]) {
       const result = this.#nextQueued(waiting.take);
