@@ -121,6 +121,38 @@ describe('streams of added samples', () => {
     for (const stream of [one, other, sample]) await stream.return?.();
   });
 
+  it("hands a sample stream's rows a read at a time through nextBatch, in order and once, mixed with next()", async () => {
+    const batchStream = (await live.samples.subscribeBatches({}))[Symbol.asyncIterator]();
+    const samples = await live.samples.subscribe({});
+    const from = live.feed.position;
+    const published = live.feed.counts.rows;
+    // Apart, so that the feed reads them in two reads.
+    await write(4);
+    await expect.poll(() => live.feed.counts.rows).toBe(published + 4);
+    await write(3);
+    await expect.poll(() => live.feed.counts.rows).toBe(published + 7);
+    const first = await samples.next();
+    // The rest of the first read, then the second read whole: the same array the batch stream gets.
+    const rest = await samples.nextBatch();
+    const second = await samples.nextBatch();
+    expect([first.value, ...(rest.value ?? [])]).toHaveLength(4);
+    await batchStream.next();
+    expect(second.value).toBe((await batchStream.next()).value);
+    const waiting = samples.nextBatch();
+    await write(2);
+    const rows: (StoredMetric | undefined)[] = [
+      first.value,
+      ...(rest.value ?? []),
+      ...(second.value ?? []),
+      ...((await waiting).value ?? []),
+    ];
+    const ids = rows.map((row) => row?.id);
+    expect(ids).toEqual(await storedIdsAfter(from));
+    await samples.return?.();
+    expect(await samples.nextBatch()).toEqual({ done: true, value: undefined });
+    await batchStream.return?.();
+  });
+
   it('ends a waiting next() when the subscriber leaves, and lets go of the feed', async () => {
     const before = live.samples.counts.open;
     const stream = (await live.samples.subscribe({}))[Symbol.asyncIterator]();

@@ -3,7 +3,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LISTENER_APPLICATION_NAME } from '../src/database/change-listener.js';
 import { decodeAddedCursor } from '../src/domain/cursor.js';
-import { createTestApp } from './support/app.js';
+import { createTestApp, createTestService } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { runIngest } from './support/ingest.js';
 import { type ServedApp, SseSubscription, serve } from './support/sse.js';
@@ -395,6 +395,55 @@ describe('events shared between subscribers, and written together', () => {
           /^event: next\ndata: \{"data":\{"metricsAdded":\{"cursor":"[\w-]+","node":\{"id":/,
         );
       }
+      await reader.cancel();
+    } finally {
+      await app.dispose();
+    }
+  });
+});
+
+describe('a subscriber that does not read', () => {
+  it('is held back, the server taking only what its response stream queues, and then gets every sample once, in order', async () => {
+    // In process, so that the response body is read (or not) with nothing buffering in between.
+    const { app, live } = createTestService(db, { INGEST_TOKEN: TOKEN });
+    try {
+      const response = await app.fetch('http://localhost/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+        body: JSON.stringify({ query: ADDED }),
+      });
+      const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+      const decoder = new TextDecoder();
+      expect(decoder.decode((await reader.read()).value)).toBe(':\n\n');
+      const before = (await storedIds()).length;
+      const published = live.feed.counts.rows;
+      // More than a stream queues (10,000 rows), none of it read by the client; each statement read
+      // by the feed before the next, so that a chunk is one statement's rows. Times of their own,
+      // apart from the other tests' back-filled ones.
+      const first = Date.parse('2020-01-01T00:00:00Z');
+      for (let statement = 0; statement < 12; statement++) {
+        await insertTogether(
+          Array.from({ length: 1000 }, (_, i) =>
+            new Date(first + (statement * 1000 + i) * 1000).toISOString(),
+          ),
+        );
+        await expect.poll(() => live.feed.counts.rows).toBe(published + (statement + 1) * 1000);
+      }
+      // A chunk per queue between the stream and the reader: two of them here.
+      expect(live.samples.counts.delivered).toBeLessThanOrEqual(3000);
+      const expected = (await storedIds()).slice(before);
+      let text = '';
+      let events = 0;
+      while (events < expected.length) {
+        const chunk = decoder.decode((await reader.read()).value);
+        events += (chunk.match(/^event: next$/gm) ?? []).length;
+        text += chunk;
+      }
+      const ids = [...text.matchAll(/"cursor":"([\w-]+)"/g)].map((match) =>
+        String(decodeAddedCursor(match[1] ?? '')),
+      );
+      expect(ids).toEqual(expected);
+      expect(live.samples.counts.delivered).toBe(expected.length);
       await reader.cancel();
     } finally {
       await app.dispose();

@@ -62,7 +62,7 @@ const SUBSCRIPTIONS: Record<LiveShape, string> = {
 
 /** Samples are written one millisecond apart from this midnight on, so a sample's time of day is its index. */
 const FIRST_SAMPLE = Date.parse('2026-06-01T00:00:00Z');
-const TIMESTAMP = Buffer.from('"timestamp":"');
+const TIMESTAMP = '"timestamp":"';
 const EVENT_END = Buffer.from('\n\n');
 const DIGITS: [offset: number, scale: number][] = [
   [11, 36_000_000],
@@ -77,10 +77,10 @@ const DIGITS: [offset: number, scale: number][] = [
 ];
 
 /** Milliseconds since midnight of the ISO timestamp `YYYY-MM-DDTHH:MM:SS.mmmZ` at `at`, read in place. */
-function msOfDay(bytes: Buffer, at: number): number {
+function msOfDay(text: string, at: number): number {
   let ms = 0;
   // HH:MM:SS.mmm, the digits after the date and the "T", with their place values.
-  for (const [offset, scale] of DIGITS) ms += ((bytes[at + offset] as number) - 48) * scale;
+  for (const [offset, scale] of DIGITS) ms += (text.charCodeAt(at + offset) - 48) * scale;
   return ms;
 }
 
@@ -120,14 +120,18 @@ class Subscriber {
             }
             this.#rest = end + 2 < bytes.length ? bytes.subarray(end + 2) : undefined;
             const now = performance.now();
-            let at = bytes.indexOf(TIMESTAMP);
-            while (at !== -1 && at < end) {
-              const index = msOfDay(bytes, at + TIMESTAMP.length);
+            // Latin-1 copies the bytes as they are, and a string's indexOf is several times
+            // cheaper than a Buffer's per call (Buffer's was a third of this process's CPU with
+            // an event per sample).
+            const text = bytes.toString('latin1', 0, end);
+            let at = text.indexOf(TIMESTAMP);
+            while (at !== -1) {
+              const index = msOfDay(text, at + TIMESTAMP.length);
               this.received++;
               if (index <= this.last) this.disorder++;
               this.last = index;
               onSample(index, now);
-              at = bytes.indexOf(TIMESTAMP, at + TIMESTAMP.length + 24);
+              at = text.indexOf(TIMESTAMP, at + TIMESTAMP.length + 24);
             }
           });
           resolve();

@@ -6,7 +6,7 @@ import type { PrismaClient } from '../generated/prisma/client.js';
 import type { Context } from '../graphql/builder.js';
 import { userError } from '../graphql/errors.js';
 import { useCompiledQueries } from '../graphql/plugins/compiled-queries.js';
-import { maskedErrors, useErrorCodes } from '../graphql/plugins/error-codes.js';
+import { finishedEvents, maskedErrors, useErrorCodes } from '../graphql/plugins/error-codes.js';
 import { useCoalescedEventStreams } from '../graphql/plugins/event-streams.js';
 import { useQueryLimits } from '../graphql/plugins/query-limits.js';
 import { useSharedEvents } from '../graphql/plugins/shared-events.js';
@@ -91,6 +91,12 @@ export function createApp(parts: AppParts): App {
     explain: (statement) => store.explain(statement.text, statement.values),
     explainIntervalMs: EXPLAIN_INTERVAL_MS,
   });
+  // Unexpected errors are logged by the request telemetry, with their trace ids: not twice.
+  const logUnexpected = (error: unknown) => {
+    if (!requestTelemetry.alreadyLogged(error)) logger.error(error);
+  };
+  const masking = maskedErrors(config.env);
+  const batchReaders = new WeakSet<Request>();
   return createYoga<Record<string, never>, Context>({
     schema,
     graphqlEndpoint: GRAPHQL_ENDPOINT,
@@ -113,21 +119,18 @@ export function createApp(parts: AppParts): App {
         scope: requestTelemetry.scopeOf(request),
       };
     },
-    // Unexpected errors are logged by the request telemetry, with their trace ids: not twice.
     logging: {
       debug: logger.debug.bind(logger),
       info: logger.info.bind(logger),
       warn: logger.warn.bind(logger),
-      error: (...args) => {
-        if (!requestTelemetry.alreadyLogged(args[0])) logger.error(args[0]);
-      },
+      error: (...args) => logUnexpected(args[0]),
     },
     landingPage: false,
     // requestBodyRules enforces MAX_BODY_BYTES, counting only bodies that come without a length.
     maxRequestBodySize: false,
     graphiql: config.graphiql ? { title: 'metrics-api', defaultQuery: EXAMPLE_QUERY } : false,
     renderGraphiQL,
-    maskedErrors: maskedErrors(config.env),
+    maskedErrors: masking,
     plugins: [
       // First: its onExecuteDone codes the errors it knows before the telemetry counts them.
       useErrorCodes(),
@@ -147,8 +150,8 @@ export function createApp(parts: AppParts): App {
       requestBodyRules({ maxBodyBytes: config.limits.maxBodyBytes }),
       useQueryLimits(config),
       useCompiledQueries(),
-      useSharedEvents(),
-      useCoalescedEventStreams(),
+      useSharedEvents({ finish: finishedEvents(masking, logUnexpected), batchReaders }),
+      useCoalescedEventStreams({ batchReaders }),
       useGraphQLSSE({ endpoint: GRAPHQL_STREAM_ENDPOINT }),
       // Disposing of the app (tests, shutdown) ends its streams and its listening connection.
       { onDispose: () => live.close() },

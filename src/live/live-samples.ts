@@ -28,10 +28,15 @@ export class LiveSamples {
     this.#store = store;
   }
 
-  /** Resolves once the feed listens (or rejects, the database being away) so the stream opens on solid ground. */
-  async subscribe(subscription: AddedSubscription): Promise<AsyncIterableIterator<StoredMetric>> {
+  /**
+   * Resolves once the feed listens (or rejects, the database being away) so the stream opens on solid ground.
+   * Its nextBatch() takes every sample queued from the next feed read at once.
+   */
+  async subscribe(
+    subscription: AddedSubscription,
+  ): Promise<AsyncIterableIterator<StoredMetric> & RowBatches> {
     await this.#feed.ready();
-    return new AddedStream(this.#feed, this.#store, this.counts, subscription, takeSample);
+    return new SampleStream(this.#feed, this.#store, this.counts, subscription, takeSample);
   }
 
   /** As subscribe, a batch of rows at a time: at most one per feed read (up to READ_BATCH rows), never empty. */
@@ -41,6 +46,12 @@ export class LiveSamples {
     await this.#feed.ready();
     return new AddedStream(this.#feed, this.#store, this.counts, subscription, takeBatch);
   }
+}
+
+/** A stream of rows that can also hand over several at once: one step per feed read instead of per row. */
+export interface RowBatches {
+  /** The rows next() would give next, up to the end of their feed read (at least one), in one step. */
+  nextBatch(): Promise<IteratorResult<readonly StoredMetric[]>>;
 }
 
 /** What a stream has queued: whole batches, the first of them taken up to `offset`. */
@@ -72,14 +83,23 @@ const takeSample: Take<StoredMetric> = (queue) => {
 const takeBatch: Take<readonly StoredMetric[]> = (queue) => {
   let consumed = 0;
   for (;;) {
-    const batch = queue.batches.shift();
-    if (!batch) return undefined;
+    const whole = queue.batches.shift();
+    if (!whole) return undefined;
+    // What a sample stream's next() left of it.
+    const batch = queue.offset > 0 ? whole.slice(queue.offset) : whole;
+    queue.offset = 0;
     consumed += batch.length;
     const rows = batch.every(queue.wanted) ? batch : batch.filter(queue.wanted);
     const last = rows.at(-1);
     if (last) return { item: rows, rows: rows.length, last, consumed };
   }
 };
+
+/** A waiting call: how it takes from the queue, and its promise's resolve for what it took. */
+interface Waiting {
+  take: Take<unknown>;
+  resolve: (result: IteratorResult<unknown>) => void;
+}
 
 /**
  * One subscriber's stream. It hears the feed from the moment it subscribes and delivers a row only
@@ -93,9 +113,10 @@ const takeBatch: Take<readonly StoredMetric[]> = (queue) => {
  * thousand subscribers, a Repeater's promises per push were the largest cost left per event
  * (bench/PROFILE.md, "Live delivery"). A queued item costs one resolved promise.
  *
- * A batch the feed published reaches every batch stream that takes all of it as the same array,
- * and every row is the same object for every stream: what is made of an event for one subscriber
- * (its GraphQL result, its bytes) can be reused for the others.
+ * A batch the feed published reaches every batch stream that takes all of it as the same array
+ * (and every sample stream's nextBatch() that takes all of it), and every row is the same object
+ * for every stream: what is made of an event for one subscriber (its GraphQL result, its bytes)
+ * can be reused for the others.
  */
 class AddedStream<T> implements AsyncIterableIterator<T> {
   readonly #store: Pick<MetricStore, 'addedSince'>;
@@ -112,8 +133,8 @@ class AddedStream<T> implements AsyncIterableIterator<T> {
   #reading = false;
   #retry: NodeJS.Timeout | undefined;
   #stopped = false;
-  /** next() calls waiting for an item, in order. */
-  readonly #waiting: ((result: IteratorResult<T>) => void)[] = [];
+  /** next() and nextBatch() calls waiting for an item, in order, each with how it takes from the queue. */
+  readonly #waiting: Waiting[] = [];
   readonly #unsubscribe: () => void;
   readonly #unregister: () => void;
 
@@ -145,13 +166,18 @@ class AddedStream<T> implements AsyncIterableIterator<T> {
   }
 
   next(): Promise<IteratorResult<T>> {
+    return this.nextTaken(this.#take);
+  }
+
+  /** The next item as `take` takes it from the queue. */
+  protected nextTaken<I>(take: Take<I>): Promise<IteratorResult<I>> {
     if (this.#stopped) return Promise.resolve({ done: true, value: undefined });
     if (this.#waiting.length === 0) {
-      const result = this.#nextQueued();
+      const result = this.#nextQueued(take);
       if (result) return Promise.resolve(result);
     }
     return new Promise((resolve) => {
-      this.#waiting.push(resolve);
+      this.#waiting.push({ take, resolve } as Waiting);
       this.#serve();
     });
   }
@@ -164,7 +190,7 @@ class AddedStream<T> implements AsyncIterableIterator<T> {
       this.#unsubscribe();
       this.#unregister();
       this.#queue.batches = [];
-      for (const resolve of this.#waiting.splice(0)) resolve({ done: true, value: undefined });
+      for (const { resolve } of this.#waiting.splice(0)) resolve({ done: true, value: undefined });
     }
     return Promise.resolve({ done: true, value: undefined });
   }
@@ -185,9 +211,9 @@ class AddedStream<T> implements AsyncIterableIterator<T> {
   }
 
   /** The next queued item, unless the stream must first read from the database. */
-  #nextQueued(): IteratorResult<T> | undefined {
+  #nextQueued<I>(take: Take<I>): IteratorResult<I> | undefined {
     if (this.#catchUp || this.#reading) return undefined;
-    const taken = this.#take(this.#queue);
+    const taken = take(this.#queue);
     if (!taken) {
       this.#queued = 0;
       if (this.#more) {
@@ -202,15 +228,16 @@ class AddedStream<T> implements AsyncIterableIterator<T> {
     return { done: false, value: taken.item };
   }
 
-  /** Hands queued items to waiting next() calls, reading from the database first when it must. */
+  /** Hands queued items to waiting next() and nextBatch() calls, reading from the database first when it must. */
   #serve(): void {
-    while (this.#waiting.length > 0) {
-      const result = this.#nextQueued();
+    for (let waiting = this.#waiting[0]; waiting; waiting = this.#waiting[0]) {
+      const result = this.#nextQueued(waiting.take);
       if (!result) {
         if (this.#catchUp && !this.#reading) this.#read();
         return;
       }
-      this.#waiting.shift()?.(result);
+      this.#waiting.shift();
+      waiting.resolve(result);
     }
   }
 
@@ -245,5 +272,16 @@ class AddedStream<T> implements AsyncIterableIterator<T> {
         }, RETRY_MS);
       },
     );
+  }
+}
+
+/**
+ * A stream of samples, which can also hand over the rest of a feed read in one step: with an event
+ * per sample, what each step costs between here and the socket is then paid per write, not per
+ * sample (graphql/plugins/shared-events.ts).
+ */
+class SampleStream extends AddedStream<StoredMetric> implements RowBatches {
+  nextBatch(): Promise<IteratorResult<readonly StoredMetric[]>> {
+    return this.nextTaken(takeBatch);
   }
 }

@@ -81,6 +81,25 @@ export function useErrorCodes(): Plugin {
   };
 }
 
+/**
+ * What useErrorCodes and then Yoga's masking (with these options) make of an event's result, each
+ * masked cause logged as Yoga logs it, for results that skip their per-result hooks
+ * (useSharedEvents' batches). Applied to a result they already made, it changes nothing.
+ */
+export function finishedEvents(
+  masking: YogaMaskedErrorOpts,
+  logUnexpected: (error: unknown) => void,
+): (result: ExecutionResult) => ExecutionResult {
+  const finished = (error: GraphQLError): GraphQLError => {
+    const known = coded(error) ?? error;
+    // Yoga's maskError makes GraphQLErrors, and returns one it made as it is.
+    const masked = masking.maskError(known, masking.errorMessage, masking.isDev) as GraphQLError;
+    if (masked !== known) logUnexpected(known);
+    return masked;
+  };
+  return (result) => (result.errors?.length ? { ...result, errors: result.errors.map(finished) } : result);
+}
+
 /** Replaces a result whose errors include known causes with one where they are coded. */
 function recodeResult(result: unknown, setResult: (result: ExecutionResult) => void): void {
   if (typeof result !== 'object' || result === null || Symbol.asyncIterator in result) return;

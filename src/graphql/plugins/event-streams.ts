@@ -1,5 +1,6 @@
 import type { ExecutionResult, GraphQLError } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
+import { ResultBatch } from './shared-events.js';
 
 type ResultProcessHook = NonNullable<Plugin['onResultProcess']>;
 type ResultProcessor = Parameters<Parameters<ResultProcessHook>[0]['setResultProcessor']>[0];
@@ -16,20 +17,28 @@ const COMPLETE = Buffer.from('event: complete\ndata:\n\n');
  * - every event ready before the event loop turns goes out in one socket write, not one (or two)
  *   per event: a batch of samples published to a subscriber is one write;
  * - an event's bytes are made once per result object and reused by every stream sending that
- *   same result, which useSharedEvents makes the common case.
- * Backpressure is kept: the next events are read only when the response takes more.
+ *   same result, which useSharedEvents makes the common case;
+ * - it reads its streams' events as useSharedEvents' batches where their source has them (each
+ *   request it takes goes into `batchReaders` before its stream is read): a ResultBatch is written
+ *   as one `event: next` per result, its bytes made once for every stream sending that batch.
+ * Backpressure is kept: the next events are read only when the response takes more, so what a
+ * slow client's response holds is one chunk (the events read in one turn) and its stream's own
+ * bounded queue.
  *
  * Only streams Yoga chose its SSE processor for are taken (a subscription's stream can have no
  * other processor); single results, such as a subscription refused before it opens, are left to Yoga.
  */
-export function useCoalescedEventStreams(): Plugin {
+export function useCoalescedEventStreams({ batchReaders }: { batchReaders: WeakSet<Request> }): Plugin {
   const subscriptions = new WeakSet<Request>();
   const bytes = new WeakMap<object, Uint8Array>();
 
-  const eventOf = (result: ExecutionResult): Uint8Array => {
+  const eventOf = (result: ExecutionResult | ResultBatch): Uint8Array => {
     let event = bytes.get(result);
     if (!event) {
-      event = Buffer.from(`event: next\ndata: ${JSON.stringify(withoutInternals(result))}\n\n`);
+      event =
+        result instanceof ResultBatch
+          ? Buffer.concat(result.results.map(eventOf))
+          : Buffer.from(`event: next\ndata: ${JSON.stringify(withoutInternals(result))}\n\n`);
       bytes.set(result, event);
     }
     return event;
@@ -62,6 +71,7 @@ export function useCoalescedEventStreams(): Plugin {
     onResultProcess({ request, result, resultProcessor, setResultProcessor }) {
       if (resultProcessor && subscriptions.has(request) && isAsyncIterable(result)) {
         setResultProcessor(processEventStream, 'text/event-stream');
+        batchReaders.add(request);
       }
     },
   };
@@ -74,8 +84,8 @@ export function useCoalescedEventStreams(): Plugin {
  * the stream (whose own queue then bounds what it keeps). One `then` per result, nothing else.
  */
 class CoalescingSource {
-  readonly #iterator: AsyncIterator<ExecutionResult>;
-  readonly #eventOf: (result: ExecutionResult) => Uint8Array;
+  readonly #iterator: AsyncIterator<ExecutionResult | ResultBatch>;
+  readonly #eventOf: (result: ExecutionResult | ResultBatch) => Uint8Array;
   #controller: ReadableStreamDefaultController<Uint8Array> | undefined;
   #keepAlive: NodeJS.Timeout | undefined;
   /** Events read since the last chunk. */
@@ -87,7 +97,10 @@ class CoalescingSource {
   /** The pull waiting for a chunk: its controller (a ponyfilled stream hands each pull its own) and its end. */
   #answer: { controller: ReadableStreamDefaultController<Uint8Array>; resolve: () => void } | undefined;
 
-  constructor(iterator: AsyncIterator<ExecutionResult>, eventOf: (result: ExecutionResult) => Uint8Array) {
+  constructor(
+    iterator: AsyncIterator<ExecutionResult | ResultBatch>,
+    eventOf: (result: ExecutionResult | ResultBatch) => Uint8Array,
+  ) {
     this.#iterator = iterator;
     this.#eventOf = eventOf;
   }
@@ -121,7 +134,7 @@ class CoalescingSource {
     this.#iterator.next().then(this.#stepped, this.#failed);
   }
 
-  readonly #stepped = (step: IteratorResult<ExecutionResult>): void => {
+  readonly #stepped = (step: IteratorResult<ExecutionResult | ResultBatch>): void => {
     this.#reading = false;
     if (step.done) {
       this.#ended = true;

@@ -23,6 +23,42 @@ export const SHARED_EVENTS = 'sharedEvents';
 type MaybePromise<T> = T | Promise<T>;
 
 /**
+ * The results of consecutive events of one subscriber's stream, handed on in one iterator step:
+ * one step per subscriber per feed read instead of per event. Only a consumer that asked for them
+ * (SharedEventsOptions.batchReaders) gets these, and it sends each result as its own event.
+ *
+ * A batch passes envelop's per-result hooks (onNext) unseen, as a value without `errors`: its
+ * results were already made what those hooks would make them (SharedEventsOptions.finish).
+ */
+export class ResultBatch {
+  readonly results: readonly ExecutionResult[];
+
+  constructor(results: readonly ExecutionResult[]) {
+    this.results = results;
+  }
+}
+
+/** A source stream that can hand over several events in one step (live/live-samples.ts' RowBatches). */
+interface EventBatches {
+  /** The events next() would give next, at least one, in order. */
+  nextBatch(): Promise<IteratorResult<readonly unknown[]>>;
+}
+
+export interface SharedEventsOptions {
+  /**
+   * What the app's per-result hooks make of an event's result (error codes, masking), applied once
+   * per shared result, so that batches, which skip those hooks, carry the same results.
+   */
+  finish(result: ExecutionResult): ExecutionResult;
+  /**
+   * Requests whose subscription stream is read by a consumer of ResultBatch values (the coalescing
+   * SSE processor adds its requests once it takes their stream, before it reads it). Others get
+   * one result per step, as graphql-js gives them.
+   */
+  batchReaders: WeakSet<Request>;
+}
+
+/**
  * Subscriptions whose field carries SHARED_EVENTS: the field's `subscribe` runs per subscriber as
  * usual (its arguments checked, its stream opened), but an event is executed once per distinct
  * (document, operation, variables used by the selection) and that result is handed to every
@@ -33,10 +69,16 @@ type MaybePromise<T> = T | Promise<T>;
  * live series) to all their subscribers, and the results are kept in a WeakMap keyed by it, so
  * they live exactly as long as the event does. Variables used only in the root field's arguments
  * (a resume cursor, a start time) shape the stream, not its events, and do not split the sharing.
+ *
+ * A source that can hand over several events at once (a sample stream's feed read) gives a reader
+ * of batches a ResultBatch per step, the same object for every subscriber handed the same events:
+ * with an event per sample, the per-step work of each iterator between the source and the socket
+ * is then paid per write to the table, not per sample.
  */
-export function useSharedEvents(): Plugin {
+export function useSharedEvents({ finish, batchReaders }: SharedEventsOptions): Plugin {
   const questions = new WeakMap<DocumentNode, Map<string, Question | null>>();
   const results = new WeakMap<object, Map<string, MaybePromise<ExecutionResult>>>();
+  const batches = new WeakMap<readonly unknown[], Map<string, MaybePromise<ResultBatch>>>();
   let documents = 0;
 
   /** How this document's operation shares its events, or null when its field does not. */
@@ -55,8 +97,14 @@ export function useSharedEvents(): Plugin {
     return question;
   }
 
+  function executed(payload: unknown, args: ExecutionArgs): MaybePromise<ExecutionResult> {
+    // As graphql-js maps a source event to its response: the event is the root value.
+    const result = execute({ ...args, rootValue: payload });
+    return result instanceof Promise ? result.then(finish) : finish(result);
+  }
+
   function shared(payload: unknown, args: ExecutionArgs, key: string): MaybePromise<ExecutionResult> {
-    if (typeof payload !== 'object' || payload === null) return execute({ ...args, rootValue: payload });
+    if (typeof payload !== 'object' || payload === null) return executed(payload, args);
     let byQuestion = results.get(payload);
     if (!byQuestion) {
       byQuestion = new Map();
@@ -64,11 +112,32 @@ export function useSharedEvents(): Plugin {
     }
     let result = byQuestion.get(key);
     if (result === undefined) {
-      // As graphql-js maps a source event to its response: the event is the root value.
-      result = execute({ ...args, rootValue: payload });
+      result = executed(payload, args);
       byQuestion.set(key, result);
     }
     return result;
+  }
+
+  /** The batch of results of these events, the same object for every subscriber handed the same array. */
+  function sharedBatch(
+    payloads: readonly unknown[],
+    args: ExecutionArgs,
+    key: string,
+  ): MaybePromise<ResultBatch> {
+    let byQuestion = batches.get(payloads);
+    if (!byQuestion) {
+      byQuestion = new Map();
+      batches.set(payloads, byQuestion);
+    }
+    let batch = byQuestion.get(key);
+    if (batch === undefined) {
+      const each = payloads.map((payload) => shared(payload, args, key));
+      batch = each.some((result) => result instanceof Promise)
+        ? Promise.all(each).then((done) => new ResultBatch(done))
+        : new ResultBatch(each as ExecutionResult[]);
+      byQuestion.set(key, batch);
+    }
+    return batch;
   }
 
   return {
@@ -79,35 +148,67 @@ export function useSharedEvents(): Plugin {
         const source = await createSourceEventStream(subscribeArgs);
         if (!isAsyncIterable(source)) return source;
         const key = question.keyFor(subscribeArgs.variableValues ?? {});
-        return new SharedResults(source[Symbol.asyncIterator](), (payload) =>
-          shared(payload, subscribeArgs, key),
-        );
+        const iterator = source[Symbol.asyncIterator]();
+        const request = (subscribeArgs.contextValue as { request?: Request }).request;
+        const batched =
+          request && hasBatches(iterator)
+            ? {
+                source: iterator,
+                wanted: () => batchReaders.has(request),
+                resultOf: (payloads: readonly unknown[]) => sharedBatch(payloads, subscribeArgs, key),
+              }
+            : undefined;
+        // A ResultBatch is a step's value only for a reader that asked for them (see ResultBatch).
+        return new SharedResults(
+          iterator,
+          (payload) => shared(payload, subscribeArgs, key),
+          batched,
+        ) as AsyncIterableIterator<ExecutionResult>;
       });
     },
   };
 }
 
+function hasBatches(iterator: AsyncIterator<unknown>): iterator is AsyncIterator<unknown> & EventBatches {
+  return typeof (iterator as Partial<EventBatches>).nextBatch === 'function';
+}
+
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
 
+/** How a subscriber's stream hands over several events in one step, and whether its reader wants that now. */
+interface Batched {
+  source: EventBatches;
+  wanted(): boolean;
+  resultOf(payloads: readonly unknown[]): MaybePromise<ResultBatch>;
+}
+
 /**
- * A subscriber's results, one per source event: a single `then` per event. promise-helpers'
+ * A subscriber's results: one per source event, a single `then` per event (promise-helpers'
  * mapAsyncIterator, general over maybe-promises at every step, was about a tenth of the CPU per
- * event with an event per sample (bench/PROFILE.md, "Live delivery").
+ * event with an event per sample; bench/PROFILE.md, "Live delivery"), or, for a reader of batches
+ * and a source that has them, a ResultBatch per step.
  */
-class SharedResults implements AsyncIterableIterator<ExecutionResult> {
+class SharedResults implements AsyncIterableIterator<ExecutionResult | ResultBatch> {
   readonly #source: AsyncIterator<unknown>;
   readonly #resultOf: (payload: unknown) => MaybePromise<ExecutionResult>;
+  readonly #batched: Batched | undefined;
 
-  constructor(source: AsyncIterator<unknown>, resultOf: (payload: unknown) => MaybePromise<ExecutionResult>) {
+  constructor(
+    source: AsyncIterator<unknown>,
+    resultOf: (payload: unknown) => MaybePromise<ExecutionResult>,
+    batched: Batched | undefined,
+  ) {
     this.#source = source;
     this.#resultOf = resultOf;
+    this.#batched = batched;
   }
 
   [Symbol.asyncIterator](): this {
     return this;
   }
 
-  next(): Promise<IteratorResult<ExecutionResult>> {
+  next(): Promise<IteratorResult<ExecutionResult | ResultBatch>> {
+    if (this.#batched?.wanted()) return this.#batched.source.nextBatch().then(this.#mapBatch);
     return this.#source.next().then(this.#map);
   }
 
@@ -116,7 +217,7 @@ class SharedResults implements AsyncIterableIterator<ExecutionResult> {
     return DONE;
   }
 
-  async throw(error: unknown): Promise<IteratorResult<ExecutionResult>> {
+  async throw(error: unknown): Promise<never> {
     await this.#source.return?.();
     throw error;
   }
@@ -133,6 +234,21 @@ class SharedResults implements AsyncIterableIterator<ExecutionResult> {
     return result instanceof Promise
       ? result.then((value) => ({ done: false, value }))
       : { done: false, value: result };
+  };
+
+  readonly #mapBatch = (
+    step: IteratorResult<readonly unknown[]>,
+  ): MaybePromise<IteratorResult<ResultBatch>> => {
+    if (step.done || !this.#batched) return DONE;
+    let batch: MaybePromise<ResultBatch>;
+    try {
+      batch = this.#batched.resultOf(step.value);
+    } catch (error) {
+      return this.throw(error);
+    }
+    return batch instanceof Promise
+      ? batch.then((value) => ({ done: false, value }))
+      : { done: false, value: batch };
   };
 }
 
