@@ -51,8 +51,8 @@ describe('parseConfig', () => {
     expect(
       configErrorFor({ MINUTE_ROLLUP_RETENTION: 'a year', MAINTENANCE_INTERVAL: '0s' }).problems,
     ).toEqual([
-      'MINUTE_ROLLUP_RETENTION: must be a duration such as 90d, 12h or 1h30m',
-      'MAINTENANCE_INTERVAL: must be a duration such as 90d, 12h or 1h30m',
+      'MAINTENANCE_INTERVAL: must be a duration such as 90d, 1h or 30m, got "0s"',
+      'MINUTE_ROLLUP_RETENTION: must be a duration such as 90d, 1h or 30m, got "a year"',
     ]);
     expect(configErrorFor({ HOUR_ROLLUP_RETENTION: '30d' }).problems).toEqual([
       'HOUR_ROLLUP_RETENTION: must not be shorter than MINUTE_ROLLUP_RETENTION',
