@@ -580,4 +580,61 @@ describe('pages across many partitions', () => {
     });
     expect(last.rows.map((row) => row.timestamp.getTime())).toEqual(all.slice(-3));
   });
+
+  it('are not all read by the change feed: it reads where its notifications say rows were written, and gets every row once, in commit order', async ({
+    onTestFinished,
+  }) => {
+    const db = await ownDatabase(onTestFinished);
+    const first = Date.UTC(2025, 0, 1);
+    await new MetricStore(db).partitions.create(new Date(first), new Date(first + 400 * DAY), 86_400);
+    const service = createTestService(db);
+    onTestFinished(() => service.app.dispose());
+    const feed = service.live.feed;
+    const reads: { from: Date; to: Date }[] = [];
+    const announcedSince = service.store.primary.announcedSince.bind(service.store.primary);
+    service.store.primary.announcedSince = (afterId, announced, limit) => {
+      reads.push({ from: announced.from, to: announced.to });
+      return announcedSince(afterId, announced, limit);
+    };
+    await feed.ready();
+    const received: bigint[] = [];
+    onTestFinished(feed.onAdded((rows) => received.push(...rows.map((row) => row.id))));
+
+    // A batch into the last day; one transaction writing to the first day and to day 200; plain SQL.
+    await service.store.writeBatch(batchAt([first + 399 * DAY, first + 399 * DAY + 1000]), 'skip', false);
+    const client = await db.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`INSERT INTO metrics ("timestamp", cpu_load, concurrency) VALUES ($1, 1, 1)`, [
+        new Date(first + 5000),
+      ]);
+      await client.query(`INSERT INTO metrics ("timestamp", cpu_load, concurrency) VALUES ($1, 1, 1)`, [
+        new Date(first + 200 * DAY),
+      ]);
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    await db.pool.query(`INSERT INTO metrics ("timestamp", cpu_load, concurrency) VALUES ($1, 2, 2)`, [
+      new Date(first + 399 * DAY + 5000),
+    ]);
+
+    const stored = await query<{ id: string }>(db.url, 'SELECT id::text FROM metrics ORDER BY id');
+    const expected = stored.map((row) => BigInt(row.id));
+    await expect.poll(() => received.length, { timeout: 10_000 }).toBe(expected.length);
+    expect(received).toEqual(expected);
+
+    // The first read was of the first batch alone: its one partition, not the table's 401.
+    const [firstRead] = reads;
+    expect(firstRead?.to.getTime()).toBe(first + 399 * DAY + 1000);
+    expect(firstRead?.from.getTime()).toBe(first + 399 * DAY);
+    const plan = JSON.stringify(
+      await service.store.explain(
+        `SELECT id FROM metrics WHERE id > $1 AND "timestamp" >= $2 AND "timestamp" <= $3`,
+        ['0', firstRead?.from, firstRead?.to],
+      ),
+    );
+    const relations = [...plan.matchAll(/"Relation Name":"([^"]+)"/g)].map((match) => match[1]);
+    expect(relations).toEqual(['metrics_p2026_02_04']);
+  });
 });

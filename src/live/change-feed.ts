@@ -1,7 +1,7 @@
 import { DatabaseUnavailableError, within } from '../database/availability.js';
 import type { ChangeListener } from '../database/change-listener.js';
 import type { Logger } from '../observability/logger.js';
-import type { MetricStore, StoredMetric } from '../store/metric-store.js';
+import type { AnnouncedRows, MetricStore, StoredMetric } from '../store/metric-store.js';
 
 /** What changed in `metrics`, as far as a notification tells: rows with timestamps in [from, to]. */
 export interface ChangeNotice {
@@ -9,7 +9,12 @@ export interface ChangeNotice {
   op: 'INSERT' | 'UPDATE' | 'DELETE' | 'TRUNCATE' | 'RESYNC';
   from?: Date;
   to?: Date;
+  /** The largest id among the statement's rows. */
+  maxId?: bigint;
 }
+
+/** Rows to read: those notifications announced, or, after the listener was away, every row. */
+type Unread = AnnouncedRows | 'everything';
 
 /** Rows read per statement when catching up. */
 export const READ_BATCH = 1000;
@@ -19,9 +24,25 @@ const RETRY_MS = 1000;
 type AddedHandler = (rows: readonly StoredMetric[]) => void;
 type ChangedHandler = (notice: ChangeNotice) => void;
 
+/** `unread` widened by one INSERT notice; a notice that does not say which rows it wrote widens it to every row. */
+function withNotice(unread: Unread | undefined, notice: ChangeNotice): Unread {
+  const { maxId, from, to } = notice;
+  if (unread === 'everything' || maxId === undefined || !from || !to) return 'everything';
+  const widened = unread ? { ...unread } : { lastId: maxId, from, to };
+  if (maxId > widened.lastId) widened.lastId = maxId;
+  if (from < widened.from) widened.from = from;
+  if (to > widened.to) widened.to = to;
+  return widened;
+}
+
+function withUnread(unread: Unread | undefined, more: Unread): Unread {
+  if (unread === 'everything' || more === 'everything') return 'everything';
+  return withNotice(unread, { op: 'INSERT', maxId: more.lastId, from: more.from, to: more.to });
+}
+
 function parseNotice(payload: string): ChangeNotice | undefined {
   try {
-    const parsed = JSON.parse(payload) as { op?: unknown; from?: unknown; to?: unknown };
+    const parsed = JSON.parse(payload) as { op?: unknown; from?: unknown; to?: unknown; maxId?: unknown };
     if (
       parsed.op !== 'INSERT' &&
       parsed.op !== 'UPDATE' &&
@@ -31,7 +52,9 @@ function parseNotice(payload: string): ChangeNotice | undefined {
       return undefined;
     }
     const date = (value: unknown) => (typeof value === 'string' ? new Date(value) : undefined);
-    return { op: parsed.op, from: date(parsed.from), to: date(parsed.to) };
+    const maxId =
+      typeof parsed.maxId === 'string' && /^\d+$/.test(parsed.maxId) ? BigInt(parsed.maxId) : undefined;
+    return { op: parsed.op, from: date(parsed.from), to: date(parsed.to), maxId };
   } catch {
     return undefined;
   }
@@ -49,12 +72,17 @@ function parseNotice(payload: string): ChangeNotice | undefined {
  * commits afterwards. (Inserting an explicit id, bypassing the sequence, would break this; the
  * service never does.)
  *
- * The listener's notifications only say "something was written": the feed reads every row after
- * its position, so a burst of notifications costs one read plus at most one more, and after a
- * reconnect, when notifications may have been lost, it reads from its position again.
+ * Each INSERT notification carries its statement's largest id and the range of its timestamps.
+ * Once the notification of a transaction has arrived, every row with an id up to its largest is
+ * committed (or never will be), and notifications arrive in commit order: so the rows after the
+ * position and up to the largest id announced are exactly the announced statements' rows, and the
+ * feed reads only there, within the announced time range (on a table of hundreds of partitions,
+ * the partitions written to instead of every one). A burst of notifications costs one read plus at
+ * most one more. After a reconnect, when notifications may have been lost, it reads every row
+ * after its position.
  */
 export class ChangeFeed {
-  readonly #store: Pick<MetricStore, 'addedSince' | 'lastId'>;
+  readonly #store: Pick<MetricStore, 'addedSince' | 'announcedSince' | 'lastId'>;
   readonly #listener: ChangeListener;
   readonly #logger: Logger;
   readonly #readyTimeoutMs: number;
@@ -67,6 +95,8 @@ export class ChangeFeed {
   readonly #waiting: (() => void)[] = [];
   #reading = false;
   #readAgain = false;
+  /** What the notifications since the last read announced. */
+  #unread: Unread | undefined;
   #retry: NodeJS.Timeout | undefined;
   #closed = false;
   /** Counts for the service's metrics (see live-updates.ts). */
@@ -74,7 +104,7 @@ export class ChangeFeed {
 
   /** `readyTimeoutMs`: how long a first subscriber waits for the listener before the database counts as away. */
   constructor(
-    store: Pick<MetricStore, 'addedSince' | 'lastId'>,
+    store: Pick<MetricStore, 'addedSince' | 'announcedSince' | 'lastId'>,
     listener: ChangeListener,
     options: { logger: Logger; readyTimeoutMs: number },
   ) {
@@ -110,6 +140,7 @@ export class ChangeFeed {
           }
           // Whatever was written meanwhile: rows are read from the position, the rest recomputed.
           this.counts.reconnects++;
+          this.#unread = 'everything';
           this.#emitChanged({ op: 'RESYNC' });
           this.#read();
         },
@@ -173,7 +204,10 @@ export class ChangeFeed {
       this.#logger.warn({ payload: payload.slice(0, 200) }, 'Ignored a malformed change notification');
       return;
     }
-    if (notice.op === 'INSERT') this.#read();
+    if (notice.op === 'INSERT') {
+      this.#unread = withNotice(this.#unread, notice);
+      this.#read();
+    }
     this.#emitChanged(notice);
   }
 
@@ -197,13 +231,20 @@ export class ChangeFeed {
   async #drain(): Promise<void> {
     do {
       this.#readAgain = false;
+      const unread = this.#unread;
+      this.#unread = undefined;
+      if (!unread) continue;
       let rows: StoredMetric[];
       do {
         try {
           this.counts.reads++;
-          rows = await this.#store.addedSince(this.position, READ_BATCH);
+          rows =
+            unread === 'everything'
+              ? await this.#store.addedSince(this.position, READ_BATCH)
+              : await this.#store.announcedSince(this.position, unread, READ_BATCH);
         } catch (error) {
           this.#logger.warn({ err: error }, 'Could not read new samples; retrying');
+          this.#unread = withUnread(this.#unread, unread);
           clearTimeout(this.#retry);
           this.#retry = setTimeout(() => this.#read(), RETRY_MS);
           return;
@@ -214,6 +255,10 @@ export class ChangeFeed {
         this.counts.rows += rows.length;
         for (const handler of this.#added) handler(rows);
       } while (rows.length === READ_BATCH);
+      // Every row up to the largest id announced has been read: no later read needs to look there.
+      if (unread !== 'everything' && !this.#closed && unread.lastId > this.position) {
+        this.#position = unread.lastId;
+      }
     } while (this.#readAgain && !this.#closed);
   }
 

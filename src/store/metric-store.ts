@@ -59,6 +59,13 @@ export interface MetricBucket {
   concurrency: { min: number; max: number; avg: number };
 }
 
+/** The rows some INSERT notifications announced: ids up to `lastId`, timestamps within [from, to]. */
+export interface AnnouncedRows {
+  lastId: bigint;
+  from: Date;
+  to: Date;
+}
+
 /** A row of `SELECT id, "timestamp", cpu_load, concurrency`, as arrays (rowMode: 'array'). */
 type MetricRow = [id: string, timestamp: Date, cpuLoad: number, concurrency: number];
 
@@ -371,6 +378,22 @@ export class MetricStore implements BatchTarget {
       `SELECT id, "timestamp", cpu_load, concurrency FROM ${METRICS} WHERE id > $1${start ? ' AND "timestamp" >= $3' : ''} ORDER BY id LIMIT $2`,
       values,
       scope,
+      fastTimestamptzTypes,
+    );
+    return rows.map(storedMetric);
+  }
+
+  /**
+   * addedSince() narrowed to what notifications announced: ids up to `announced.lastId`, timestamps
+   * within [`announced.from`, `announced.to`]. The time bounds let PostgreSQL read only the
+   * partitions those writes touched; `id > $1` alone opens every partition's id index.
+   */
+  async announcedSince(afterId: bigint, announced: AnnouncedRows, limit: number): Promise<StoredMetric[]> {
+    const { rows } = await this.#arrays<MetricRow>(
+      this.#primary,
+      `SELECT id, "timestamp", cpu_load, concurrency FROM ${METRICS} WHERE id > $1 AND id <= $2 AND "timestamp" >= $3 AND "timestamp" <= $4 ORDER BY id LIMIT $5`,
+      [afterId.toString(), announced.lastId.toString(), announced.from, announced.to, limit],
+      undefined,
       fastTimestamptzTypes,
     );
     return rows.map(storedMetric);
