@@ -40,8 +40,8 @@ export interface MaintenancePolicy {
 }
 
 const DEFAULT_PARTITION = `${METRICS}_default`;
-/** Where a default partition goes while pg_partman makes its own, at the takeover. */
-const DEFAULT_BEFORE_PARTMAN = `${METRICS}_default_before_partman`;
+/** Where a default partition's rows wait while pg_partman makes its own, at the takeover (a temporary table). */
+const DEFAULT_BEFORE_PARTMAN = 'metrics_default_before_partman';
 const DAY_MS = 86_400_000;
 /** Default rows are counted up to this many: beyond, the count is only "at least". */
 const DEFAULT_ROWS_COUNTED = 1_000_000;
@@ -291,7 +291,7 @@ export class MetricPartitions {
 
   /**
    * pg_partman's create_parent makes a default partition of its own, so the one the migration
-   * made steps aside first; its rows, if any, are written again through the table (to the
+   * made goes first; its rows, if any, are deleted and written again through the table (to the
    * partitions pg_partman made for them, or its default partition). The first partition pg_partman
    * makes starts where the newest existing one ends (or `premake` partitions before now), so the
    * two never overlap.
@@ -314,11 +314,19 @@ export class MetricPartitions {
       [METRICS, DEFAULT_PARTITION],
     );
     if (hadDefault) {
-      await this.#query(client, `ALTER TABLE ${METRICS} DETACH PARTITION ${identifier(DEFAULT_PARTITION)}`);
+      // Its rows leave through the table and come back through it, so that every trigger sees
+      // both (the rollups subtract what they add again): a partition detached with rows in it
+      // would take them away unseen.
       await this.#query(
         client,
-        `ALTER TABLE ${identifier(DEFAULT_PARTITION)} RENAME TO ${identifier(DEFAULT_BEFORE_PARTMAN)}`,
+        `CREATE TEMPORARY TABLE ${DEFAULT_BEFORE_PARTMAN} ON COMMIT DROP AS SELECT id, "timestamp", cpu_load, concurrency FROM ${identifier(DEFAULT_PARTITION)}`,
       );
+      await this.#query(
+        client,
+        `DELETE FROM ${METRICS} AS stored USING ${DEFAULT_BEFORE_PARTMAN} AS moving WHERE stored."timestamp" = moving."timestamp"`,
+      );
+      await this.#query(client, `ALTER TABLE ${METRICS} DETACH PARTITION ${identifier(DEFAULT_PARTITION)}`);
+      await this.#query(client, `DROP TABLE ${identifier(DEFAULT_PARTITION)}`);
     }
     await this.#query(
       client,
@@ -328,9 +336,8 @@ export class MetricPartitions {
     if (hadDefault) {
       await this.#query(
         client,
-        `INSERT INTO ${METRICS} (id, "timestamp", cpu_load, concurrency) SELECT id, "timestamp", cpu_load, concurrency FROM ${identifier(DEFAULT_BEFORE_PARTMAN)}`,
+        `INSERT INTO ${METRICS} (id, "timestamp", cpu_load, concurrency) SELECT id, "timestamp", cpu_load, concurrency FROM ${DEFAULT_BEFORE_PARTMAN}`,
       );
-      await this.#query(client, `DROP TABLE ${identifier(DEFAULT_BEFORE_PARTMAN)}`);
     }
   }
 
