@@ -146,14 +146,14 @@ describe('remembered aggregates', () => {
     const locker = new pg.Client({ connectionString: db.url });
     await locker.connect();
     try {
-      // Hold the summary queries (not the revision reads) at the table lock, then count them.
+      // Hold the summaries' first statements (not the revision reads) at the table lock, then count them.
       await locker.query('BEGIN');
       await locker.query('LOCK TABLE metrics IN ACCESS EXCLUSIVE MODE');
       const answers = Promise.all(Array.from({ length: 5 }, () => graphql<Summary>(app, SUMMARY, window)));
       const summariesWaiting = async () => {
         const { rows } = await sql.query<{ waiting: number }>(
           `SELECT count(*)::int AS waiting FROM pg_stat_activity
-            WHERE datname = current_database() AND query LIKE '%percentile_cont%' AND wait_event_type = 'Lock'`,
+            WHERE datname = current_database() AND query LIKE '%rolled AS MATERIALIZED%' AND wait_event_type = 'Lock'`,
         );
         return rows[0]?.waiting ?? 0;
       };

@@ -434,98 +434,93 @@ export class MetricStore implements BatchTarget {
   }
 
   /**
-   * Count, first and last, extremes, means and percentiles of a window in one statement, with the
-   * revision read in the same snapshot (see aggregate-cache.ts). The window's whole days, hours and
-   * minutes are read from the rollups and only its unaligned edges from raw rows (see
-   * domain/rollup-plan.ts): count, extremes and means come out as a scan of raw rows gives them.
-   * Percentiles are percentile_cont over raw rows when the window holds at most
+   * Count, first and last, extremes, means and percentiles of a window, with the revision, all read
+   * in one snapshot (a read-only REPEATABLE READ transaction; see aggregate-cache.ts). The window's
+   * whole days, hours and minutes are read from the rollups and only its unaligned edges from raw
+   * rows (see domain/rollup-plan.ts): count, extremes and means come out as a scan of raw rows
+   * gives them. Percentiles are percentile_cont over raw rows when the window holds at most
    * `exactPercentileMaxRows` rows, all of them still stored; otherwise they come from the merged
-   * sketches, within SKETCH_RELATIVE_ACCURACY (domain/quantile-sketch.ts). cpu_load is stored as
-   * `real`, so its aggregates are returned at `real` precision: a double would print float4 noise
-   * such as 0.30000001192092896 for a stored 0.3.
+   * sketches, within SKETCH_RELATIVE_ACCURACY (domain/quantile-sketch.ts). Each statement runs
+   * only when the one before says it is needed: a query over the raw rows of a year is planned
+   * over every partition, and its estimated cost alone made PostgreSQL JIT-compile it (5 s), so
+   * JIT is off in this transaction too. cpu_load is stored as `real`, so its aggregates are
+   * returned at `real` precision: a double would print float4 noise such as 0.30000001192092896
+   * for a stored 0.3.
    */
   async summary(range: TimeRange, scope?: OperationScope): Promise<AtRevision<MetricSummary>> {
     const parts = windowParts(
       range,
       ROLLUP_LEVELS.map(({ level }) => level),
     );
-    const [row] = await this.#raw<{
-      revision: string;
-      count: number;
-      first: Date | null;
-      last: Date | null;
-      cpu_min: number | null;
-      cpu_max: number | null;
-      cpu_avg: number | null;
-      concurrency_min: number | null;
-      concurrency_max: number | null;
-      concurrency_avg: number | null;
-      exact: boolean;
-      cpu_percentiles: number[] | null;
-      concurrency_p95: number | null;
-      cpu_keys: number[] | null;
-      cpu_counts: number[] | null;
-      concurrency_keys: number[] | null;
-      concurrency_counts: number[] | null;
-    }>(
-      this.#reads,
-      'SELECT',
-      // `exact` is read only when the window is small enough: CASE evaluates the subqueries it needs.
-      Prisma.sql`
-    WITH exact AS MATERIALIZED (
-      SELECT count(*)::int AS count,
-             (percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY cpu_load))::real[] AS cpu_percentiles,
-             percentile_cont(0.95) WITHIN GROUP (ORDER BY concurrency) AS concurrency_p95
-        FROM ${METRICS_SQL} ${rangeCondition(range)}
-    ),
-    raw AS MATERIALIZED (${rawRowsOf(parts)}),
-    rolled AS MATERIALIZED (${rollupRowsOf(parts)}),
-    totals AS MATERIALIZED (
-      SELECT coalesce(sum(n), 0)::int AS count, min(first) AS first, max(last) AS last,
-             min(cpu_min) AS cpu_min, max(cpu_max) AS cpu_max, (sum(cpu_sum) / sum(n)::float8)::real AS cpu_avg,
-             min(concurrency_min) AS concurrency_min, max(concurrency_max) AS concurrency_max,
-             (sum(concurrency_sum) / sum(n))::float8 AS concurrency_avg
-        FROM (${partialAggregates(Prisma.sql`SELECT * FROM rolled`, Prisma.sql`SELECT * FROM raw`)}) AS parts
-    ),
-    chosen AS MATERIALIZED (
-      SELECT totals.*,
-             CASE WHEN totals.count <= ${this.#exactPercentileMaxRows}::int
-                  THEN (SELECT count FROM exact) = totals.count ELSE false END AS exact
-        FROM totals
-    ),
-    cpu_sketch AS MATERIALIZED (
+    const window = Prisma.sql`
+      raw AS MATERIALIZED (${rawRowsOf(parts)}),
+      rolled AS MATERIALIZED (${rollupRowsOf(parts)})`;
+    const totalsSql = Prisma.sql`
+    WITH ${window}
+    SELECT (SELECT revision FROM ${REVISION_SQL})::text AS revision,
+           coalesce(sum(n), 0)::int AS count, min(first) AS first, max(last) AS last,
+           min(cpu_min) AS cpu_min, max(cpu_max) AS cpu_max, (sum(cpu_sum) / sum(n)::float8)::real AS cpu_avg,
+           min(concurrency_min) AS concurrency_min, max(concurrency_max) AS concurrency_max,
+           (sum(concurrency_sum) / sum(n))::float8 AS concurrency_avg
+      FROM (${partialAggregates(Prisma.sql`SELECT * FROM rolled`, Prisma.sql`SELECT * FROM raw`)}) AS parts`;
+    const exactSql = Prisma.sql`
+    SELECT count(*)::int AS count,
+           (percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY cpu_load))::real[] AS cpu_percentiles,
+           percentile_cont(0.95) WITHIN GROUP (ORDER BY concurrency) AS concurrency_p95
+      FROM ${METRICS_SQL} ${rangeCondition(range)}`;
+    const sketch = (column: 'cpu_load' | 'concurrency') => Prisma.sql`
       SELECT array_agg(key ORDER BY key) AS keys, array_agg(n ORDER BY key) AS counts
         FROM (SELECT key, sum(n)::float8 AS n
-                FROM (SELECT s.key, s.n FROM rolled, unnest(cpu_load_sketch_keys, cpu_load_sketch_counts) AS s(key, n)
+                FROM (SELECT s.key, s.n FROM rolled, unnest(${Prisma.raw(`${column}_sketch_keys`)}, ${Prisma.raw(`${column}_sketch_counts`)}) AS s(key, n)
                       UNION ALL
-                      SELECT metric_sketch_key(cpu_load), 1 FROM raw) AS keyed
-               GROUP BY key) AS merged
-    ),
-    concurrency_sketch AS MATERIALIZED (
-      SELECT array_agg(key ORDER BY key) AS keys, array_agg(n ORDER BY key) AS counts
-        FROM (SELECT key, sum(n)::float8 AS n
-                FROM (SELECT s.key, s.n FROM rolled, unnest(concurrency_sketch_keys, concurrency_sketch_counts) AS s(key, n)
-                      UNION ALL
-                      SELECT metric_sketch_key(concurrency), 1 FROM raw) AS keyed
-               GROUP BY key) AS merged
-    )
-    SELECT (SELECT revision FROM ${REVISION_SQL})::text AS revision, chosen.*,
-           CASE WHEN chosen.exact THEN (SELECT cpu_percentiles FROM exact) END AS cpu_percentiles,
-           CASE WHEN chosen.exact THEN (SELECT concurrency_p95 FROM exact) END AS concurrency_p95,
-           CASE WHEN NOT chosen.exact THEN (SELECT keys FROM cpu_sketch) END AS cpu_keys,
-           CASE WHEN NOT chosen.exact THEN (SELECT counts FROM cpu_sketch) END AS cpu_counts,
-           CASE WHEN NOT chosen.exact THEN (SELECT keys FROM concurrency_sketch) END AS concurrency_keys,
-           CASE WHEN NOT chosen.exact THEN (SELECT counts FROM concurrency_sketch) END AS concurrency_counts
-      FROM chosen`,
-      scope,
-    );
-    if (!row) throw new Error('An aggregate query returned no row');
+                      SELECT metric_sketch_key(${Prisma.raw(column)}), 1 FROM raw) AS keyed
+               GROUP BY key) AS merged`;
+    const sketchesSql = Prisma.sql`
+    WITH ${window}
+    SELECT cpu.keys AS cpu_keys, cpu.counts AS cpu_counts,
+           concurrency.keys AS concurrency_keys, concurrency.counts AS concurrency_counts
+      FROM (${sketch('cpu_load')}) AS cpu, (${sketch('concurrency')}) AS concurrency`;
+
+    const { totals, exact, sketches } = await this.#inSnapshot(this.#reads, async (query) => {
+      const [totals] = await query<{
+        revision: string;
+        count: number;
+        first: Date | null;
+        last: Date | null;
+        cpu_min: number | null;
+        cpu_max: number | null;
+        cpu_avg: number | null;
+        concurrency_min: number | null;
+        concurrency_max: number | null;
+        concurrency_avg: number | null;
+      }>(totalsSql, scope);
+      if (!totals) throw new Error('An aggregate query returned no row');
+      if (totals.count <= this.#exactPercentileMaxRows) {
+        const [exact] = await query<{
+          count: number;
+          cpu_percentiles: number[] | null;
+          concurrency_p95: number | null;
+        }>(exactSql, scope);
+        // Fewer raw rows than the rollups count: some were dropped by retention.
+        if (exact && exact.count === totals.count) return { totals, exact, sketches: undefined };
+      }
+      const [sketches] = await query<{
+        cpu_keys: number[] | null;
+        cpu_counts: number[] | null;
+        concurrency_keys: number[] | null;
+        concurrency_counts: number[] | null;
+      }>(sketchesSql, scope);
+      return { totals, exact: undefined, sketches };
+    });
     let percentiles: { cpu: (number | null)[]; concurrencyP95: number | null };
-    if (row.exact) {
-      percentiles = { cpu: row.cpu_percentiles ?? [], concurrencyP95: row.concurrency_p95 };
+    if (exact) {
+      percentiles = { cpu: exact.cpu_percentiles ?? [], concurrencyP95: exact.concurrency_p95 };
     } else {
-      const cpu = { keys: row.cpu_keys ?? [], counts: row.cpu_counts ?? [] };
-      const concurrency = { keys: row.concurrency_keys ?? [], counts: row.concurrency_counts ?? [] };
+      const cpu = { keys: sketches?.cpu_keys ?? [], counts: sketches?.cpu_counts ?? [] };
+      const concurrency = {
+        keys: sketches?.concurrency_keys ?? [],
+        counts: sketches?.concurrency_counts ?? [],
+      };
       percentiles = {
         cpu: [0.5, 0.95, 0.99].map((fraction) => sketchQuantile(cpu, fraction)),
         concurrencyP95: sketchQuantile(concurrency, 0.95),
@@ -533,22 +528,58 @@ export class MetricStore implements BatchTarget {
     }
     const [p50 = null, p95 = null, p99 = null] = percentiles.cpu;
     return {
-      revision: row.revision,
+      revision: totals.revision,
       value: {
-        count: row.count,
-        firstTimestamp: row.first,
-        lastTimestamp: row.last,
-        cpuLoad: { min: row.cpu_min, max: row.cpu_max, avg: row.cpu_avg, p50, p95, p99 },
+        count: totals.count,
+        firstTimestamp: totals.first,
+        lastTimestamp: totals.last,
+        cpuLoad: { min: totals.cpu_min, max: totals.cpu_max, avg: totals.cpu_avg, p50, p95, p99 },
         concurrency: {
-          min: row.concurrency_min,
-          max: row.concurrency_max,
-          avg: row.concurrency_avg,
+          min: totals.concurrency_min,
+          max: totals.concurrency_max,
+          avg: totals.concurrency_avg,
           p95: percentiles.concurrencyP95,
         },
-        percentilesExact: row.exact,
-        percentileRelativeError: row.exact ? 0 : SKETCH_RELATIVE_ACCURACY,
+        percentilesExact: exact !== undefined,
+        percentileRelativeError: exact ? 0 : SKETCH_RELATIVE_ACCURACY,
       },
     };
+  }
+
+  /**
+   * Runs `work`'s statements on one connection of `on`, in one read-only snapshot, JIT off (every
+   * statement here is short; compiling one costs more than running it). Statements are observed
+   * like any other.
+   */
+  async #inSnapshot<T>(
+    on: Server,
+    work: (query: <Row>(sql: Prisma.Sql, scope?: OperationScope) => Promise<Row[]>) => Promise<T>,
+  ): Promise<T> {
+    const client = await on.pool.connect().catch(this.#classified);
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      await client.query('SET LOCAL jit = off');
+      const result = await work(async <Row>(sql: Prisma.Sql, scope?: OperationScope) => {
+        const { rows } = await on.observed(
+          'SELECT',
+          sql.text,
+          sql.values,
+          () => client.query<Row & pg.QueryResultRow>(sql.text, sql.values),
+          scope,
+        );
+        return rows as Row[];
+      });
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch((rollbackFailed: Error) => {
+        broken = rollbackFailed;
+      });
+      throw this.#availability.classify(error);
+    } finally {
+      client.release(broken);
+    }
   }
 
   /**
