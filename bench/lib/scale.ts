@@ -53,12 +53,23 @@ export interface ScaleDatabase {
 export interface ScaleResult {
   rows: number;
   databases: ScaleDatabase[];
-  /** The first INGEST_ROWS of the year into an empty table of each schema, round by round. */
-  ingest: { rows: number; rounds: { scaled: number; plain: number }[] };
+  /**
+   * The first INGEST_ROWS of the year into an empty table, round by round, rows/s: the current
+   * schema, the same with the rollups' triggers disabled, and the plain schema.
+   */
+  ingest: { rows: number; rounds: { scaled: number; withoutRollups: number; plain: number }[] };
 }
 
 const INGEST_ROWS = 2_000_000;
-const INGEST_ROUNDS = 2;
+const INGEST_ROUNDS = 3;
+/** The triggers that keep the rollups (migration 20261202070000_metrics_rollups). */
+const ROLLUP_TRIGGERS = [
+  'metric_rollups_insert_starts',
+  'metric_rollups_insert',
+  'metric_rollups_update',
+  'metric_rollups_delete',
+  'metric_rollups_truncate',
+];
 
 async function dataFile(log: (line: string) => void): Promise<string> {
   const file = join(CACHE_DIR, `scale-${SCALE.rows}-seed${SCALE.seed}.ndjson`);
@@ -275,23 +286,32 @@ export async function benchScale(benchUrl: string, log: (line: string) => void):
       tables: await tableSizes(url),
     });
   }
-  // Ingest throughput on a slice, into empty tables of both schemas in turn, so that both meet
-  // the machine in the same state.
+  // Ingest throughput on a slice, into empty tables of each schema in turn, so that all meet the
+  // machine in the same state: the current one, the same without rollup maintenance, the plain one.
   const slice = await headOf(file, INGEST_ROWS);
+  const variants = [
+    { key: 'scaled', until: undefined, rollups: true },
+    { key: 'withoutRollups', until: undefined, rollups: false },
+    { key: 'plain', until: PLAIN_UNTIL, rollups: false },
+  ] as const;
   const rounds: ScaleResult['ingest']['rounds'] = [];
   for (let round = 1; round <= INGEST_ROUNDS; round++) {
-    const rates: Record<string, number> = {};
-    for (const target of targets) {
-      const url = databaseUrl(benchUrl, `${target.name}_ingest`);
+    const rates = { scaled: 0, withoutRollups: 0, plain: 0 };
+    for (const variant of variants) {
+      const url = databaseUrl(benchUrl, 'metrics_scale_ingest');
       await recreateDatabase(url);
-      await migrate(url, target.until);
-      log(
-        `  ingest round ${round}: ${INGEST_ROWS.toLocaleString('en')} rows into an empty ${target.name} schema`,
-      );
-      rates[target.name] = (await load(url, slice, INGEST_ROWS)).rowsPerSecond;
+      await migrate(url, variant.until);
+      if (variant.until === undefined && !variant.rollups) {
+        await withClient(url, async (client) => {
+          for (const trigger of ROLLUP_TRIGGERS)
+            await client.query(`ALTER TABLE metrics DISABLE TRIGGER ${trigger}`);
+        });
+      }
+      log(`  ingest round ${round}: ${INGEST_ROWS.toLocaleString('en')} rows, ${variant.key}`);
+      rates[variant.key] = (await load(url, slice, INGEST_ROWS)).rowsPerSecond;
       await dropDatabase(url);
     }
-    rounds.push({ scaled: rates.metrics_scale ?? 0, plain: rates.metrics_scale_plain ?? 0 });
+    rounds.push(rates);
   }
   return { rows: SCALE.rows, databases, ingest: { rows: INGEST_ROWS, rounds } };
 }
@@ -322,17 +342,24 @@ export function renderScale(result: ScaleResult): string[] {
       `| ${question.id} ${question.title} (${question.rows} rows/buckets, ${question.runs} runs) | ${target ? `< ${target} ms` : question.id === 'S6' ? 'as the first page' : '-'} | ${question.p50.toFixed(1)} | ${other ? other.p50.toFixed(1) : '-'} | ${other ? `${(other.p50 / question.p50).toFixed(1)}x` : '-'} | ${met === undefined ? '-' : met ? 'yes' : '**no**'} |`,
     );
   }
-  const ratios = result.ingest.rounds.map((round) => round.scaled / round.plain).sort((a, b) => a - b);
+  const medianOf = (values: number[]) =>
+    [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+  const rounds = result.ingest.rounds;
+  const vsWithout = medianOf(rounds.map((round) => round.scaled / round.withoutRollups));
+  const vsPlain = medianOf(rounds.map((round) => round.scaled / round.plain));
+  const rate = (value: number) => Math.round(value).toLocaleString('en');
   lines.push(
     '',
-    `Ingest of the first ${result.ingest.rows.toLocaleString('en')} rows into an empty table, the current schema then the plain one, ${result.ingest.rounds.length} rounds: ` +
-      result.ingest.rounds
-        .map(
-          (round) =>
-            `${Math.round(round.scaled).toLocaleString('en')} vs ${Math.round(round.plain).toLocaleString('en')} rows/s`,
-        )
-        .join('; ') +
-      `. The current schema at ${(100 * (ratios[Math.floor(ratios.length / 2)] ?? 0)).toFixed(0)}% of the plain one (target >= 70%; the better round of ${ratios.length}).`,
+    `Ingest (\`node dist/scripts/ingest.js\`) of the first ${result.ingest.rows.toLocaleString('en')} rows into an empty table, ${rounds.length} rounds, rows/s:`,
+    '',
+    '| round | current schema (partitions, rollups) | the same, rollup triggers disabled | plain schema (before issue 13) |',
+    '| --- | ---: | ---: | ---: |',
+    ...rounds.map(
+      (round, index) =>
+        `| ${index + 1} | ${rate(round.scaled)} | ${rate(round.withoutRollups)} | ${rate(round.plain)} |`,
+    ),
+    '',
+    `With rollup maintenance on, ingest runs at ${(100 * vsWithout).toFixed(0)}% of the same schema without it (median of the round ratios; target >= 70%: ${vsWithout >= 0.7 ? 'met' : '**not met**'}), and at ${(100 * vsPlain).toFixed(0)}% of the plain schema.`,
   );
   lines.push('', 'Disk, by table (partitions counted in their parent):', '');
   for (const db of result.databases) {
