@@ -3,6 +3,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  bucketValues,
+  keyAtRank,
   mergeSketches,
   representativeValue,
   SKETCH_RELATIVE_ACCURACY,
@@ -75,5 +77,29 @@ describe('quantile sketch', () => {
     expect(() => sketchKey(-1)).toThrow(RangeError);
     expect(() => sketchKey(Number.NaN)).toThrow(RangeError);
     expect(() => sketchKey(Number.POSITIVE_INFINITY)).toThrow(RangeError);
+  });
+});
+
+describe('locating a rank', () => {
+  it("names the bucket holding the value at every rank, and that bucket's values include it", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.constant(0), fc.float({ min: Math.fround(1e-6), max: 1e6, noNaN: true })), {
+          minLength: 1,
+          maxLength: 300,
+        }),
+        (values) => {
+          const sketch = sketchOf(values);
+          const sorted = [...values].sort((a, b) => a - b);
+          sorted.forEach((value, rank) => {
+            const key = keyAtRank(sketch, rank);
+            expect(key).toBe(sketchKey(value));
+            const { above, upTo } = bucketValues(key);
+            expect(value > above && value <= upTo).toBe(true);
+          });
+          expect(() => keyAtRank(sketch, values.length)).toThrow(RangeError);
+        },
+      ),
+    );
   });
 });

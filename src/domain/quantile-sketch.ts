@@ -83,10 +83,46 @@ function valueAtRank({ keys, counts }: QuantileSketch, rank: number): number {
 export function sketchQuantile(sketch: QuantileSketch, fraction: number): number | null {
   const total = sketchCount(sketch);
   if (total === 0) return null;
-  const rank = fraction * (total - 1);
-  const below = Math.floor(rank);
-  const lower = valueAtRank(sketch, below);
-  if (below === rank) return lower;
-  const upper = valueAtRank(sketch, below + 1);
-  return lower + (upper - lower) * (rank - below);
+  const { low, high, proportion } = percentileRanks(total, fraction);
+  const lower = valueAtRank(sketch, low);
+  if (high === low) return lower;
+  return interpolate(lower, valueAtRank(sketch, high), proportion);
+}
+
+/**
+ * The values a bucket holds, widened by a relative hair on both sides so that a value the key
+ * function (in SQL or here) rounds across a boundary is still inside: `above` exclusive, `upTo`
+ * inclusive. Zero's key holds exactly 0.
+ */
+export function bucketValues(key: number): { above: number; upTo: number } {
+  if (key === ZERO_KEY) return { above: -1, upTo: 0 };
+  return { above: SKETCH_GAMMA ** (key - 1) * (1 - 1e-9), upTo: SKETCH_GAMMA ** key * (1 + 1e-9) };
+}
+
+/** The key of the bucket holding the value of 0-based `rank` in ascending order. */
+export function keyAtRank({ keys, counts }: QuantileSketch, rank: number): number {
+  let seen = 0;
+  for (let index = 0; index < keys.length; index++) {
+    seen += counts[index] ?? 0;
+    if (seen > rank) return keys[index] ?? ZERO_KEY;
+  }
+  throw new RangeError(`rank ${rank} beyond the sketch's ${seen} values`);
+}
+
+/**
+ * The 0-based ranks percentile_cont reads for `fraction` of `total` values, and how far between
+ * them it interpolates (PostgreSQL's percentile_cont_final_common).
+ */
+export function percentileRanks(
+  total: number,
+  fraction: number,
+): { low: number; high: number; proportion: number } {
+  const position = fraction * (total - 1);
+  const low = Math.floor(position);
+  return { low, high: Math.ceil(position), proportion: position - low };
+}
+
+/** percentile_cont's interpolation, as PostgreSQL computes it (float8_lerp). */
+export function interpolate(low: number, high: number, proportion: number): number {
+  return low + proportion * (high - low);
 }

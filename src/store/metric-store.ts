@@ -2,7 +2,15 @@ import type pg from 'pg';
 import { type DatabaseAvailability, within } from '../database/availability.js';
 import type { PostgresConnection } from '../database/connection.js';
 import type { Page, PageRequest, SortDirection } from '../domain/paging.js';
-import { SKETCH_RELATIVE_ACCURACY, sketchQuantile } from '../domain/quantile-sketch.js';
+import {
+  bucketValues,
+  interpolate,
+  keyAtRank,
+  percentileRanks,
+  type QuantileSketch,
+  SKETCH_RELATIVE_ACCURACY,
+  sketchQuantile,
+} from '../domain/quantile-sketch.js';
 import { levelsForBucket, ROLLUP_LEVELS, windowParts } from '../domain/rollup-plan.js';
 import type { TimeRange } from '../domain/time.js';
 import { Prisma, type PrismaClient } from '../generated/prisma/client.js';
@@ -165,6 +173,19 @@ function rangeCondition({ start, end }: TimeRange): Prisma.Sql {
     end ? Prisma.sql`"timestamp" < ${end}` : undefined,
   ].filter((condition) => condition !== undefined);
   return conditions.length > 0 ? Prisma.sql`WHERE ${Prisma.join(conditions, ' AND ')}` : Prisma.empty;
+}
+
+/**
+ * `value` cast to real and read back as pg reads a real: PostgreSQL prints the shortest decimal
+ * that reads back as the same float4.
+ */
+function asReal(value: number): number {
+  const real = Math.fround(value);
+  for (let digits = 1; digits < 9; digits++) {
+    const shortest = Number(real.toPrecision(digits));
+    if (Math.fround(shortest) === real) return shortest;
+  }
+  return Number(real.toPrecision(9));
 }
 
 /** A server the store runs statements on: the primary, or the standby reads go to. */
@@ -495,7 +516,31 @@ export class MetricStore implements BatchTarget {
         concurrency_avg: number | null;
       }>(totalsSql, scope);
       if (!totals) throw new Error('An aggregate query returned no row');
-      if (totals.count <= this.#exactPercentileMaxRows) {
+      if (totals.count === 0) {
+        return {
+          totals,
+          exact: { count: 0, cpu_percentiles: [], concurrency_p95: null },
+          sketches: undefined,
+        };
+      }
+      const [sketches] = await query<{
+        cpu_keys: number[] | null;
+        cpu_counts: number[] | null;
+        concurrency_keys: number[] | null;
+        concurrency_counts: number[] | null;
+      }>(sketchesSql, scope);
+      if (totals.count <= this.#exactPercentileMaxRows && sketches) {
+        const selected = await this.#selectedPercentiles(
+          query,
+          range,
+          totals.count,
+          {
+            cpu: { keys: sketches.cpu_keys ?? [], counts: sketches.cpu_counts ?? [] },
+            concurrency: { keys: sketches.concurrency_keys ?? [], counts: sketches.concurrency_counts ?? [] },
+          },
+          scope,
+        );
+        if (selected) return { totals, exact: selected, sketches: undefined };
         const [exact] = await query<{
           count: number;
           cpu_percentiles: number[] | null;
@@ -504,12 +549,6 @@ export class MetricStore implements BatchTarget {
         // Fewer raw rows than the rollups count: some were dropped by retention.
         if (exact && exact.count === totals.count) return { totals, exact, sketches: undefined };
       }
-      const [sketches] = await query<{
-        cpu_keys: number[] | null;
-        cpu_counts: number[] | null;
-        concurrency_keys: number[] | null;
-        concurrency_counts: number[] | null;
-      }>(sketchesSql, scope);
       return { totals, exact: undefined, sketches };
     });
     let percentiles: { cpu: (number | null)[]; concurrencyP95: number | null };
@@ -543,6 +582,79 @@ export class MetricStore implements BatchTarget {
         percentilesExact: exact !== undefined,
         percentileRelativeError: exact ? 0 : SKETCH_RELATIVE_ACCURACY,
       },
+    };
+  }
+
+  /**
+   * Exact percentiles (as percentile_cont gives them) without sorting the window: the window's
+   * sketch tells in which bucket each rank percentile_cont reads falls, and one scan of the raw rows
+   * counts the values below each such bucket and collects the few inside it, sorted; the value
+   * at a rank is then read off. Undefined when the raw rows are not all there (retention) or a
+   * rank falls outside what was collected (the sketch disagreeing with the rows): the caller then
+   * sorts.
+   */
+  async #selectedPercentiles(
+    query: <Row>(sql: Prisma.Sql, scope?: OperationScope) => Promise<Row[]>,
+    range: TimeRange,
+    count: number,
+    sketches: { cpu: QuantileSketch; concurrency: QuantileSketch },
+    scope: OperationScope | undefined,
+  ): Promise<{ count: number; cpu_percentiles: number[]; concurrency_p95: number } | undefined> {
+    const wanted = {
+      cpu: [0.5, 0.95, 0.99].map((fraction) => percentileRanks(count, fraction)),
+      concurrency: [percentileRanks(count, 0.95)],
+    };
+    const keysOf = (column: 'cpu' | 'concurrency') => [
+      ...new Set(
+        wanted[column]
+          .flatMap(({ low, high }) => [low, high])
+          .map((rank) => keyAtRank(sketches[column], rank)),
+      ),
+    ];
+    const keys = { cpu: keysOf('cpu'), concurrency: keysOf('concurrency') };
+    const selections = (column: 'cpu' | 'concurrency', sqlColumn: string) =>
+      keys[column].map((key, index) => {
+        const { above, upTo } = bucketValues(key);
+        const name = Prisma.raw(`${column}_${index}`);
+        const value = Prisma.raw(sqlColumn);
+        return Prisma.sql`count(*) FILTER (WHERE ${value} <= ${above}::float8)::int AS ${name}_below,
+               array_agg(${value}::float8 ORDER BY ${value}) FILTER (WHERE ${value} > ${above}::float8 AND ${value} <= ${upTo}::float8) AS ${name}_values`;
+      });
+    const [row] = await query<Record<string, number | number[] | null>>(
+      Prisma.sql`
+    SELECT count(*)::int AS count, ${Prisma.join([...selections('cpu', 'cpu_load'), ...selections('concurrency', 'concurrency')], ', ')}
+      FROM ${METRICS_SQL} ${rangeCondition(range)}`,
+      scope,
+    );
+    if (!row || row.count !== count) return undefined;
+    const valueAt = (column: 'cpu' | 'concurrency', rank: number): number | undefined => {
+      for (let index = 0; index < keys[column].length; index++) {
+        const below = row[`${column}_${index}_below`] as number;
+        const values = (row[`${column}_${index}_values`] as number[] | null) ?? [];
+        if (rank >= below && rank < below + values.length) return values[rank - below];
+      }
+      return undefined;
+    };
+    const percentile = (
+      column: 'cpu' | 'concurrency',
+      { low, high, proportion }: (typeof wanted.cpu)[number],
+    ) => {
+      const lower = valueAt(column, low);
+      const upper = valueAt(column, high);
+      return lower === undefined || upper === undefined
+        ? undefined
+        : high === low
+          ? lower
+          : interpolate(lower, upper, proportion);
+    };
+    const cpu = wanted.cpu.map((ranks) => percentile('cpu', ranks));
+    const [concurrency] = wanted.concurrency.map((ranks) => percentile('concurrency', ranks));
+    if (concurrency === undefined || cpu.some((value) => value === undefined)) return undefined;
+    // percentile_cont over cpu_load is cast to real, as the sorting statement does.
+    return {
+      count,
+      cpu_percentiles: cpu.map((value) => asReal(value as number)),
+      concurrency_p95: concurrency,
     };
   }
 
