@@ -4,14 +4,11 @@
  * receiver, and with 10% sampled; then how long a /metrics scrape takes with every series filled.
  */
 
-import { existsSync } from 'node:fs';
-import { symlink } from 'node:fs/promises';
 import { createServer } from 'node:http';
-import { join } from 'node:path';
-import { CACHE_DIR, ROOT } from './dataset.js';
+import { buildAt } from './builds.js';
 import type { LoadOptions, LoadResult } from './load.js';
 import { runLoad } from './load.js';
-import { freePort, mustRun, runCommand, Service } from './processes.js';
+import { freePort, Service } from './processes.js';
 import { workloads } from './workloads.js';
 
 /** The last commit before src/observability/ had its instrumentation (issue 10). */
@@ -33,19 +30,6 @@ export interface ObservabilityResult {
   /** Milliseconds of 20 sequential scrapes of /metrics after the load: median and slowest. */
   scrapeMs: { median: number; max: number; bytes: number };
   spansReceived: number;
-}
-
-/** A build of UNINSTRUMENTED_REF in a worktree of its own, sharing this checkout's node_modules. */
-async function uninstrumentedBuild(log: (line: string) => void): Promise<string> {
-  const dir = join(CACHE_DIR, `worktree-${UNINSTRUMENTED_REF}`);
-  if (!existsSync(join(dir, 'dist/src/main.js'))) {
-    log(`building ${UNINSTRUMENTED_REF} (before the instrumentation) in ${dir}`);
-    await runCommand('git', ['worktree', 'remove', '--force', dir], { cwd: ROOT });
-    await mustRun('git', ['worktree', 'add', '--detach', dir, UNINSTRUMENTED_REF], { cwd: ROOT });
-    await symlink(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
-    await mustRun('npm', ['run', 'build'], { cwd: dir });
-  }
-  return join(dir, 'dist/src/main.js');
 }
 
 /** An OTLP/HTTP receiver that accepts and counts export requests, as a collector would take them. */
@@ -79,7 +63,7 @@ export async function benchObservability(options: {
   const page = workloads('').find((workload) => workload.id === '1');
   if (!page) throw new Error('W1 is missing');
   const sink = await startSink();
-  const uninstrumented = await uninstrumentedBuild(options.log);
+  const uninstrumented = await buildAt(UNINSTRUMENTED_REF, 'before the instrumentation', options.log);
   const env = (extra: Record<string, string>, port: number): NodeJS.ProcessEnv => {
     const clean = { ...process.env };
     for (const name of Object.keys(clean)) if (name.startsWith('OTEL_')) delete clean[name];

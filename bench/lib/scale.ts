@@ -15,6 +15,7 @@ import { readdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { migrateDeploy } from '../../src/database/migrations.js';
+import { buildAt } from './builds.js';
 import {
   CACHE_DIR,
   databaseUrl,
@@ -36,6 +37,8 @@ const YEAR_END_MS = SCALE.startMs + SCALE.rows * 1000;
 const MIGRATIONS = join(ROOT, 'prisma/migrations');
 /** The last migration of the schema as it was before time partitions and rollups. */
 const PLAIN_UNTIL = '20261202000000_metrics_changes';
+/** The service as it was on that schema (the last commit before partitions and rollups). */
+const PLAIN_REF = '388d488';
 const DAY_MS = 86_400_000;
 
 export interface ScaleDatabase {
@@ -229,11 +232,17 @@ async function tableSizes(url: string): Promise<{ name: string; bytes: number }[
 export async function benchScale(benchUrl: string, log: (line: string) => void): Promise<ScaleResult> {
   const file = await dataFile(log);
   const targets = [
-    { name: 'metrics_scale', schema: 'every migration', until: undefined },
+    {
+      name: 'metrics_scale',
+      schema: 'every migration',
+      until: undefined,
+      main: join(ROOT, 'dist/src/main.js'),
+    },
     {
       name: 'metrics_scale_plain',
-      schema: `migrations up to ${PLAIN_UNTIL} (unpartitioned, no rollups)`,
+      schema: `migrations up to ${PLAIN_UNTIL} (unpartitioned, no rollups), served by ${PLAIN_REF}`,
       until: PLAIN_UNTIL,
+      main: await buildAt(PLAIN_REF, 'the service before partitions and rollups', log),
     },
   ];
   const databases: ScaleDatabase[] = [];
@@ -256,7 +265,7 @@ export async function benchScale(benchUrl: string, log: (line: string) => void):
     await withClient(url, (client) => client.query('VACUUM (ANALYZE) metrics'));
 
     const port = await freePort();
-    const service = Service.start('service', process.execPath, [join(ROOT, 'dist/src/main.js')], {
+    const service = Service.start('service', process.execPath, [target.main], {
       ...process.env,
       NODE_ENV: 'production',
       DATABASE_URL: url,
