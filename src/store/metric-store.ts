@@ -663,16 +663,13 @@ export class MetricStore implements BatchTarget {
    * statement here is short; compiling one costs more than running it). Statements are observed
    * like any other.
    */
-  async #inSnapshot<T>(
+  #inSnapshot<T>(
     on: Server,
     work: (query: <Row>(sql: Prisma.Sql, scope?: OperationScope) => Promise<Row[]>) => Promise<T>,
   ): Promise<T> {
-    const client = await on.pool.connect().catch(this.#classified);
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    return this.#transaction(on, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', async (client) => {
       await client.query('SET LOCAL jit = off');
-      const result = await work(async <Row>(sql: Prisma.Sql, scope?: OperationScope) => {
+      return work(async <Row>(sql: Prisma.Sql, scope?: OperationScope) => {
         const { rows } = await on.observed(
           'SELECT',
           sql.text,
@@ -682,16 +679,7 @@ export class MetricStore implements BatchTarget {
         );
         return rows as Row[];
       });
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch((rollbackFailed: Error) => {
-        broken = rollbackFailed;
-      });
-      throw this.#availability.classify(error);
-    } finally {
-      client.release(broken);
-    }
+    });
   }
 
   /**
@@ -768,19 +756,26 @@ export class MetricStore implements BatchTarget {
   }
 
   /** Runs `work` in one transaction on one connection: its batches are stored together or not at all. */
-  async inTransaction<T>(work: (target: BatchTarget) => Promise<T>): Promise<T> {
-    const client = await this.#primary.pool.connect().catch(this.#classified);
-    // A connection whose ROLLBACK failed is in an unknown state: it is closed, not reused.
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN');
-      const result = await work(
+  inTransaction<T>(work: (target: BatchTarget) => Promise<T>): Promise<T> {
+    return this.#transaction(this.#primary, 'BEGIN', (client) =>
+      work(
         new BatchSession(client, {
           copyFromStdin: this.#copyFromStdin,
           observed: this.#primary.observed,
           conflicts: this.#conflicts,
         }),
-      );
+      ),
+    );
+  }
+
+  /** `work` on one connection of `on`, in a transaction `begin` opens; committed, or rolled back on failure. */
+  async #transaction<T>(on: Server, begin: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await on.pool.connect().catch(this.#classified);
+    // A connection whose ROLLBACK failed is in an unknown state: it is closed, not reused.
+    let broken: Error | undefined;
+    try {
+      await client.query(begin);
+      const result = await work(client);
       await client.query('COMMIT');
       return result;
     } catch (error) {
