@@ -205,7 +205,10 @@ export class ChangeFeed {
       return;
     }
     if (notice.op === 'INSERT') {
-      this.#unread = withNotice(this.#unread, notice);
+      // A notification can arrive between a reconnect's LISTEN and the listener saying it listens
+      // again: notifications before it may be lost, so the next read cannot trust the announced
+      // ranges, and reads every row after the position.
+      this.#unread = this.#listener.listening ? withNotice(this.#unread, notice) : 'everything';
       this.#read();
     }
     this.#emitChanged(notice);
