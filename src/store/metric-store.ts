@@ -667,9 +667,10 @@ export class MetricStore implements BatchTarget {
     on: Server,
     work: (query: <Row>(sql: Prisma.Sql, scope?: OperationScope) => Promise<Row[]>) => Promise<T>,
   ): Promise<T> {
-    return this.#transaction(on, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', async (client) => {
-      await client.query('SET LOCAL jit = off');
-      return work(async <Row>(sql: Prisma.Sql, scope?: OperationScope) => {
+    // One round trip opens the snapshot and turns JIT off for it.
+    const begin = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL jit = off';
+    return this.#transaction(on, begin, async (client) =>
+      work(async <Row>(sql: Prisma.Sql, scope?: OperationScope) => {
         const { rows } = await on.observed(
           'SELECT',
           sql.text,
@@ -678,8 +679,8 @@ export class MetricStore implements BatchTarget {
           scope,
         );
         return rows as Row[];
-      });
-    });
+      }),
+    );
   }
 
   /**
