@@ -3,9 +3,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  bucketValues,
-  keyAtRank,
   mergeSketches,
+  percentileSelection,
   representativeValue,
   SKETCH_RELATIVE_ACCURACY,
   sketchCount,
@@ -80,26 +79,43 @@ describe('quantile sketch', () => {
   });
 });
 
-describe('locating a rank', () => {
-  it("names the bucket holding the value at every rank, and that bucket's values include it", () => {
+describe('exact percentiles by selection', () => {
+  const fractions = [0, 0.5, 0.95, 0.99, 1];
+  const values = fc.array(
+    fc.oneof(
+      fc.constant(0),
+      fc.integer({ min: 0, max: 200 }),
+      fc.float({ min: Math.fround(1e-6), max: 1e6, noNaN: true }),
+    ),
+    { minLength: 1, maxLength: 400 },
+  );
+
+  it("reads percentile_cont's exact answer off the values inside the buckets holding its ranks", () => {
     fc.assert(
-      fc.property(
-        fc.array(fc.oneof(fc.constant(0), fc.float({ min: Math.fround(1e-6), max: 1e6, noNaN: true })), {
-          minLength: 1,
-          maxLength: 300,
-        }),
-        (values) => {
-          const sketch = sketchOf(values);
-          const sorted = [...values].sort((a, b) => a - b);
-          sorted.forEach((value, rank) => {
-            const key = keyAtRank(sketch, rank);
-            expect(key === sketchKey(value)).toBe(true);
-            const { above, upTo } = bucketValues(key);
-            expect(value > above && value <= upTo).toBe(true);
-          });
-          expect(() => keyAtRank(sketch, values.length)).toThrow(RangeError);
-        },
-      ),
+      fc.property(values, (all) => {
+        const selection = percentileSelection(sketchOf(all), fractions);
+        const collected = all.filter((value) =>
+          selection.ranges.some(({ above, upTo }) => value > above && value <= upTo),
+        );
+        expect(selection.percentiles(collected)).toEqual(fractions.map((f) => percentileCont(all, f)));
+        // Every value, in any order, gives the same: values outside the ranges are ignored.
+        expect(selection.percentiles([...all].reverse())).toEqual(selection.percentiles(collected));
+      }),
+    );
+  });
+
+  it('refuses collected values the sketch does not count', () => {
+    fc.assert(
+      fc.property(values, fc.nat(), (all, pick) => {
+        const selection = percentileSelection(sketchOf(all), fractions);
+        const collected = all.filter((value) =>
+          selection.ranges.some(({ above, upTo }) => value > above && value <= upTo),
+        );
+        const missing = collected.toSpliced(pick % collected.length, 1);
+        expect(selection.percentiles(missing)).toBeUndefined();
+        const extra = [...collected, collected[pick % collected.length] as number];
+        expect(selection.percentiles(extra)).toBeUndefined();
+      }),
     );
   });
 });

@@ -94,19 +94,76 @@ export function sketchQuantile(sketch: QuantileSketch, fraction: number): number
  * function (in SQL or here) rounds across a boundary is still inside: `above` exclusive, `upTo`
  * inclusive. Zero's key holds exactly 0.
  */
-export function bucketValues(key: number): { above: number; upTo: number } {
+function bucketValues(key: number): { above: number; upTo: number } {
   if (key === ZERO_KEY) return { above: -1, upTo: 0 };
   return { above: SKETCH_GAMMA ** (key - 1) * (1 - 1e-9), upTo: SKETCH_GAMMA ** key * (1 + 1e-9) };
 }
 
-/** The key of the bucket holding the value of 0-based `rank` in ascending order. */
-export function keyAtRank({ keys, counts }: QuantileSketch, rank: number): number {
+/** The bucket holding the value of 0-based `rank`, with how many values it holds and how many lie below it. */
+function bucketAtRank(
+  { keys, counts }: QuantileSketch,
+  rank: number,
+): { key: number; below: number; count: number } {
   let seen = 0;
   for (let index = 0; index < keys.length; index++) {
-    seen += counts[index] ?? 0;
-    if (seen > rank) return keys[index] ?? ZERO_KEY;
+    const count = counts[index] ?? 0;
+    if (seen + count > rank) return { key: keys[index] ?? ZERO_KEY, below: seen, count };
+    seen += count;
   }
   throw new RangeError(`rank ${rank} beyond the sketch's ${seen} values`);
+}
+
+/** What an exact selection needs from a scan, and reads off what the scan collected. */
+export interface PercentileSelection {
+  /** Value ranges (`above` exclusive, `upTo` inclusive): the scan collects every value inside any of them. */
+  ranges: { above: number; upTo: number }[];
+  /**
+   * The percentiles, exactly as percentile_cont gives them over all the values, from the values
+   * the scan collected (in any order); undefined when a bucket's collected values are not the
+   * ones the sketch counts in it (the sketch does not describe the scanned values).
+   */
+  percentiles(collected: readonly number[]): number[] | undefined;
+}
+
+/**
+ * Exact percentiles without sorting every value: the sketch of the values says which bucket
+ * holds each rank percentile_cont reads and how many values lie below that bucket, so only the
+ * values inside those few buckets (about 1% wide each) need collecting and sorting. A bucket's
+ * collected values are accepted only when there are exactly as many as the sketch counts in it:
+ * the widened ranges (bucketValues) hold every value of the bucket, so equal counts mean they are
+ * the bucket's values and nothing else.
+ */
+export function percentileSelection(
+  sketch: QuantileSketch,
+  fractions: readonly number[],
+): PercentileSelection {
+  const total = sketchCount(sketch);
+  const wanted = fractions.map((fraction) => percentileRanks(total, fraction));
+  const buckets = new Map<number, { below: number; count: number; above: number; upTo: number }>();
+  for (const { low, high } of wanted) {
+    for (const rank of [low, high]) {
+      const { key, below, count } = bucketAtRank(sketch, rank);
+      if (!buckets.has(key)) buckets.set(key, { below, count, ...bucketValues(key) });
+    }
+  }
+  return {
+    ranges: [...buckets.values()].map(({ above, upTo }) => ({ above, upTo })),
+    percentiles(collected) {
+      const sorted: { below: number; values: number[] }[] = [];
+      for (const { below, count, above, upTo } of buckets.values()) {
+        const values = collected.filter((value) => value > above && value <= upTo).sort((a, b) => a - b);
+        if (values.length !== count) return undefined;
+        sorted.push({ below, values });
+      }
+      const valueAt = (rank: number): number => {
+        const bucket = sorted.find(({ below, values }) => rank >= below && rank < below + values.length);
+        return bucket?.values[rank - bucket.below] as number;
+      };
+      return wanted.map(({ low, high, proportion }) =>
+        high === low ? valueAt(low) : interpolate(valueAt(low), valueAt(high), proportion),
+      );
+    },
+  };
 }
 
 /**

@@ -3,10 +3,8 @@ import { type DatabaseAvailability, within } from '../database/availability.js';
 import type { PostgresConnection } from '../database/connection.js';
 import type { Page, PageRequest, SortDirection } from '../domain/paging.js';
 import {
-  bucketValues,
-  interpolate,
-  keyAtRank,
-  percentileRanks,
+  type PercentileSelection,
+  percentileSelection,
   type QuantileSketch,
   SKETCH_RELATIVE_ACCURACY,
   sketchQuantile,
@@ -25,6 +23,7 @@ import type { StatementRunner } from './statement-runner.js';
 import { METRICS, REVISION } from './tables.js';
 
 const METRICS_SQL = Prisma.raw(METRICS);
+const CPU_PERCENTILES = [0.5, 0.95, 0.99];
 const REVISION_SQL = Prisma.raw(REVISION);
 
 /** An answer and the revision of `metrics_revision` in the snapshot it was computed from. */
@@ -186,6 +185,31 @@ function asReal(value: number): number {
     if (Math.fround(shortest) === real) return shortest;
   }
   return Number(real.toPrecision(9));
+}
+
+/** A window's totals and merged sketches, as one statement reads them. */
+interface SummaryTotals {
+  revision: string;
+  count: number;
+  first: Date | null;
+  last: Date | null;
+  cpu_min: number | null;
+  cpu_max: number | null;
+  cpu_avg: number | null;
+  concurrency_min: number | null;
+  concurrency_max: number | null;
+  concurrency_avg: number | null;
+  cpu_keys: number[] | null;
+  cpu_counts: number[] | null;
+  concurrency_keys: number[] | null;
+  concurrency_counts: number[] | null;
+}
+
+function sketchesOf(totals: SummaryTotals): { cpu: QuantileSketch; concurrency: QuantileSketch } {
+  return {
+    cpu: { keys: totals.cpu_keys ?? [], counts: totals.cpu_counts ?? [] },
+    concurrency: { keys: totals.concurrency_keys ?? [], counts: totals.concurrency_counts ?? [] },
+  };
 }
 
 /** A server the store runs statements on: the primary, or the standby reads go to. */
@@ -476,8 +500,7 @@ export class MetricStore implements BatchTarget {
     const window = Prisma.sql`
       raw AS MATERIALIZED (${rawRowsOf(parts)}),
       rolled AS MATERIALIZED (${rollupRowsOf(parts)})`;
-    const totalsSql = Prisma.sql`
-    WITH ${window}
+    const windowTotals = Prisma.sql`
     SELECT (SELECT revision FROM ${REVISION_SQL})::text AS revision,
            coalesce(sum(n), 0)::int AS count, min(first) AS first, max(last) AS last,
            min(cpu_min) AS cpu_min, max(cpu_max) AS cpu_max, (sum(cpu_sum) / sum(n)::float8)::real AS cpu_avg,
@@ -496,72 +519,37 @@ export class MetricStore implements BatchTarget {
                       UNION ALL
                       SELECT metric_sketch_key(${Prisma.raw(column)}), 1 FROM raw) AS keyed
                GROUP BY key) AS merged`;
-    const sketchesSql = Prisma.sql`
+    // Totals and sketches in one statement: one round trip, the raw edges read once.
+    const totalsSql = Prisma.sql`
     WITH ${window}
-    SELECT cpu.keys AS cpu_keys, cpu.counts AS cpu_counts,
-           concurrency.keys AS concurrency_keys, concurrency.counts AS concurrency_counts
-      FROM (${sketch('cpu_load')}) AS cpu, (${sketch('concurrency')}) AS concurrency`;
+    SELECT * FROM (${windowTotals}) AS totals,
+           (SELECT keys AS cpu_keys, counts AS cpu_counts FROM (${sketch('cpu_load')}) AS merged) AS cpu,
+           (SELECT keys AS concurrency_keys, counts AS concurrency_counts FROM (${sketch('concurrency')}) AS merged) AS concurrency`;
 
-    const { totals, exact, sketches } = await this.#inSnapshot(this.#reads, async (query) => {
-      const [totals] = await query<{
-        revision: string;
-        count: number;
-        first: Date | null;
-        last: Date | null;
-        cpu_min: number | null;
-        cpu_max: number | null;
-        cpu_avg: number | null;
-        concurrency_min: number | null;
-        concurrency_max: number | null;
-        concurrency_avg: number | null;
-      }>(totalsSql, scope);
+    const { totals, exact } = await this.#inSnapshot(this.#reads, async (query) => {
+      const [totals] = await query<SummaryTotals>(totalsSql, scope);
       if (!totals) throw new Error('An aggregate query returned no row');
       if (totals.count === 0) {
-        return {
-          totals,
-          exact: { count: 0, cpu_percentiles: [], concurrency_p95: null },
-          sketches: undefined,
-        };
+        return { totals, exact: { count: 0, cpu_percentiles: [], concurrency_p95: null } };
       }
-      const [sketches] = await query<{
-        cpu_keys: number[] | null;
-        cpu_counts: number[] | null;
-        concurrency_keys: number[] | null;
-        concurrency_counts: number[] | null;
-      }>(sketchesSql, scope);
-      if (totals.count <= this.#exactPercentileMaxRows && sketches) {
-        const selected = await this.#selectedPercentiles(
-          query,
-          range,
-          totals.count,
-          {
-            cpu: { keys: sketches.cpu_keys ?? [], counts: sketches.cpu_counts ?? [] },
-            concurrency: { keys: sketches.concurrency_keys ?? [], counts: sketches.concurrency_counts ?? [] },
-          },
-          scope,
-        );
-        if (selected) return { totals, exact: selected, sketches: undefined };
-        const [exact] = await query<{
-          count: number;
-          cpu_percentiles: number[] | null;
-          concurrency_p95: number | null;
-        }>(exactSql, scope);
-        // Fewer raw rows than the rollups count: some were dropped by retention.
-        if (exact && exact.count === totals.count) return { totals, exact, sketches: undefined };
-      }
-      return { totals, exact: undefined, sketches };
+      if (totals.count > this.#exactPercentileMaxRows) return { totals, exact: undefined };
+      const selected = await this.#selectedPercentiles(query, range, totals, scope);
+      if (selected) return { totals, exact: selected };
+      const [exact] = await query<{
+        count: number;
+        cpu_percentiles: number[] | null;
+        concurrency_p95: number | null;
+      }>(exactSql, scope);
+      // Fewer raw rows than the rollups count: some were dropped by retention.
+      return { totals, exact: exact && exact.count === totals.count ? exact : undefined };
     });
     let percentiles: { cpu: (number | null)[]; concurrencyP95: number | null };
     if (exact) {
       percentiles = { cpu: exact.cpu_percentiles ?? [], concurrencyP95: exact.concurrency_p95 };
     } else {
-      const cpu = { keys: sketches?.cpu_keys ?? [], counts: sketches?.cpu_counts ?? [] };
-      const concurrency = {
-        keys: sketches?.concurrency_keys ?? [],
-        counts: sketches?.concurrency_counts ?? [],
-      };
+      const { cpu, concurrency } = sketchesOf(totals);
       percentiles = {
-        cpu: [0.5, 0.95, 0.99].map((fraction) => sketchQuantile(cpu, fraction)),
+        cpu: CPU_PERCENTILES.map((fraction) => sketchQuantile(cpu, fraction)),
         concurrencyP95: sketchQuantile(concurrency, 0.95),
       };
     }
@@ -587,75 +575,46 @@ export class MetricStore implements BatchTarget {
 
   /**
    * Exact percentiles (as percentile_cont gives them) without sorting the window: the window's
-   * sketch tells in which bucket each rank percentile_cont reads falls, and one scan of the raw rows
-   * counts the values below each such bucket and collects the few inside it, sorted; the value
-   * at a rank is then read off. Undefined when the raw rows are not all there (retention) or a
-   * rank falls outside what was collected (the sketch disagreeing with the rows): the caller then
-   * sorts.
+   * sketch tells which bucket holds each rank percentile_cont reads and how many values lie below
+   * it (domain/quantile-sketch.ts), so one scan of the raw rows collects only the values inside
+   * those buckets, and counts the rows. Undefined when the raw rows are not all there (retention)
+   * or the sketch does not describe them: the caller then sorts.
    */
   async #selectedPercentiles(
     query: <Row>(sql: Prisma.Sql, scope?: OperationScope) => Promise<Row[]>,
     range: TimeRange,
-    count: number,
-    sketches: { cpu: QuantileSketch; concurrency: QuantileSketch },
+    totals: SummaryTotals,
     scope: OperationScope | undefined,
   ): Promise<{ count: number; cpu_percentiles: number[]; concurrency_p95: number } | undefined> {
-    const wanted = {
-      cpu: [0.5, 0.95, 0.99].map((fraction) => percentileRanks(count, fraction)),
-      concurrency: [percentileRanks(count, 0.95)],
-    };
-    const keysOf = (column: 'cpu' | 'concurrency') => [
-      ...new Set(
-        wanted[column]
-          .flatMap(({ low, high }) => [low, high])
-          .map((rank) => keyAtRank(sketches[column], rank)),
-      ),
-    ];
-    const keys = { cpu: keysOf('cpu'), concurrency: keysOf('concurrency') };
-    const selections = (column: 'cpu' | 'concurrency', sqlColumn: string) =>
-      keys[column].map((key, index) => {
-        const { above, upTo } = bucketValues(key);
-        const name = Prisma.raw(`${column}_${index}`);
-        const value = Prisma.raw(sqlColumn);
-        return Prisma.sql`count(*) FILTER (WHERE ${value} <= ${above}::float8)::int AS ${name}_below,
-               array_agg(${value}::float8 ORDER BY ${value}) FILTER (WHERE ${value} > ${above}::float8 AND ${value} <= ${upTo}::float8) AS ${name}_values`;
-      });
-    const [row] = await query<Record<string, number | number[] | null>>(
+    const sketches = sketchesOf(totals);
+    const cpu = percentileSelection(sketches.cpu, CPU_PERCENTILES);
+    const concurrency = percentileSelection(sketches.concurrency, [0.95]);
+    const inRanges = (column: string, { ranges }: PercentileSelection) =>
+      Prisma.join(
+        ranges.map(
+          ({ above, upTo }) =>
+            Prisma.sql`(${Prisma.raw(column)} > ${above}::float8 AND ${Prisma.raw(column)} <= ${upTo}::float8)`,
+        ),
+        ' OR ',
+      );
+    const [row] = await query<{
+      count: number;
+      cpu_values: number[] | null;
+      concurrency_values: number[] | null;
+    }>(
       Prisma.sql`
-    SELECT count(*)::int AS count, ${Prisma.join([...selections('cpu', 'cpu_load'), ...selections('concurrency', 'concurrency')], ', ')}
+    SELECT count(*)::int AS count,
+           array_agg(cpu_load::float8) FILTER (WHERE ${inRanges('cpu_load', cpu)}) AS cpu_values,
+           array_agg(concurrency) FILTER (WHERE ${inRanges('concurrency', concurrency)}) AS concurrency_values
       FROM ${METRICS_SQL} ${rangeCondition(range)}`,
       scope,
     );
-    if (!row || row.count !== count) return undefined;
-    const valueAt = (column: 'cpu' | 'concurrency', rank: number): number | undefined => {
-      for (let index = 0; index < keys[column].length; index++) {
-        const below = row[`${column}_${index}_below`] as number;
-        const values = (row[`${column}_${index}_values`] as number[] | null) ?? [];
-        if (rank >= below && rank < below + values.length) return values[rank - below];
-      }
-      return undefined;
-    };
-    const percentile = (
-      column: 'cpu' | 'concurrency',
-      { low, high, proportion }: (typeof wanted.cpu)[number],
-    ) => {
-      const lower = valueAt(column, low);
-      const upper = valueAt(column, high);
-      return lower === undefined || upper === undefined
-        ? undefined
-        : high === low
-          ? lower
-          : interpolate(lower, upper, proportion);
-    };
-    const cpu = wanted.cpu.map((ranks) => percentile('cpu', ranks));
-    const [concurrency] = wanted.concurrency.map((ranks) => percentile('concurrency', ranks));
-    if (concurrency === undefined || cpu.some((value) => value === undefined)) return undefined;
+    if (!row || row.count !== totals.count) return undefined;
+    const cpuPercentiles = cpu.percentiles(row.cpu_values ?? []);
+    const [concurrencyP95] = concurrency.percentiles(row.concurrency_values ?? []) ?? [];
+    if (!cpuPercentiles || concurrencyP95 === undefined) return undefined;
     // percentile_cont over cpu_load is cast to real, as the sorting statement does.
-    return {
-      count,
-      cpu_percentiles: cpu.map((value) => asReal(value as number)),
-      concurrency_p95: concurrency,
-    };
+    return { count: row.count, cpu_percentiles: cpuPercentiles.map(asReal), concurrency_p95: concurrencyP95 };
   }
 
   /**
