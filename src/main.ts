@@ -69,7 +69,7 @@ async function main(): Promise<void> {
         intervalMs: config.maintenanceIntervalMs,
         logger,
       });
-  await maintenance?.start();
+  maintenance?.start();
   // Maintenance writes, so it runs on the primary.
   const rollupRetention = new RollupRetention(
     new RollupStore(database),

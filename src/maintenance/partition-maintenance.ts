@@ -25,7 +25,6 @@ export class PartitionMaintenance {
   #manager: PartitionManager | undefined;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<MaintenanceResult | undefined> | undefined;
-  #stopped = false;
 
   constructor(
     store: Pick<MetricStore, 'partitions' | 'refreshPartitions'>,
@@ -35,10 +34,13 @@ export class PartitionMaintenance {
     this.#options = options;
   }
 
-  /** Runs the first pass and schedules the next ones. */
-  async start(): Promise<void> {
-    await this.runOnce();
-    if (this.#stopped) return;
+  /**
+   * Starts the first pass and schedules the next ones. Nothing waits for the first pass: a row
+   * with no partition yet goes to the default partition, so serving need not wait for a pass
+   * that may queue behind another instance's or behind a lock a long query holds.
+   */
+  start(): void {
+    void this.runOnce();
     this.#timer = setInterval(() => void this.runOnce(), this.#options.intervalMs);
     // The server keeps the process alive; the schedule alone must not.
     this.#timer.unref();
@@ -104,7 +106,6 @@ export class PartitionMaintenance {
 
   /** No pass after this; a pass under way is finished first. */
   async stop(): Promise<void> {
-    this.#stopped = true;
     clearInterval(this.#timer);
     await this.#running;
   }

@@ -40,7 +40,7 @@ export interface MaintenancePolicy {
 }
 
 const DEFAULT_PARTITION = `${METRICS}_default`;
-/** Where a default partition's rows wait while pg_partman makes its own, at the takeover (a temporary table). */
+/** The default partition's name while pg_partman makes its own, at the takeover. */
 const DEFAULT_BEFORE_PARTMAN = 'metrics_default_before_partman';
 const DAY_MS = 86_400_000;
 /** Default rows are counted up to this many: beyond, the count is only "at least". */
@@ -291,10 +291,13 @@ export class MetricPartitions {
 
   /**
    * pg_partman's create_parent makes a default partition of its own, so the one the migration
-   * made goes first; its rows, if any, are deleted and written again through the table (to the
-   * partitions pg_partman made for them, or its default partition). The first partition pg_partman
-   * makes starts where the newest existing one ends (or `premake` partitions before now), so the
-   * two never overlap.
+   * made is detached first and set aside under another name, rows and all. Once create_parent has
+   * made its partitions, the rows of their ranges move into them, partition to partition, and the
+   * old default takes the place of pg_partman's empty one. No row passes through a statement on
+   * metrics, so no trigger sees a change (there is none: the rollups already count these rows),
+   * and a default holding millions of rows (a back-fill written before its partitions were made)
+   * is attached again, not copied. The first partition pg_partman makes starts where the newest
+   * existing one ends (or `premake` partitions before now), so the two never overlap.
    */
   async #handOver(
     client: pg.PoolClient,
@@ -314,31 +317,40 @@ export class MetricPartitions {
       [METRICS, DEFAULT_PARTITION],
     );
     if (hadDefault) {
-      // Its rows leave through the table and come back through it, so that every trigger sees
-      // both (the rollups subtract what they add again): a partition detached with rows in it
-      // would take them away unseen.
-      await this.#query(
-        client,
-        `CREATE TEMPORARY TABLE ${DEFAULT_BEFORE_PARTMAN} ON COMMIT DROP AS SELECT id, "timestamp", cpu_load, concurrency FROM ${identifier(DEFAULT_PARTITION)}`,
-      );
-      await this.#query(
-        client,
-        `DELETE FROM ${METRICS} AS stored USING ${DEFAULT_BEFORE_PARTMAN} AS moving WHERE stored."timestamp" = moving."timestamp"`,
-      );
       await this.#query(client, `ALTER TABLE ${METRICS} DETACH PARTITION ${identifier(DEFAULT_PARTITION)}`);
-      await this.#query(client, `DROP TABLE ${identifier(DEFAULT_PARTITION)}`);
+      await this.#query(
+        client,
+        `ALTER TABLE ${identifier(DEFAULT_PARTITION)} RENAME TO ${identifier(DEFAULT_BEFORE_PARTMAN)}`,
+      );
     }
     await this.#query(
       client,
       `SELECT ${partman}.create_parent($1, 'timestamp', 'native', $2, p_premake := $3, p_start_partition := $4, p_jobmon := false)`,
       [parent, interval, policy.premake, start.toISOString()],
     );
-    if (hadDefault) {
+    if (!hadDefault) return;
+    const known = new Set(existing.map((partition) => partition.name));
+    for (const partition of await this.list(client)) {
+      if (known.has(partition.name)) continue;
       await this.#query(
         client,
-        `INSERT INTO ${METRICS} (id, "timestamp", cpu_load, concurrency) SELECT id, "timestamp", cpu_load, concurrency FROM ${DEFAULT_BEFORE_PARTMAN}`,
+        `WITH moved AS (
+           DELETE FROM ${identifier(DEFAULT_BEFORE_PARTMAN)} WHERE "timestamp" >= $1 AND "timestamp" < $2
+           RETURNING id, "timestamp", cpu_load, concurrency)
+         INSERT INTO ${identifier(partition.name)} (id, "timestamp", cpu_load, concurrency) SELECT * FROM moved`,
+        [partition.from, partition.to],
       );
     }
+    await this.#query(client, `ALTER TABLE ${METRICS} DETACH PARTITION ${identifier(DEFAULT_PARTITION)}`);
+    await this.#query(client, `DROP TABLE ${identifier(DEFAULT_PARTITION)}`);
+    await this.#query(
+      client,
+      `ALTER TABLE ${identifier(DEFAULT_BEFORE_PARTMAN)} RENAME TO ${identifier(DEFAULT_PARTITION)}`,
+    );
+    await this.#query(
+      client,
+      `ALTER TABLE ${METRICS} ATTACH PARTITION ${identifier(DEFAULT_PARTITION)} DEFAULT`,
+    );
   }
 
   /**
@@ -353,9 +365,11 @@ export class MetricPartitions {
   }
 
   /**
-   * Rows of the new partition's range that sit in the default partition move into it first: a
-   * partition cannot be attached while the default holds rows of its range. The move goes
-   * partition to partition, so it fires none of metrics' triggers: no row changes.
+   * Rows of the new partitions' ranges that sit in the default partition move into them, partition
+   * to partition, so they fire none of metrics' statement triggers: no row changes. The default
+   * partition is detached meanwhile: attached, it would be scanned for rows of the new range at
+   * every partition made (PostgreSQL's check), once per day of a year's back-fill held there.
+   * Detached, it is scanned once, when it is attached again.
    */
   async #createCovering(
     client: pg.PoolClient,
@@ -364,29 +378,42 @@ export class MetricPartitions {
     sizeSeconds: number,
     existing: Partition[],
   ): Promise<string[]> {
-    const created: string[] = [];
-    for (const start of partitionStarts(from, to, sizeSeconds)) {
-      const range = { from: start, to: new Date(start.getTime() + sizeSeconds * 1000) };
-      if (existing.some((partition) => overlaps(partition, range))) continue;
-      const name = identifier(partitionName(start, sizeSeconds));
-      const bounds = [range.from.toISOString(), range.to.toISOString()];
+    const missing = partitionStarts(from, to, sizeSeconds)
+      .map((start) => ({
+        name: partitionName(start, sizeSeconds),
+        from: start,
+        to: new Date(start.getTime() + sizeSeconds * 1000),
+      }))
+      .filter((range) => !existing.some((partition) => overlaps(partition, range)));
+    if (missing.length === 0) return [];
+    const defaultPartition = identifier(DEFAULT_PARTITION);
+    const { rows } = await this.#query<{ held: boolean }>(
+      client,
+      `SELECT EXISTS (SELECT FROM ONLY ${defaultPartition} WHERE "timestamp" >= $1 AND "timestamp" < $2) AS held`,
+      [missing[0]?.from, missing.at(-1)?.to],
+    );
+    const moving = rows[0]?.held === true;
+    if (moving) await this.#query(client, `ALTER TABLE ${METRICS} DETACH PARTITION ${defaultPartition}`);
+    for (const range of missing) {
+      const name = identifier(range.name);
       await this.#query(
         client,
-        `CREATE TABLE ${name} (LIKE ${METRICS} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`,
+        `CREATE TABLE ${name} PARTITION OF ${METRICS} FOR VALUES FROM ('${range.from.toISOString()}') TO ('${range.to.toISOString()}')`,
       );
-      await this.#query(
-        client,
-        `WITH moved AS (DELETE FROM ONLY ${identifier(DEFAULT_PARTITION)} WHERE "timestamp" >= $1 AND "timestamp" < $2 RETURNING *)
-         INSERT INTO ${name} SELECT * FROM moved`,
-        bounds,
-      );
-      await this.#query(
-        client,
-        `ALTER TABLE ${METRICS} ATTACH PARTITION ${name} FOR VALUES FROM ('${bounds[0]}') TO ('${bounds[1]}')`,
-      );
-      created.push(partitionName(start, sizeSeconds));
+      if (moving) {
+        await this.#query(
+          client,
+          `WITH moved AS (
+             DELETE FROM ${defaultPartition} WHERE "timestamp" >= $1 AND "timestamp" < $2
+             RETURNING id, "timestamp", cpu_load, concurrency)
+           INSERT INTO ${name} (id, "timestamp", cpu_load, concurrency) SELECT * FROM moved`,
+          [range.from, range.to],
+        );
+      }
     }
-    return created;
+    if (moving)
+      await this.#query(client, `ALTER TABLE ${METRICS} ATTACH PARTITION ${defaultPartition} DEFAULT`);
+    return missing.map((range) => range.name);
   }
 
   /** The revision and a DELETE-like announcement for partitions dropped whole. */
