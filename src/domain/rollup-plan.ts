@@ -16,6 +16,10 @@ export interface WindowPart {
   end: Date | undefined;
 }
 
+export function levelWidthMs(level: RollupLevel): number {
+  return ROLLUP_LEVELS.find((candidate) => candidate.level === level)?.widthMs as number;
+}
+
 /** The levels whose width divides a series bucket of `bucketSeconds`, coarsest first. */
 export function levelsForBucket(bucketSeconds: number): RollupLevel[] {
   return ROLLUP_LEVELS.filter(({ widthMs }) => (bucketSeconds * 1000) % widthMs === 0).map(

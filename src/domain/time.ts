@@ -139,27 +139,28 @@ export function parseTimestamp(value: unknown, fromText: boolean): { ms: number 
   return rangeError ? { error: rangeError } : { ms };
 }
 
-const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
 const pad2 = (n: number) => (n < 10 ? `0${n}` : `${n}`);
 const pad3 = (n: number) => (n < 10 ? `00${n}` : n < 100 ? `0${n}` : `${n}`);
-let formattedHour = Number.NaN;
-let hourPrefix = '';
+let formattedDay = Number.NaN;
+let dayPrefix = '';
 
 /**
- * `date.toISOString()`, the way every timestamp goes out. A page's timestamps share their hour,
- * so the hour's "YYYY-MM-DDTHH:" is formatted once and reused: Date's own formatting, which works
- * out the calendar for every call, was a tenth of a page's CPU per row (bench/PROFILE.md).
- * Instants outside four-digit years are left to Date.
+ * `date.toISOString()`, the way every timestamp goes out. A page's timestamps, and an hourly
+ * series', share their day, so the day's "YYYY-MM-DDT" is formatted once and reused: Date's own
+ * formatting, which works out the calendar for every call, was a tenth of a page's CPU per row
+ * (bench/PROFILE.md). Instants outside four-digit years are left to Date.
  */
 export function isoTimestamp(date: Date): string {
   const ms = date.getTime();
   if (!(ms >= MIN_TIMESTAMP_MS && ms <= MAX_TIMESTAMP_MS)) return date.toISOString();
-  const hour = Math.floor(ms / HOUR_MS);
-  if (hour !== formattedHour) {
-    hourPrefix = new Date(hour * HOUR_MS).toISOString().slice(0, 14);
-    formattedHour = hour;
+  const day = Math.floor(ms / DAY_MS);
+  if (day !== formattedDay) {
+    dayPrefix = new Date(day * DAY_MS).toISOString().slice(0, 11);
+    formattedDay = day;
   }
-  const withinHour = ms - hour * HOUR_MS;
-  const seconds = Math.floor(withinHour / 1000);
-  return `${hourPrefix}${pad2(Math.floor(seconds / 60))}:${pad2(seconds % 60)}.${pad3(withinHour % 1000)}Z`;
+  const withinDay = ms - day * DAY_MS;
+  const seconds = Math.floor(withinDay / 1000);
+  const minutes = Math.floor(seconds / 60);
+  return `${dayPrefix}${pad2(Math.floor(minutes / 60))}:${pad2(minutes % 60)}:${pad2(seconds % 60)}.${pad3(withinDay % 1000)}Z`;
 }
