@@ -364,7 +364,7 @@ async function main() {
       `# Scale benchmark, ${date}`,
       '',
       ...environment.map((line) => `- ${line}`),
-      `- service: ${serviceCommand.how}, AGGREGATE_CACHE_BYTES=0 (every answer computed); one connection, sequential requests, p50 after one unmeasured request`,
+      `- service: ${serviceCommand.how}, AGGREGATE_CACHE_BYTES=0 (every answer computed); one connection, sequential requests, p50 after three unmeasured requests`,
       `- whole run: ${elapsed()}`,
       '',
       ...renderScale(scale),
