@@ -226,8 +226,11 @@ async function ask(url: string, query: string, runs: number): Promise<{ p50: num
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ query }),
     });
-    const body = (await response.json()) as { data?: Record<string, unknown>; errors?: unknown[] };
+    // Until the last byte, as a client waiting for the answer sees it; parsing it is the client's
+    // own time (a year by hour is 1.4 MB of JSON: ~15 ms of JSON.parse in this process).
+    const text = await response.text();
     const ms = performance.now() - started;
+    const body = JSON.parse(text) as { data?: Record<string, unknown>; errors?: unknown[] };
     if (body.errors || !body.data) throw new Error(`${query}: ${JSON.stringify(body.errors ?? body)}`);
     if (i > 0) times.push(ms);
     const value = Object.values(body.data)[0] as { edges?: unknown[] } | unknown[];
