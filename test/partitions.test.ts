@@ -4,13 +4,16 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it, type TestContext } from 'vitest';
 import { run as runPartitions } from '../src/cli/partitions/run.js';
 import { PartitionMaintenance } from '../src/maintenance/partition-maintenance.js';
+import { DatabaseTelemetry, databaseAddress } from '../src/observability/database-telemetry.js';
+import { startTelemetry, telemetrySettings } from '../src/observability/telemetry.js';
 import { projectRoot } from '../src/paths.js';
-import { MetricStore, pageSegments } from '../src/store/metric-store.js';
+import { MetricStore, pageSegments, windowSources } from '../src/store/metric-store.js';
 import { RollupStore } from '../src/store/rollup-store.js';
 import { Batch } from '../src/store/sample-batch.js';
 import { createTestService, graphql } from './support/app.js';
@@ -536,6 +539,137 @@ describe('pageSegments', () => {
     const window = [['>', new Date(at(2).getTime() + 1)] as const, ['<=', at(4)] as const];
     expect(pageSegments(window, 'asc', cuts)).toEqual([[['<', at(3)]], [['>=', at(3)]]]);
     expect(pageSegments(window, 'asc', [])).toEqual([[]]);
+  });
+});
+
+describe('windowSources', () => {
+  const at = (day: number, hours = 0) => new Date(Date.UTC(2025, 0, 1 + day, hours));
+  const partition = (day: number) => ({ name: dayName(at(day).getTime()), from: at(day), to: at(day + 1) });
+  // Days 1, 2, 3 and 5: day 4 has no partition (its rows are in the default one).
+  const partitions = [partition(1), partition(2), partition(3), partition(5)];
+
+  it('reads whole the partitions inside the window, and through metrics its edges and gaps', () => {
+    expect(windowSources(partitions, { start: at(1, 1), end: at(6) })).toEqual({
+      whole: [partition(2), partition(3), partition(5)],
+      rest: [
+        { start: at(1, 1), end: at(2) },
+        { start: at(4), end: at(5) },
+      ],
+    });
+    expect(windowSources(partitions, { start: undefined, end: at(3) })).toEqual({
+      whole: [partition(1), partition(2)],
+      rest: [{ start: undefined, end: at(1) }],
+    });
+    expect(windowSources(partitions, { start: at(5), end: undefined })).toEqual({
+      whole: [partition(5)],
+      rest: [{ start: at(6), end: undefined }],
+    });
+  });
+
+  it('reads everything through metrics when no partition lies wholly inside', () => {
+    const window = { start: at(1, 1), end: at(1, 23) };
+    expect(windowSources(partitions, window)).toEqual({ whole: [], rest: [window] });
+    expect(windowSources([], {})).toEqual({ whole: [], rest: [{ start: undefined, end: undefined }] });
+  });
+});
+
+describe('summaries over partitions', () => {
+  it('read the partitions inside the window by name, exactly, and through metrics once one named is gone', async ({
+    onTestFinished,
+  }) => {
+    const db = await ownDatabase(onTestFinished);
+    const exporter = new InMemorySpanExporter();
+    const telemetry = startTelemetry(telemetrySettings({ OTEL_SERVICE_NAME: 'partitions-test' }, 'x'), {
+      spanExporter: exporter,
+      runtimeMetrics: false,
+    });
+    onTestFinished(() => telemetry.shutdown());
+    const store = new MetricStore(
+      db,
+      new DatabaseTelemetry({ tracer: telemetry.tracer, address: databaseAddress(db.url), pool: db.pool }),
+    );
+    /** The selection scans run since the last call: what they read from, and whether each failed. */
+    const scans = () => {
+      const seen = exporter
+        .getFinishedSpans()
+        .map((span) => ({
+          text: String(span.attributes['db.query.text']),
+          failed: span.attributes['error.type'] !== undefined,
+        }))
+        .filter(({ text }) => text.includes('AS window_rows'))
+        .map(({ text, failed }) => ({
+          partitions: [...text.matchAll(/FROM "(metrics_p\w+)"/g)].map((match) => match[1]),
+          failed,
+        }));
+      exporter.reset();
+      return seen;
+    };
+    const first = TODAY - 20 * DAY;
+    await store.partitions.create(new Date(first), new Date(first + 4 * DAY), 86_400);
+    // Every 30 s over days 0-2, one in day 3, and day 5 (no partition: the default one).
+    const instants = [
+      ...Array.from({ length: (3 * DAY) / 30_000 }, (_, index) => first + index * 30_000),
+      first + 3 * DAY + 1000,
+      ...Array.from({ length: 100 }, (_, index) => first + 5 * DAY + index * 60_000),
+    ];
+    const batch = new Batch(instants.length);
+    for (const [index, ms] of instants.entries())
+      batch.push(ms, ((index * 7919) % 1000) / 100, (index * 31) % 200);
+    await store.writeBatch(batch, 'skip', false);
+    await store.refreshPartitions();
+
+    const exact = async (start: number, end: number) => {
+      const [row] = await query<{ count: number; cpu: number[]; concurrency: number }>(
+        db.url,
+        `SELECT count(*)::int AS count,
+                (percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY cpu_load))::real[] AS cpu,
+                percentile_cont(0.95) WITHIN GROUP (ORDER BY concurrency) AS concurrency
+           FROM metrics WHERE "timestamp" >= $1 AND "timestamp" < $2`,
+        [new Date(start), new Date(end)],
+      );
+      return row;
+    };
+    const summarized = async (start: number, end: number) => {
+      const { value } = await store.summary({ start: new Date(start), end: new Date(end) });
+      return {
+        count: value.count,
+        cpu: [value.cpuLoad.p50, value.cpuLoad.p95, value.cpuLoad.p99],
+        concurrency: value.concurrency.p95,
+        exact: value.percentilesExact,
+      };
+    };
+    const windows: [number, number][] = [
+      [first, first + 3 * DAY],
+      [first + 3_600_000 + 500, first + 2 * DAY],
+      [first, first + 6 * DAY],
+    ];
+    for (const [start, end] of windows) {
+      expect(await summarized(start, end), `${new Date(start).toISOString()}..`).toEqual({
+        ...(await exact(start, end)),
+        exact: true,
+      });
+    }
+    const days = (...offsets: number[]) => offsets.map((day) => dayName(first + day * DAY));
+    expect(scans()).toEqual([
+      { partitions: days(0, 1, 2), failed: false },
+      { partitions: days(1), failed: false },
+      { partitions: days(0, 1, 2, 3), failed: false },
+    ]);
+
+    // Day 3's partition, emptied, is dropped behind the store's back, as another instance's
+    // retention pass would: the store still names it, the statement fails, and the read is made
+    // again through metrics.
+    await query(db.url, `DELETE FROM metrics WHERE "timestamp" = $1`, [new Date(first + 3 * DAY + 1000)]);
+    await query(db.url, `ALTER TABLE metrics DETACH PARTITION ${dayName(first + 3 * DAY)}`);
+    await query(db.url, `DROP TABLE ${dayName(first + 3 * DAY)}`);
+    expect(await summarized(first, first + 4 * DAY)).toEqual({
+      ...(await exact(first, first + 4 * DAY)),
+      exact: true,
+    });
+    expect(scans()).toEqual([
+      { partitions: days(0, 1, 2, 3), failed: true },
+      { partitions: [], failed: false },
+    ]);
   });
 });
 

@@ -47,7 +47,7 @@ const DAY_MS = 86_400_000;
 const DEFAULT_ROWS_COUNTED = 1_000_000;
 
 /** A quoted identifier: partition names are made here, but quoted all the same. */
-const identifier = (name: string) => `"${name.replaceAll('"', '""')}"`;
+export const quoteIdentifier = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
 const pad = (value: number, width = 2) => String(value).padStart(width, '0');
 
@@ -144,7 +144,7 @@ export class MetricPartitions {
     if (partitions.length === 0) return [];
     const probes = partitions.map(
       (partition, index) =>
-        `SELECT ${index} AS index, min(id)::text AS min_id, max(id)::text AS max_id FROM ONLY ${identifier(partition.name)}`,
+        `SELECT ${index} AS index, min(id)::text AS min_id, max(id)::text AS max_id FROM ONLY ${quoteIdentifier(partition.name)}`,
     );
     const { rows } = await this.#query<{ index: number; min_id: string | null; max_id: string | null }>(
       this.pool,
@@ -162,7 +162,7 @@ export class MetricPartitions {
   async defaultRows(client: pg.ClientBase | pg.Pool = this.pool): Promise<number> {
     const { rows } = await this.#query<{ count: number }>(
       client,
-      `SELECT count(*)::int AS count FROM (SELECT FROM ONLY ${identifier(DEFAULT_PARTITION)} LIMIT ${DEFAULT_ROWS_COUNTED}) AS counted`,
+      `SELECT count(*)::int AS count FROM (SELECT FROM ONLY ${quoteIdentifier(DEFAULT_PARTITION)} LIMIT ${DEFAULT_ROWS_COUNTED}) AS counted`,
     );
     return rows[0]?.count ?? 0;
   }
@@ -252,7 +252,7 @@ export class MetricPartitions {
     existing: Partition[],
     now: Date,
   ): Promise<number> {
-    const partman = identifier(schema);
+    const partman = quoteIdentifier(schema);
     const { rows: parents } = await this.#query<{ parent: string }>(
       client,
       `SELECT n.nspname || '.' || c.relname AS parent FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::regclass`,
@@ -317,10 +317,13 @@ export class MetricPartitions {
       [METRICS, DEFAULT_PARTITION],
     );
     if (hadDefault) {
-      await this.#query(client, `ALTER TABLE ${METRICS} DETACH PARTITION ${identifier(DEFAULT_PARTITION)}`);
       await this.#query(
         client,
-        `ALTER TABLE ${identifier(DEFAULT_PARTITION)} RENAME TO ${identifier(DEFAULT_BEFORE_PARTMAN)}`,
+        `ALTER TABLE ${METRICS} DETACH PARTITION ${quoteIdentifier(DEFAULT_PARTITION)}`,
+      );
+      await this.#query(
+        client,
+        `ALTER TABLE ${quoteIdentifier(DEFAULT_PARTITION)} RENAME TO ${quoteIdentifier(DEFAULT_BEFORE_PARTMAN)}`,
       );
     }
     await this.#query(
@@ -335,21 +338,24 @@ export class MetricPartitions {
       await this.#query(
         client,
         `WITH moved AS (
-           DELETE FROM ${identifier(DEFAULT_BEFORE_PARTMAN)} WHERE "timestamp" >= $1 AND "timestamp" < $2
+           DELETE FROM ${quoteIdentifier(DEFAULT_BEFORE_PARTMAN)} WHERE "timestamp" >= $1 AND "timestamp" < $2
            RETURNING id, "timestamp", cpu_load, concurrency)
-         INSERT INTO ${identifier(partition.name)} (id, "timestamp", cpu_load, concurrency) SELECT * FROM moved`,
+         INSERT INTO ${quoteIdentifier(partition.name)} (id, "timestamp", cpu_load, concurrency) SELECT * FROM moved`,
         [partition.from, partition.to],
       );
     }
-    await this.#query(client, `ALTER TABLE ${METRICS} DETACH PARTITION ${identifier(DEFAULT_PARTITION)}`);
-    await this.#query(client, `DROP TABLE ${identifier(DEFAULT_PARTITION)}`);
     await this.#query(
       client,
-      `ALTER TABLE ${identifier(DEFAULT_BEFORE_PARTMAN)} RENAME TO ${identifier(DEFAULT_PARTITION)}`,
+      `ALTER TABLE ${METRICS} DETACH PARTITION ${quoteIdentifier(DEFAULT_PARTITION)}`,
+    );
+    await this.#query(client, `DROP TABLE ${quoteIdentifier(DEFAULT_PARTITION)}`);
+    await this.#query(
+      client,
+      `ALTER TABLE ${quoteIdentifier(DEFAULT_BEFORE_PARTMAN)} RENAME TO ${quoteIdentifier(DEFAULT_PARTITION)}`,
     );
     await this.#query(
       client,
-      `ALTER TABLE ${METRICS} ATTACH PARTITION ${identifier(DEFAULT_PARTITION)} DEFAULT`,
+      `ALTER TABLE ${METRICS} ATTACH PARTITION ${quoteIdentifier(DEFAULT_PARTITION)} DEFAULT`,
     );
   }
 
@@ -386,7 +392,7 @@ export class MetricPartitions {
       }))
       .filter((range) => !existing.some((partition) => overlaps(partition, range)));
     if (missing.length === 0) return [];
-    const defaultPartition = identifier(DEFAULT_PARTITION);
+    const defaultPartition = quoteIdentifier(DEFAULT_PARTITION);
     const { rows } = await this.#query<{ held: boolean }>(
       client,
       `SELECT EXISTS (SELECT FROM ONLY ${defaultPartition} WHERE "timestamp" >= $1 AND "timestamp" < $2) AS held`,
@@ -395,7 +401,7 @@ export class MetricPartitions {
     const moving = rows[0]?.held === true;
     if (moving) await this.#query(client, `ALTER TABLE ${METRICS} DETACH PARTITION ${defaultPartition}`);
     for (const range of missing) {
-      const name = identifier(range.name);
+      const name = quoteIdentifier(range.name);
       await this.#query(
         client,
         `CREATE TABLE ${name} PARTITION OF ${METRICS} FOR VALUES FROM ('${range.from.toISOString()}') TO ('${range.to.toISOString()}')`,

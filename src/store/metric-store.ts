@@ -14,7 +14,7 @@ import { Prisma, type PrismaClient } from '../generated/prisma/client.js';
 import type { DatabaseTelemetry } from '../observability/database-telemetry.js';
 import type { OperationScope } from '../observability/operation-scope.js';
 import { BatchSession, type ConflictMemory } from './batch-session.js';
-import { MetricPartitions, type PartitionIds } from './metric-partitions.js';
+import { MetricPartitions, type Partition, type PartitionIds, quoteIdentifier } from './metric-partitions.js';
 import { fastTimestamptzTypes } from './pg-timestamptz.js';
 import { partialAggregates, rawRowsOf, rollupRowsOf } from './rollup-sql.js';
 import type { Batch, BatchResult, BatchTarget, ConflictMode } from './sample-batch.js';
@@ -23,6 +23,8 @@ import { METRICS, REVISION } from './tables.js';
 
 const METRICS_SQL = Prisma.raw(METRICS);
 const CPU_PERCENTILES = [0.5, 0.95, 0.99];
+/** PostgreSQL's SQLSTATE for a relation that does not exist. */
+const UNDEFINED_TABLE = '42P01';
 const REVISION_SQL = Prisma.raw(REVISION);
 
 /** An answer and the revision of `metrics_revision` in the snapshot it was computed from. */
@@ -165,12 +167,17 @@ function pageBounds({ range, endInclusive, after, before, direction }: PageReque
   return bounds;
 }
 
-function rangeCondition({ start, end }: TimeRange): Prisma.Sql {
+function rangeCondition(range: TimeRange): Prisma.Sql {
+  return range.start || range.end ? Prisma.sql`WHERE ${rangeConditions(range)}` : Prisma.empty;
+}
+
+/** `start <= "timestamp" < end`, an open bound no condition: `true` when both are open. */
+function rangeConditions({ start, end }: TimeRange): Prisma.Sql {
   const conditions = [
     start ? Prisma.sql`"timestamp" >= ${start}` : undefined,
     end ? Prisma.sql`"timestamp" < ${end}` : undefined,
   ].filter((condition) => condition !== undefined);
-  return conditions.length > 0 ? Prisma.sql`WHERE ${Prisma.join(conditions, ' AND ')}` : Prisma.empty;
+  return conditions.length > 0 ? Prisma.join(conditions, ' AND ') : Prisma.sql`true`;
 }
 
 /**
@@ -184,6 +191,54 @@ function asReal(value: number): number {
     if (Math.fround(shortest) === real) return shortest;
   }
   return Number(real.toPrecision(9));
+}
+
+/**
+ * Where a scan of a window's raw rows reads: the partitions that lie wholly inside the window,
+ * each read whole by name, and what is left of the window (its edges, and any gap between those
+ * partitions), read through metrics with the time bounds. PostgreSQL checks a window's time bounds
+ * on every row of every partition it scans, even of one inside the window: on a day's partition
+ * that check was a third of the scan. `partitions` in time order, as remembered at the last
+ * refresh: one dropped since makes the statement fail with undefined_table (the caller reads
+ * again through metrics), one made since is read through metrics, bounded.
+ */
+export function windowSources(
+  partitions: readonly Partition[],
+  { start, end }: TimeRange,
+): { whole: Partition[]; rest: TimeRange[] } {
+  const whole = partitions.filter(
+    (partition) => (!start || partition.from >= start) && (!end || partition.to <= end),
+  );
+  const rest: TimeRange[] = [];
+  let from = start;
+  for (const partition of whole) {
+    if (!from || from < partition.from) rest.push({ start: from, end: partition.from });
+    from = partition.to;
+  }
+  if (!from || !end || from < end) rest.push({ start: from, end });
+  return { whole, rest };
+}
+
+/** The statement reading cpu_load and concurrency of a window's raw rows from `windowSources`. */
+function rowsOf(range: TimeRange, partitions: readonly Partition[]): Prisma.Sql {
+  const { whole, rest } = windowSources(partitions, range);
+  return Prisma.join(
+    [
+      ...whole.map(
+        (partition) =>
+          Prisma.sql`SELECT cpu_load, concurrency FROM ${Prisma.raw(quoteIdentifier(partition.name))}`,
+      ),
+      ...(rest.length > 0
+        ? [
+            Prisma.sql`SELECT cpu_load, concurrency FROM ${METRICS_SQL} WHERE ${Prisma.join(
+              rest.map((part) => Prisma.sql`(${rangeConditions(part)})`),
+              ' OR ',
+            )}`,
+          ]
+        : []),
+    ],
+    ' UNION ALL ',
+  );
 }
 
 const FLOAT4 = new Float32Array(1);
@@ -560,22 +615,29 @@ export class MetricStore implements BatchTarget {
            (SELECT keys AS cpu_keys, counts AS cpu_counts FROM (${sketch('cpu_load')}) AS merged) AS cpu,
            (SELECT keys AS concurrency_keys, counts AS concurrency_counts FROM (${sketch('concurrency')}) AS merged) AS concurrency`;
 
-    const { totals, exact } = await this.#inSnapshot(this.#reads, async (query) => {
-      const [totals] = await query<SummaryTotals>(totalsSql, scope);
-      if (!totals) throw new Error('An aggregate query returned no row');
-      if (totals.count === 0) {
-        return { totals, exact: { count: 0, cpu_percentiles: [], concurrency_p95: null } };
-      }
-      if (totals.count > this.#exactPercentileMaxRows) return { totals, exact: undefined };
-      const selected = await this.#selectedPercentiles(query, range, totals, scope);
-      if (selected) return { totals, exact: selected };
-      const [exact] = await query<{
-        count: number;
-        cpu_percentiles: number[] | null;
-        concurrency_p95: number | null;
-      }>(exactSql, scope);
-      // Fewer raw rows than the rollups count: some were dropped by retention.
-      return { totals, exact: exact && exact.count === totals.count ? exact : undefined };
+    const read = (byName: boolean) =>
+      this.#inSnapshot(this.#reads, async (query) => {
+        const [totals] = await query<SummaryTotals>(totalsSql, scope);
+        if (!totals) throw new Error('An aggregate query returned no row');
+        if (totals.count === 0) {
+          return { totals, exact: { count: 0, cpu_percentiles: [], concurrency_p95: null } };
+        }
+        if (totals.count > this.#exactPercentileMaxRows) return { totals, exact: undefined };
+        const selected = await this.#selectedPercentiles(query, range, totals, byName, scope);
+        if (selected) return { totals, exact: selected };
+        const [exact] = await query<{
+          count: number;
+          cpu_percentiles: number[] | null;
+          concurrency_p95: number | null;
+        }>(exactSql, scope);
+        // Fewer raw rows than the rollups count: some were dropped by retention.
+        return { totals, exact: exact && exact.count === totals.count ? exact : undefined };
+      });
+    // A partition read by name was dropped since the last refresh (another instance's retention
+    // pass): read again, through metrics only.
+    const { totals, exact } = await read(true).catch((error: unknown) => {
+      if ((error as { code?: unknown }).code === UNDEFINED_TABLE) return read(false);
+      throw error;
     });
     let percentiles: { cpu: (number | null)[]; concurrencyP95: number | null };
     if (exact) {
@@ -611,13 +673,15 @@ export class MetricStore implements BatchTarget {
    * Exact percentiles (as percentile_cont gives them) without sorting the window: the window's
    * sketch tells which bucket holds each rank percentile_cont reads and how many values lie below
    * it (domain/quantile-sketch.ts), so one scan of the raw rows collects only the values inside
-   * those buckets, and counts the rows. Undefined when the raw rows are not all there (retention)
+   * those buckets, and counts the rows; partitions wholly inside the window are read by name
+   * (windowSources), unless `byName` is false. Undefined when the raw rows are not all there (retention)
    * or the sketch does not describe them: the caller then sorts.
    */
   async #selectedPercentiles(
     query: <Row>(sql: Prisma.Sql, scope?: OperationScope) => Promise<Row[]>,
     range: TimeRange,
     totals: SummaryTotals,
+    byName: boolean,
     scope: OperationScope | undefined,
   ): Promise<{ count: number; cpu_percentiles: number[]; concurrency_p95: number } | undefined> {
     const sketches = sketchesOf(totals);
@@ -636,7 +700,7 @@ export class MetricStore implements BatchTarget {
     SELECT count(*)::int AS count,
            array_agg(cpu_load::float8) FILTER (WHERE ${withinAny('cpu_load', cpu.ranges, cpuBounds)}) AS cpu_values,
            array_agg(concurrency) FILTER (WHERE ${withinAny('concurrency', concurrency.ranges, concurrencyBounds)}) AS concurrency_values
-      FROM ${METRICS_SQL} ${rangeCondition(range)}`,
+      FROM (${rowsOf(range, byName ? this.#partitionIds : [])}) AS window_rows`,
       scope,
     );
     if (!row || row.count !== totals.count) return undefined;
