@@ -8,7 +8,13 @@ import {
   SKETCH_RELATIVE_ACCURACY,
   sketchQuantile,
 } from '../domain/quantile-sketch.js';
-import { levelsForBucket, levelWidthMs, ROLLUP_LEVELS, windowParts } from '../domain/rollup-plan.js';
+import {
+  levelsForBucket,
+  levelWidthMs,
+  ROLLUP_LEVELS,
+  type RollupLevel,
+  windowParts,
+} from '../domain/rollup-plan.js';
 import type { TimeRange } from '../domain/time.js';
 import { Prisma, type PrismaClient } from '../generated/prisma/client.js';
 import type { DatabaseTelemetry } from '../observability/database-telemetry.js';
@@ -23,6 +29,8 @@ import { METRICS, REVISION } from './tables.js';
 
 const METRICS_SQL = Prisma.raw(METRICS);
 const CPU_PERCENTILES = [0.5, 0.95, 0.99];
+/** The rollup levels that keep percentile sketches (the migration 20261203000000_metric_rollups_hourly_sketches). */
+const SKETCH_LEVELS: RollupLevel[] = ['day', 'hour'];
 /** PostgreSQL's SQLSTATE for a relation that does not exist. */
 const UNDEFINED_TABLE = '42P01';
 const REVISION_SQL = Prisma.raw(REVISION);
@@ -586,9 +594,14 @@ export class MetricStore implements BatchTarget {
       range,
       ROLLUP_LEVELS.map(({ level }) => level),
     );
+    // Minutes carry no sketch: the sketches come from whole hours and days, and the raw rows of
+    // the rest of the window (under an hour at either end).
+    const sketchParts = windowParts(range, SKETCH_LEVELS);
     const window = Prisma.sql`
       raw AS MATERIALIZED (${rawRowsOf(parts)}),
-      rolled AS MATERIALIZED (${rollupRowsOf(parts)})`;
+      rolled AS MATERIALIZED (${rollupRowsOf(parts)}),
+      sketch_raw AS MATERIALIZED (${rawRowsOf(sketchParts)}),
+      sketch_rolled AS MATERIALIZED (${rollupRowsOf(sketchParts)})`;
     const windowTotals = Prisma.sql`
     SELECT (SELECT revision FROM ${REVISION_SQL})::text AS revision,
            coalesce(sum(n), 0)::int AS count, min(first) AS first, max(last) AS last,
@@ -604,11 +617,11 @@ export class MetricStore implements BatchTarget {
     const sketch = (column: 'cpu_load' | 'concurrency') => Prisma.sql`
       SELECT array_agg(key ORDER BY key) AS keys, array_agg(n ORDER BY key) AS counts
         FROM (SELECT key, sum(n)::float8 AS n
-                FROM (SELECT s.key, s.n FROM rolled, unnest(${Prisma.raw(`${column}_sketch_keys`)}, ${Prisma.raw(`${column}_sketch_counts`)}) AS s(key, n)
+                FROM (SELECT s.key, s.n FROM sketch_rolled, unnest(${Prisma.raw(`${column}_sketch_keys`)}, ${Prisma.raw(`${column}_sketch_counts`)}) AS s(key, n)
                       UNION ALL
-                      SELECT metric_sketch_key(${Prisma.raw(column)}), 1 FROM raw) AS keyed
+                      SELECT metric_sketch_key(${Prisma.raw(column)}), 1 FROM sketch_raw) AS keyed
                GROUP BY key) AS merged`;
-    // Totals and sketches in one statement: one round trip, the raw edges read once.
+    // Totals and sketches in one statement: one round trip, one snapshot.
     const totalsSql = Prisma.sql`
     WITH ${window}
     SELECT * FROM (${windowTotals}) AS totals,
