@@ -364,7 +364,7 @@ async function main() {
       `# Scale benchmark, ${date}`,
       '',
       ...environment.map((line) => `- ${line}`),
-      `- service: ${serviceCommand.how}, AGGREGATE_CACHE_BYTES=0 (every answer computed); one connection, sequential requests, p50 after three unmeasured requests`,
+      `- service: ${serviceCommand.how}, AGGREGATE_CACHE_BYTES=0 (every answer computed); one connection, sequential requests, p50 after unmeasured requests for 2 s (at least three)`,
       `- whole run: ${elapsed()}`,
       '',
       ...renderScale(scale),

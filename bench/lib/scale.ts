@@ -206,6 +206,7 @@ function questions(): { id: string; title: string; query: string; runs: number }
 }
 
 const WARMUP_REQUESTS = 3;
+const WARMUP_MS = 2_000;
 
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -215,11 +216,15 @@ const median = (values: number[]) => {
 async function ask(url: string, query: string, runs: number): Promise<{ p50: number; rows: number }> {
   const times: number[] = [];
   let rows = 0;
-  // Unmeasured requests first, so that every measured one meets a warm process: the connection
-  // and plans, graphql-jit's compiled query (made at a document's second execution) and V8's
-  // optimized code for the answer's shape (an hourly year is 8,760 buckets: the first three
-  // answers took 130, 70 and 60 ms, the rest 35-40).
-  for (let i = 1 - WARMUP_REQUESTS; i <= runs; i++) {
+  // Unmeasured requests first, for at least WARMUP_MS and WARMUP_REQUESTS, so that every measured
+  // one meets a warm process: the connection and plans, graphql-jit's compiled query (made at a
+  // document's second execution) and V8's optimized code for the answer's shape (an hourly year is
+  // 8,760 buckets: the first answers took 129, 79, 73, 46 ms, from the eighth on 31-42; a year by
+  // day 64, 24, 12 ms, then 5).
+  const warmupEnds = performance.now() + WARMUP_MS;
+  let warmups = 0;
+  for (let i = 0; i < runs; ) {
+    const measured = warmups >= WARMUP_REQUESTS && performance.now() >= warmupEnds;
     const started = performance.now();
     const response = await fetch(`${url}/graphql`, {
       method: 'POST',
@@ -232,7 +237,12 @@ async function ask(url: string, query: string, runs: number): Promise<{ p50: num
     const ms = performance.now() - started;
     const body = JSON.parse(text) as { data?: Record<string, unknown>; errors?: unknown[] };
     if (body.errors || !body.data) throw new Error(`${query}: ${JSON.stringify(body.errors ?? body)}`);
-    if (i > 0) times.push(ms);
+    if (measured) {
+      times.push(ms);
+      i++;
+    } else {
+      warmups++;
+    }
     const value = Object.values(body.data)[0] as { edges?: unknown[] } | unknown[];
     rows = Array.isArray(value) ? value.length : (value.edges?.length ?? 1);
   }
