@@ -33,7 +33,15 @@ import { benchIngest, type IngestResult } from './lib/ingest.js';
 import { benchLiveDelivery, type LiveDeliveryResult } from './lib/live-delivery.js';
 import { type LoadOptions, type LoadResult, runLoad, sample } from './lib/load.js';
 import { benchObservability, type ObservabilityResult } from './lib/observability.js';
-import { cpuMsByPid, freePort, machineBusyMs, mustRun, runCommand, Service } from './lib/processes.js';
+import {
+  cpuMsByPid,
+  freePort,
+  machineBusyMs,
+  mustRun,
+  NODE_FLAGS,
+  runCommand,
+  Service,
+} from './lib/processes.js';
 import { int, ratio, renderReport, type WorkloadResult } from './lib/report.js';
 import { benchScale, renderScale } from './lib/scale.js';
 import {
@@ -123,7 +131,10 @@ const partial =
   args['skip-observability'];
 
 async function build(): Promise<{ command: string; args: string[]; how: string }> {
-  const entry = { command: process.execPath, args: ['--import', 'tsx', join(ROOT, 'src/main.ts')] };
+  const entry = {
+    command: process.execPath,
+    args: [...NODE_FLAGS, '--import', 'tsx', join(ROOT, 'src/main.ts')],
+  };
   if (args.tsx) {
     await runCommand('npm', ['run', 'generate'], { cwd: ROOT });
     return { ...entry, how: '`node --import tsx src/main.ts` (from source, --tsx)' };
@@ -133,8 +144,8 @@ async function build(): Promise<{ command: string; args: string[]; how: string }
   if (result.code === 0) {
     return {
       command: process.execPath,
-      args: [join(ROOT, 'dist/src/main.js')],
-      how: '`node dist/src/main.js` after `npm run build`',
+      args: [...NODE_FLAGS, join(ROOT, 'dist/src/main.js')],
+      how: `\`node ${NODE_FLAGS.join(' ')} dist/src/main.js\` (as \`npm start\`) after \`npm run build\``,
     };
   }
   log(
@@ -236,7 +247,7 @@ async function runHttp(
   const baseline = Service.start(
     'baseline',
     process.execPath,
-    [await compiledBaseline()],
+    [...NODE_FLAGS, await compiledBaseline()],
     baselineEnv(baselinePort, 'limit'),
   );
   // The earlier baseline (tsx, unprepared statements, its own smaller JSON), for W1 only.
@@ -244,7 +255,7 @@ async function runHttp(
   const oldBaseline = Service.start(
     'old baseline',
     process.execPath,
-    ['--import', 'tsx', join(ROOT, 'bench/baseline-server.ts')],
+    [...NODE_FLAGS, '--import', 'tsx', join(ROOT, 'bench/baseline-server.ts')],
     baselineEnv(oldBaselinePort, 'old'),
   );
   const serviceUrl = `http://127.0.0.1:${servicePort}`;

@@ -8,7 +8,7 @@ import { createServer } from 'node:http';
 import { buildAt } from './builds.js';
 import type { LoadOptions, LoadResult } from './load.js';
 import { runLoad } from './load.js';
-import { freePort, Service } from './processes.js';
+import { freePort, NODE_FLAGS, Service } from './processes.js';
 import { workloads } from './workloads.js';
 
 /** The last commit before src/observability/ had its instrumentation (issue 10). */
@@ -83,7 +83,7 @@ export async function benchObservability(options: {
     {
       name: `without the instrumentation (${UNINSTRUMENTED_REF})`,
       command: process.execPath,
-      args: [uninstrumented],
+      args: [...NODE_FLAGS, uninstrumented],
       env: {},
     },
     { name: 'OpenTelemetry off (no OTEL_* set)', ...options.service, env: {} },

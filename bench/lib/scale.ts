@@ -25,7 +25,7 @@ import {
   recreateDatabase,
   withClient,
 } from './dataset.js';
-import { freePort, mustRun, Service } from './processes.js';
+import { freePort, mustRun, NODE_FLAGS, Service } from './processes.js';
 
 export const SCALE = {
   rows: 31_536_000,
@@ -303,7 +303,7 @@ export async function benchScale(benchUrl: string, log: (line: string) => void):
     await withClient(url, (client) => client.query('VACUUM (ANALYZE) metrics'));
 
     const port = await freePort();
-    const service = Service.start('service', process.execPath, [target.main], {
+    const service = Service.start('service', process.execPath, [...NODE_FLAGS, target.main], {
       ...process.env,
       NODE_ENV: 'production',
       DATABASE_URL: url,
