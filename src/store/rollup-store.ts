@@ -137,7 +137,8 @@ export class RollupStore {
   /**
    * Drops minute rollups older than `minutesBefore` and hour rollups older than `hoursBefore`,
    * but never those of a day raw rows are still stored for (an update of a raw row recomputes its
-   * hour from the minutes and its day from the hours). Renews the revision when it drops any.
+   * minute and hour and then its day from the day's hours, which must all be there). Renews the
+   * revision when it drops any.
    */
   dropOld({
     minutesBefore,
