@@ -1,58 +1,45 @@
 // How the store writes a batch: COPY straight into metrics when every timestamp is new, and
 // otherwise COPY into a staging table merged by one INSERT ... ON CONFLICT, with exact counts either
 // way. The statements are read off the store's own spans.
-import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DatabaseTelemetry, databaseAddress } from '../src/observability/database-telemetry.js';
-import { startTelemetry, type Telemetry, telemetrySettings } from '../src/observability/telemetry.js';
 import { MetricStore } from '../src/store/metric-store.js';
 import { Batch } from '../src/store/sample-batch.js';
 import { connectTest, createTestDatabase, type TestDatabase } from './support/database.js';
+import { TracedStatements } from './support/traced-statements.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 const MINUTE = 60_000;
 
 let db: TestDatabase;
-let exporter: InMemorySpanExporter;
-let telemetry: Telemetry;
+let traced: TracedStatements;
 let store: MetricStore;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  exporter = new InMemorySpanExporter();
-  telemetry = startTelemetry(telemetrySettings({ OTEL_SERVICE_NAME: 'batch-writes-test' }, 'x'), {
-    spanExporter: exporter,
-    runtimeMetrics: false,
-  });
+  traced = new TracedStatements('batch-writes-test');
   store = newStore();
 });
 afterAll(async () => {
-  await telemetry.shutdown();
+  await traced.shutdown();
   await db.drop();
 });
 beforeEach(async () => {
   await db.pool.query('TRUNCATE metrics');
   // A store remembers whether its last batch met stored rows: each test starts with a new one.
   store = newStore();
-  exporter.reset();
+  traced.take();
 });
 
 function newStore(): MetricStore {
-  return new MetricStore(
-    db,
-    new DatabaseTelemetry({ tracer: telemetry.tracer, address: databaseAddress(db.url), pool: db.pool }),
-  );
+  return new MetricStore(db, traced.telemetryFor(db));
 }
 
 /** The statements the store ran since the last reset: verb, table and whether each failed. */
 function statements(): string[] {
-  const seen = exporter.getFinishedSpans().map((span) => {
-    const text = String(span.attributes['db.query.text']);
+  return traced.take().map(({ operation, text, failed }) => {
     const table = /\b(?:INTO|COPY)\s+(\w+)/.exec(text)?.[1];
-    return `${span.attributes['db.operation.name']} ${table}${span.attributes['error.type'] ? ' (failed)' : ''}`;
+    return `${operation} ${table}${failed ? ' (failed)' : ''}`;
   });
-  exporter.reset();
-  return seen;
 }
 
 /** Samples at T0 + each minute given, cpu load minute / 10. */
@@ -191,14 +178,7 @@ describe('concurrent writers merging the same timestamps', () => {
     const writers = 8;
     const rounds = 5;
     try {
-      const concurrentStore = new MetricStore(
-        wide,
-        new DatabaseTelemetry({
-          tracer: telemetry.tracer,
-          address: databaseAddress(db.url),
-          pool: wide.pool,
-        }),
-      );
+      const concurrentStore = new MetricStore(wide, traced.telemetryFor({ url: db.url, pool: wide.pool }));
       // Writer w writes minutes [round * 50, round * 50 + 200) with a load only it uses in this
       // round, so every sample stored before differs from its own: updated, never a duplicate.
       const results = await Promise.all(

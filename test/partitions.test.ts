@@ -4,14 +4,11 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
-import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it, type TestContext } from 'vitest';
 import { run as runPartitions } from '../src/cli/partitions/run.js';
 import { PartitionMaintenance } from '../src/maintenance/partition-maintenance.js';
-import { DatabaseTelemetry, databaseAddress } from '../src/observability/database-telemetry.js';
-import { startTelemetry, telemetrySettings } from '../src/observability/telemetry.js';
 import { projectRoot } from '../src/paths.js';
 import { MetricStore, pageSegments, windowSources } from '../src/store/metric-store.js';
 import { RollupStore } from '../src/store/rollup-store.js';
@@ -26,6 +23,7 @@ import {
 import { capturingLogger } from './support/logs.js';
 import { withMaintenanceClient } from './support/postgres.js';
 import { committedMigrations, createTempProject, repositoryDatamodel } from './support/prisma-cli.js';
+import { TracedStatements } from './support/traced-statements.js';
 
 const DAY = 86_400_000;
 const PARTITIONED_MIGRATION = '20261202060000_metrics_partitioned';
@@ -578,32 +576,18 @@ describe('summaries over partitions', () => {
     onTestFinished,
   }) => {
     const db = await ownDatabase(onTestFinished);
-    const exporter = new InMemorySpanExporter();
-    const telemetry = startTelemetry(telemetrySettings({ OTEL_SERVICE_NAME: 'partitions-test' }, 'x'), {
-      spanExporter: exporter,
-      runtimeMetrics: false,
-    });
-    onTestFinished(() => telemetry.shutdown());
-    const store = new MetricStore(
-      db,
-      new DatabaseTelemetry({ tracer: telemetry.tracer, address: databaseAddress(db.url), pool: db.pool }),
-    );
+    const traced = new TracedStatements('partitions-test');
+    onTestFinished(() => traced.shutdown());
+    const store = new MetricStore(db, traced.telemetryFor(db));
     /** The selection scans run since the last call: what they read from, and whether each failed. */
-    const scans = () => {
-      const seen = exporter
-        .getFinishedSpans()
-        .map((span) => ({
-          text: String(span.attributes['db.query.text']),
-          failed: span.attributes['error.type'] !== undefined,
-        }))
+    const scans = () =>
+      traced
+        .take()
         .filter(({ text }) => text.includes('AS window_rows'))
         .map(({ text, failed }) => ({
           partitions: [...text.matchAll(/FROM "(metrics_p\w+)"/g)].map((match) => match[1]),
           failed,
         }));
-      exporter.reset();
-      return seen;
-    };
     const first = TODAY - 20 * DAY;
     await store.partitions.create(new Date(first), new Date(first + 4 * DAY), 86_400);
     // Every 30 s over days 0-2, one in day 3, and day 5 (no partition: the default one).

@@ -4,16 +4,13 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EXIT, run as runRollups } from '../src/cli/rollups/run.js';
 import { parseConfig } from '../src/config.js';
 import { SKETCH_RELATIVE_ACCURACY } from '../src/domain/quantile-sketch.js';
 import { RollupRetention } from '../src/maintenance/rollup-retention.js';
-import { DatabaseTelemetry, databaseAddress } from '../src/observability/database-telemetry.js';
 import { createLogger } from '../src/observability/logger.js';
-import { startTelemetry, telemetrySettings } from '../src/observability/telemetry.js';
 import { projectRoot } from '../src/paths.js';
 import { MetricStore } from '../src/store/metric-store.js';
 import { type DroppedRollups, RollupStore } from '../src/store/rollup-store.js';
@@ -26,6 +23,7 @@ import {
 } from './support/database.js';
 import { runIngest, scriptEnv } from './support/ingest.js';
 import { committedMigrations } from './support/prisma-cli.js';
+import { TracedStatements } from './support/traced-statements.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 const DAY = 86_400_000;
@@ -305,15 +303,8 @@ describe('reads from rollups', () => {
   it('gives summaries with the raw count, first, last, extremes, means and exact percentiles, without sorting', async () => {
     const next = random(5);
     await insertRandom(next, T0, 4 * DAY, 6000);
-    const exporter = new InMemorySpanExporter();
-    const telemetry = startTelemetry(telemetrySettings({ OTEL_SERVICE_NAME: 'rollups-test' }, 'x'), {
-      spanExporter: exporter,
-      runtimeMetrics: false,
-    });
-    const store = new MetricStore(
-      db,
-      new DatabaseTelemetry({ tracer: telemetry.tracer, address: databaseAddress(db.url), pool: db.pool }),
-    );
+    const traced = new TracedStatements('rollups-test');
+    const store = new MetricStore(db, traced.telemetryFor(db));
     const windows: [Date | undefined, Date | undefined][] = [[undefined, undefined]];
     for (let attempt = 0; attempt < 30; attempt++) {
       const a = randomInstant(next, T0 - DAY, 6 * DAY);
@@ -331,8 +322,8 @@ describe('reads from rollups', () => {
     }
     // Every window's percentiles were read off the values the sketch pointed at: no statement
     // fell back to sorting the window with percentile_cont.
-    const statements = exporter.getFinishedSpans().map((span) => String(span.attributes['db.query.text']));
-    await telemetry.shutdown();
+    const statements = traced.take().map(({ text }) => text);
+    await traced.shutdown();
     expect(statements.some((text) => text.includes('array_agg(cpu_load::float8) FILTER'))).toBe(true);
     expect(statements.filter((text) => text.includes('percentile_cont'))).toEqual([]);
   });
