@@ -335,14 +335,7 @@ export class MetricPartitions {
     const known = new Set(existing.map((partition) => partition.name));
     for (const partition of await this.list(client)) {
       if (known.has(partition.name)) continue;
-      await this.#query(
-        client,
-        `WITH moved AS (
-           DELETE FROM ${quoteIdentifier(DEFAULT_BEFORE_PARTMAN)} WHERE "timestamp" >= $1 AND "timestamp" < $2
-           RETURNING id, "timestamp", cpu_load, concurrency)
-         INSERT INTO ${quoteIdentifier(partition.name)} (id, "timestamp", cpu_load, concurrency) SELECT * FROM moved`,
-        [partition.from, partition.to],
-      );
+      await this.#moveRows(client, DEFAULT_BEFORE_PARTMAN, partition);
     }
     await this.#query(
       client,
@@ -406,20 +399,26 @@ export class MetricPartitions {
         client,
         `CREATE TABLE ${name} PARTITION OF ${METRICS} FOR VALUES FROM ('${range.from.toISOString()}') TO ('${range.to.toISOString()}')`,
       );
-      if (moving) {
-        await this.#query(
-          client,
-          `WITH moved AS (
-             DELETE FROM ${defaultPartition} WHERE "timestamp" >= $1 AND "timestamp" < $2
-             RETURNING id, "timestamp", cpu_load, concurrency)
-           INSERT INTO ${name} (id, "timestamp", cpu_load, concurrency) SELECT * FROM moved`,
-          [range.from, range.to],
-        );
-      }
+      if (moving) await this.#moveRows(client, DEFAULT_PARTITION, range);
     }
     if (moving)
       await this.#query(client, `ALTER TABLE ${METRICS} ATTACH PARTITION ${defaultPartition} DEFAULT`);
     return missing.map((range) => range.name);
+  }
+
+  /**
+   * Moves the rows of `to`'s range from the table `from` into the partition `to`, table to table:
+   * no statement on metrics, so none of its triggers fires.
+   */
+  async #moveRows(client: pg.PoolClient, from: string, to: Partition): Promise<void> {
+    await this.#query(
+      client,
+      `WITH moved AS (
+         DELETE FROM ${quoteIdentifier(from)} WHERE "timestamp" >= $1 AND "timestamp" < $2
+         RETURNING id, "timestamp", cpu_load, concurrency)
+       INSERT INTO ${quoteIdentifier(to.name)} (id, "timestamp", cpu_load, concurrency) SELECT * FROM moved`,
+      [to.from, to.to],
+    );
   }
 
   /** The revision and a DELETE-like announcement for partitions dropped whole. */
