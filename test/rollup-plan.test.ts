@@ -74,4 +74,27 @@ describe('window parts', () => {
       { numRuns: 500 },
     );
   });
+
+  it('has the same hours and days whether minutes are a level or not', () => {
+    // A summary reads its hours and days once, for its totals (with minutes) and its sketches (without).
+    const instant = fc.option(fc.integer({ min: Date.UTC(2025, 0, 1), max: Date.UTC(2027, 0, 1) }), {
+      nil: undefined,
+    });
+    const coarse = (parts: ReturnType<typeof windowParts>) =>
+      parts.filter(({ source }) => source === 'day' || source === 'hour');
+    fc.assert(
+      fc.property(instant, instant, (a, b) => {
+        const [start, end] =
+          a !== undefined && b !== undefined ? [Math.min(a, b), Math.max(a, b) + 1] : [a, b];
+        const range = {
+          start: start === undefined ? undefined : new Date(start),
+          end: end === undefined ? undefined : new Date(end),
+        };
+        expect(coarse(windowParts(range, ['day', 'hour', 'minute']))).toEqual(
+          coarse(windowParts(range, ['day', 'hour'])),
+        );
+      }),
+      { numRuns: 500 },
+    );
+  });
 });

@@ -276,9 +276,10 @@ function withinAny(
   bound: (value: number) => Prisma.Sql,
 ): Prisma.Sql {
   const name = Prisma.raw(column);
-  const sorted = [...ranges].sort((a, b) => a.above - b.above);
+  // Built from the highest range down, so that the lowest is tested first.
+  const descending = [...ranges].sort((a, b) => b.above - a.above);
   let condition: Prisma.Sql = Prisma.sql`false`;
-  for (const { above, upTo } of sorted.reverse()) {
+  for (const { above, upTo } of descending) {
     condition = Prisma.sql`(${name} > ${bound(above)} AND (${name} <= ${bound(upTo)} OR ${condition}))`;
   }
   return condition;
@@ -595,20 +596,24 @@ export class MetricStore implements BatchTarget {
       ROLLUP_LEVELS.map(({ level }) => level),
     );
     // Minutes carry no sketch: the sketches come from whole hours and days, and the raw rows of
-    // the rest of the window (under an hour at either end).
+    // the rest of the window (under an hour at either end). The whole hours and days are the same
+    // with minutes as a level or without (windowParts), so they are read once, for both.
     const sketchParts = windowParts(range, SKETCH_LEVELS);
     const window = Prisma.sql`
       raw AS MATERIALIZED (${rawRowsOf(parts)}),
-      rolled AS MATERIALIZED (${rollupRowsOf(parts)}),
       sketch_raw AS MATERIALIZED (${rawRowsOf(sketchParts)}),
-      sketch_rolled AS MATERIALIZED (${rollupRowsOf(sketchParts)})`;
+      rolled AS MATERIALIZED (${rollupRowsOf(sketchParts)}),
+      minutes AS MATERIALIZED (${rollupRowsOf(parts.filter(({ source }) => source === 'minute'))})`;
     const windowTotals = Prisma.sql`
     SELECT (SELECT revision FROM ${REVISION_SQL})::text AS revision,
            coalesce(sum(n), 0)::int AS count, min(first) AS first, max(last) AS last,
            min(cpu_min) AS cpu_min, max(cpu_max) AS cpu_max, (sum(cpu_sum) / sum(n)::float8)::real AS cpu_avg,
            min(concurrency_min) AS concurrency_min, max(concurrency_max) AS concurrency_max,
            (sum(concurrency_sum) / sum(n))::float8 AS concurrency_avg
-      FROM (${partialAggregates(Prisma.sql`SELECT * FROM rolled`, Prisma.sql`SELECT * FROM raw`)}) AS parts`;
+      FROM (${partialAggregates(
+        Prisma.sql`SELECT * FROM rolled UNION ALL SELECT * FROM minutes`,
+        Prisma.sql`SELECT * FROM raw`,
+      )}) AS parts`;
     const exactSql = Prisma.sql`
     SELECT count(*)::int AS count,
            (percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY cpu_load))::real[] AS cpu_percentiles,
@@ -617,7 +622,7 @@ export class MetricStore implements BatchTarget {
     const sketch = (column: 'cpu_load' | 'concurrency') => Prisma.sql`
       SELECT array_agg(key ORDER BY key) AS keys, array_agg(n ORDER BY key) AS counts
         FROM (SELECT key, sum(n)::float8 AS n
-                FROM (SELECT s.key, s.n FROM sketch_rolled, unnest(${Prisma.raw(`${column}_sketch_keys`)}, ${Prisma.raw(`${column}_sketch_counts`)}) AS s(key, n)
+                FROM (SELECT s.key, s.n FROM rolled, unnest(${Prisma.raw(`${column}_sketch_keys`)}, ${Prisma.raw(`${column}_sketch_counts`)}) AS s(key, n)
                       UNION ALL
                       SELECT metric_sketch_key(${Prisma.raw(column)}), 1 FROM sketch_raw) AS keyed
                GROUP BY key) AS merged`;
