@@ -267,7 +267,7 @@ async function runHttp(
   environment.push(
     `service: ${serviceCommand.how}, NODE_ENV=production, LOG_LEVEL=warn, DATABASE_POOL_SIZE=${poolSize}${args['cpu-prof'] ? ', **--cpu-prof**' : ''}`,
     `baseline: \`bench/baseline-server.ts\` compiled with tsc, run with node (node:http + pg, prepared statements, pool of ${poolSize}, the service's JSON)`,
-    `load: wrk (C, one thread, Lua script checking every answer), ${load.connections} connections, ${load.warmup} s warm-up + ${load.duration} s measured per run; ${ROUNDS} rounds per workload, each the baseline then the service, one at a time, from the same 127.0.0.1 machine; each system's median round is shown`,
+    `load: wrk (C, one thread, Lua script checking every answer), ${load.connections} connections, ${load.warmup} s warm-up + ${load.duration} s measured per run; ${ROUNDS} rounds per workload, each the baseline then the service, one at a time, from the same 127.0.0.1 machine; each system's median round is shown, with p50 and p99 the medians of the rounds' own`,
   );
   const results: WorkloadResult[] = [];
   // Watches the benchmark database: idle between runs, and its backends' CPU time.
@@ -342,6 +342,10 @@ async function runHttp(
           rounds: {
             baseline: baselineRounds.map((r) => r.requestsPerSecond),
             service: serviceRounds.map((r) => r.requestsPerSecond),
+          },
+          latencies: {
+            baseline: baselineRounds.map(({ p50, p99 }) => ({ p50, p99 })),
+            service: serviceRounds.map(({ p50, p99 }) => ({ p50, p99 })),
           },
           notes: connections === load.connections ? workloadNotes : [],
         });

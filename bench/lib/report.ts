@@ -18,8 +18,15 @@ export interface WorkloadResult {
   service: LoadResult;
   /** req/s of every round, in order (each round: the baseline, then the service). */
   rounds?: { baseline: number[]; service: number[] };
+  /** p50 and p99 of every round, in the same order. */
+  latencies?: { baseline: RoundLatency[]; service: RoundLatency[] };
   /** Problems found in the sample answers before the load. */
   notes: string[];
+}
+
+export interface RoundLatency {
+  p50: number;
+  p99: number;
 }
 
 export interface Report {
@@ -38,6 +45,27 @@ export interface Report {
 export const int = (n: number) => Math.round(n).toLocaleString('en-US');
 const ms = (n: number) =>
   Number.isNaN(n) ? 'n/a' : n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0);
+const median = (values: number[]) =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
+
+/**
+ * A system's p50 and p99: the medians of its rounds' own, when there are rounds. The round with
+ * the median req/s is one of three; its p99 need not be the middle one, and a p99 is decided by
+ * a few dozen requests of a round.
+ */
+function latencyOf(result: LoadResult, rounds: RoundLatency[] | undefined): RoundLatency {
+  if (!rounds || rounds.length === 0) return { p50: result.p50, p99: result.p99 };
+  return { p50: median(rounds.map((r) => r.p50)), p99: median(rounds.map((r) => r.p99)) };
+}
+
+const p50Of = (result: WorkloadResult) => latencyOf(result.service, result.latencies?.service).p50;
+
+/** The p99 cell: the median, and every round's when there are several. */
+function p99Cell(result: LoadResult, rounds: RoundLatency[] | undefined): string {
+  const p99 = ms(latencyOf(result, rounds).p99);
+  return rounds && rounds.length > 1 ? `${p99} (${rounds.map((r) => ms(r.p99)).join(', ')})` : p99;
+}
+
 export const ratio = (n: number) => (Number.isFinite(n) ? `${(n * 100).toFixed(0)}%` : 'n/a');
 
 function cpu(result: LoadResult, group: string): string {
@@ -80,10 +108,15 @@ function targets(report: Report): Check[] {
       met: measured >= minimum,
     });
     if (p99Below !== undefined) {
+      const rounds = result.latencies?.service;
+      const { p99 } = latencyOf(result.service, rounds);
       checks.push({
         target: `W${id} ${title}: p99 < ${p99Below} ms at ${report.connections} connections`,
-        measured: `${ms(result.service.p99)} ms`,
-        met: result.service.p99 < p99Below,
+        measured:
+          rounds && rounds.length > 1
+            ? `${ms(p99)} ms (median of the rounds' ${rounds.map((r) => ms(r.p99)).join(', ')})`
+            : `${ms(p99)} ms`,
+        met: p99 < p99Below,
       });
     }
   };
@@ -97,13 +130,13 @@ function targets(report: Report): Check[] {
     const w4c = byId.get('4c');
     const serialNew = report.http.find((r) => r.workload.id === '4c' && r.connections === 1);
     const withOne = (result: WorkloadResult | undefined) =>
-      result ? ` (${ms(result.service.p50)} ms with 1 connection)` : '';
+      result ? ` (${ms(p50Of(result))} ms with 1 connection)` : '';
     checks.push({
       target: 'W4 summary over one day: p50 < 20 ms',
       measured:
-        `${ms(w4a.service.p50)} ms${withOne(serial)}` +
-        (w4c ? `; a new window each request (W4c): ${ms(w4c.service.p50)} ms${withOne(serialNew)}` : ''),
-      met: w4a.service.p50 < 20,
+        `${ms(p50Of(w4a))} ms${withOne(serial)}` +
+        (w4c ? `; a new window each request (W4c): ${ms(p50Of(w4c))} ms${withOne(serialNew)}` : ''),
+      met: p50Of(w4a) < 20,
     });
   }
   const ingest = compareIngest(report.ingest);
@@ -210,14 +243,14 @@ export function renderReport(report: Report): string {
   if (report.http.length > 0) {
     lines.push('## HTTP workloads', '');
     lines.push(
-      '| # | workload | conns | system | req/s (median round) | rounds | p50 ms | p99 ms | errors | server CPU ms/req | PG CPU ms/req | req/s vs baseline |',
+      '| # | workload | conns | system | req/s (median round) | rounds | p50 ms | p99 ms (rounds) | errors | server CPU ms/req | PG CPU ms/req | req/s vs baseline |',
     );
     lines.push('| --- | --- | ---: | --- | ---: | --- | ---: | ---: | --- | ---: | ---: | ---: |');
-    for (const { workload, connections, baseline, service, rounds } of report.http) {
+    for (const { workload, connections, baseline, service, rounds, latencies } of report.http) {
       const label = `${workload.title} | ${connections}`;
       if (baseline) {
         lines.push(
-          `| ${workload.id} | ${label} | baseline | ${int(baseline.requestsPerSecond)} | ${rounds?.baseline.map(int).join(', ') ?? ''} | ${ms(baseline.p50)} | ${ms(baseline.p99)} | ${errors(baseline)} | ${cpu(baseline, 'server')} | ${cpu(baseline, 'postgres')} | 100% |`,
+          `| ${workload.id} | ${label} | baseline | ${int(baseline.requestsPerSecond)} | ${rounds?.baseline.map(int).join(', ') ?? ''} | ${ms(latencyOf(baseline, latencies?.baseline).p50)} | ${p99Cell(baseline, latencies?.baseline)} | ${errors(baseline)} | ${cpu(baseline, 'server')} | ${cpu(baseline, 'postgres')} | 100% |`,
         );
       }
       // The median of the rounds' ratios: a round's two runs are back to back, so drift falls on both.
@@ -228,7 +261,7 @@ export function renderReport(report: Report): string {
             ? ratio(service.requestsPerSecond / baseline.requestsPerSecond)
             : 'n/a';
       lines.push(
-        `| ${workload.id} | ${label} | **service** | ${int(service.requestsPerSecond)} | ${rounds?.service.map(int).join(', ') ?? ''} | ${ms(service.p50)} | ${ms(service.p99)} | ${errors(service)} | ${cpu(service, 'server')} | ${cpu(service, 'postgres')} | **${share}** |`,
+        `| ${workload.id} | ${label} | **service** | ${int(service.requestsPerSecond)} | ${rounds?.service.map(int).join(', ') ?? ''} | ${ms(latencyOf(service, latencies?.service).p50)} | ${p99Cell(service, latencies?.service)} | ${errors(service)} | ${cpu(service, 'server')} | ${cpu(service, 'postgres')} | **${share}** |`,
       );
     }
     lines.push('');
