@@ -23,7 +23,6 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import pg from 'pg';
-import { encodeCursor } from '../src/domain/cursor.js';
 
 const databaseUrl = process.env.DATABASE_URL;
 if (!databaseUrl) {
@@ -69,6 +68,11 @@ function limitParam(params: URLSearchParams, fallback: number): number {
   const value = Number(params.get('limit') ?? fallback);
   if (!Number.isInteger(value) || value < 1 || value > 10_000) throw new RangeError('limit: 1 to 10000');
   return value;
+}
+
+/** The service's page cursor for a row (domain/cursor.ts). */
+function cursorOf(timestamp: Date): string {
+  return Buffer.from(`metric:${timestamp.getTime()}`).toString('base64url');
 }
 
 interface MetricRow {
@@ -128,7 +132,7 @@ const routes: Record<string, Handler> = {
     const last = rows.at(-1);
     if (!old) {
       const edges = rows.map((row) => ({
-        cursor: encodeCursor(row.timestamp),
+        cursor: cursorOf(row.timestamp),
         node: {
           id: Buffer.from(`Metric:${row.id}`).toString('base64'),
           timestamp: row.timestamp.toISOString(),
@@ -140,7 +144,7 @@ const routes: Record<string, Handler> = {
         data: {
           metrics: {
             edges,
-            pageInfo: { hasNextPage: more, endCursor: last ? encodeCursor(last.timestamp) : null },
+            pageInfo: { hasNextPage: more, endCursor: last ? cursorOf(last.timestamp) : null },
           },
         },
       };

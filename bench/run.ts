@@ -170,12 +170,9 @@ async function compiledBaseline(): Promise<string> {
     'npx',
     [
       'tsc',
-      // The one file and the service's cursor encoder it imports, with these options only: not
-      // the project's tsconfig.json.
+      // The one file, with these options only: not the project's tsconfig.json.
       '--ignoreConfig',
       join(ROOT, 'bench/baseline-server.ts'),
-      '--rootDir',
-      ROOT,
       '--outDir',
       outDir,
       '--target',
@@ -190,7 +187,7 @@ async function compiledBaseline(): Promise<string> {
     ],
     { cwd: ROOT },
   );
-  return join(outDir, 'bench', 'baseline-server.js');
+  return join(outDir, 'baseline-server.js');
 }
 
 async function gitDescription(): Promise<string> {
