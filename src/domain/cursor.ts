@@ -2,25 +2,12 @@
  * Opaque page cursors. A cursor is the timestamp of the row it points at: timestamps are unique,
  * so "rows after this cursor" is a range on the timestamp index however deep the page is.
  */
+import { epochMillisecondsText } from './time.js';
+
 const PREFIX = 'metric:';
 
 export function encodeCursor(timestamp: Date): string {
-  return Buffer.from(`${PREFIX}${millisecondsText(timestamp.getTime())}`).toString('base64url');
-}
-
-/**
- * `String(ms)`, written from two parts below 1e9. V8 caches the text of a number outside the
- * small-integer range (epoch milliseconds are outside it) in the old generation: a page of 100
- * cursors left 3.3 KB there per request, which under load meant a mark-compact of the whole heap
- * every second or two and the tail latency that came with it (bench/PROFILE.md). Small integers'
- * text is made in the young generation and dies there.
- */
-function millisecondsText(ms: number): string {
-  const magnitude = Math.abs(ms);
-  if (!(magnitude >= 1e9)) return String(ms);
-  const high = Math.floor(magnitude / 1e9);
-  const low = magnitude - high * 1e9;
-  return `${ms < 0 ? '-' : ''}${high}${String(low).padStart(9, '0')}`;
+  return Buffer.from(`${PREFIX}${epochMillisecondsText(timestamp)}`).toString('base64url');
 }
 
 /** The cursor's timestamp, or undefined when it is not a cursor this service issued. */

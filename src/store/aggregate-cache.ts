@@ -1,6 +1,6 @@
 import type { Meter } from '@opentelemetry/api';
 import { LRUCache } from 'lru-cache';
-import type { TimeRange } from '../domain/time.js';
+import { epochMillisecondsText, type TimeRange } from '../domain/time.js';
 import type { OperationScope } from '../observability/operation-scope.js';
 import type { AtRevision, MetricBucket, MetricStore, MetricSummary } from './metric-store.js';
 
@@ -88,7 +88,7 @@ export class AggregateCache {
     return this.#remember(
       source,
       'summary',
-      `summary:${range.start?.getTime() ?? ''}:${range.end?.getTime() ?? ''}`,
+      `summary:${range.start ? epochMillisecondsText(range.start) : ''}:${range.end ? epochMillisecondsText(range.end) : ''}`,
       () => source.summary(range, scope),
       () => ESTIMATED_BYTES.summary,
       scope,
@@ -104,7 +104,7 @@ export class AggregateCache {
     return this.#remember(
       source,
       'series',
-      `series:${range.start.getTime()}:${range.end.getTime()}:${bucketSeconds}`,
+      `series:${epochMillisecondsText(range.start)}:${epochMillisecondsText(range.end)}:${bucketSeconds}`,
       () => source.series(range, bucketSeconds, scope),
       (series) => ESTIMATED_BYTES.series + series.length * ESTIMATED_BYTES.seriesBucket,
       scope,
