@@ -336,14 +336,7 @@ async function runHttp(
           connections,
           baseline: medianRun(baselineRounds),
           service: medianRun(serviceRounds) as LoadResult,
-          rounds: {
-            baseline: baselineRounds.map((r) => r.requestsPerSecond),
-            service: serviceRounds.map((r) => r.requestsPerSecond),
-          },
-          latencies: {
-            baseline: baselineRounds.map(({ p50, p99 }) => ({ p50, p99 })),
-            service: serviceRounds.map(({ p50, p99 }) => ({ p50, p99 })),
-          },
+          rounds: { baseline: baselineRounds, service: serviceRounds },
           notes: connections === load.connections ? workloadNotes : [],
         });
       }

@@ -21,6 +21,7 @@ import {
   withClient,
 } from './dataset.js';
 import { GNU_TIME, hasGnuTime, mustRun, runCommand, watchPeakRss } from './processes.js';
+import { median } from './statistics.js';
 
 export const INGEST_SYSTEM = 'ingest script';
 export const COPY_SYSTEM = 'psql \\copy';
@@ -198,14 +199,6 @@ export interface IngestComparison {
   rssMethod: string;
   command: string;
 }
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-};
 
 export function compareIngest(results: IngestResult[]): IngestComparison | undefined {
   const rounds = [...new Set(results.filter((r) => r.round > 0).map((r) => r.round))];

@@ -9,6 +9,7 @@ const liveShapeName = (live: LiveDeliveryResult) =>
 
 import type { LoadResult } from './load.js';
 import type { ObservabilityResult } from './observability.js';
+import { median } from './statistics.js';
 import type { Workload } from './workloads.js';
 
 export interface WorkloadResult {
@@ -16,18 +17,13 @@ export interface WorkloadResult {
   connections: number;
   baseline: LoadResult | undefined;
   service: LoadResult;
-  /** req/s of every round, in order (each round: the baseline, then the service). */
-  rounds?: { baseline: number[]; service: number[] };
-  /** p50 and p99 of every round, in the same order. */
-  latencies?: { baseline: RoundLatency[]; service: RoundLatency[] };
+  /** Every round, in order (each round: the baseline, then the service). */
+  rounds?: { baseline: RoundFigures[]; service: RoundFigures[] };
   /** Problems found in the sample answers before the load. */
   notes: string[];
 }
 
-export interface RoundLatency {
-  p50: number;
-  p99: number;
-}
+export type RoundFigures = Pick<LoadResult, 'requestsPerSecond' | 'p50' | 'p99'>;
 
 export interface Report {
   date: string;
@@ -45,26 +41,30 @@ export interface Report {
 export const int = (n: number) => Math.round(n).toLocaleString('en-US');
 const ms = (n: number) =>
   Number.isNaN(n) ? 'n/a' : n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0);
-const median = (values: number[]) =>
-  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
-
 /**
  * A system's p50 and p99: the medians of its rounds' own, when there are rounds. The round with
  * the median req/s is one of three; its p99 need not be the middle one, and a p99 is decided by
  * a few dozen requests of a round.
  */
-function latencyOf(result: LoadResult, rounds: RoundLatency[] | undefined): RoundLatency {
+function latencyOf(result: LoadResult, rounds: RoundFigures[] | undefined): Pick<LoadResult, 'p50' | 'p99'> {
   if (!rounds || rounds.length === 0) return { p50: result.p50, p99: result.p99 };
   return { p50: median(rounds.map((r) => r.p50)), p99: median(rounds.map((r) => r.p99)) };
 }
 
-const p50Of = (result: WorkloadResult) => latencyOf(result.service, result.latencies?.service).p50;
+const p50Of = (result: WorkloadResult) => latencyOf(result.service, result.rounds?.service).p50;
+
+/** Every round's p99, when there are several: what the median was taken of. */
+const roundsP99 = (rounds: RoundFigures[] | undefined) =>
+  rounds && rounds.length > 1 ? rounds.map((r) => ms(r.p99)).join(', ') : undefined;
 
 /** The p99 cell: the median, and every round's when there are several. */
-function p99Cell(result: LoadResult, rounds: RoundLatency[] | undefined): string {
+function p99Cell(result: LoadResult, rounds: RoundFigures[] | undefined): string {
   const p99 = ms(latencyOf(result, rounds).p99);
-  return rounds && rounds.length > 1 ? `${p99} (${rounds.map((r) => ms(r.p99)).join(', ')})` : p99;
+  const each = roundsP99(rounds);
+  return each ? `${p99} (${each})` : p99;
 }
+
+const requestRates = (rounds: RoundFigures[]) => rounds.map((r) => r.requestsPerSecond);
 
 export const ratio = (n: number) => (Number.isFinite(n) ? `${(n * 100).toFixed(0)}%` : 'n/a');
 
@@ -94,7 +94,10 @@ function targets(report: Report): Check[] {
   // Issue 12: ratios to the prepared, compiled baseline, as the median of the rounds' ratios.
   const share = (result: WorkloadResult) =>
     result.rounds && result.rounds.baseline.length > 0
-      ? roundRatio({ rounds: result.rounds.service }, { rounds: result.rounds.baseline })
+      ? roundRatio(
+          { rounds: requestRates(result.rounds.service) },
+          { rounds: requestRates(result.rounds.baseline) },
+        )
       : result.baseline
         ? result.service.requestsPerSecond / result.baseline.requestsPerSecond
         : Number.NaN;
@@ -108,14 +111,11 @@ function targets(report: Report): Check[] {
       met: measured >= minimum,
     });
     if (p99Below !== undefined) {
-      const rounds = result.latencies?.service;
-      const { p99 } = latencyOf(result.service, rounds);
+      const { p99 } = latencyOf(result.service, result.rounds?.service);
+      const each = roundsP99(result.rounds?.service);
       checks.push({
         target: `W${id} ${title}: p99 < ${p99Below} ms at ${report.connections} connections`,
-        measured:
-          rounds && rounds.length > 1
-            ? `${ms(p99)} ms (median of the rounds' ${rounds.map((r) => ms(r.p99)).join(', ')})`
-            : `${ms(p99)} ms`,
+        measured: each ? `${ms(p99)} ms (median of the rounds' ${each})` : `${ms(p99)} ms`,
         met: p99 < p99Below,
       });
     }
@@ -229,10 +229,7 @@ function targets(report: Report): Check[] {
  * so drift on the machine falls on both), and the median of those ratios.
  */
 export function roundRatio(variant: { rounds: number[] }, reference: { rounds: number[] }): number {
-  const ratios = variant.rounds
-    .map((value, round) => value / (reference.rounds[round] ?? Number.NaN))
-    .sort((a, b) => a - b);
-  return ratios[Math.floor(ratios.length / 2)] ?? Number.NaN;
+  return median(variant.rounds.map((value, round) => value / (reference.rounds[round] ?? Number.NaN)));
 }
 
 export function renderReport(report: Report): string {
@@ -246,22 +243,24 @@ export function renderReport(report: Report): string {
       '| # | workload | conns | system | req/s (median round) | rounds | p50 ms | p99 ms (rounds) | errors | server CPU ms/req | PG CPU ms/req | req/s vs baseline |',
     );
     lines.push('| --- | --- | ---: | --- | ---: | --- | ---: | ---: | --- | ---: | ---: | ---: |');
-    for (const { workload, connections, baseline, service, rounds, latencies } of report.http) {
+    for (const { workload, connections, baseline, service, rounds } of report.http) {
       const label = `${workload.title} | ${connections}`;
       if (baseline) {
         lines.push(
-          `| ${workload.id} | ${label} | baseline | ${int(baseline.requestsPerSecond)} | ${rounds?.baseline.map(int).join(', ') ?? ''} | ${ms(latencyOf(baseline, latencies?.baseline).p50)} | ${p99Cell(baseline, latencies?.baseline)} | ${errors(baseline)} | ${cpu(baseline, 'server')} | ${cpu(baseline, 'postgres')} | 100% |`,
+          `| ${workload.id} | ${label} | baseline | ${int(baseline.requestsPerSecond)} | ${rounds ? requestRates(rounds.baseline).map(int).join(', ') : ''} | ${ms(latencyOf(baseline, rounds?.baseline).p50)} | ${p99Cell(baseline, rounds?.baseline)} | ${errors(baseline)} | ${cpu(baseline, 'server')} | ${cpu(baseline, 'postgres')} | 100% |`,
         );
       }
       // The median of the rounds' ratios: a round's two runs are back to back, so drift falls on both.
       const share =
         baseline && rounds
-          ? ratio(roundRatio({ rounds: rounds.service }, { rounds: rounds.baseline }))
+          ? ratio(
+              roundRatio({ rounds: requestRates(rounds.service) }, { rounds: requestRates(rounds.baseline) }),
+            )
           : baseline
             ? ratio(service.requestsPerSecond / baseline.requestsPerSecond)
             : 'n/a';
       lines.push(
-        `| ${workload.id} | ${label} | **service** | ${int(service.requestsPerSecond)} | ${rounds?.service.map(int).join(', ') ?? ''} | ${ms(latencyOf(service, latencies?.service).p50)} | ${p99Cell(service, latencies?.service)} | ${errors(service)} | ${cpu(service, 'server')} | ${cpu(service, 'postgres')} | **${share}** |`,
+        `| ${workload.id} | ${label} | **service** | ${int(service.requestsPerSecond)} | ${rounds ? requestRates(rounds.service).map(int).join(', ') : ''} | ${ms(latencyOf(service, rounds?.service).p50)} | ${p99Cell(service, rounds?.service)} | ${errors(service)} | ${cpu(service, 'server')} | ${cpu(service, 'postgres')} | **${share}** |`,
       );
     }
     lines.push('');
