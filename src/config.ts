@@ -15,6 +15,42 @@ const duration = z.string().transform((text, context) => {
 });
 const HOUR_SECONDS = 3600;
 const DAY_SECONDS = 86_400;
+/** A duration, or `0`/`off` for none (undefined). */
+const optionalDuration = z.string().transform((text, context) => {
+  if (/^\s*(0|off)\s*$/i.test(text)) return undefined;
+  const seconds = parseDurationSeconds(text);
+  if (seconds === undefined) {
+    context.addIssue({
+      code: 'custom',
+      message: `must be a duration such as 1d or 12h, or 0/off, got "${text}"`,
+    });
+    return z.NEVER;
+  }
+  return seconds;
+});
+/** A comma-separated list; blank items are dropped. */
+const list = z.string().transform((text) =>
+  text
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== ''),
+);
+const tokens = list.pipe(z.array(z.string().min(16, 'each token must be at least 16 characters')).min(1));
+const origins = list.pipe(
+  z.array(
+    z.string().refine((origin) => origin === '*' || isOrigin(origin), {
+      message: 'each origin must be scheme://host[:port] (no path) or *',
+    }),
+  ),
+);
+
+function isOrigin(text: string): boolean {
+  try {
+    return new URL(text).origin === text;
+  } catch {
+    return false;
+  }
+}
 const postgresUrl = z
   .url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// or postgresql:// URL' })
   .describe('PostgreSQL connection URL');
@@ -39,7 +75,30 @@ const environmentSchema = z
     AGGREGATE_CACHE_BYTES: integer(0, 16 * 1024 * 1024 * 1024).default(32 * 1024 * 1024),
     REST_DEFAULT_LIMIT: integer(1, 1_000_000).default(1000),
     REST_MAX_LIMIT: integer(1, 1_000_000).default(10_000),
-    GRAPHIQL: z.stringbool().default(true),
+    // Unset: on outside production, off in it.
+    GRAPHIQL: z.stringbool().optional(),
+    INTROSPECTION: z.stringbool().optional(),
+    MIGRATE_ON_START: z.stringbool().default(false),
+    CORS_ORIGINS: origins.default([]),
+    READ_TOKEN: tokens.optional(),
+    CLIENT_ADDRESS_HEADER: z
+      .string()
+      .regex(/^[A-Za-z0-9-]+$/, 'must be a header name such as x-forwarded-for')
+      .transform((name) => name.toLowerCase())
+      .optional(),
+    MAX_QUERY_COST: integer(1, 10_000_000).default(50_000),
+    MAX_NODE_IDS: integer(1, 10_000).default(100),
+    MAX_EXPENSIVE_PER_CLIENT: integer(1, 1000).default(2),
+    MAX_FUTURE: optionalDuration.default(DAY_SECONDS),
+    STREAM_RESERVATION_TTL_MS: integer(100, 600_000).default(10_000),
+    MAX_STREAM_RESERVATIONS: integer(1, 1_000_000).default(1000),
+    MAX_STREAM_RESERVATIONS_PER_CLIENT: integer(1, 1_000_000).default(16),
+    LIVE_MAX_CATCHUP_READS: integer(1, 100).default(2),
+    MAINTENANCE_LOCK_TIMEOUT_MS: integer(10, 600_000).default(2000),
+    MAINTENANCE_STATEMENT_TIMEOUT_MS: integer(100, 3_600_000).default(60_000),
+    MAINTENANCE_MAX_PARTITIONS: integer(1, 10_000).default(48),
+    METRICS_MAX_OPERATION_NAMES: integer(1, 100_000).default(200),
+    METRICS_PUBLIC: z.stringbool().default(false),
     MAX_BODY_BYTES: integer(1024, 100 * 1024 * 1024).default(2 * 1024 * 1024),
     MAX_QUERY_DEPTH: integer(1, 100).default(8),
     MAX_QUERY_ALIASES: integer(0, 1000).default(15),
@@ -94,6 +153,25 @@ const environmentSchema = z
       when: (payload) => fieldsValid(payload.issues, 'HOUR_ROLLUP_RETENTION', 'MINUTE_ROLLUP_RETENTION'),
     },
   )
+  .refine(
+    (env) =>
+      env.NODE_ENV !== 'production' ||
+      env.METRICS_TOKEN !== undefined ||
+      env.METRICS_PORT !== undefined ||
+      env.METRICS_PUBLIC,
+    {
+      path: ['METRICS_TOKEN'],
+      message:
+        'in production /metrics needs METRICS_TOKEN (scrapes send it as a bearer token) or METRICS_PORT (a port of its own, kept off the public network); METRICS_PUBLIC=true serves it to anyone',
+      when: (payload) =>
+        fieldsValid(payload.issues, 'NODE_ENV', 'METRICS_TOKEN', 'METRICS_PORT', 'METRICS_PUBLIC'),
+    },
+  )
+  .refine((env) => !env.CORS_ORIGINS.includes('*') || env.CORS_ORIGINS.length === 1, {
+    path: ['CORS_ORIGINS'],
+    message: '* allows every origin: it cannot be listed with others',
+    when: (payload) => fieldsValid(payload.issues, 'CORS_ORIGINS'),
+  })
   .refine((env) => env.REST_DEFAULT_LIMIT <= env.REST_MAX_LIMIT, {
     path: ['REST_DEFAULT_LIMIT'],
     message: 'must not exceed REST_MAX_LIMIT',
@@ -129,11 +207,49 @@ export interface Config {
   /** Heap bytes (estimated) for summaries and series remembered until the data changes; 0: none. */
   aggregateCacheBytes: number;
   rest: { defaultLimit: number; maxLimit: number };
+  /** GraphiQL on GET /graphql from a browser; off in production unless GRAPHIQL=true. */
   graphiql: boolean;
-  limits: { maxBodyBytes: number; maxDepth: number; maxAliases: number; maxTokens: number };
+  /** Schema introspection; off in production unless INTROSPECTION=true. */
+  introspection: boolean;
+  /** Apply pending migrations at start instead of refusing to start with a schema behind the code. */
+  migrateOnStart: boolean;
+  http: {
+    /** Origins allowed cross-origin access; empty: none; ['*']: any, never with credentials. */
+    corsOrigins: string[];
+    /** Bearer tokens every read needs (any one of them); undefined: reads are open. */
+    readTokens: string[] | undefined;
+    /** A header a trusted proxy sets to the client's address (first item); undefined: the socket's peer. */
+    clientAddressHeader: string | undefined;
+  };
+  limits: {
+    maxBodyBytes: number;
+    maxDepth: number;
+    maxAliases: number;
+    maxTokens: number;
+    /** The largest estimated cost of one operation (list sizes and expensive fields counted). */
+    maxCost: number;
+    /** The most ids one `nodes(ids:)` may ask for. */
+    maxNodeIds: number;
+    /** Expensive operations (uncached summaries and series) one client address may run at once. */
+    expensivePerClient: number;
+  };
+  live: {
+    /** An SSE stream reservation (PUT /graphql/stream) no stream claims within this long expires. */
+    streamReservationTtlMs: number;
+    maxStreamReservations: number;
+    maxStreamReservationsPerClient: number;
+    /** Replays (subscriptions resuming from a cursor) reading the database at once. */
+    maxCatchUpReads: number;
+  };
   readinessTimeoutMs: number;
   shutdownTimeoutMs: number;
-  ingest: { token: string | undefined; maxSamplesPerRequest: number; batchSize: number };
+  ingest: {
+    token: string | undefined;
+    maxSamplesPerRequest: number;
+    batchSize: number;
+    /** Samples further ahead of now than this are refused; undefined: any time (MAX_FUTURE=off). */
+    maxFutureSeconds: number | undefined;
+  };
   observability: {
     accessLog: { enabled: boolean; sampleRate: number };
     /** Requests slower than this log their SQL and the plan of the slowest statement. */
@@ -142,6 +258,8 @@ export interface Config {
     metricsPort: number | undefined;
     /** A bearer token /metrics requires, when set. */
     metricsToken: string | undefined;
+    /** Distinct operation names a metric label takes before the rest count as `(other)`. */
+    maxOperationNames: number;
   };
   /** A live series or summary is pushed at most once per this many milliseconds per distinct question. */
   liveThrottleMs: number;
@@ -153,6 +271,13 @@ export interface Config {
   };
   /** How often partitions are made ahead and retention (raw and rollups) applied. */
   maintenanceIntervalMs: number;
+  /** Bounds on one maintenance pass, so that it never holds up serving. */
+  maintenance: {
+    lockTimeoutMs: number;
+    statementTimeoutMs: number;
+    /** Partitions made or dropped in one pass at most; the next pass goes on. */
+    maxPartitionsPerPass: number;
+  };
   /** Summaries of at most this many rows get exact percentiles (from raw rows); larger ones, the sketch's. */
   exactPercentileMaxRows: number;
   rollups: {
@@ -203,12 +328,28 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxSeriesBuckets: e.MAX_SERIES_BUCKETS,
     aggregateCacheBytes: e.AGGREGATE_CACHE_BYTES,
     rest: { defaultLimit: e.REST_DEFAULT_LIMIT, maxLimit: e.REST_MAX_LIMIT },
-    graphiql: e.GRAPHIQL,
+    graphiql: e.GRAPHIQL ?? e.NODE_ENV !== 'production',
+    introspection: e.INTROSPECTION ?? e.NODE_ENV !== 'production',
+    migrateOnStart: e.MIGRATE_ON_START,
+    http: {
+      corsOrigins: e.CORS_ORIGINS,
+      readTokens: e.READ_TOKEN,
+      clientAddressHeader: e.CLIENT_ADDRESS_HEADER,
+    },
     limits: {
       maxBodyBytes: e.MAX_BODY_BYTES,
       maxDepth: e.MAX_QUERY_DEPTH,
       maxAliases: e.MAX_QUERY_ALIASES,
       maxTokens: e.MAX_QUERY_TOKENS,
+      maxCost: e.MAX_QUERY_COST,
+      maxNodeIds: e.MAX_NODE_IDS,
+      expensivePerClient: e.MAX_EXPENSIVE_PER_CLIENT,
+    },
+    live: {
+      streamReservationTtlMs: e.STREAM_RESERVATION_TTL_MS,
+      maxStreamReservations: e.MAX_STREAM_RESERVATIONS,
+      maxStreamReservationsPerClient: e.MAX_STREAM_RESERVATIONS_PER_CLIENT,
+      maxCatchUpReads: e.LIVE_MAX_CATCHUP_READS,
     },
     readinessTimeoutMs: e.READINESS_TIMEOUT_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
@@ -216,16 +357,23 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
       token: e.INGEST_TOKEN,
       maxSamplesPerRequest: e.INGEST_MAX_SAMPLES,
       batchSize: e.INGEST_BATCH_SIZE,
+      maxFutureSeconds: e.MAX_FUTURE,
     },
     observability: {
       accessLog: { enabled: e.ACCESS_LOG, sampleRate: e.ACCESS_LOG_SAMPLE_RATE },
       slowOperationMs: e.SLOW_OPERATION_MS,
       metricsPort: e.METRICS_PORT,
       metricsToken: e.METRICS_TOKEN,
+      maxOperationNames: e.METRICS_MAX_OPERATION_NAMES,
     },
     liveThrottleMs: e.LIVE_THROTTLE_MS,
     partitions: { sizeSeconds: e.PARTITION_SIZE, retentionSeconds: e.RETENTION },
     maintenanceIntervalMs: e.MAINTENANCE_INTERVAL * 1000,
+    maintenance: {
+      lockTimeoutMs: e.MAINTENANCE_LOCK_TIMEOUT_MS,
+      statementTimeoutMs: e.MAINTENANCE_STATEMENT_TIMEOUT_MS,
+      maxPartitionsPerPass: e.MAINTENANCE_MAX_PARTITIONS,
+    },
     exactPercentileMaxRows: e.EXACT_PERCENTILE_MAX_ROWS,
     rollups: {
       minuteRetentionSeconds: e.MINUTE_ROLLUP_RETENTION,
