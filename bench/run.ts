@@ -231,6 +231,8 @@ async function runHttp(
   const service = Service.start('service', serviceCommand.command, serviceArgs, {
     ...process.env,
     NODE_ENV: 'production',
+    // Production refuses to start with an unprotected /metrics; this one listens on loopback alone.
+    METRICS_PUBLIC: 'true',
     DATABASE_URL: benchUrl,
     LOG_LEVEL: 'warn',
     HOST: '127.0.0.1',

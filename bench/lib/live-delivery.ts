@@ -161,6 +161,8 @@ export async function benchLiveDelivery(options: LiveDeliveryOptions): Promise<L
     Service.start(`replica ${i + 1}`, options.service.command, options.service.args, {
       ...process.env,
       NODE_ENV: 'production',
+      // Production refuses to start with an unprotected /metrics; this one listens on loopback alone.
+      METRICS_PUBLIC: 'true',
       DATABASE_URL: url,
       LOG_LEVEL: 'warn',
       ACCESS_LOG: 'false',

@@ -70,6 +70,8 @@ export async function benchObservability(options: {
     return {
       ...clean,
       NODE_ENV: 'production',
+      // The bench scrapes /metrics on the main port, which production otherwise refuses to serve openly.
+      METRICS_PUBLIC: 'true',
       DATABASE_URL: options.databaseUrl,
       LOG_LEVEL: 'warn',
       ACCESS_LOG: 'false',

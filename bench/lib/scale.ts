@@ -306,6 +306,8 @@ export async function benchScale(benchUrl: string, log: (line: string) => void):
     const service = Service.start('service', process.execPath, [...NODE_FLAGS, target.main], {
       ...process.env,
       NODE_ENV: 'production',
+      // Production refuses to start with an unprotected /metrics; this one listens on loopback alone.
+      METRICS_PUBLIC: 'true',
       DATABASE_URL: url,
       LOG_LEVEL: 'warn',
       HOST: '127.0.0.1',
