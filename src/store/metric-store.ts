@@ -26,6 +26,7 @@ import { partialAggregates, rawRowsOf, rollupRowsOf } from './rollup-sql.js';
 import type { Batch, BatchResult, BatchTarget, ConflictMode } from './sample-batch.js';
 import type { StatementRunner } from './statement-runner.js';
 import { METRICS, REVISION } from './tables.js';
+import { withTransaction } from './transaction.js';
 
 const METRICS_SQL = Prisma.raw(METRICS);
 const CPU_PERCENTILES = [0.5, 0.95, 0.99];
@@ -851,23 +852,8 @@ export class MetricStore implements BatchTarget {
   }
 
   /** `work` on one connection of `on`, in a transaction `begin` opens; committed, or rolled back on failure. */
-  async #transaction<T>(on: Server, begin: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await on.pool.connect().catch(this.#classified);
-    // A connection whose ROLLBACK failed is in an unknown state: it is closed, not reused.
-    let broken: Error | undefined;
-    try {
-      await client.query(begin);
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch((rollbackFailed: Error) => {
-        broken = rollbackFailed;
-      });
-      throw this.#availability.classify(error);
-    } finally {
-      client.release(broken);
-    }
+  #transaction<T>(on: Server, begin: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return withTransaction(on.pool, begin, work).catch(this.#classified);
   }
 
   /** Whether the primary answers a trivial query within `timeoutMs` (readiness). */

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { RollupLevel } from '../domain/rollup-plan.js';
 import type { TimeRange } from '../domain/time.js';
 import { METRICS, REVISION, ROLLUPS } from './tables.js';
+import { withTransaction } from './transaction.js';
 
 const DAY_MS = 86_400_000;
 const WIDTHS: Record<RollupLevel, string> = { minute: '1 minute', hour: '1 hour', day: '1 day' };
@@ -57,20 +58,8 @@ export class RollupStore {
    * Runs `work` in one transaction that first locks the revision row, as every writer of metrics
    * does before it touches a rollup row (so the two queue instead of deadlocking).
    */
-  async #lockingRevision<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.#pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query(`SELECT 1 FROM ${REVISION} FOR UPDATE`);
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+  #lockingRevision<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return withTransaction(this.#pool, `BEGIN; SELECT 1 FROM ${REVISION} FOR UPDATE`, work);
   }
 
   /**
