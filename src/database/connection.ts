@@ -52,6 +52,12 @@ export function connectPostgres(databaseUrl: string, options: ConnectOptions): P
   pool.on('error', () => {});
   pool.on('connect', (client) => {
     availability.connected();
+    // pg-pool listens for a client's 'error' only while the client is idle in the pool. A client
+    // checked out (a transaction, a COPY, Prisma's own) also gets 'error' when the server ends its
+    // session (57P01 at a restart or failover, pg_terminate_backend), even after failing the query
+    // in flight: unheard, that event would crash the process. The query in flight fails by itself,
+    // and the pool drops the client, no longer queryable, when it is released.
+    client.on('error', (error) => availability.classify(error));
     const { onNotification } = options;
     if (onNotification) client.on('notification', onNotification);
   });
