@@ -130,9 +130,16 @@ describe('GET /api/metrics', () => {
   it('limits to 1000 rows by default and links to the next page', async () => {
     const response = await get('/api/metrics');
     expect(((await response.json()) as Row[]).length).toBe(1000);
-    expect(response.headers.get('link')).toMatch(
-      /^<http:\/\/localhost\/api\/metrics\?cursor=[\w-]+>; rel="next"$/,
-    );
+    expect(response.headers.get('link')).toMatch(/^<\/api\/metrics\?cursor=[\w-]+>; rel="next"$/);
+  });
+
+  it('links with a path, never with the Host header the client chose', async () => {
+    const response = await app.fetch('http://evil.example/api/metrics?limit=2', {
+      headers: { host: 'evil.example' },
+    });
+    const link = response.headers.get('link') ?? '';
+    expect(link).toMatch(/^<\/api\/metrics\?limit=2&cursor=[\w-]+>; rel="next"$/);
+    expect(link).not.toContain('evil');
   });
 
   it('treats start and end as inclusive, like the seed', async () => {
@@ -160,7 +167,7 @@ describe('GET /api/metrics', () => {
     let next: string | null = '/api/metrics?limit=97';
     let pages = 0;
     while (next) {
-      const response: Response = await app.fetch(next.startsWith('/') ? `http://localhost${next}` : next);
+      const response: Response = await app.fetch(new URL(next, 'http://localhost'));
       expect(response.status).toBe(200);
       seen.push(...((await response.json()) as Row[]).map((row) => row.timestamp));
       next = response.headers.get('link')?.match(/^<([^>]+)>; rel="next"$/)?.[1] ?? null;
@@ -174,9 +181,9 @@ describe('GET /api/metrics', () => {
     const start = T0 / 1000 + 1010;
     const end = T0 / 1000 + 1490;
     const seen: number[] = [];
-    let next: string | null = `http://localhost/api/metrics?start=${start}&end=${end}&limit=7`;
+    let next: string | null = `/api/metrics?start=${start}&end=${end}&limit=7`;
     while (next) {
-      const response: Response = await app.fetch(next);
+      const response: Response = await app.fetch(new URL(next, 'http://localhost'));
       seen.push(...((await response.json()) as Row[]).map((row) => row.timestamp));
       next = response.headers.get('link')?.match(/^<([^>]+)>/)?.[1] ?? null;
     }

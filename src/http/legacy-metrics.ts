@@ -37,7 +37,8 @@ function limitParameter(params: URLSearchParams, rest: Config['rest']): number {
  * `GET /api/metrics?start=&end=&limit=&cursor=`: the seed's endpoint, kept for its clients. Rows
  * with start <= timestamp <= end (inclusive, like the seed's BETWEEN) as
  * `[{ id, timestamp (epoch seconds), cpu_load, concurrency }]`, oldest first, at most `limit` of
- * them; an RFC 8288 `Link: <...>; rel="next"` header points at the next page when there is one.
+ * them; an RFC 8288 `Link: </api/metrics?...>; rel="next"` header (a path: relative to the
+ * request's URL) points at the next page when there is one.
  */
 export async function legacyMetrics(
   request: Request,
@@ -70,7 +71,8 @@ export async function legacyMetrics(
   if (hasMore && last) {
     const next = new URL(url);
     next.searchParams.set('cursor', encodeCursor(last.timestamp));
-    headers.link = `<${next.toString()}>; rel="next"`;
+    // Relative: the request's Host header is the client's to choose, and a proxy may rewrite it.
+    headers.link = `<${next.pathname}${next.search}>; rel="next"`;
   }
   return jsonResponse(
     rows.map((metric) => ({
