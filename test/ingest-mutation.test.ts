@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { App } from '../src/http/app.js';
+import { ingestSamples } from '../src/ingest/samples.js';
+import { MetricStore } from '../src/store/metric-store.js';
 import { createTestApp, graphql } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { storedRows } from './support/ingest.js';
@@ -73,6 +75,70 @@ describe('Mutation.ingestMetrics: authorization', () => {
     const result = await graphql(app, '{ metrics(first: 1) { totalCount } }');
     expect(result.errors).toBeUndefined();
     expect(result.data).toEqual({ metrics: { totalCount: 0 } });
+  });
+});
+
+describe('Mutation.ingestMetrics: the future horizon (MAX_FUTURE)', () => {
+  const HOUR = 3_600_000;
+
+  it('refuses each sample more than a day ahead of now, naming the field and the horizon, and stores the rest', async () => {
+    const soon = new Date(Date.now() + 23 * HOUR).toISOString();
+    const result = await graphql<IngestData>(
+      app,
+      INGEST,
+      {
+        samples: [
+          sample(0),
+          { timestamp: '2036-01-01T00:00:00Z', cpuLoad: 1, concurrency: 1 },
+          { timestamp: soon, cpuLoad: 2, concurrency: 2 },
+          { timestamp: new Date(Date.now() + 25 * HOUR).toISOString(), cpuLoad: 3, concurrency: 3 },
+        ],
+      },
+      AUTH,
+    );
+    expect(result.errors).toBeUndefined();
+    expect(result.data?.ingestMetrics).toEqual({
+      inserted: 2,
+      updated: 0,
+      duplicates: 0,
+      rejected: [
+        {
+          index: 1,
+          field: 'timestamp',
+          reason: '2036-01-01T00:00:00.000Z is more than 1d ahead of now (MAX_FUTURE)',
+        },
+        {
+          index: 3,
+          field: 'timestamp',
+          reason: expect.stringMatching(/is more than 1d ahead of now \(MAX_FUTURE\)$/),
+        },
+      ],
+    });
+    expect((await storedRows(db.url)).map((row) => row.ms)).toEqual([T0 * 1000, Date.parse(soon)]);
+  });
+
+  it('follows MAX_FUTURE', async () => {
+    const samples = [
+      { timestamp: new Date(Date.now() + 3 * HOUR).toISOString(), cpuLoad: 1, concurrency: 1 },
+    ];
+    const strict = createTestApp(db, { INGEST_TOKEN: TOKEN, MAX_FUTURE: '1h30m' });
+    const refused = await graphql<IngestData>(strict, INGEST, { samples }, AUTH);
+    expect(refused.data?.ingestMetrics).toMatchObject({
+      inserted: 0,
+      rejected: [
+        {
+          index: 0,
+          field: 'timestamp',
+          reason: expect.stringMatching(/ is more than 1h30m ahead of now \(MAX_FUTURE\)$/),
+        },
+      ],
+    });
+  });
+
+  it('allows any time with no horizon (MAX_FUTURE=off)', async () => {
+    const far = { timestamp: new Date('2036-01-01T00:00:00Z'), cpuLoad: 1, concurrency: 1 };
+    const stored = await ingestSamples(new MetricStore(db), [far], { maxFutureSeconds: undefined });
+    expect(stored).toMatchObject({ inserted: 1, rejected: [] });
   });
 });
 

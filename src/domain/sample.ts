@@ -24,6 +24,53 @@ export interface Problem {
 
 export type Validated = { ok: true; sample: MetricSample } | { ok: false; problem: Problem };
 
+/**
+ * The latest time a sample may have: MAX_FUTURE after the moment it was taken. A sample far ahead
+ * (a clock years off, milliseconds read as seconds) would otherwise sit alone in a partition of
+ * its own or in the default partition, and skew every "latest" read; Prometheus and
+ * VictoriaMetrics refuse such samples likewise.
+ */
+export interface FutureHorizon {
+  latestMs: number;
+  maxFutureSeconds: number;
+}
+
+/** The horizon `maxFutureSeconds` ahead of `nowMs`; undefined (MAX_FUTURE=off): any time. */
+export function futureHorizon(
+  maxFutureSeconds: number | undefined,
+  nowMs = Date.now(),
+): FutureHorizon | undefined {
+  return maxFutureSeconds === undefined
+    ? undefined
+    : { latestMs: nowMs + maxFutureSeconds * 1000, maxFutureSeconds };
+}
+
+const DURATION_UNITS: [string, number][] = [
+  ['d', 86_400],
+  ['h', 3600],
+  ['m', 60],
+  ['s', 1],
+];
+
+/** Whole seconds as MAX_FUTURE is written: 1d, 12h, 1h30m. */
+function durationText(seconds: number): string {
+  let rest = seconds;
+  let text = '';
+  for (const [unit, size] of DURATION_UNITS) {
+    if (rest >= size) {
+      text += `${Math.floor(rest / size)}${unit}`;
+      rest %= size;
+    }
+  }
+  return text || '0s';
+}
+
+/** Problems with a valid timestamp beyond the horizon, or `null`. */
+export function checkHorizon(timestampMs: number, horizon: FutureHorizon | undefined): string | null {
+  if (horizon === undefined || timestampMs <= horizon.latestMs) return null;
+  return `${new Date(timestampMs).toISOString()} is more than ${durationText(horizon.maxFutureSeconds)} ahead of now (MAX_FUTURE)`;
+}
+
 /** Problems with a CPU load that is already a number, or `null`. */
 export function checkCpuLoad(value: number): string | null {
   if (!Number.isFinite(value)) return 'must be a finite number';
@@ -72,13 +119,15 @@ function present(value: unknown): boolean {
 /**
  * Validates one input record into `out` (reused by the caller: the loader validates a million
  * records a run and allocates nothing per record here). Returns the problem, or `undefined` when
- * `out` holds a valid sample. `fromText` is true for CSV, whose cells are all strings. Only the
- * first problem is reported, checking fields in the order timestamp, cpu_load, concurrency.
+ * `out` holds a valid sample. `fromText` is true for CSV, whose cells are all strings; a timestamp
+ * past `horizon` is refused. Only the first problem is reported, checking fields in the order
+ * timestamp, cpu_load, concurrency.
  */
 export function validateRecordInto(
   record: Record<string, unknown>,
   fromText: boolean,
   out: MetricSample,
+  horizon?: FutureHorizon,
 ): Problem | undefined {
   const timestamp = record.timestamp;
   if (!present(timestamp)) return { field: 'timestamp', reason: 'missing' };
@@ -93,6 +142,8 @@ export function validateRecordInto(
     if ('error' in time) return { field: 'timestamp', reason: time.error };
     out.timestampMs = time.ms;
   }
+  const aheadError = checkHorizon(out.timestampMs, horizon);
+  if (aheadError) return { field: 'timestamp', reason: aheadError };
 
   const snake = record.cpu_load;
   const camel = record.cpuLoad;
@@ -119,8 +170,12 @@ export function validateRecordInto(
 }
 
 /** Validates one input record; see validateRecordInto. */
-export function validateRecord(record: Record<string, unknown>, fromText = false): Validated {
+export function validateRecord(
+  record: Record<string, unknown>,
+  fromText = false,
+  horizon?: FutureHorizon,
+): Validated {
   const sample: MetricSample = { timestampMs: 0, cpuLoad: 0, concurrency: 0 };
-  const problem = validateRecordInto(record, fromText, sample);
+  const problem = validateRecordInto(record, fromText, sample, horizon);
   return problem ? { ok: false, problem } : { ok: true, sample };
 }

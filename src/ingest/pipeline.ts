@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Tracer } from '@opentelemetry/api';
 import {
   collectUnknownFields,
+  futureHorizon,
   type MetricSample,
   type Problem,
   validateRecordInto,
@@ -39,6 +40,8 @@ export interface IngestOptions {
   /** What a timestamp that is already stored does: keep the stored sample (default) or replace it. */
   onConflict?: ConflictMode;
   batchSize?: number;
+  /** Samples further ahead of now than this are refused (MAX_FUTURE); undefined: any time. */
+  maxFutureSeconds?: number | undefined;
   /** Validate every input first and write nothing if any record is refused. */
   strict?: boolean;
   /** Validate and count only; the database is not used. */
@@ -99,6 +102,8 @@ async function scanInput(
   const fromText = opened.format === 'csv';
   const unknown = new Map<string, number>();
   const sample: MetricSample = { timestampMs: 0, cpuLoad: 0, concurrency: 0 };
+  // From when the input is opened: a long run's horizon does not move under its records.
+  const horizon = futureHorizon(options.maxFutureSeconds);
   const reject = (line: number, problem: Problem) => {
     counters.rejected++;
     options.onRejected?.({ source: source.name, line, field: problem.field, reason: problem.reason });
@@ -115,7 +120,7 @@ async function scanInput(
           continue;
         }
         collectUnknownFields(item.record, item.line, unknown);
-        const problem = validateRecordInto(item.record, fromText, sample);
+        const problem = validateRecordInto(item.record, fromText, sample, horizon);
         if (problem) {
           reject(item.line, problem);
           continue;

@@ -11,10 +11,19 @@ import { type IngestSummary, ingestSources } from './pipeline.js';
  */
 export async function loadSampleData(
   store: BatchTarget,
-  options: { file: string; batchSize: number; logger: Logger },
+  options: {
+    file: string;
+    batchSize: number;
+    logger: Logger;
+    /** MAX_FUTURE (config.ingest.maxFutureSeconds): samples further ahead are refused. */
+    maxFutureSeconds?: number | undefined;
+  },
 ): Promise<IngestSummary> {
   const file = resolve(projectRoot, options.file);
-  const summary = await ingestSources(store, [{ name: file, path: file }], { batchSize: options.batchSize });
+  const summary = await ingestSources(store, [{ name: file, path: file }], {
+    batchSize: options.batchSize,
+    maxFutureSeconds: options.maxFutureSeconds,
+  });
   options.logger.info(
     { file, inserted: summary.inserted, duplicates: summary.duplicates, rejected: summary.rejected },
     'Loaded sample data',

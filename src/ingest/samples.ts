@@ -1,4 +1,4 @@
-import { type MetricSample, validateRecord } from '../domain/sample.js';
+import { futureHorizon, type MetricSample, validateRecord } from '../domain/sample.js';
 import type { MetricStore } from '../store/metric-store.js';
 import type { BatchCounts, BatchTarget, ConflictMode } from '../store/sample-batch.js';
 import { BatchWriter } from './batch-writer.js';
@@ -24,18 +24,26 @@ export interface SamplesResult extends BatchCounts {
 
 /**
  * Validates and stores a list of samples (the GraphQL mutation), with the same rules as the file
- * readers. Valid samples are stored even when others are refused. More than one batch runs in one
- * transaction, so a call is stored whole or not at all and its counts are never half true.
+ * readers, timestamps past now + `maxFutureSeconds` (MAX_FUTURE) included. Valid samples are
+ * stored even when others are refused. More than one batch runs in one transaction, so a call is
+ * stored whole or not at all and its counts are never half true.
  */
 export async function ingestSamples(
   store: Pick<MetricStore, 'writeBatch' | 'inTransaction'>,
   inputs: readonly SampleInput[],
-  options: { onConflict?: ConflictMode; batchSize?: number } = {},
+  options: {
+    onConflict?: ConflictMode;
+    batchSize?: number;
+    maxFutureSeconds?: number | undefined;
+    /** The request's: the statements are traced in its trace and recorded for its slow-operation log. */
+    scope?: Parameters<MetricStore['inTransaction']>[1];
+  } = {},
 ): Promise<SamplesResult> {
   const rejected: SampleRejection[] = [];
   const samples: MetricSample[] = [];
+  const horizon = futureHorizon(options.maxFutureSeconds);
   inputs.forEach((input, index) => {
-    const result = validateRecord({ ...input });
+    const result = validateRecord({ ...input }, false, horizon);
     if (result.ok) samples.push(result.sample);
     else rejected.push({ index, ...result.problem });
   });
@@ -45,6 +53,7 @@ export async function ingestSamples(
     for (const sample of samples) await writer.add(sample);
     return writer.finish();
   };
-  const counts = samples.length > batchSize ? await store.inTransaction(write) : await write(store);
+  // One transaction whether the samples make one batch or several.
+  const counts = await store.inTransaction(write, options.scope);
   return { ...counts, rejected };
 }

@@ -115,6 +115,7 @@ async function load(argv: string[], io: CommandIo, tracer: Tracer | undefined): 
         format: options.format,
         onConflict: options.onConflict,
         batchSize: options.batchSize ?? config.ingest.batchSize,
+        maxFutureSeconds: config.ingest.maxFutureSeconds,
         strict: options.strict,
         dryRun: options.dryRun,
         onRejected: (r) => log(`${r.source}:${r.line}: ${r.field}: ${r.reason}`),

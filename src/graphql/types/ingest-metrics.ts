@@ -11,13 +11,14 @@ builder.mutationField('ingestMetrics', (t) =>
     type: IngestResult,
     description:
       'Stores samples (at most INGEST_MAX_SAMPLES, 10,000 by default, per call) with the same validation as ' +
-      '`npm run ingest`. Invalid samples are reported in `rejected`; the valid ones are stored, all in one ' +
+      '`npm run ingest`, timestamps more than MAX_FUTURE (1 day by default) ahead of now included. Invalid ' +
+      'samples are reported in `rejected`; the valid ones are stored, all in one ' +
       'transaction. Requires `Authorization: Bearer <INGEST_TOKEN>`.',
     args: {
       samples: t.arg({ type: [MetricInput], required: true }),
       onConflict: t.arg({ type: IngestConflictPolicy, required: true, defaultValue: 'skip' }),
     },
-    resolve: async (_root, { samples, onConflict }, { store, config, request, serviceMetrics }) => {
+    resolve: async (_root, { samples, onConflict }, { store, config, request, serviceMetrics, scope }) => {
       authorizeWrite(request, config.ingest.token);
       const max = config.ingest.maxSamplesPerRequest;
       if (samples.length > max) {
@@ -26,7 +27,12 @@ builder.mutationField('ingestMetrics', (t) =>
           `at most ${max} samples per call, got ${samples.length}; split the list`,
         );
       }
-      const result = await ingestSamples(store, samples, { onConflict, batchSize: config.ingest.batchSize });
+      const result = await ingestSamples(store, samples, {
+        onConflict,
+        batchSize: config.ingest.batchSize,
+        maxFutureSeconds: config.ingest.maxFutureSeconds,
+        scope,
+      });
       serviceMetrics.ingested({ ...result, rejected: result.rejected.length });
       return result;
     },

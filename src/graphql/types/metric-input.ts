@@ -7,7 +7,8 @@ export const MetricInput = builder.inputType('MetricInput', {
       type: 'DateTime',
       required: true,
       description:
-        'When the sample was taken: the natural key, one sample per instant (millisecond precision).',
+        'When the sample was taken: the natural key, one sample per instant (millisecond precision). ' +
+        'At most MAX_FUTURE (1 day by default) ahead of now.',
     }),
     cpuLoad: t.float({
       required: true,
