@@ -1,6 +1,9 @@
-import 'dotenv/config';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'prisma/config';
+import { loadEnv } from './src/config.js';
+
+// The same `.env` as the service's entry points read (DOTENV_CONFIG_PATH names another).
+loadEnv();
 
 // Prisma's CLI downloads a native schema engine on first use. Where the user has not chosen an
 // engine, use the WebAssembly build of the same engine that ships with our dependencies, so

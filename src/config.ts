@@ -386,10 +386,11 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
  * The environment of an entry point (the server, the ingest and seed commands): `.env` in the
  * working directory is read into the environment first, and a variable already set in the real
  * environment wins over the file, as with dotenv everywhere (and Prisma's CLI, which reads the
- * same file through prisma.config.ts).
+ * same file through prisma.config.ts). `DOTENV_CONFIG_PATH` names another file instead
+ * (`/dev/null`: none), so that a caller such as the test suite can keep a developer's `.env` out.
  */
 export function loadEnv(): NodeJS.ProcessEnv {
-  loadDotenv({ quiet: true });
+  loadDotenv({ quiet: true, path: process.env.DOTENV_CONFIG_PATH || undefined });
   return process.env;
 }
 

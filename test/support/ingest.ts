@@ -8,6 +8,7 @@ import { afterAll, beforeAll } from 'vitest';
 import { run } from '../../src/cli/ingest/run.js';
 import { projectRoot } from '../../src/paths.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
+import { WITHOUT_DOTENV } from './environment.js';
 
 export interface RunResult {
   code: number | null;
@@ -16,12 +17,12 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Environment for a spawned script: the given database, quiet logs, no inherited .env surprises. */
+/** Environment for a spawned script: the given database, quiet logs, no developer's .env. */
 export function scriptEnv(
   databaseUrl: string | undefined,
   extra: Record<string, string> = {},
 ): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'warn', ...extra };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...WITHOUT_DOTENV, LOG_LEVEL: 'warn', ...extra };
   if (databaseUrl === undefined) delete env.DATABASE_URL;
   else env.DATABASE_URL = databaseUrl;
   return env;

@@ -4,6 +4,7 @@ import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from '../../src/paths.js';
+import { WITHOUT_DOTENV } from './environment.js';
 
 /** The WebAssembly schema engine that prisma.config.ts hands to the Prisma CLI. */
 export const SCHEMA_ENGINE_SHIM = join(projectRoot, 'tools/schema-engine-wasm.mjs');
@@ -39,6 +40,8 @@ export function runPrisma(args: string[], options: RunOptions = {}): Promise<Cli
     CHECKPOINT_DISABLE: '1',
     NO_COLOR: '1',
     PRISMA_ENGINES_MIRROR: UNREACHABLE_ENGINES_MIRROR,
+    // prisma.config.ts reads .env: never the developer's.
+    ...WITHOUT_DOTENV,
     // Whatever the developer's shell has set must not decide which engine or database a test uses.
     PRISMA_SCHEMA_ENGINE_BINARY: undefined,
     PRISMA_SCHEMA_ENGINE_WASM_DEBUG: undefined,
