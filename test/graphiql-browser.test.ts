@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp } from './support/app.js';
-import { launchChromium } from './support/browser.js';
+import { launchChromium, watchContentSecurityPolicy } from './support/browser.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 
 let db: TestDatabase;
@@ -35,7 +35,10 @@ describe('GraphiQL in a real browser', () => {
     const page = await browser.newPage();
     const failedRequests: string[] = [];
     page.on('requestfailed', (request) => failedRequests.push(request.url()));
-    await page.goto(url);
+    const violations = await watchContentSecurityPolicy(page);
+    const answer = await page.goto(url);
+    // Served under its own policy: every script it runs is the page's one inline script, by hash.
+    expect(answer?.headers()['content-security-policy']).toMatch(/script-src 'sha256-[\w+/=]+'/);
     await page.getByText('query FirstSamples').first().waitFor({ timeout: 20_000 });
     const response = page.waitForResponse(
       (candidate) =>
@@ -54,6 +57,7 @@ describe('GraphiQL in a real browser', () => {
     await expect.poll(shown, { timeout: 20_000 }).toContain('"totalCount": 30');
     expect(await shown()).toContain('"cpuLoad": 0.1');
     expect(failedRequests).toEqual([]);
+    expect(await violations()).toEqual([]);
     await page.screenshot({ path: 'test-results/graphiql.png' });
   });
 });

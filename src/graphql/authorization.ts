@@ -1,16 +1,21 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { userError } from './errors.js';
 
+const digest = (value: string) => createHash('sha256').update(value).digest();
+
 /**
- * Whether an Authorization header carries `Bearer <token>`. Hashing both sides first gives
- * buffers of equal length, which timingSafeEqual requires, so neither the token's content nor its
- * length leaks through timing. Shared by writes and by /metrics scrapes.
+ * Whether an Authorization header carries `Bearer <token>` for one of `tokens`. Hashing both sides
+ * first gives buffers of equal length, which timingSafeEqual requires, so neither a token's
+ * content nor its length leaks through timing; every token is compared, whichever matches.
+ * Shared by writes, reads (READ_TOKEN) and /metrics scrapes.
  */
-export function bearerTokenMatches(header: string | null | undefined, token: string): boolean {
+export function bearerTokenMatches(header: string | null | undefined, ...tokens: string[]): boolean {
   const given = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header ?? '')?.[1];
   if (!given) return false;
-  const digest = (value: string) => createHash('sha256').update(value).digest();
-  return timingSafeEqual(digest(given), digest(token));
+  const givenDigest = digest(given);
+  let matched = false;
+  for (const token of tokens) matched = timingSafeEqual(givenDigest, digest(token)) || matched;
+  return matched;
 }
 
 /** Refuses a write unless `request` carries the bearer token; with no token configured, writing is off. */

@@ -1,5 +1,4 @@
 import { useGraphQLSSE } from '@graphql-yoga/plugin-graphql-sse';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import type { Config } from '../config.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
@@ -18,10 +17,14 @@ import type { ServiceMetrics } from '../observability/service-metrics.js';
 import type { Telemetry } from '../observability/telemetry.js';
 import type { AggregateCache } from '../store/aggregate-cache.js';
 import type { MetricStore } from '../store/metric-store.js';
+import { useCors } from './cors.js';
 import { dashboardPaths } from './dashboard.js';
+import { useGraphiQLPage } from './graphiql.js';
+import { useReadAccess } from './read-access.js';
 import { READ_FROM_HEADER, storeFor } from './read-from.js';
 import { requestBodyRules } from './request-body.js';
 import { restRoutes } from './routes.js';
+import { useSecurityHeaders } from './security-headers.js';
 
 export const GRAPHQL_ENDPOINT = '/graphql';
 /** The GraphQL over SSE protocol's endpoint (single-connection mode). */
@@ -128,13 +131,30 @@ export function createApp(parts: AppParts): App {
     landingPage: false,
     // requestBodyRules enforces MAX_BODY_BYTES, counting only bodies that come without a length.
     maxRequestBodySize: false,
-    graphiql: config.graphiql ? { title: 'metrics-api', defaultQuery: EXAMPLE_QUERY } : false,
-    renderGraphiQL,
+    // useGraphiQLPage serves it (made once, compressed, with its own policy) or says it is off.
+    graphiql: false,
+    // useCors: Yoga's reflects any origin, `null` included, with credentials.
+    cors: false,
     maskedErrors: masking,
     plugins: [
       // First: its onExecuteDone codes the errors it knows before the telemetry counts them.
       useErrorCodes(),
       requestTelemetry.plugin,
+      useSecurityHeaders(),
+      // Before anything that answers a path: a preflight is answered here, whatever the path.
+      useCors(config.http.corsOrigins),
+      useGraphiQLPage({
+        enabled: config.graphiql,
+        endpoint: GRAPHQL_ENDPOINT,
+        title: 'metrics-api',
+        defaultQuery: EXAMPLE_QUERY,
+      }),
+      useReadAccess({
+        readTokens: config.http.readTokens,
+        writeToken: config.ingest.token,
+        graphqlPaths: [GRAPHQL_ENDPOINT, GRAPHQL_STREAM_ENDPOINT],
+        restPaths: ['/api/metrics'],
+      }),
       restRoutes({
         config,
         store,

@@ -1,16 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { projectRoot } from '../paths.js';
+import { pageSecurityHeaders, SELF_ONLY_POLICY } from './security-headers.js';
+import { prepareStaticContent, type StaticContent, staticResponse } from './static-content.js';
 
 export const DASHBOARD_PATH = '/dashboard';
-
-interface Asset {
-  type: string;
-  body: Uint8Array<ArrayBuffer>;
-  gzipped: Uint8Array<ArrayBuffer>;
-}
 
 const require = createRequire(import.meta.url);
 const publicDir = join(projectRoot, 'src/dashboard/public');
@@ -41,35 +36,26 @@ const SOURCES: Record<string, { file: string; type: string }> = {
   },
 };
 
-let assets: Map<string, Asset> | undefined;
+let assets: Promise<Map<string, StaticContent>> | undefined;
 
 /** Read and compressed once, on the first request for any of them. */
-function loadAssets(): Map<string, Asset> {
-  assets ??= new Map(
-    Object.entries(SOURCES).map(([path, { file, type }]) => {
-      const body = new Uint8Array(readFileSync(file));
-      return [path, { type, body, gzipped: new Uint8Array(gzipSync(body, { level: 9 })) }];
+function loadAssets(): Promise<Map<string, StaticContent>> {
+  assets ??= Promise.all(
+    Object.entries(SOURCES).map(async ([path, { file, type }]) => {
+      const page = path === DASHBOARD_PATH ? pageSecurityHeaders(SELF_ONLY_POLICY) : {};
+      const headers = { 'content-type': type, ...page };
+      return [path, await prepareStaticContent(readFileSync(file), headers)] as const;
     }),
-  );
+  ).then((entries) => new Map(entries));
   return assets;
 }
 
 /** The paths the dashboard answers. */
 export const dashboardPaths: readonly string[] = Object.keys(SOURCES);
 
-/** One file of the dashboard, gzipped for clients that accept it. */
-export function dashboardAsset(request: Request, path: string): Response {
-  const asset = loadAssets().get(path);
+/** One file of the dashboard, compressed and cacheable (see staticResponse). */
+export async function dashboardAsset(request: Request, path: string): Promise<Response> {
+  const asset = (await loadAssets()).get(path);
   if (!asset) throw new Error(`${path} is not a dashboard asset`);
-  const gzip = /\bgzip\b/.test(request.headers.get('accept-encoding') ?? '');
-  const headers: Record<string, string> = {
-    'content-type': asset.type,
-    'cache-control': 'no-cache',
-    vary: 'accept-encoding',
-    // Everything comes from this origin; the page talks only to it.
-    'content-security-policy':
-      "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'",
-  };
-  if (gzip) headers['content-encoding'] = 'gzip';
-  return new Response(gzip ? asset.gzipped : asset.body, { headers });
+  return staticResponse(request, asset);
 }

@@ -1,6 +1,20 @@
 import type { Plugin } from 'graphql-yoga';
 import { jsonError } from './json.js';
 
+/**
+ * The media types a GraphQL POST may come in. Forms (urlencoded, multipart) and text/plain, which
+ * Yoga would parse or a browser sends cross-origin without a preflight, are refused: a page on
+ * any site could otherwise make a visitor's browser run operations (CSRF).
+ */
+const ACCEPTED_MEDIA_TYPES = ['application/json', 'application/graphql+json', 'application/graphql'];
+/** How much of a refused Content-Type the answer quotes. */
+const QUOTED_TYPE_LENGTH = 80;
+
+function acceptedMediaType(request: Request): boolean {
+  const mediaType = request.headers.get('content-type')?.split(';')[0]?.trim().toLowerCase();
+  return mediaType !== undefined && ACCEPTED_MEDIA_TYPES.includes(mediaType);
+}
+
 function tooLarge(maxBodyBytes: number): Response {
   return jsonError(413, 'Payload Too Large', `Request bodies are limited to ${maxBodyBytes} bytes.`);
 }
@@ -29,7 +43,7 @@ async function readAtMost(body: ReadableStream<Uint8Array>, maxBytes: number): P
  * - at most `maxBodyBytes` (413). A body with Content-Length is judged by the header alone, which
  *   node:http holds it to; only a streamed body (chunked, no Content-Length) is counted as it is
  *   read. Yoga's own limit counts every body through a stream, 7% of a page's CPU (bench/PROFILE.md).
- * - a POST in a media type Yoga can parse (415).
+ * - a POST in JSON or GraphQL, the media types of ACCEPTED_MEDIA_TYPES (415).
  */
 export function requestBodyRules(options: { maxBodyBytes: number }): Plugin {
   const { maxBodyBytes } = options;
@@ -41,12 +55,13 @@ export function requestBodyRules(options: { maxBodyBytes: number }): Plugin {
         return;
       }
       // Other methods without a parser are Yoga's to refuse (405).
-      if (!requestParser && request.method === 'POST') {
+      if (request.method === 'POST' && !(requestParser && acceptedMediaType(request))) {
+        const given = request.headers.get('content-type');
         endResponse(
           jsonError(
             415,
             'Unsupported Media Type',
-            `Send GraphQL as application/json (or application/graphql-response+json), not ${request.headers.get('content-type') ?? 'a body without a content type'}.`,
+            `Send GraphQL as application/json (or application/graphql), not ${given === null ? 'a body without a content type' : JSON.stringify(given.slice(0, QUOTED_TYPE_LENGTH))}.`,
           ),
         );
         return;

@@ -53,6 +53,8 @@ export function restRoutes(options: {
     jsonResponse({
       service: 'metrics-api',
       graphql: graphqlEndpoint,
+      // Where a browser opens GraphiQL, when this server serves it (GRAPHIQL).
+      ...(config.graphiql ? { graphiql: graphqlEndpoint } : {}),
       dashboard: DASHBOARD_PATH,
       health: '/healthz',
       readiness: '/readyz',
