@@ -89,7 +89,8 @@ const environmentSchema = z
     MAX_QUERY_COST: integer(1, 10_000_000).default(50_000),
     MAX_NODE_IDS: integer(1, 10_000).default(100),
     MAX_EXPENSIVE_PER_CLIENT: integer(1, 1000).default(2),
-    MAX_FUTURE: optionalDuration.default(DAY_SECONDS),
+    // The default goes in before the transform: zod replaces an undefined result (`off`) with a default too.
+    MAX_FUTURE: z.string().default('1d').pipe(optionalDuration),
     STREAM_RESERVATION_TTL_MS: integer(100, 600_000).default(10_000),
     MAX_STREAM_RESERVATIONS: integer(1, 1_000_000).default(1000),
     MAX_STREAM_RESERVATIONS_PER_CLIENT: integer(1, 1_000_000).default(16),
