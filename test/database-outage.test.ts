@@ -34,7 +34,7 @@ beforeAll(async () => {
   // The app logs to the same lines: an outage must not add an error line per request.
   app = createTestApp(
     { ...connection, url: proxied.toString() },
-    { NODE_ENV: 'production', AGGREGATE_CACHE_BYTES: '0', ACCESS_LOG: 'false' },
+    { NODE_ENV: 'production', METRICS_PUBLIC: 'true', AGGREGATE_CACHE_BYTES: '0', ACCESS_LOG: 'false' },
     { logger },
   );
 });
@@ -106,7 +106,7 @@ describe('while PostgreSQL is unreachable', () => {
       logger: pino({ level: 'silent' }),
     });
     try {
-      const hungApp = createTestApp(hung, { NODE_ENV: 'production' });
+      const hungApp = createTestApp(hung, { NODE_ENV: 'production', METRICS_PUBLIC: 'true' });
       const started = performance.now();
       const response = await hungApp.fetch('http://localhost/api/metrics');
       expect(response.status).toBe(503);

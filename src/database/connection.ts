@@ -3,6 +3,7 @@ import pg from 'pg';
 import { PrismaClient } from '../generated/prisma/client.js';
 import type { Logger } from '../observability/logger.js';
 import { DatabaseAvailability } from './availability.js';
+import { ProbeConnection } from './probe-connection.js';
 
 export type { PrismaClient };
 
@@ -16,6 +17,8 @@ export interface PostgresConnection {
   pool: pg.Pool;
   prisma: PrismaClient;
   availability: DatabaseAvailability;
+  /** A connection of its own for readiness, never waiting behind the pool (see ProbeConnection). */
+  probe: ProbeConnection;
   /** Whether the server takes `COPY ... FROM STDIN` (PostgreSQL does; PGlite's wire protocol does not). */
   copyFromStdin: boolean;
   close(): Promise<void>;
@@ -40,12 +43,13 @@ export function connectPostgres(databaseUrl: string, options: ConnectOptions): P
   // pg ignores Prisma's `?schema=` URL parameter: adapter-pg takes it as an option, and raw SQL
   // finds the table through the search path.
   const schema = new URL(databaseUrl).searchParams.get('schema') ?? undefined;
-  const pool = new pg.Pool({
+  const clientConfig: pg.ClientConfig = {
     connectionString: databaseUrl,
-    max: options.poolSize,
     connectionTimeoutMillis: options.connectTimeoutMs,
     options: schema ? `-c search_path="${schema.replaceAll('"', '""')}"` : undefined,
-  });
+  };
+  const pool = new pg.Pool({ ...clientConfig, max: options.poolSize });
+  const probe = new ProbeConnection(clientConfig);
   const availability = new DatabaseAvailability(options.logger);
   // An idle connection that the server closes must not crash the process (pg emits 'error' on the
   // pool); the next query opens a new one and reports any lasting failure itself.
@@ -67,8 +71,10 @@ export function connectPostgres(databaseUrl: string, options: ConnectOptions): P
     pool,
     prisma,
     availability,
+    probe,
     copyFromStdin: options.copyFromStdin ?? true,
     async close() {
+      await probe.close();
       await prisma.$disconnect();
       // $disconnect() ends the pool only if Prisma ran a query on it; idle connections would
       // otherwise keep the process alive for pg's idle timeout.

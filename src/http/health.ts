@@ -32,23 +32,42 @@ const reasonOf = (error: unknown) =>
   error instanceof Error ? error.message.trim().split('\n').at(-1) : String(error);
 
 /**
- * Readiness: the database answers a trivial query within `timeoutMs`, and so does the read replica
- * when there is one (its replication lag is reported); else 503 with the reason.
+ * How far behind the primary the read replica may be while the service says it is ready. (A
+ * variable for it is wanted: REPLICA_MAX_LAG.)
+ */
+export const MAX_REPLICA_LAG_SECONDS = 30;
+
+/**
+ * Readiness: the database answers a trivial query within `timeoutMs` on a connection of its own
+ * (a busy pool is not an unreachable database); with a read replica, it answers too, streams WAL
+ * from the primary and is at most `maxReplicaLagSeconds` behind it. Else 503 with the reason.
+ * The replica's state is reported either way.
  */
 export async function readyz(
-  store: Pick<MetricStore, 'ping' | 'replicaLag'>,
+  store: Pick<MetricStore, 'ping' | 'replicaState'>,
   timeoutMs: number,
+  maxReplicaLagSeconds = MAX_REPLICA_LAG_SECONDS,
 ): Promise<Response> {
-  const [primary, replica] = await Promise.allSettled([store.ping(timeoutMs), store.replicaLag(timeoutMs)]);
-  if (primary.status === 'rejected') {
-    return jsonResponse({ status: 'unavailable', reason: `database: ${reasonOf(primary.reason)}` }, 503);
+  const [primary, replica] = await Promise.allSettled([store.ping(timeoutMs), store.replicaState(timeoutMs)]);
+  const unavailable = (reason: string, extra: object = {}) =>
+    jsonResponse({ status: 'unavailable', reason, ...extra }, 503);
+  if (primary.status === 'rejected') return unavailable(`database: ${reasonOf(primary.reason)}`);
+  if (replica.status === 'rejected') return unavailable(`read replica: ${reasonOf(replica.reason)}`);
+  if (replica.value === undefined) return jsonResponse({ status: 'ready' });
+  const state = {
+    streaming: replica.value.streaming,
+    lagSeconds: Math.round(replica.value.lagSeconds * 1000) / 1000,
+  };
+  if (!state.streaming) {
+    return unavailable('read replica: not streaming from the primary (its reads go stale)', {
+      replica: state,
+    });
   }
-  if (replica.status === 'rejected') {
-    return jsonResponse({ status: 'unavailable', reason: `read replica: ${reasonOf(replica.reason)}` }, 503);
+  if (state.lagSeconds > maxReplicaLagSeconds) {
+    return unavailable(
+      `read replica: ${state.lagSeconds} s behind the primary (at most ${maxReplicaLagSeconds} s)`,
+      { replica: state },
+    );
   }
-  return jsonResponse(
-    replica.value === undefined
-      ? { status: 'ready' }
-      : { status: 'ready', replica: { lagSeconds: Math.round(replica.value * 1000) / 1000 } },
-  );
+  return jsonResponse({ status: 'ready', replica: state });
 }

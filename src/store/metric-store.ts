@@ -1,6 +1,8 @@
 import type pg from 'pg';
-import { type DatabaseAvailability, within } from '../database/availability.js';
+import type { DatabaseAvailability } from '../database/availability.js';
 import type { PostgresConnection } from '../database/connection.js';
+import type { ProbeConnection } from '../database/probe-connection.js';
+import { parseLsn, ReplayLag } from '../database/replay-lag.js';
 import type { Page, PageRequest, SortDirection } from '../domain/paging.js';
 import {
   percentileSelection,
@@ -35,6 +37,14 @@ const SKETCH_LEVELS: RollupLevel[] = ['day', 'hour'];
 /** PostgreSQL's SQLSTATE for a relation that does not exist. */
 const UNDEFINED_TABLE = '42P01';
 const REVISION_SQL = Prisma.raw(REVISION);
+
+/** A read replica as readiness sees it. */
+export interface ReplicaState {
+  /** Whether its WAL receiver streams from the primary: a standby cut off from it serves stale reads. */
+  streaming: boolean;
+  /** How long ago the primary was at a position the standby has not replayed yet; 0: caught up. */
+  lagSeconds: number;
+}
 
 /** An answer and the revision of `metrics_revision` in the snapshot it was computed from. */
 export interface AtRevision<T> {
@@ -315,12 +325,16 @@ function sketchesOf(totals: SummaryTotals): { cpu: QuantileSketch; concurrency: 
 interface Server {
   pool: pg.Pool;
   prisma: PrismaClient;
+  /** Readiness's own connection (see ProbeConnection). */
+  probe: ProbeConnection;
   /** Runs one statement, observed, with unavailability told apart from other failures. */
   observed: StatementRunner;
 }
 
+type ServerConnection = Pick<PostgresConnection, 'pool' | 'prisma' | 'probe' | 'availability'>;
+
 function server(
-  { pool, prisma, availability }: Pick<PostgresConnection, 'pool' | 'prisma' | 'availability'>,
+  { pool, prisma, probe, availability }: ServerConnection,
   telemetry: DatabaseTelemetry | undefined,
 ): Server {
   const classified = (error: unknown): never => {
@@ -329,6 +343,7 @@ function server(
   return {
     pool,
     prisma,
+    probe,
     observed: (operation, text, values, run, scope) =>
       (telemetry ? telemetry.statement(operation, text, values, run, scope) : run()).catch(classified),
   };
@@ -350,6 +365,8 @@ export class MetricStore implements BatchTarget {
   /** This store with every read on the primary: for a client that must see its own writes, and for live updates. */
   readonly primary: MetricStore;
   readonly hasReplica: boolean;
+  /** Where the replica's replay is behind the primary's positions, probe by probe (readiness). */
+  readonly #replayLag = new ReplayLag();
   /** The partitions of `metrics`, on the primary. */
   readonly partitions: MetricPartitions;
   /** Each partition's ids, in time order, as of the last refreshPartitions(); see findById. */
@@ -365,10 +382,10 @@ export class MetricStore implements BatchTarget {
    * `exactPercentileMaxRows`: summaries of at most this many rows get exact percentiles.
    */
   constructor(
-    primary: Pick<PostgresConnection, 'pool' | 'prisma' | 'availability' | 'copyFromStdin'>,
+    primary: ServerConnection & Pick<PostgresConnection, 'copyFromStdin'>,
     telemetry?: DatabaseTelemetry,
     replica?: {
-      connection: Pick<PostgresConnection, 'pool' | 'prisma' | 'availability'>;
+      connection: ServerConnection;
       telemetry?: DatabaseTelemetry | undefined;
     },
     { exactPercentileMaxRows = 1_000_000 }: { exactPercentileMaxRows?: number } = {},
@@ -460,6 +477,51 @@ export class MetricStore implements BatchTarget {
       if (bounded) return bounded;
     }
     return this.#metricWhere('id = $1', [id.toString()], scope);
+  }
+
+  /**
+   * The rows with these ids, in their order (null where none), as findById finds one: one
+   * statement within the time span of the partitions that hold them all, and a second one over
+   * every partition for the ids not found there (rows that do not exist or were back-filled).
+   * Two statements at most, whatever the number of ids.
+   */
+  async findByIds(ids: readonly bigint[], scope?: OperationScope): Promise<(StoredMetric | null)[]> {
+    const found = new Map<bigint, StoredMetric>();
+    const read = async (wanted: bigint[], span?: { from: Date; to: Date | undefined }) => {
+      const values: unknown[] = [wanted.map(String)];
+      let condition = 'id = ANY($1::bigint[])';
+      if (span) {
+        values.push(span.from);
+        condition += ' AND "timestamp" >= $2';
+        if (span.to) {
+          values.push(span.to);
+          condition += ' AND "timestamp" < $3';
+        }
+      }
+      const { rows } = await this.#arrays<MetricRow>(
+        this.#reads,
+        `SELECT id, "timestamp", cpu_load, concurrency FROM ${METRICS} WHERE ${condition}`,
+        values,
+        scope,
+        fastTimestamptzTypes,
+      );
+      for (const row of rows) {
+        const metric = storedMetric(row);
+        found.set(metric.id, metric);
+      }
+    };
+    const distinct = [...new Set(ids)];
+    const spans = distinct.map((id) => this.#spanOf(id));
+    if (distinct.length > 0 && spans.every((span) => span !== undefined)) {
+      const from = new Date(Math.min(...spans.map((span) => span.from.getTime())));
+      const to = spans.some((span) => span.to === undefined)
+        ? undefined
+        : new Date(Math.max(...spans.map((span) => (span.to as Date).getTime())));
+      await read(distinct, { from, to });
+    }
+    const missing = distinct.filter((id) => !found.has(id));
+    if (missing.length > 0) await read(missing);
+    return ids.map((id) => found.get(id) ?? null);
   }
 
   async #metricWhere(condition: string, values: unknown[], scope: OperationScope | undefined) {
@@ -838,13 +900,17 @@ export class MetricStore implements BatchTarget {
     return this.inTransaction((target) => target.writeBatch(batch, mode, wantIds));
   }
 
-  /** Runs `work` in one transaction on one connection: its batches are stored together or not at all. */
-  inTransaction<T>(work: (target: BatchTarget) => Promise<T>): Promise<T> {
+  /**
+   * Runs `work` in one transaction on one connection: its batches are stored together or not at all.
+   * Its statements are recorded in `scope`, the request's, and traced under it.
+   */
+  inTransaction<T>(work: (target: BatchTarget) => Promise<T>, scope?: OperationScope): Promise<T> {
     return this.#transaction(this.#primary, 'BEGIN', (client) =>
       work(
         new BatchSession(client, {
           copyFromStdin: this.#copyFromStdin,
-          observed: this.#primary.observed,
+          observed: (summary, text, values, run, own) =>
+            this.#primary.observed(summary, text, values, run, own ?? scope),
           conflicts: this.#conflicts,
         }),
       ),
@@ -856,32 +922,40 @@ export class MetricStore implements BatchTarget {
     return withTransaction(on.pool, begin, work).catch(this.#classified);
   }
 
-  /** Whether the primary answers a trivial query within `timeoutMs` (readiness). */
+  /** Whether the primary answers a trivial query within `timeoutMs`, on readiness's own connection. */
   async ping(timeoutMs: number): Promise<void> {
-    await within(
-      this.#primary.pool.query('SELECT 1'),
-      timeoutMs,
-      () => new Error(`the database did not answer within ${timeoutMs} ms`),
-    );
+    await this.#primary.probe.query('SELECT 1', timeoutMs, 'the database');
   }
 
   /**
-   * How far behind the primary the standby's data is, in seconds: the age of the last transaction
-   * it replayed, 0 when it has replayed everything it received (an idle primary writes nothing to
-   * replay). Undefined without a replica. Fails as ping() does when it does not answer in time.
+   * The read replica as readiness sees it, on the probe connections: whether its WAL receiver is
+   * streaming from the primary, and how far its replay is behind the primary's position
+   * (ReplayLag). Undefined without a replica. Fails when either server does not answer within
+   * `timeoutMs`, and when the replica is not a standby at all.
    */
-  async replicaLag(timeoutMs: number): Promise<number | undefined> {
-    if (!this.hasReplica) return undefined;
-    const { rows } = await within(
-      this.#reads.pool.query<[lag: number | null]>({
-        text: `SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
-                 ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 END`,
-        rowMode: 'array',
-      }),
-      timeoutMs,
-      () => new Error(`the read replica did not answer within ${timeoutMs} ms`),
-    );
-    return rows[0]?.[0] ?? 0;
+  async replicaState(timeoutMs: number): Promise<ReplicaState | undefined> {
+    if (this.#reads === this.#primary) return undefined;
+    const [primaryPosition] =
+      (await this.#primary.probe.query<[position: string]>(
+        'SELECT pg_current_wal_flush_lsn()::text',
+        timeoutMs,
+        'the database',
+      )) ?? [];
+    if (primaryPosition === undefined) throw new Error('the database gave no WAL position');
+    this.#replayLag.primaryAt(parseLsn(primaryPosition), Date.now());
+    // Without pg_read_all_stats, pg_stat_wal_receiver shows only the receiver's pid: a receiver
+    // that exists then counts as streaming, and the lag tells the rest.
+    const [replayed, receiverStatus, receiverPid] =
+      (await this.#reads.probe.query<[replayed: string | null, status: string | null, pid: number | null]>(
+        'SELECT pg_last_wal_replay_lsn()::text, r.status, r.pid FROM (SELECT) AS one LEFT JOIN pg_stat_wal_receiver AS r ON true',
+        timeoutMs,
+        'the read replica',
+      )) ?? [];
+    if (replayed == null) throw new Error('the read replica is not a standby (it replays no WAL)');
+    return {
+      streaming: receiverStatus == null ? receiverPid != null : receiverStatus === 'streaming',
+      lagSeconds: this.#replayLag.lagSeconds(parseLsn(replayed), Date.now()),
+    };
   }
 
   /** Whether the metrics table exists, i.e. the migrations were applied. */
