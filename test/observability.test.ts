@@ -1,4 +1,5 @@
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { createClient } from 'graphql-sse';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { App } from '../src/http/app.js';
 import { startTelemetry, type Telemetry, telemetrySettings } from '../src/observability/telemetry.js';
@@ -10,6 +11,7 @@ import {
   type TestDatabase,
 } from './support/database.js';
 import { capturingLogger } from './support/logs.js';
+import { SseSubscription, serve } from './support/sse.js';
 
 let db: TestDatabase;
 let exporter: InMemorySpanExporter;
@@ -97,7 +99,7 @@ describe('traces', () => {
       }
 
       const execute = byName(spans, 'graphql.execute')[0] as ReadableSpan;
-      const sql = byName(spans, 'SELECT metrics');
+      const sql = spans.filter((span) => span.attributes['db.system.name'] === 'postgresql');
       // The page and the count.
       expect(sql).toHaveLength(2);
       for (const statement of sql) {
@@ -138,11 +140,109 @@ describe('traces', () => {
     expect(outcomes).toEqual(['miss', 'hit']);
   });
 
+  it("put a mutation's statements, its COPY included, in the request's trace under execute", async () => {
+    const writer = createTestApp(db, { INGEST_TOKEN: 'a-token-of-sixteen-chars' }, { telemetry });
+    const response = await writer.fetch('http://localhost/graphql', {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: 'Bearer a-token-of-sixteen-chars',
+        traceparent: `00-${TRACE_ID}-${PARENT_SPAN}-01`,
+      },
+      body: JSON.stringify({
+        query:
+          'mutation Load { ingestMetrics(samples: [{ timestamp: "2026-02-01T00:00:00Z", cpuLoad: 1, concurrency: 1 }]) { inserted } }',
+      }),
+    });
+    expect(await response.json()).toEqual({ data: { ingestMetrics: { inserted: 1 } } });
+    const spans = exporter.getFinishedSpans();
+    const [execute] = byName(spans, 'graphql.execute');
+    const sql = spans.filter((span) => span.attributes['db.system.name'] === 'postgresql');
+    expect(sql.map((span) => span.attributes['db.operation.name'])).toContain('COPY');
+    for (const statement of sql) {
+      expect(statement.spanContext().traceId, statement.name).toBe(TRACE_ID);
+      expect(parentOf(statement), statement.name).toBe(execute?.spanContext().spanId);
+    }
+    await writer.dispose();
+  });
+
   it('never trace probes and scrapes', async () => {
     for (const path of ['/healthz', '/readyz', '/metrics'])
       await (await app.fetch(`http://localhost${path}`)).text();
     expect(exporter.getFinishedSpans()).toEqual([]);
     expect(logLines).toEqual([]);
+  });
+});
+
+describe('subscriptions', () => {
+  it('are named, traced and counted at start in both SSE modes, a refused one with its own name', async () => {
+    const kept = new InMemorySpanExporter();
+    const fresh = startTelemetry(telemetrySettings({}, 'x'), { spanExporter: kept, runtimeMetrics: false });
+    const served = await serve(createTestApp(db, {}, { telemetry: fresh }));
+    const client = createClient({
+      url: `${served.url}/graphql/stream`,
+      singleConnection: true,
+      retryAttempts: 0,
+    });
+    try {
+      const watch = 'subscription Watch { metricsSummaryUpdated(window: "3650d") { summary { count } } }';
+      const refused = 'subscription Refused { metricsAdded(after: "nope") { cursor } }';
+      // Distinct connections: POST /graphql answering text/event-stream.
+      const distinct = new SseSubscription(served.url, watch);
+      await distinct.take(1);
+      const bad = new SseSubscription(served.url, refused);
+      await bad.done;
+      // Refused before the stream opens (how it is answered is the error contract's, not tested here).
+      expect(bad.events.some((event) => event.data)).toBe(false);
+      // Single connection: PUT, GET and POST /graphql/stream, through the official client.
+      const outcomes = (query: string) =>
+        new Promise<string>((resolve) => {
+          const stop = client.subscribe(
+            { query },
+            {
+              next: () => {
+                stop();
+                resolve('next');
+              },
+              error: () => resolve('error'),
+              complete: () => resolve('complete'),
+            },
+          );
+        });
+      expect(await outcomes(watch)).toBe('next');
+      await outcomes(refused);
+      distinct.close();
+
+      const operations = kept.getFinishedSpans().filter((span) => span.name.startsWith('subscription'));
+      expect(operations.map((span) => span.name).sort()).toEqual([
+        'subscription Refused',
+        'subscription Refused',
+        'subscription Watch',
+        'subscription Watch',
+      ]);
+      for (const span of operations) {
+        expect(span.attributes['graphql.operation.type']).toBe('subscription');
+        expect(span.attributes['graphql.operation.name']).toBe(span.name.slice('subscription '.length));
+      }
+      const text = await fresh.scrape();
+      const counted = samples(text, 'graphql_server_operations_total');
+      expect(
+        counted.get('{graphql_operation_type="subscription",graphql_operation_name="Watch",outcome="ok"}'),
+      ).toBe(2);
+      expect(
+        counted.get(
+          '{graphql_operation_type="subscription",graphql_operation_name="Refused",outcome="error"}',
+        ),
+      ).toBe(2);
+      expect(text).not.toMatch(/graphql_operation_type="unknown"/);
+      expect(samples(text, 'graphql_server_errors_total').get('{graphql_error_code="BAD_USER_INPUT"}')).toBe(
+        2,
+      );
+    } finally {
+      client.dispose();
+      await served.close();
+      await fresh.shutdown();
+    }
   });
 });
 
@@ -154,7 +254,7 @@ describe('unexpected errors', () => {
     try {
       const broken = createTestApp(
         { ...unmigrated, url: empty.url },
-        { NODE_ENV: 'production', ACCESS_LOG: 'false' },
+        { NODE_ENV: 'production', METRICS_PUBLIC: 'true', ACCESS_LOG: 'false' },
         { telemetry, logger },
       );
       const response = await broken.fetch('http://localhost/graphql', {
@@ -214,7 +314,11 @@ function samples(text: string, name: string): Map<string, number> {
 describe('GET /metrics', () => {
   it('counts what was sent, by bounded labels, in Prometheus text', async () => {
     const fresh = startTelemetry(telemetrySettings({}, 'x'), { runtimeMetrics: false });
-    const measured = createTestApp(db, { INGEST_TOKEN: 'a-token-of-sixteen-chars' }, { telemetry: fresh });
+    const measured = createTestApp(
+      db,
+      { INGEST_TOKEN: 'a-token-of-sixteen-chars', MAX_FUTURE: 'off' },
+      { telemetry: fresh },
+    );
     const send = (query: string) =>
       measured.fetch('http://localhost/graphql', {
         method: 'POST',
@@ -268,7 +372,7 @@ describe('GET /metrics', () => {
     expect(
       [...samples(text, 'db_client_operation_duration_count').values()].reduce((a, b) => a + b, 0),
     ).toBeGreaterThan(5);
-    expect(samples(text, 'db_client_connection_count').size).toBe(2);
+    expect(samples(text, 'db_client_connections').size).toBe(2);
     expect(samples(text, 'metrics_api_build_info').size).toBe(1);
     expect(text).toMatch(/^target_info\{/m);
 

@@ -91,6 +91,7 @@ export function createApp(parts: AppParts): App {
     untraced: UNTRACED,
     accessLog: observability.accessLog,
     slowOperationMs: observability.slowOperationMs,
+    maxOperationNames: observability.maxOperationNames,
     explain: (statement) => store.explain(statement.text, statement.values),
     explainIntervalMs: EXPLAIN_INTERVAL_MS,
   });

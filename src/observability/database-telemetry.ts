@@ -8,6 +8,7 @@ import {
   type Tracer,
 } from '@opentelemetry/api';
 import type pg from 'pg';
+import { boundedText } from './bounds.js';
 import type { OperationScope } from './operation-scope.js';
 
 /** Seconds, as the semantic conventions' duration histograms. */
@@ -35,6 +36,17 @@ function errorType(error: unknown): string {
   if (typeof code === 'string') return code;
   const cause = (error as { cause?: { code?: unknown } }).cause?.code;
   return typeof cause === 'string' ? cause : error instanceof Error ? error.name : 'unknown';
+}
+
+/** The verb and collection a statement's summary names, the attributes of its measurement. */
+function statementAttributes(summary: string): Attributes {
+  const [operation, collection, ...more] = summary.split(' ');
+  return {
+    'db.system.name': 'postgresql',
+    'db.operation.name': operation,
+    // A summary of more than one table (INSERT metrics SELECT metrics_staging) names no one collection.
+    ...(collection && more.length === 0 ? { 'db.collection.name': collection } : {}),
+  };
 }
 
 /**
@@ -90,11 +102,14 @@ export class DatabaseTelemetry {
   }
 
   /**
-   * Runs one statement: `operation` is its SQL verb, `text` its SQL with placeholders; `scope`, the
-   * request's, records it for the slow-operation log.
+   * Runs one statement. `summary` is its SQL verb, then the table it works on when it works on one
+   * (`SELECT metrics`, `UPDATE metrics_revision`; `SELECT` alone for a catalog query or a lock): the
+   * span's name and its `db.operation.name` and `db.collection.name`, as the semantic conventions'
+   * `db.query.summary`. `text` is its SQL with placeholders; `scope`, the request's, records it for
+   * the slow-operation log.
    */
   async statement<T>(
-    operation: string,
+    summary: string,
     text: string,
     values: readonly unknown[],
     run: () => Promise<T>,
@@ -105,26 +120,23 @@ export class DatabaseTelemetry {
     // command) of the active context, where spans nest through one. None for a request the
     // sampler dropped.
     const parent = scope ? scope.trace?.context : context.active();
+    const attributes = statementAttributes(summary);
     const span =
       parent &&
       this.#tracer?.startSpan(
-        `${operation} metrics`,
+        summary,
         {
           kind: SpanKind.CLIENT,
           attributes: {
             ...this.#attributes,
-            'db.operation.name': operation,
-            'db.collection.name': 'metrics',
-            'db.query.text': text,
+            ...attributes,
+            'db.query.summary': summary,
+            // Built from a request (a list of ids, a window over many partitions), it can be long.
+            'db.query.text': boundedText(text),
           },
         },
         parent,
       );
-    const attributes: Attributes = {
-      'db.system.name': 'postgresql',
-      'db.operation.name': operation,
-      'db.collection.name': 'metrics',
-    };
     try {
       return await run();
     } catch (error) {

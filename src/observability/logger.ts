@@ -1,6 +1,7 @@
 import { context, trace } from '@opentelemetry/api';
 import { pino } from 'pino';
 import type { Config } from '../config.js';
+import { boundedText, boundedValue } from './bounds.js';
 
 export type Logger = pino.Logger;
 
@@ -26,13 +27,24 @@ export function createLogger(config: Pick<Config, 'logLevel' | 'env'>, options: 
     const span = trace.getSpan(context.active())?.spanContext();
     return span ? { trace_id: span.traceId, span_id: span.spanId } : {};
   };
+  // Every string, list and nesting of a line bounded (bounds.ts): a line may quote a client's input.
+  const formatters = {
+    log: (object: Record<string, unknown>) => boundedValue(object) as Record<string, unknown>,
+  };
+  const serializers = {
+    err: (error: Error) => boundedValue(pino.stdSerializers.err(error)),
+    // The message of a line logged from an error is the error's.
+    msg: (message: string) => boundedText(message),
+  };
   if (options.isTTY && config.env !== 'production') {
     return pino({
       level: config.logLevel,
       base,
       mixin,
+      formatters,
+      serializers,
       transport: { target: 'pino-pretty', options: { destination: fd, ignore: 'pid,hostname,service' } },
     });
   }
-  return pino({ level: config.logLevel, base, mixin }, pino.destination(fd));
+  return pino({ level: config.logLevel, base, mixin, formatters, serializers }, pino.destination(fd));
 }

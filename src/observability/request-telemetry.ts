@@ -10,16 +10,27 @@ import {
   trace,
 } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { type ExecutionResult, type GraphQLError, getOperationAST } from 'graphql';
+import { type DocumentNode, type ExecutionResult, type GraphQLError, getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import { boundedText, LabelValues, MAX_LIST_ITEMS, shortLabel } from './bounds.js';
 import type { Logger } from './logger.js';
 import type { OperationScope, StatementRecord } from './operation-scope.js';
 
 /** Seconds: the semantic conventions' advice for http.server.request.duration. */
 const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
 
-/** Operation names kept as label values; later ones are counted as "(other)". */
-const MAX_OPERATION_NAMES = 50;
+/** The methods `http.request.method` names; any other is `_OTHER`, as the semantic conventions say. */
+const KNOWN_METHODS = new Set([
+  'CONNECT',
+  'DELETE',
+  'GET',
+  'HEAD',
+  'OPTIONS',
+  'PATCH',
+  'POST',
+  'PUT',
+  'TRACE',
+]);
 
 const propagator = new W3CTraceContextPropagator();
 const headerGetter = {
@@ -38,6 +49,8 @@ export interface RequestTelemetryOptions {
   untraced: readonly string[];
   accessLog: { enabled: boolean; sampleRate: number };
   slowOperationMs: number;
+  /** Distinct values a client-chosen label (operation name, error code) takes before the rest are "(other)". */
+  maxOperationNames: number;
   /** EXPLAIN (FORMAT JSON) of a statement, for the slow-operation log; undefined for one that is not a read. */
   explain(statement: StatementRecord): Promise<unknown>;
   /** At most one plan is taken per this many milliseconds. */
@@ -54,9 +67,41 @@ interface RequestState {
   operationContext: Context | undefined;
   executeSpan: Span | undefined;
   operationType: string | undefined;
+  /** The operation's name as a label value: cut short, and "(other)" past the label's distinct values. */
   operationName: string | undefined;
   errorCodes: Set<string>;
   scope: OperationScope;
+}
+
+/** A request's method as a label: one of the standard methods, or `_OTHER`. */
+function methodLabel(method: string): string {
+  return KNOWN_METHODS.has(method) ? method : '_OTHER';
+}
+
+/**
+ * The statements of a slow operation for its log line: one entry per distinct text in the order
+ * first run, with how often it ran and its total time; only the MAX_LIST_ITEMS slowest such
+ * entries, each text bounded. An operation that ran 10,000 statements (a list of ids read one by
+ * one) says so in a few hundred bytes.
+ */
+function loggedStatements(statements: readonly StatementRecord[]) {
+  const byText = new Map<string, { text: string; count: number; ms: number }>();
+  for (const { text, ms } of statements) {
+    const entry = byText.get(text);
+    if (entry) {
+      entry.count++;
+      entry.ms += ms;
+    } else byText.set(text, { text, count: 1, ms });
+  }
+  const distinct = [...byText.values()];
+  const kept = new Set(distinct.toSorted((a, b) => b.ms - a.ms).slice(0, MAX_LIST_ITEMS));
+  return {
+    statement_count: statements.length,
+    statements: distinct
+      .filter((entry) => kept.has(entry))
+      .map(({ text, count, ms }) => ({ text: boundedText(text), count, ms: Math.round(ms * 10) / 10 })),
+    ...(distinct.length > kept.size ? { statements_omitted: distinct.length - kept.size } : {}),
+  };
 }
 
 /** The path of a request URL, without building a URL object on the hot path. */
@@ -82,7 +127,8 @@ export function useRequestTelemetry(options: RequestTelemetryOptions): {
 } {
   const { tracer, meter, logger } = options;
   const states = new WeakMap<Request, RequestState>();
-  const operationNames = new Set<string>();
+  const operationNames = new LabelValues(options.maxOperationNames);
+  const errorCodes = new LabelValues(options.maxOperationNames);
   // Unexpected errors this plugin logged with their trace ids; Yoga logs no second line for them.
   const logged = new WeakSet<object>();
   let lastExplain = Number.NEGATIVE_INFINITY;
@@ -101,13 +147,7 @@ export function useRequestTelemetry(options: RequestTelemetryOptions): {
     description: 'GraphQL errors by extensions.code.',
   });
 
-  function boundedName(name: string | undefined): string {
-    if (!name) return '(anonymous)';
-    if (operationNames.has(name)) return name;
-    if (operationNames.size >= MAX_OPERATION_NAMES) return '(other)';
-    operationNames.add(name);
-    return name;
-  }
+  const boundedName = (name: string | undefined) => (name ? operationNames.bounded(name) : '(anonymous)');
 
   /** The state of a traced request whose span was sampled, the parent of its GraphQL spans. */
   function sampled(
@@ -154,10 +194,7 @@ export function useRequestTelemetry(options: RequestTelemetryOptions): {
           route: state.route,
           method: request.method,
           duration_ms: Math.round(ms),
-          statements: statements.map((statement) => ({
-            text: statement.text,
-            ms: Math.round(statement.ms * 10) / 10,
-          })),
+          ...loggedStatements(statements),
           plan,
         },
         'Slow operation',
@@ -189,6 +226,37 @@ export function useRequestTelemetry(options: RequestTelemetryOptions): {
       'Unexpected error in an operation',
     );
     logged.add(error);
+  }
+
+  /**
+   * Records the type and name of a request's operation as execution or a subscription starts, and
+   * opens the span of that phase (`phase`), the parent of the store's statements.
+   */
+  function operationStarted(
+    args: { document: DocumentNode; operationName?: string | null | undefined; contextValue: unknown },
+    phase: 'graphql.execute' | 'graphql.subscribe',
+  ): RequestState | undefined {
+    const request = (args.contextValue as { request?: Request }).request;
+    const state = request && states.get(request);
+    if (!state) return undefined;
+    const operation = getOperationAST(args.document, args.operationName);
+    const name = operation?.name?.value ?? args.operationName ?? undefined;
+    state.operationType = operation?.operation ?? 'query';
+    state.operationName = boundedName(name);
+    const traced = sampled(args.contextValue);
+    if (traced) {
+      const span = (tracer as Tracer).startSpan(phase, {}, operationContext(traced));
+      state.executeSpan = span;
+      state.scope.trace = { context: trace.setSpan(operationContext(traced), span), span };
+    }
+    const span = state.operationSpan;
+    if (span) {
+      // `{type} {name}`, as the semantic conventions name an operation's span.
+      span.updateName(name ? `${state.operationType} ${shortLabel(name)}` : state.operationType);
+      span.setAttribute('graphql.operation.type', state.operationType);
+      if (name) span.setAttribute('graphql.operation.name', boundedText(name));
+    }
+    return state;
   }
 
   /** The state of a request from its start, unless its path is never observed. */
@@ -223,11 +291,11 @@ export function useRequestTelemetry(options: RequestTelemetryOptions): {
       {
         kind: SpanKind.SERVER,
         attributes: {
-          'http.request.method': request.method,
-          'url.path': path,
+          'http.request.method': methodLabel(request.method),
+          'url.path': boundedText(path),
           'url.scheme': request.url.startsWith('https:') ? 'https' : 'http',
           ...(route ? { 'http.route': route } : {}),
-          ...(userAgent ? { 'user_agent.original': userAgent } : {}),
+          ...(userAgent ? { 'user_agent.original': boundedText(userAgent) } : {}),
         },
       },
       parent,
@@ -248,30 +316,9 @@ export function useRequestTelemetry(options: RequestTelemetryOptions): {
     onParse: ({ context }) => phase('graphql.parse', context),
     onValidate: ({ context }) => phase('graphql.validate', context),
     onExecute({ args }) {
-      const request = (args.contextValue as { request?: Request }).request;
-      const state = request && states.get(request);
+      const state = operationStarted(args, 'graphql.execute');
       if (!state) return;
-      const operation = getOperationAST(args.document, args.operationName);
-      state.operationType = operation?.operation ?? 'query';
-      state.operationName = boundedName(operation?.name?.value ?? args.operationName ?? undefined);
-      const traced = sampled(args.contextValue);
-      if (traced) {
-        // The store's statements become children of execute.
-        const executeSpan = (tracer as Tracer).startSpan('graphql.execute', {}, operationContext(traced));
-        state.executeSpan = executeSpan;
-        state.scope.trace = {
-          context: trace.setSpan(operationContext(traced), executeSpan),
-          span: executeSpan,
-        };
-      }
       const span = state.operationSpan;
-      if (span) {
-        span.updateName(
-          operation?.name ? `${state.operationType} ${operation.name.value}` : state.operationType,
-        );
-        span.setAttribute('graphql.operation.type', state.operationType);
-        if (operation?.name) span.setAttribute('graphql.operation.name', operation.name.value);
-      }
       return {
         onExecuteDone({ result }) {
           if (Symbol.asyncIterator in result) {
@@ -297,6 +344,30 @@ export function useRequestTelemetry(options: RequestTelemetryOptions): {
         },
       };
     },
+    onSubscribe({ args }) {
+      const state = operationStarted(args, 'graphql.subscribe');
+      if (!state) return;
+      return {
+        onSubscribeResult({ result }) {
+          // A subscription refused before its stream opens (a bad argument): over the
+          // single-connection protocol its errors never pass onResultProcess, so they are counted here.
+          if (!(Symbol.asyncIterator in result)) {
+            const codes = (result.errors ?? []).map((error) =>
+              String(error.extensions?.code ?? 'INTERNAL_SERVER_ERROR'),
+            );
+            for (const code of codes) state.errorCodes.add(code);
+            if (codes.length > 0) {
+              state.operationSpan?.setAttribute('graphql.error.codes', [...new Set(codes)]);
+              state.operationSpan?.setStatus({ code: SpanStatusCode.ERROR });
+            }
+          }
+          state.executeSpan?.end();
+        },
+        onSubscribeError() {
+          state.executeSpan?.end();
+        },
+      };
+    },
     onResultProcess({ request, result }) {
       // Every error of the answer, from parsing, validation, limits or execution.
       const state = states.get(request);
@@ -314,7 +385,7 @@ export function useRequestTelemetry(options: RequestTelemetryOptions): {
       const status = response.status;
       const codes = [...state.errorCodes];
       const attributes: Attributes = {
-        'http.request.method': request.method,
+        'http.request.method': methodLabel(request.method),
         'http.response.status_code': status,
         ...(state.route ? { 'http.route': state.route } : {}),
       };
@@ -332,7 +403,7 @@ export function useRequestTelemetry(options: RequestTelemetryOptions): {
           outcome: 'error',
         });
       }
-      for (const code of codes) errors.add(1, { 'graphql.error.code': code });
+      for (const code of codes) errors.add(1, { 'graphql.error.code': errorCodes.bounded(code) });
 
       const span = state.span;
       // Sampled out: no trace to point at.

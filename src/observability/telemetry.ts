@@ -11,7 +11,11 @@ import {
   envDetector,
   resourceFromAttributes,
 } from '@opentelemetry/resources';
-import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import {
+  MeterProvider,
+  PeriodicExportingMetricReader,
+  type ResourceMetrics,
+} from '@opentelemetry/sdk-metrics';
 import {
   BatchSpanProcessor,
   ConsoleSpanExporter,
@@ -22,7 +26,31 @@ import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import { z } from 'zod';
 import { ConfigError } from '../config.js';
+import { MAX_TEXT_LENGTH } from './bounds.js';
 import { buildInfo } from './build-info.js';
+
+/**
+ * Names whose Prometheus form breaks Prometheus' own naming rules (`promtool check metrics`): a
+ * gauge named `..._count` reads as a histogram's or summary's count series. OTLP keeps the
+ * semantic conventions' names; only the text exposition uses these.
+ */
+const PROMETHEUS_NAMES: ReadonlyMap<string, string> = new Map([
+  ['db.client.connection.count', 'db.client.connections'],
+]);
+
+/** `metrics` with the names Prometheus text gives them. */
+function prometheusNamed(metrics: ResourceMetrics): ResourceMetrics {
+  return {
+    ...metrics,
+    scopeMetrics: metrics.scopeMetrics.map((scope) => ({
+      ...scope,
+      metrics: scope.metrics.map((metric) => {
+        const name = PROMETHEUS_NAMES.get(metric.descriptor.name);
+        return name ? { ...metric, descriptor: { ...metric.descriptor, name } } : metric;
+      }),
+    })),
+  };
+}
 
 /**
  * The standard OpenTelemetry variables this service honours (the SDK reads the endpoint, headers,
@@ -113,7 +141,13 @@ export function startTelemetry(
     const processor = options.spanExporter
       ? new SimpleSpanProcessor(exporter)
       : new BatchSpanProcessor(exporter);
-    tracerProvider = new NodeTracerProvider({ resource, spanProcessors: [processor] });
+    tracerProvider = new NodeTracerProvider({
+      resource,
+      spanProcessors: [processor],
+      // What this service sets itself is bounded with a marker (bounds.ts); this bounds the rest,
+      // such as an exception's message that quotes a client's input, cut without one.
+      spanLimits: { attributeValueLengthLimit: 2 * MAX_TEXT_LENGTH },
+    });
     // The provider is handed to who needs it, not made global, so several telemetries can live in
     // one process (tests). Only a command asks for an async context (AsyncLocalStorage) for its
     // spans to nest through: the server passes parents explicitly (operation-scope.ts).
@@ -142,7 +176,7 @@ export function startTelemetry(
     meter: meterProvider.getMeter('metrics-api', buildInfo.version),
     async scrape() {
       const { resourceMetrics } = await prometheus.collect();
-      return serializer.serialize(resourceMetrics);
+      return serializer.serialize(prometheusNamed(resourceMetrics));
     },
     async shutdown() {
       runtime?.disable();
