@@ -1,4 +1,3 @@
-import { useGraphQLSSE } from '@graphql-yoga/plugin-graphql-sse';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import type { Config } from '../config.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
@@ -9,6 +8,7 @@ import { finishedEvents, maskedErrors, useErrorCodes } from '../graphql/plugins/
 import { useCoalescedEventStreams } from '../graphql/plugins/event-streams.js';
 import { useQueryLimits } from '../graphql/plugins/query-limits.js';
 import { useSharedEvents } from '../graphql/plugins/shared-events.js';
+import { useGraphQLOverSSE } from '../graphql/plugins/sse-protocol.js';
 import { schema } from '../graphql/schema.js';
 import type { LiveUpdates } from '../live/live-updates.js';
 import type { Logger } from '../observability/logger.js';
@@ -173,7 +173,12 @@ export function createApp(parts: AppParts): App {
       useCompiledQueries(),
       useSharedEvents({ finish: finishedEvents(masking, logUnexpected), batchReaders }),
       useCoalescedEventStreams({ batchReaders }),
-      useGraphQLSSE({ endpoint: GRAPHQL_STREAM_ENDPOINT }),
+      useGraphQLOverSSE({
+        endpoint: GRAPHQL_STREAM_ENDPOINT,
+        live: config.live,
+        clientAddressHeader: config.http.clientAddressHeader,
+        meter: telemetry.meter,
+      }),
       // Disposing of the app (tests, shutdown) ends its streams and its listening connection.
       { onDispose: () => live.close() },
     ],

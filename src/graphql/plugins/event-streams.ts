@@ -1,5 +1,6 @@
-import type { ExecutionResult, GraphQLError } from 'graphql';
+import { type ExecutionResult, getOperationAST } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
+import { refusedStream, withoutInternals } from './refused-streams.js';
 import { ResultBatch } from './shared-events.js';
 
 type ResultProcessHook = NonNullable<Plugin['onResultProcess']>;
@@ -26,7 +27,10 @@ const COMPLETE = Buffer.from('event: complete\ndata:\n\n');
  * bounded queue.
  *
  * Only streams Yoga chose its SSE processor for are taken (a subscription's stream can have no
- * other processor); single results, such as a subscription refused before it opens, are left to Yoga.
+ * other processor). A subscription refused before its stream opens (a bad argument, an invalid
+ * document, the database away) is answered as a plain GraphQL response with a 4xx or 5xx status
+ * (refused-streams.ts), never as an event stream holding one error: the client learns at once that
+ * no stream opened, as the README documents.
  */
 export function useCoalescedEventStreams({ batchReaders }: { batchReaders: WeakSet<Request> }): Plugin {
   const subscriptions = new WeakSet<Request>();
@@ -63,15 +67,29 @@ export function useCoalescedEventStreams({ batchReaders }: { batchReaders: WeakS
     });
   };
 
+  const processRefusal: ResultProcessor = (result, fetchAPI) => {
+    const { body, status, headers } = refusedStream(result as ExecutionResult);
+    return new fetchAPI.Response(body, { status, headers });
+  };
+
   return {
-    onSubscribe({ args }) {
-      const request = (args.contextValue as { request?: Request }).request;
-      if (request) subscriptions.add(request);
+    // At parsing, so that a subscription refused by validation is known as one too.
+    onParse({ context }) {
+      const { request, params } = context as { request?: Request; params?: { operationName?: string } };
+      return ({ result }) => {
+        if (!request || !result || !('kind' in result)) return;
+        if (getOperationAST(result, params?.operationName)?.operation === 'subscription') {
+          subscriptions.add(request);
+        }
+      };
     },
     onResultProcess({ request, result, resultProcessor, setResultProcessor }) {
-      if (resultProcessor && subscriptions.has(request) && isAsyncIterable(result)) {
+      if (!resultProcessor || !subscriptions.has(request)) return;
+      if (isAsyncIterable(result)) {
         setResultProcessor(processEventStream, 'text/event-stream');
         batchReaders.add(request);
+      } else {
+        setResultProcessor(processRefusal, 'application/graphql-response+json');
       }
     },
   };
@@ -178,20 +196,4 @@ class CoalescingSource {
     }
     answer.resolve();
   };
-}
-
-/** As Yoga sends a result: without the `http` extensions it keeps for itself, nor `unexpected` on errors. */
-function withoutInternals(result: ExecutionResult): unknown {
-  if (!result.errors?.length && !result.extensions?.http) return result;
-  const { http: _http, ...extensions } = result.extensions ?? {};
-  return {
-    ...result,
-    errors: result.errors?.map(withoutErrorInternals),
-    extensions: Object.keys(extensions).length > 0 ? extensions : undefined,
-  };
-}
-
-function withoutErrorInternals(error: GraphQLError): unknown {
-  const { http: _http, unexpected: _unexpected, ...extensions } = error.extensions ?? {};
-  return { ...error.toJSON(), extensions: Object.keys(extensions).length > 0 ? extensions : undefined };
 }
