@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PostgresConnection } from '../src/database/connection.js';
 import { migrateDeploy } from '../src/database/migrations.js';
 import type { App } from '../src/http/app.js';
+import { readyz } from '../src/http/health.js';
 import { createTestApp, createTestService, graphql } from './support/app.js';
 import { connectTest } from './support/database.js';
 import { type ReplicatedCluster, startReplicatedCluster } from './support/replica.js';
@@ -203,6 +204,81 @@ describe('reads from a streaming standby', () => {
     }
     await cluster.caughtUp();
     expect((await replicated.fetch('http://localhost/readyz')).status).toBe(200);
+  });
+});
+
+describe('a standby cut off from its primary', () => {
+  type Readiness = { status: string; reason?: string; replica?: { streaming: boolean; lagSeconds: number } };
+  const readiness = async (app: App) => {
+    const response = await app.fetch('http://localhost/readyz');
+    return { status: response.status, body: (await response.json()) as Readiness };
+  };
+
+  it('is unready while it does not stream, though it answers and its replay matches what it received', async () => {
+    await cluster.caughtUp();
+    expect(await readiness(replicated)).toEqual({
+      status: 200,
+      body: { status: 'ready', replica: { streaming: true, lagSeconds: 0 } },
+    });
+    const before = await countOf(replicated);
+    await cluster.cutOff();
+    try {
+      await ingest(direct, 50_000, 2);
+      // Its reads are stale: the rows written on the primary never arrive.
+      expect(await countOf(replicated)).toBe(before);
+      await expect
+        .poll(async () => (await readiness(replicated)).body, { timeout: 15_000, interval: 200 })
+        .toMatchObject({
+          status: 'unavailable',
+          reason: 'read replica: not streaming from the primary (its reads go stale)',
+          replica: { streaming: false },
+        });
+      expect((await readiness(replicated)).status).toBe(503);
+    } finally {
+      await cluster.reconnect();
+    }
+    await cluster.caughtUp(30_000);
+    expect(await countOf(replicated)).toBe((before ?? 0) + 2);
+    await expect
+      .poll(async () => (await readiness(replicated)).status, { timeout: 15_000, interval: 200 })
+      .toBe(200);
+  });
+
+  it('is unready while its replay lags the primary past the bound, measured from the primary position', async () => {
+    const { app, store } = createTestService(primary, ENV, { replica: standby });
+    try {
+      await cluster.caughtUp();
+      const probe = async () => {
+        const response = await readyz(store, 2000, 1);
+        return { status: response.status, body: (await response.json()) as Readiness };
+      };
+      expect(await probe()).toMatchObject({
+        status: 200,
+        body: { replica: { streaming: true, lagSeconds: 0 } },
+      });
+      await cluster.pauseReplay();
+      try {
+        await ingest(direct, 60_000, 1);
+        // The first probe sees the primary ahead; the lag is how long ago that was.
+        const first = await probe();
+        expect(first.body.replica?.lagSeconds).toBeLessThan(1);
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        const late = await probe();
+        expect(late.status).toBe(503);
+        expect(late.body.replica?.streaming).toBe(true);
+        expect(late.body.replica?.lagSeconds).toBeGreaterThanOrEqual(1.5);
+        expect(late.body.reason).toMatch(/^read replica: [\d.]+ s behind the primary \(at most 1 s\)$/);
+      } finally {
+        await cluster.resumeReplay();
+      }
+      await cluster.caughtUp();
+      expect(await probe()).toMatchObject({
+        status: 200,
+        body: { replica: { streaming: true, lagSeconds: 0 } },
+      });
+    } finally {
+      await app.dispose();
+    }
   });
 });
 

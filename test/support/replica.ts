@@ -33,6 +33,14 @@ export interface ReplicatedCluster {
   caughtUp(timeoutMs?: number): Promise<void>;
   stopStandby(): Promise<void>;
   startStandby(): Promise<void>;
+  /**
+   * Cuts the standby off from its primary while both keep running, as a network partition does:
+   * its WAL receiver is pointed at a port nothing listens on, and the primary's walsender ended.
+   * The standby keeps answering reads, from the state it had.
+   */
+  cutOff(): Promise<void>;
+  /** Points the standby's WAL receiver at its primary again. */
+  reconnect(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -117,6 +125,21 @@ export async function startReplicatedCluster(): Promise<ReplicatedCluster> {
       await pgctl(standbyDir, '-m', 'fast', 'stop');
     },
     startStandby,
+    async cutOff() {
+      const nowhere = `host=127.0.0.1 port=${await closedPort()} user=postgres`;
+      await query(standbyUrl, `ALTER SYSTEM SET primary_conninfo = '${nowhere}'`);
+      await query(standbyUrl, 'SELECT pg_reload_conf()');
+      await query(primaryUrl, 'SELECT pg_terminate_backend(pid) FROM pg_stat_replication');
+    },
+    async reconnect() {
+      // `pg_basebackup -R` wrote primary_conninfo into postgresql.auto.conf; ALTER SYSTEM
+      // writes the same file, so this restores that line.
+      await query(
+        standbyUrl,
+        `ALTER SYSTEM SET primary_conninfo = 'host=127.0.0.1 port=${primaryPort} user=postgres'`,
+      );
+      await query(standbyUrl, 'SELECT pg_reload_conf()');
+    },
     async stop() {
       await pgctl(standbyDir, '-m', 'immediate', 'stop').catch(() => {});
       await pgctl(primaryDir, '-m', 'immediate', 'stop').catch(() => {});
