@@ -67,7 +67,9 @@ async function main(): Promise<void> {
         sizeSeconds: config.partitions.sizeSeconds,
         retentionSeconds: config.partitions.retentionSeconds,
         intervalMs: config.maintenanceIntervalMs,
+        ...config.maintenance,
         logger,
+        meter: telemetry.meter,
       });
   maintenance?.start();
   // Maintenance writes, so it runs on the primary.

@@ -1,5 +1,6 @@
+import type { Meter } from '@opentelemetry/api';
 import type { Logger } from '../observability/logger.js';
-import type { MaintenanceResult, PartitionManager } from '../store/metric-partitions.js';
+import type { DefaultRows, MaintenanceResult, PartitionManager } from '../store/metric-partitions.js';
 import type { MetricStore } from '../store/metric-store.js';
 
 /** Partitions made ahead of now at every pass (pg_partman's own default). */
@@ -9,20 +10,32 @@ export interface PartitionMaintenanceOptions {
   sizeSeconds: number;
   retentionSeconds: number | undefined;
   intervalMs: number;
+  /** Bounds on one pass (config.maintenance). */
+  lockTimeoutMs: number;
+  statementTimeoutMs: number;
+  maxPartitionsPerPass: number;
   logger: Logger;
+  /** Where the rows of the default partition are reported (metrics_api.partition.default_rows). */
+  meter?: Meter | undefined;
 }
 
 /**
  * The schedule of partition maintenance: a pass at start, then one every MAINTENANCE_INTERVAL.
- * Which engine makes and drops partitions is decided once, at start (see MetricPartitions): with
- * pg_partman missing there is one warning, and the service makes partitions ahead itself. A pass
- * that fails (the database away, a lock not granted) is logged and the next one tries again;
- * nothing here stops the service.
+ * Which engine drops partitions is decided at the first pass (see MetricPartitions), and again at
+ * each pass while pg_partman is unavailable: with it missing there is one warning, and retention
+ * does nothing. A pass is bounded (MAINTENANCE_MAX_PARTITIONS partitions, each in a transaction of
+ * its own under MAINTENANCE_LOCK_TIMEOUT_MS and MAINTENANCE_STATEMENT_TIMEOUT_MS); what it leaves,
+ * and any step that failed, the next pass goes on with. A pass that fails (the database away) is
+ * logged and the next one tries again; nothing here stops the service.
  */
 export class PartitionMaintenance {
   readonly #store: Pick<MetricStore, 'partitions' | 'refreshPartitions'>;
   readonly #options: PartitionMaintenanceOptions;
   #manager: PartitionManager | undefined;
+  /** The reason pg_partman was unavailable when last warned about, so that it is warned once. */
+  #warnedReason: string | undefined;
+  /** As of the last pass that counted them; undefined before. */
+  #defaultRows: DefaultRows | undefined;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<MaintenanceResult | undefined> | undefined;
 
@@ -32,6 +45,15 @@ export class PartitionMaintenance {
   ) {
     this.#store = store;
     this.#options = options;
+    options.meter
+      ?.createObservableGauge('metrics_api.partition.default_rows', {
+        unit: '{row}',
+        description:
+          'Rows in the default partition of metrics (their time had no partition when written), as of the last maintenance pass; exact up to a million, estimated beyond.',
+      })
+      .addCallback((result) => {
+        if (this.#defaultRows) result.observe(this.#defaultRows.count);
+      });
   }
 
   /**
@@ -62,12 +84,28 @@ export class PartitionMaintenance {
         sizeSeconds,
         retentionSeconds,
         premake: PREMAKE,
+        maxPartitions: this.#options.maxPartitionsPerPass,
+        lockTimeoutMs: this.#options.lockTimeoutMs,
+        statementTimeoutMs: this.#options.statementTimeoutMs,
       });
+      this.#defaultRows = result.defaultRows;
       await this.#store.refreshPartitions();
       if (result.created.length > 0 || result.dropped.length > 0) {
         logger.info(
           { created: result.created, dropped: result.dropped.map((partition) => partition.name) },
           'Partitions of metrics maintained',
+        );
+      }
+      if (result.deferred > 0) {
+        logger.info(
+          { deferred: result.deferred, maxPartitionsPerPass: this.#options.maxPartitionsPerPass },
+          'Partition maintenance reached MAINTENANCE_MAX_PARTITIONS; the next pass goes on',
+        );
+      }
+      if (result.failed.length > 0) {
+        logger.warn(
+          { failed: result.failed },
+          'Partition maintenance left partitions it could not make or drop in time (MAINTENANCE_LOCK_TIMEOUT_MS, MAINTENANCE_STATEMENT_TIMEOUT_MS); the next pass tries again',
         );
       }
       if (result.partmanSizeSeconds !== undefined) {
@@ -76,10 +114,10 @@ export class PartitionMaintenance {
           'PARTITION_SIZE differs from the size pg_partman was given the table with; pg_partman keeps its own (change it in partman.part_config with care: partitions must not overlap)',
         );
       }
-      if (result.defaultRows > 0) {
+      if (result.defaultRows.count > 0) {
         logger.warn(
-          { rows: result.defaultRows },
-          'metrics_default holds rows whose time had no partition: make partitions for their range with `npm run partitions`, which moves them in',
+          { rows: result.defaultRows.count, estimated: result.defaultRows.estimated },
+          'metrics_default holds rows whose time has no partition yet: maintenance makes partitions for their ranges (MAINTENANCE_MAX_PARTITIONS a pass), or make them at once with `npm run partitions`, which moves them in',
         );
       }
       return result;
@@ -89,17 +127,24 @@ export class PartitionMaintenance {
     }
   }
 
+  /**
+   * pg_partman, once found or created, for good; the service otherwise, asked again at the next
+   * pass (pg_partman may be installed, or another instance may have created it, meanwhile).
+   */
   async #decideManager(): Promise<PartitionManager> {
     const manager = await this.#store.partitions.manager();
     const { logger, retentionSeconds } = this.#options;
     if (manager.kind === 'service') {
-      logger.warn(
-        { reason: manager.reason, retention: retentionSeconds === undefined ? 'unset' : 'not applied' },
-        `pg_partman is unavailable (${manager.reason}): the service makes partitions ahead itself and rows with no partition go to metrics_default; RETENTION drops nothing without pg_partman`,
-      );
-    } else {
-      logger.info({ schema: manager.schema }, 'pg_partman manages the partitions of metrics');
+      if (manager.reason !== this.#warnedReason) {
+        this.#warnedReason = manager.reason;
+        logger.warn(
+          { reason: manager.reason, retention: retentionSeconds === undefined ? 'unset' : 'not applied' },
+          `pg_partman is unavailable (${manager.reason}): the service makes partitions ahead itself and rows with no partition go to metrics_default; RETENTION drops nothing without pg_partman`,
+        );
+      }
+      return manager;
     }
+    logger.info({ schema: manager.schema }, 'pg_partman manages the partitions of metrics');
     this.#manager = manager;
     return manager;
   }

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { StatementRunner } from './statement-runner.js';
 import { METRICS, REVISION } from './tables.js';
+import { withTransaction } from './transaction.js';
 
 /** One partition of `metrics`: the rows with `from <= timestamp < to`. */
 export interface Partition {
@@ -15,15 +16,42 @@ export interface PartitionIds extends Partition {
   maxId: bigint;
 }
 
-/** Who makes partitions ahead and drops old ones. */
+/** `metrics` as pg_partman manages it. */
+interface PartmanTable {
+  /** schema.table, as part_config names it. */
+  parent: string;
+  schema: string;
+  /** The partition size it keeps. */
+  sizeSeconds: number;
+  /** Partitions it made when the table was handed to it, in this pass. */
+  created: string[];
+}
+
+/** Who drops old partitions (pg_partman), or why nobody does (the service makes them only). */
 export type PartitionManager = { kind: 'pg_partman'; schema: string } | { kind: 'service'; reason: string };
+
+/** Rows in the default partition: counted exactly up to a limit, estimated from statistics beyond. */
+export interface DefaultRows {
+  count: number;
+  estimated: boolean;
+}
+
+/** A step of a pass that did not complete (a lock not granted in time, a statement timed out). */
+export interface MaintenanceFailure {
+  partition: string;
+  reason: string;
+}
 
 /** What one maintenance pass did. */
 export interface MaintenanceResult {
   created: string[];
   dropped: Partition[];
+  /** Steps that failed; each is tried again at the next pass, and the others went on. */
+  failed: MaintenanceFailure[];
+  /** Partitions left to make or drop for the next passes: this one reached its bound. */
+  deferred: number;
   /** Rows in the default partition: their time had no partition when they were written. */
-  defaultRows: number;
+  defaultRows: DefaultRows;
   /**
    * The partition size pg_partman keeps, in seconds, when it differs from the policy's: it was
    * handed the table with another PARTITION_SIZE, and a new size would overlap its partitions.
@@ -37,14 +65,26 @@ export interface MaintenancePolicy {
   retentionSeconds: number | undefined;
   /** Partitions made ahead of now. */
   premake: number;
+  /** Partitions made or dropped in one pass at most (MAINTENANCE_MAX_PARTITIONS). */
+  maxPartitions: number;
+  /** How long a statement of the pass waits for a lock (MAINTENANCE_LOCK_TIMEOUT_MS). */
+  lockTimeoutMs: number;
+  /** How long a statement of the pass runs at most (MAINTENANCE_STATEMENT_TIMEOUT_MS). */
+  statementTimeoutMs: number;
 }
 
 const DEFAULT_PARTITION = `${METRICS}_default`;
 /** The default partition's name while pg_partman makes its own, at the takeover. */
 const DEFAULT_BEFORE_PARTMAN = 'metrics_default_before_partman';
 const DAY_MS = 86_400_000;
-/** Default rows are counted up to this many: beyond, the count is only "at least". */
+/** Default rows are counted up to this many; beyond, the planner's estimate is reported, labelled. */
 const DEFAULT_ROWS_COUNTED = 1_000_000;
+/** pg_partman names and bounds partitions in the session's time zone: UTC, as partitionName. */
+const BEGIN_UTC = "BEGIN; SET LOCAL TimeZone TO 'UTC'";
+/** One maintenance step at a time across every instance of the service on this database. */
+const MAINTENANCE_LOCK = `SELECT pg_advisory_xact_lock(hashtext('metrics partition maintenance'))`;
+/** One decision to create pg_partman at a time: instances starting together would race on it. */
+const PARTMAN_CREATION_LOCK = `SELECT pg_advisory_xact_lock(hashtext('metrics pg_partman creation'))`;
 
 /** A quoted identifier: partition names are made here, but quoted all the same. */
 export const quoteIdentifier = (name: string) => `"${name.replaceAll('"', '""')}"`;
@@ -77,15 +117,34 @@ export function partitionStarts(from: Date, to: Date, sizeSeconds: number): Date
 
 const overlaps = (a: { from: Date; to: Date }, b: { from: Date; to: Date }) => a.from < b.to && b.from < a.to;
 
+/** The partitions of `sizeSeconds` starting at `starts` that no existing partition overlaps. */
+function missingRanges(starts: Date[], sizeSeconds: number, existing: Partition[]): Partition[] {
+  return starts
+    .map((start) => ({
+      name: partitionName(start, sizeSeconds),
+      from: start,
+      to: new Date(start.getTime() + sizeSeconds * 1000),
+    }))
+    .filter((range) => !existing.some((partition) => overlaps(partition, range)));
+}
+
 /**
  * The partitions of `metrics`, made by the migration (20261202060000_metrics_partitioned), the
  * service, the partitions command, or pg_partman when it manages the table.
  *
- * With pg_partman (4.x) installed, or installable by the service's role, the first maintenance
- * pass hands the table to it: `create_parent(..., 'native', ...)` adopts the partitions there are
- * (same names and bounds) and each pass runs `run_maintenance` for the table, which makes
- * partitions ahead and drops those past retention. Without it, the service makes partitions ahead
- * itself with plain DDL, and retention does nothing (there is one warning at start-up).
+ * A maintenance pass makes the partitions itself: those ahead of now, and one for each range of
+ * rows that sit in the default partition (a back-fill, a clock that ran ahead), moving the rows
+ * in. With pg_partman (4.x) installed, or installable by the service's role, the table is also
+ * handed to it (`create_parent(..., 'native', ...)` adopts the partitions there are: same names and
+ * bounds) and partitions past retention are dropped with its `drop_partition_time`. Its
+ * `run_maintenance` is not called: it makes every partition from the newest one to the newest row
+ * of the default partition in one transaction (one sample at 2036 made it attach thousands and
+ * run out of the lock table), and it fails for good once the default partition holds a row of a
+ * range it makes. Without pg_partman, retention does nothing (there is one warning at start-up).
+ *
+ * Every step of a pass (one partition made, one dropped) is a transaction of its own, under the
+ * policy's lock and statement timeouts, so that serving never waits on a pass for longer than the
+ * lock timeout; a step that fails is reported and the pass goes on.
  */
 export class MetricPartitions {
   constructor(
@@ -100,26 +159,6 @@ export class MetricPartitions {
   ) {
     const verb = /^\s*(\w+)/.exec(text)?.[1]?.toUpperCase() ?? 'QUERY';
     return this.observed(verb, text, values, () => client.query<Row>(text, values));
-  }
-
-  async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN');
-      // pg_partman names and bounds partitions in the session's time zone: UTC, as partitionName.
-      await client.query("SET LOCAL TimeZone TO 'UTC'");
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch((rollbackFailed: Error) => {
-        broken = rollbackFailed;
-      });
-      throw error;
-    } finally {
-      client.release(broken);
-    }
   }
 
   /** Every partition but the default one, in time order. */
@@ -158,33 +197,39 @@ export class MetricPartitions {
     });
   }
 
-  /** Rows in the default partition (counted up to a million). */
-  async defaultRows(client: pg.ClientBase | pg.Pool = this.pool): Promise<number> {
-    const { rows } = await this.#query<{ count: number }>(
+  /**
+   * Rows in the default partition: counted up to a million (a scan of its index), and beyond, the
+   * planner's estimate (pg_class.reltuples), labelled as such: counting ten million rows at every
+   * pass would cost more than the answer is worth.
+   */
+  async defaultRows(client: pg.ClientBase | pg.Pool = this.pool): Promise<DefaultRows> {
+    const { rows } = await this.#query<{ count: number; estimate: number }>(
       client,
-      `SELECT count(*)::int AS count FROM (SELECT FROM ONLY ${quoteIdentifier(DEFAULT_PARTITION)} LIMIT ${DEFAULT_ROWS_COUNTED}) AS counted`,
+      `SELECT (SELECT count(*)::int FROM (SELECT FROM ONLY ${quoteIdentifier(DEFAULT_PARTITION)} LIMIT ${DEFAULT_ROWS_COUNTED + 1}) AS counted) AS count,
+              (SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = $1::regclass) AS estimate`,
+      [DEFAULT_PARTITION],
     );
-    return rows[0]?.count ?? 0;
+    const { count = 0, estimate = 0 } = rows[0] ?? {};
+    return count > DEFAULT_ROWS_COUNTED
+      ? { count: Math.max(count, Math.round(estimate)), estimated: true }
+      : { count, estimated: false };
   }
 
   /**
    * pg_partman when it manages `metrics` or can be made to (installed here and creatable by this
-   * role); otherwise the service, with the reason.
+   * role); otherwise the service, with the reason. Instances deciding at once on a new database
+   * take turns to create it, so the later one finds it made instead of failing on the race.
    */
   async manager(): Promise<PartitionManager> {
-    const { rows } = await this.#query<{ schema: string | null; available: boolean }>(
-      this.pool,
-      `SELECT (SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'pg_partman') AS schema,
-              EXISTS (SELECT FROM pg_available_extensions WHERE name = 'pg_partman') AS available`,
-    );
-    const found = rows[0];
-    if (found?.schema) return { kind: 'pg_partman', schema: found.schema };
-    if (!found?.available) {
+    const found = await this.#partmanSchema();
+    if (found.schema) return { kind: 'pg_partman', schema: found.schema };
+    if (!found.available) {
       return { kind: 'service', reason: 'the pg_partman extension is not installed on the database server' };
     }
     try {
       // Together or not at all: no empty schema is left behind by a role that may not create it.
-      await this.#transaction(async (client) => {
+      await withTransaction(this.pool, 'BEGIN', async (client) => {
+        await this.#query(client, PARTMAN_CREATION_LOCK);
         await this.#query(client, 'CREATE SCHEMA IF NOT EXISTS partman');
         await this.#query(client, 'CREATE EXTENSION IF NOT EXISTS pg_partman SCHEMA partman');
       });
@@ -192,66 +237,201 @@ export class MetricPartitions {
       const { message } = error as Error;
       return { kind: 'service', reason: `pg_partman could not be created in schema partman: ${message}` };
     }
-    return { kind: 'pg_partman', schema: 'partman' };
+    // Where it is: in partman, or wherever another instance or an operator put it first.
+    return { kind: 'pg_partman', schema: (await this.#partmanSchema()).schema ?? 'partman' };
+  }
+
+  async #partmanSchema(): Promise<{ schema: string | null; available: boolean }> {
+    const { rows } = await this.#query<{ schema: string | null; available: boolean }>(
+      this.pool,
+      `SELECT (SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'pg_partman') AS schema,
+              EXISTS (SELECT FROM pg_available_extensions WHERE name = 'pg_partman') AS available`,
+    );
+    return rows[0] ?? { schema: null, available: false };
   }
 
   /**
-   * One maintenance pass: partitions made ahead, and with pg_partman, those past retention
-   * dropped. A dropped partition fires no DELETE trigger, so the pass renews the revision and
-   * announces the dropped range on metrics_changes itself, in the same transaction: remembered
-   * aggregates and live series see the rows go.
+   * One maintenance pass, at most `policy.maxPartitions` partitions made or dropped, in this order:
+   * the partitions ahead of now, those for the rows of the default partition, those past
+   * retention (pg_partman only). Each is a transaction of its own; what does not fit is left for
+   * the next pass. A dropped partition fires no DELETE trigger, so its transaction renews the
+   * revision and announces the dropped range on metrics_changes: remembered aggregates and live
+   * series see the rows go. Only a failure to read the catalog fails the pass.
    */
-  maintain(
+  async maintain(
     manager: PartitionManager,
     policy: MaintenancePolicy,
     now = new Date(),
   ): Promise<MaintenanceResult> {
-    return this.#transaction(async (client) => {
-      // One pass at a time across every instance of the service on this database.
-      await this.#query(client, `SELECT pg_advisory_xact_lock(hashtext('metrics partition maintenance'))`);
-      const before = await this.list(client);
-      let partmanSizeSeconds: number | undefined;
-      if (manager.kind === 'pg_partman') {
-        partmanSizeSeconds = await this.#partmanPass(client, manager.schema, policy, before, now);
-      } else {
-        const ahead = partitionStarts(
-          now,
-          new Date(now.getTime() + policy.premake * policy.sizeSeconds * 1000),
-          policy.sizeSeconds,
-        );
-        const last = ahead.at(-1);
-        if (last)
-          await this.#createCovering(
-            client,
-            ahead[0] as Date,
-            new Date(last.getTime() + policy.sizeSeconds * 1000),
-            policy.sizeSeconds,
-            before,
-          );
+    const step = this.#stepRunner(policy);
+    const result: MaintenanceResult = {
+      created: [],
+      dropped: [],
+      failed: [],
+      deferred: 0,
+      defaultRows: { count: 0, estimated: false },
+    };
+    const attempt = async <T>(partition: string, work: (client: pg.PoolClient) => Promise<T>) => {
+      try {
+        return await step(work);
+      } catch (error) {
+        result.failed.push({ partition, reason: (error as Error).message });
+        return undefined;
       }
-      const after = await this.list(client);
-      const remaining = new Set(after.map((partition) => partition.name));
-      const known = new Set(before.map((partition) => partition.name));
-      const dropped = before.filter((partition) => !remaining.has(partition.name));
-      if (dropped.length > 0) await this.#announceDropped(client, dropped);
-      return {
-        created: after.filter((partition) => !known.has(partition.name)).map((partition) => partition.name),
-        dropped,
-        defaultRows: await this.defaultRows(client),
-        ...(partmanSizeSeconds !== undefined && partmanSizeSeconds !== policy.sizeSeconds
-          ? { partmanSizeSeconds }
-          : {}),
-      };
-    });
+    };
+    let budget = policy.maxPartitions;
+    const make = async (ranges: Partition[]) => {
+      for (const range of ranges) {
+        if (budget === 0) {
+          result.deferred++;
+          continue;
+        }
+        budget--;
+        if (await attempt(range.name, (client) => this.#makePartition(client, range)))
+          result.created.push(range.name);
+      }
+    };
+
+    let partman: PartmanTable | undefined;
+    if (manager.kind === 'pg_partman') {
+      partman = await attempt('metrics (pg_partman configuration)', (client) =>
+        this.#partmanConfigure(client, manager.schema, policy, now),
+      );
+      if (partman && partman.sizeSeconds !== policy.sizeSeconds)
+        result.partmanSizeSeconds = partman.sizeSeconds;
+      result.created.push(...(partman?.created ?? []));
+      budget = Math.max(0, budget - result.created.length);
+    }
+    const sizeSeconds = partman?.sizeSeconds ?? policy.sizeSeconds;
+    const size = sizeSeconds * 1000;
+    const existing = await this.list();
+    const ahead = partitionStarts(now, new Date(now.getTime() + policy.premake * size), sizeSeconds);
+    await make(missingRanges(ahead, sizeSeconds, existing));
+
+    // Rows past retention stay where they are: a partition made for them would be dropped at once.
+    const kept =
+      policy.retentionSeconds === undefined
+        ? undefined
+        : new Date(now.getTime() - policy.retentionSeconds * 1000);
+    const held = await this.#defaultRangeStarts(sizeSeconds, policy.maxPartitions, kept);
+    await make(
+      missingRanges(held, sizeSeconds, await this.list()).filter(
+        (range) => kept === undefined || range.to > kept,
+      ),
+    );
+
+    if (partman && policy.retentionSeconds !== undefined) {
+      const expired = (await this.list()).filter((partition) => kept !== undefined && partition.to < kept);
+      for (const partition of expired) {
+        if (budget === 0) {
+          result.deferred++;
+          continue;
+        }
+        budget--;
+        const dropped = await attempt(partition.name, (client) =>
+          this.#dropPartition(client, partman, partition, policy.retentionSeconds as number),
+        );
+        if (dropped) result.dropped.push(...dropped);
+      }
+    }
+    result.defaultRows = await this.defaultRows();
+    return result;
   }
 
-  async #partmanPass(
+  /** Runs one step of a pass: a transaction of its own, bounded in time, one at a time across instances. */
+  #stepRunner(policy: MaintenancePolicy) {
+    const begin = `${BEGIN_UTC}; SET LOCAL lock_timeout = ${Math.round(policy.lockTimeoutMs)}; SET LOCAL statement_timeout = ${Math.round(policy.statementTimeoutMs)}`;
+    return <T>(work: (client: pg.PoolClient) => Promise<T>) =>
+      withTransaction(this.pool, begin, async (client) => {
+        await this.#query(client, MAINTENANCE_LOCK);
+        return work(client);
+      });
+  }
+
+  /**
+   * The starts of the partition-sized ranges the default partition holds rows of, earliest first,
+   * at most `limit`, of those ending after `endingAfter`: one probe of its timestamp index per
+   * range, whatever the rows.
+   */
+  async #defaultRangeStarts(
+    sizeSeconds: number,
+    limit: number,
+    endingAfter: Date | undefined,
+  ): Promise<Date[]> {
+    const table = quoteIdentifier(DEFAULT_PARTITION);
+    const { rows } = await this.#query<{ start: Date }>(
+      this.pool,
+      `WITH RECURSIVE held(start) AS (
+         SELECT date_bin($1::interval, min("timestamp"), 'epoch') FROM ONLY ${table}
+          WHERE "timestamp" >= coalesce($3::timestamptz - $1::interval, '-infinity')
+         UNION ALL
+         SELECT (SELECT date_bin($1::interval, min("timestamp"), 'epoch') FROM ONLY ${table}
+                  WHERE "timestamp" >= held.start + $1::interval)
+           FROM held WHERE held.start IS NOT NULL
+       )
+       SELECT start FROM held WHERE start IS NOT NULL LIMIT $2`,
+      [`${sizeSeconds} seconds`, limit, endingAfter],
+    );
+    return rows.map((row) => row.start);
+  }
+
+  /**
+   * Makes one partition: a table of its own, the rows of its range moved into it from the default
+   * partition, then attached. ATTACH PARTITION takes a SHARE UPDATE EXCLUSIVE lock on metrics,
+   * which reads and writes do not wait for (CREATE TABLE ... PARTITION OF takes an ACCESS EXCLUSIVE
+   * one). The rows move table to table, so none of metrics' statement triggers fires: no row
+   * changes, and the rollups already count them. Made meanwhile by another instance: nothing.
+   */
+  async #makePartition(client: pg.PoolClient, range: Partition): Promise<boolean> {
+    if ((await this.list(client)).some((partition) => overlaps(partition, range))) return false;
+    const name = quoteIdentifier(range.name);
+    await this.#query(client, `CREATE TABLE ${name} (LIKE ${METRICS} INCLUDING ALL)`);
+    await this.#moveRows(client, DEFAULT_PARTITION, range);
+    await this.#query(
+      client,
+      `ALTER TABLE ${METRICS} ATTACH PARTITION ${name} FOR VALUES FROM ('${range.from.toISOString()}') TO ('${range.to.toISOString()}')`,
+    );
+    return true;
+  }
+
+  /** Drops one partition past retention with pg_partman, and announces it. */
+  async #dropPartition(
+    client: pg.PoolClient,
+    partman: PartmanTable,
+    partition: Partition,
+    retentionSeconds: number,
+  ): Promise<Partition[]> {
+    const before = await this.list(client);
+    // drop_partition_time drops every partition ending before its reference time less retention:
+    // a reference just past this partition's end drops it (and none after it), one per transaction.
+    await this.#query(
+      client,
+      `SELECT ${quoteIdentifier(partman.schema)}.drop_partition_time($1, $2::interval, p_keep_table := false, p_keep_index := false, p_reference_timestamp := $3)`,
+      [
+        partman.parent,
+        `${retentionSeconds} seconds`,
+        new Date(partition.to.getTime() + retentionSeconds * 1000 + 1),
+      ],
+    );
+    const remaining = new Set((await this.list(client)).map((left) => left.name));
+    const dropped = before.filter((left) => !remaining.has(left.name));
+    if (dropped.length > 0) await this.#announceDropped(client, dropped);
+    return dropped;
+  }
+
+  /**
+   * Hands the table to pg_partman on the first pass, and keeps its configuration to the policy's:
+   * retention, premake, and the two settings that keep its own run_maintenance (pg_cron, its
+   * background worker) bounded too: partitions ahead of now, not of the newest row
+   * (infinite_time_partitions), and the default partition's rows ignored (ignore_default_data).
+   * Returns the partition size pg_partman keeps, and the partitions a handover made.
+   */
+  async #partmanConfigure(
     client: pg.PoolClient,
     schema: string,
     policy: MaintenancePolicy,
-    existing: Partition[],
     now: Date,
-  ): Promise<number> {
+  ): Promise<PartmanTable> {
     const partman = quoteIdentifier(schema);
     const { rows: parents } = await this.#query<{ parent: string }>(
       client,
@@ -264,15 +444,12 @@ export class MetricPartitions {
       `SELECT FROM ${partman}.part_config WHERE parent_table = $1`,
       [parent],
     );
-    const interval = `${policy.sizeSeconds} seconds`;
-    if (!managed) await this.#handOver(client, partman, parent, interval, policy, existing, now);
-    // Retention and premake follow the configuration at every pass; infinite_time_partitions
-    // makes partitions ahead of now, not only of the newest row.
+    const created = managed ? [] : await this.#handOver(client, partman, parent, policy, now);
     await this.#query(
       client,
       `UPDATE ${partman}.part_config
           SET retention = $2, retention_keep_table = false, retention_keep_index = false,
-              premake = $3, infinite_time_partitions = true
+              premake = $3, infinite_time_partitions = true, ignore_default_data = true
         WHERE parent_table = $1`,
       [
         parent,
@@ -280,37 +457,34 @@ export class MetricPartitions {
         policy.premake,
       ],
     );
-    await this.#query(client, `SELECT ${partman}.run_maintenance($1, p_jobmon := false)`, [parent]);
     const { rows } = await this.#query<{ seconds: number }>(
       client,
       `SELECT extract(epoch FROM partition_interval::interval)::int AS seconds FROM ${partman}.part_config WHERE parent_table = $1`,
       [parent],
     );
-    return rows[0]?.seconds ?? policy.sizeSeconds;
+    return { parent, schema, sizeSeconds: rows[0]?.seconds ?? policy.sizeSeconds, created };
   }
 
   /**
    * pg_partman's create_parent makes a default partition of its own, so the one the migration
-   * made is detached first and set aside under another name, rows and all. Once create_parent has
-   * made its partitions, the rows of their ranges move into them, partition to partition, and the
-   * old default takes the place of pg_partman's empty one. No row passes through a statement on
-   * metrics, so no trigger sees a change (there is none: the rollups already count these rows),
-   * and a default holding millions of rows (a back-fill written before its partitions were made)
-   * is attached again, not copied. The first partition pg_partman makes starts where the newest
-   * existing one ends (or `premake` partitions before now), so the two never overlap.
+   * made is detached first and set aside under another name, rows and all. create_parent starts at
+   * the partition of now and premakes one (at most two partitions, normally made by the service
+   * already, which it then leaves as they are); rows of any it makes move in from the old default,
+   * partition to partition, and the old default takes the place of pg_partman's empty one. No row
+   * passes through a statement on metrics, so no trigger sees a change, and a default holding
+   * millions of rows (a back-fill written before its partitions were made) is attached again, not
+   * copied.
    */
   async #handOver(
     client: pg.PoolClient,
     partman: string,
     parent: string,
-    interval: string,
     policy: MaintenancePolicy,
-    existing: Partition[],
     now: Date,
-  ): Promise<void> {
+  ): Promise<string[]> {
     const size = policy.sizeSeconds * 1000;
-    const earliest = Math.floor((now.getTime() - policy.premake * size) / size) * size;
-    const start = new Date(Math.max(earliest, existing.at(-1)?.to.getTime() ?? earliest));
+    const start = new Date(Math.floor(now.getTime() / size) * size);
+    const existing = await this.list(client);
     const { rowCount: hadDefault } = await this.#query(
       client,
       `SELECT FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = $1::regclass AND c.relname = $2`,
@@ -328,15 +502,13 @@ export class MetricPartitions {
     }
     await this.#query(
       client,
-      `SELECT ${partman}.create_parent($1, 'timestamp', 'native', $2, p_premake := $3, p_start_partition := $4, p_jobmon := false)`,
-      [parent, interval, policy.premake, start.toISOString()],
+      `SELECT ${partman}.create_parent($1, 'timestamp', 'native', $2, p_premake := 1, p_start_partition := $3, p_jobmon := false)`,
+      [parent, `${policy.sizeSeconds} seconds`, start.toISOString()],
     );
-    if (!hadDefault) return;
     const known = new Set(existing.map((partition) => partition.name));
-    for (const partition of await this.list(client)) {
-      if (known.has(partition.name)) continue;
-      await this.#moveRows(client, DEFAULT_BEFORE_PARTMAN, partition);
-    }
+    const made = (await this.list(client)).filter((partition) => !known.has(partition.name));
+    if (!hadDefault) return made.map((partition) => partition.name);
+    for (const partition of made) await this.#moveRows(client, DEFAULT_BEFORE_PARTMAN, partition);
     await this.#query(
       client,
       `ALTER TABLE ${METRICS} DETACH PARTITION ${quoteIdentifier(DEFAULT_PARTITION)}`,
@@ -350,6 +522,7 @@ export class MetricPartitions {
       client,
       `ALTER TABLE ${METRICS} ATTACH PARTITION ${quoteIdentifier(DEFAULT_PARTITION)} DEFAULT`,
     );
+    return made.map((partition) => partition.name);
   }
 
   /**
@@ -358,7 +531,7 @@ export class MetricPartitions {
    * existing partition overlaps is left as it is.
    */
   create(from: Date, to: Date, sizeSeconds: number): Promise<string[]> {
-    return this.#transaction(async (client) =>
+    return withTransaction(this.pool, BEGIN_UTC, async (client) =>
       this.#createCovering(client, from, to, sizeSeconds, await this.list(client)),
     );
   }
@@ -377,13 +550,7 @@ export class MetricPartitions {
     sizeSeconds: number,
     existing: Partition[],
   ): Promise<string[]> {
-    const missing = partitionStarts(from, to, sizeSeconds)
-      .map((start) => ({
-        name: partitionName(start, sizeSeconds),
-        from: start,
-        to: new Date(start.getTime() + sizeSeconds * 1000),
-      }))
-      .filter((range) => !existing.some((partition) => overlaps(partition, range)));
+    const missing = missingRanges(partitionStarts(from, to, sizeSeconds), sizeSeconds, existing);
     if (missing.length === 0) return [];
     const defaultPartition = quoteIdentifier(DEFAULT_PARTITION);
     const { rows } = await this.#query<{ held: boolean }>(
