@@ -179,7 +179,7 @@ describe('the service, compiled and not', () => {
     const empty = await createEmptyDatabase();
     const unmigrated = connectTest(empty.url, 1);
     try {
-      const production = createTestApp(unmigrated, { NODE_ENV: 'production' });
+      const production = createTestApp(unmigrated, { NODE_ENV: 'production', METRICS_PUBLIC: 'true' });
       const query = '{ metrics(first: 1) { edges { cursor } } }';
       const first = await post(production, query);
       expect(JSON.parse(first).errors[0]).toEqual({

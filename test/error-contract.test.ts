@@ -84,7 +84,7 @@ describe('node(id:)', () => {
   it('refuses an id of a type this API does not have as BAD_USER_INPUT', async () => {
     const result = await graphql(app, NODE, { id: globalId('Other:1') });
     expect(result.errors?.[0]).toMatchObject({
-      message: 'id: Other is not a type of this API; node ids are Metric ids',
+      message: 'id: "Other" is not a type of this API; node ids are Metric ids',
       extensions: { code: 'BAD_USER_INPUT', argument: 'id' },
     });
   });
@@ -203,7 +203,7 @@ describe('unexpected errors', () => {
       const empty = await createEmptyDatabase();
       const unmigrated = connectTest(empty.url, 1);
       try {
-        const masked = createTestApp(unmigrated, { NODE_ENV: env });
+        const masked = createTestApp(unmigrated, { NODE_ENV: env, METRICS_PUBLIC: 'true' });
         for (const path of ['/graphql', '/api/metrics']) {
           const response =
             path === '/graphql'

@@ -46,13 +46,11 @@ describe('query limits', () => {
     expect(result.errors?.[0]?.extensions?.code).toBe('QUERY_LIMIT_EXCEEDED');
   });
 
-  it('still serves introspection, which GraphiQL needs', async () => {
-    const result = await graphql<{ __schema: { queryType: { name: string } } }>(
-      app,
-      '{ __schema { queryType { name } types { name fields { name type { name ofType { name ofType { name ofType { name } } } } } } } }',
-    );
-    expect(result.errors).toBeUndefined();
-    expect(result.data?.__schema.queryType.name).toBe('Query');
+  it('refuses more directives than 50 with a code, not a bare "Syntax Error"', async () => {
+    const result = await graphql(app, `{ metricsSummary { ${'count @include(if: true) '.repeat(51)} } }`);
+    expect(result.errors).toEqual([
+      { message: 'Directives limit of 50 exceeded, found 51.', extensions: { code: 'QUERY_LIMIT_EXCEEDED' } },
+    ]);
   });
 
   it('refuses request bodies over MAX_BODY_BYTES with 413', async () => {
@@ -71,6 +69,65 @@ describe('query limits', () => {
   });
 });
 
+const INTROSPECTION = '{ __schema { queryType { name } types { name fields { name } } } }';
+
+describe('nodes(ids:)', () => {
+  const NODES = 'query ($ids: [ID!]!) { nodes(ids: $ids) { id } }';
+  const ids = (count: number) =>
+    Array.from({ length: count }, (_, i) => Buffer.from(`Metric:${i + 1}`).toString('base64'));
+
+  it('answers MAX_NODE_IDS ids (100 by default)', async () => {
+    const result = await graphql<{ nodes: unknown[] }>(app, NODES, { ids: ids(100) });
+    expect(result.errors).toBeUndefined();
+    expect(result.data?.nodes).toEqual(Array.from({ length: 100 }, () => null));
+  });
+
+  it('refuses more ids than MAX_NODE_IDS as BAD_USER_INPUT naming ids and the limit', async () => {
+    const result = await graphql(app, NODES, { ids: ids(3000) });
+    expect(result.data).toBeNull();
+    expect(result.errors).toEqual([
+      expect.objectContaining({
+        message: 'ids: at most 100 ids per request (MAX_NODE_IDS), got 3000',
+        extensions: { code: 'BAD_USER_INPUT', argument: 'ids' },
+      }),
+    ]);
+    const three = createTestApp(db, { MAX_NODE_IDS: '3' });
+    expect((await graphql(three, NODES, { ids: ids(4) })).errors?.[0]?.message).toBe(
+      'ids: at most 3 ids per request (MAX_NODE_IDS), got 4',
+    );
+  });
+});
+
+describe('introspection', () => {
+  it('is served outside production, which GraphiQL needs', async () => {
+    const result = await graphql<{ __schema: { queryType: { name: string } } }>(app, INTROSPECTION);
+    expect(result.errors).toBeUndefined();
+    expect(result.data?.__schema.queryType.name).toBe('Query');
+  });
+
+  it('is refused in production with a code, __typename still answered', async () => {
+    const production = createTestApp(db, { NODE_ENV: 'production', METRICS_PUBLIC: 'true' });
+    const refused = await graphql(production, INTROSPECTION);
+    expect(refused.data).toBeUndefined();
+    expect(refused.errors?.[0]).toMatchObject({
+      message: expect.stringContaining('introspection has been disabled'),
+      extensions: { code: 'INTROSPECTION_DISABLED' },
+    });
+    const typed = await graphql(production, '{ __type(name: "Metric") { name } }');
+    expect(typed.errors?.[0]?.extensions?.code).toBe('INTROSPECTION_DISABLED');
+    expect(await graphql(production, '{ metricsSummary { __typename } }')).toMatchObject({
+      data: { metricsSummary: { __typename: 'MetricSummary' } },
+    });
+  });
+
+  it('is served in production with INTROSPECTION=true', async () => {
+    const open = createTestApp(db, { NODE_ENV: 'production', METRICS_PUBLIC: 'true', INTROSPECTION: 'true' });
+    const result = await graphql<{ __schema: { queryType: { name: string } } }>(open, INTROSPECTION);
+    expect(result.errors).toBeUndefined();
+    expect(result.data?.__schema.queryType.name).toBe('Query');
+  });
+});
+
 describe('error masking', () => {
   const query = '{ metrics(first: 1) { edges { cursor } } }';
 
@@ -78,7 +135,7 @@ describe('error masking', () => {
     // A database without the migrations: every statement fails, and not because it is away.
     const empty = await createEmptyDatabase();
     const unmigrated = connectTest(empty.url, 1);
-    const production = createTestApp(unmigrated, { NODE_ENV: 'production' });
+    const production = createTestApp(unmigrated, { NODE_ENV: 'production', METRICS_PUBLIC: 'true' });
     const response = await production.fetch('http://localhost/graphql', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -97,7 +154,7 @@ describe('error masking', () => {
   });
 
   it('keeps expected errors readable in production', async () => {
-    const production = createTestApp(db, { NODE_ENV: 'production' });
+    const production = createTestApp(db, { NODE_ENV: 'production', METRICS_PUBLIC: 'true' });
     const result = await graphql(production, '{ metrics(first: -1) { edges { cursor } } }');
     expect(result.errors?.[0]).toMatchObject({
       message: 'first: must not be negative',

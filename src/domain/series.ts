@@ -7,3 +7,23 @@ export function seriesBucketCount(start: Date, end: Date, bucketSeconds: number)
   const firstBucketStart = Math.floor(start.getTime() / bucketMs) * bucketMs;
   return Math.ceil((end.getTime() - firstBucketStart) / bucketMs);
 }
+
+/**
+ * The window of a series whose bounds may be left out: a missing `end` is `now` rounded up to a
+ * bucket boundary (the current bucket included whole); a missing `start` is the earliest bucket
+ * boundary that keeps the window within `maxBuckets` buckets of `end`. Empty buckets are omitted
+ * from a series, so a window reaching back before the first sample answers as one starting there.
+ */
+export function seriesWindow(
+  start: Date | undefined,
+  end: Date | undefined,
+  bucketSeconds: number,
+  maxBuckets: number,
+  now: Date,
+): { start: Date; end: Date } {
+  const bucketMs = bucketSeconds * 1000;
+  const resolvedEnd = end ?? new Date(Math.ceil(now.getTime() / bucketMs) * bucketMs);
+  const resolvedStart =
+    start ?? new Date(Math.ceil((resolvedEnd.getTime() - maxBuckets * bucketMs) / bucketMs) * bucketMs);
+  return { start: resolvedStart, end: resolvedEnd };
+}

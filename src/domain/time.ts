@@ -46,10 +46,18 @@ export const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 const ISO_8601 =
   /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?$/;
 
+/** The most characters of a client's text an error message quotes: a large value is never echoed whole. */
+export const QUOTED_PREFIX_LENGTH = 40;
+
+/** `text` in quotes, cut after QUOTED_PREFIX_LENGTH characters. */
+export function quotedPrefix(text: string): string {
+  return `"${text.length > QUOTED_PREFIX_LENGTH ? `${text.slice(0, QUOTED_PREFIX_LENGTH)}...` : text}"`;
+}
+
 export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'string') return `"${value.length > 40 ? `${value.slice(0, 40)}...` : value}"`;
+  if (typeof value === 'string') return quotedPrefix(value);
   if (typeof value === 'object') return 'an object';
   return String(value);
 }

@@ -11,6 +11,7 @@ import type { OperationScope } from '../observability/operation-scope.js';
 import type { ServiceMetrics } from '../observability/service-metrics.js';
 import type { AggregateCache } from '../store/aggregate-cache.js';
 import type { MetricStore } from '../store/metric-store.js';
+import type { ExpensiveWork } from './expensive-work.js';
 
 /** What every resolver gets: built once in main() and shared by all requests, but for `request`. */
 export interface Context {
@@ -25,6 +26,11 @@ export interface Context {
   request: Request;
   /** Where the store records the statements run for this request (the slow-operation log). */
   scope: OperationScope | undefined;
+  /**
+   * Runs work that reads much of the database in one of the client's slots: given to every
+   * request by http/per-client-limits.ts (see expensive-work.ts).
+   */
+  expensive?: ExpensiveWork;
 }
 
 export const builder = new SchemaBuilder<{

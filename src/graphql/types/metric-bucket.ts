@@ -1,7 +1,8 @@
-import { seriesBucketCount } from '../../domain/series.js';
+import { seriesBucketCount, seriesWindow } from '../../domain/series.js';
 import type { MetricBucket as MetricBucketValue } from '../../store/metric-store.js';
 import { builder } from '../builder.js';
 import { assertStartNotAfterEnd, badUserInput } from '../errors.js';
+import { expensiveAggregates } from '../expensive-work.js';
 import { ConcurrencyStatistics } from './concurrency-statistics.js';
 import { CpuLoadStatistics } from './cpu-load-statistics.js';
 
@@ -23,27 +24,50 @@ builder.queryField('metricSeries', (t) =>
     description:
       'A downsampled series for charts: samples with start <= timestamp < end grouped into buckets of `bucket` ' +
       'length aligned to the Unix epoch (so "1h" buckets start on the hour in UTC). Empty buckets are omitted. ' +
-      'Requests spanning more than 10,000 buckets (by default) are refused.',
+      'Requests spanning more than MAX_SERIES_BUCKETS buckets (10,000 by default) are refused.',
     args: {
-      start: t.arg({ type: 'DateTime', required: true, description: 'Inclusive.' }),
-      end: t.arg({ type: 'DateTime', required: true, description: 'Exclusive.' }),
+      start: t.arg({
+        type: 'DateTime',
+        description:
+          'Inclusive. Default: the earliest bucket boundary within MAX_SERIES_BUCKETS buckets of `end` ' +
+          '(empty buckets are omitted, so this is the same as starting at the first sample when that is later).',
+      }),
+      end: t.arg({
+        type: 'DateTime',
+        description:
+          'Exclusive. Default: now, rounded up to a bucket boundary (the current bucket included).',
+      }),
       bucket: t.arg({
         type: 'Duration',
         required: true,
         description: 'Bucket length, e.g. "1m", "15m", "1h" or 60.',
       }),
     },
-    resolve: (_root, { start, end, bucket }, { config, aggregates, store, scope }) => {
-      assertStartNotAfterEnd({ start, end });
-      const buckets = seriesBucketCount(start, end, bucket);
-      if (buckets > config.maxSeriesBuckets) {
+    resolve: (_root, args, context) => {
+      const { maxSeriesBuckets } = context.config;
+      const { bucket } = args;
+      const window = seriesWindow(
+        args.start ?? undefined,
+        args.end ?? undefined,
+        bucket,
+        maxSeriesBuckets,
+        new Date(),
+      );
+      assertStartNotAfterEnd(window);
+      const buckets = seriesBucketCount(window.start, window.end, bucket);
+      if (buckets > maxSeriesBuckets) {
         throw badUserInput(
           'bucket',
-          `${start.toISOString()}..${end.toISOString()} in ${bucket}-second buckets spans ${buckets} buckets; ` +
-            `the limit is ${config.maxSeriesBuckets}: use a longer bucket or a shorter window`,
+          `${window.start.toISOString()}..${window.end.toISOString()} in ${bucket}-second buckets spans ${buckets} buckets; ` +
+            `the limit is ${maxSeriesBuckets}: use a longer bucket or a shorter window`,
         );
       }
-      return aggregates.series({ start, end }, bucket, scope, store);
+      return context.aggregates.series(
+        window,
+        bucket,
+        context.scope,
+        expensiveAggregates(context, context.store),
+      );
     },
   }),
 );

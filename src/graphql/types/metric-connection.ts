@@ -3,6 +3,7 @@ import type { TimeRange } from '../../domain/time.js';
 import type { StoredMetric } from '../../store/metric-store.js';
 import { builder } from '../builder.js';
 import { assertStartNotAfterEnd, badUserInput } from '../errors.js';
+import { expensive } from '../expensive-work.js';
 import { Metric } from './metric.js';
 import { SortOrder } from './sort-order.js';
 
@@ -90,7 +91,9 @@ builder.queryField('metrics', (t) =>
       fields: (t) => ({
         totalCount: t.int({
           description: 'Samples matching start/end (cursors ignored). Counted only when requested.',
-          resolve: (connection, _args, { store, scope }) => store.count(connection.range, scope),
+          // A count reads every row of the window: expensive, as a summary is.
+          resolve: (connection, _args, context) =>
+            expensive(context, () => context.store.count(connection.range, context.scope)),
         }),
       }),
     },

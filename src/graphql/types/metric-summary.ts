@@ -1,6 +1,7 @@
 import type { MetricSummary as MetricSummaryValue } from '../../store/metric-store.js';
 import { builder } from '../builder.js';
 import { assertStartNotAfterEnd } from '../errors.js';
+import { expensiveAggregates } from '../expensive-work.js';
 import { ConcurrencySummary } from './concurrency-summary.js';
 import { CpuLoadSummary } from './cpu-load-summary.js';
 
@@ -44,10 +45,10 @@ builder.queryField('metricsSummary', (t) =>
       start: t.arg({ type: 'DateTime', description: 'Inclusive.' }),
       end: t.arg({ type: 'DateTime', description: 'Exclusive.' }),
     },
-    resolve: (_root, args, { aggregates, store, scope }) => {
+    resolve: (_root, args, context) => {
       const range = { start: args.start ?? undefined, end: args.end ?? undefined };
       assertStartNotAfterEnd(range);
-      return aggregates.summary(range, scope, store);
+      return context.aggregates.summary(range, context.scope, expensiveAggregates(context, context.store));
     },
   }),
 );

@@ -1,0 +1,34 @@
+import type { MetricStore } from '../store/metric-store.js';
+
+/** Runs work in one of the requesting client's slots for expensive work (http/per-client-limits.ts). */
+export type ExpensiveWork = <T>(work: () => Promise<T>) => Promise<T>;
+
+/** The part of a context this needs; http/per-client-limits.ts gives every request its `expensive`. */
+interface WithExpensiveWork {
+  expensive?: ExpensiveWork | undefined;
+}
+
+/**
+ * Runs `work`, which reads much of the database, in one of the client's slots: a client sending
+ * many such requests at once waits on its own slots while other clients keep the pool.
+ */
+export function expensive<T>(context: WithExpensiveWork, work: () => Promise<T>): Promise<T> {
+  if (!context.expensive) throw new Error('usePerClientLimits is not among the Yoga plugins');
+  return context.expensive(work);
+}
+
+/**
+ * `store` for the aggregate cache, computing a summary or series in one of the client's slots:
+ * the cache calls these on a miss only, so remembered answers never wait.
+ */
+export function expensiveAggregates(
+  context: WithExpensiveWork,
+  store: MetricStore,
+): Pick<MetricStore, 'revision' | 'summary' | 'series'> {
+  return {
+    revision: (scope) => store.revision(scope),
+    summary: (range, scope) => expensive(context, () => store.summary(range, scope)),
+    series: (range, bucketSeconds, scope) =>
+      expensive(context, () => store.series(range, bucketSeconds, scope)),
+  };
+}
