@@ -7,7 +7,7 @@ import { connectPostgres, type PostgresConnection } from '../src/database/connec
 import { createLogger } from '../src/observability/logger.js';
 import { projectRoot } from '../src/paths.js';
 import { createTestApp } from './support/app.js';
-import { launchChromium } from './support/browser.js';
+import { launchChromium, watchContentSecurityPolicy } from './support/browser.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { type ServedApp, serve } from './support/sse.js';
 import { TcpProxy } from './support/tcp-proxy.js';
@@ -94,6 +94,7 @@ describe('the dashboard in Chromium', () => {
     page.on('request', (request) => {
       if (new URL(request.url()).hostname !== '127.0.0.1') foreign.push(request.url());
     });
+    const violations = await watchContentSecurityPolicy(page);
 
     const response = await page.goto(served.url);
     expect(response?.url()).toBe(`${served.url}/dashboard`);
@@ -160,6 +161,8 @@ describe('the dashboard in Chromium', () => {
     await page.screenshot({ path: join(screenshots, 'dashboard-dark.png'), fullPage: true });
 
     expect(foreign).toEqual([]);
+    // The page runs under its self-only policy (no inline script or style) without a violation.
+    expect(await violations()).toEqual([]);
     // The outage's failed requests are the only console errors a browser may print.
     expect(consoleErrors.filter((text) => !/503|Failed to load resource|ERR_/.test(text))).toEqual([]);
   }, 90_000);
@@ -177,5 +180,54 @@ describe('the dashboard in Chromium', () => {
     await page.waitForTimeout(500);
     expect(bytes).toBeGreaterThan(10_000);
     expect(bytes).toBeLessThan(150 * 1024);
+  });
+});
+
+/** Texts the page draws on its canvases (uPlot's axis labels), recorded from its start. */
+async function recordCanvasText(page: Page): Promise<() => Promise<string[]>> {
+  await page.addInitScript(() => {
+    const drawn: string[] = [];
+    (window as unknown as { drawnText: string[] }).drawnText = drawn;
+    const fillText = CanvasRenderingContext2D.prototype.fillText;
+    CanvasRenderingContext2D.prototype.fillText = function (text, ...rest) {
+      drawn.push(text);
+      return fillText.call(this, text, ...rest);
+    };
+  });
+  return () => page.evaluate(() => (window as unknown as { drawnText: string[] }).drawnText);
+}
+
+describe('the dashboard in a browser far from UTC', () => {
+  it('draws its axes and legend in UTC, as its range is labelled', async () => {
+    // UTC-7 or -8, so every local hour differs from the UTC one.
+    const context = await browser.newContext({ timezoneId: 'America/Los_Angeles' });
+    const page = await context.newPage();
+    const drawnText = await recordCanvasText(page);
+    await page.goto(`${served.url}/dashboard`);
+    await page.waitForFunction(() => Number(document.body.dataset.buckets) > 0, undefined, {
+      timeout: 15_000,
+    });
+    const now = Date.now();
+    expect(await page.evaluate(() => new Date(Date.UTC(2026, 0, 1)).getHours())).not.toBe(0);
+
+    // The legend's time under the pointer, in the chart's middle: within the last hour, in UTC.
+    const plot = page.locator('#cpu-chart .u-over');
+    await plot.hover();
+    const legend =
+      (await page.locator('#cpu-chart .u-legend .u-series').first().locator('.u-value').textContent()) ?? '';
+    expect(legend).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
+    const shown = Date.parse(`${legend.replace(' ', 'T').replace(' UTC', '')}Z`);
+    expect(shown).toBeGreaterThan(now - 3600_000 - 120_000);
+    expect(shown).toBeLessThan(now + 120_000);
+
+    // The axis' time labels (uPlot's "3:10pm"), UTC hours only: the window's last hour in UTC.
+    const hours = (await drawnText())
+      .map((text) => /^(\d{1,2}):\d\d(am|pm)$/.exec(text))
+      .filter((match) => match !== null)
+      .map((match) => (Number(match[1]) % 12) + (match[2] === 'pm' ? 12 : 0));
+    expect(hours.length).toBeGreaterThan(2);
+    const utcHours = [now - 3600_000, now].map((ms) => new Date(ms).getUTCHours());
+    for (const hour of hours) expect(utcHours).toContain(hour);
+    await context.close();
   });
 });

@@ -15,6 +15,8 @@
 /** Bucket lengths a chart may use, in seconds: the shortest that keeps one bucket per two pixels wins. */
 const BUCKETS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
 const HEALTH_INTERVAL_MS = 5000;
+/** Where the read token (READ_TOKEN) the user entered is kept: for this tab's session only. */
+const TOKEN_KEY = 'metrics-api-read-token';
 
 const SERIES_FIELDS = 'start count cpuLoad { min max avg } concurrency { min max avg }';
 const SUMMARY_FIELDS = 'count cpuLoad { p50 p95 p99 } concurrency { p95 }';
@@ -35,6 +37,26 @@ const modeOutput = element('mode');
 const statusLine = element('status');
 const emptyLine = element('empty');
 const themeButton = element('theme');
+const tokenForm = /** @type {HTMLFormElement} */ (element('token-form'));
+const tokenInput = /** @type {HTMLInputElement} */ (element('token'));
+const tokenMessage = element('token-message');
+
+/** A read the server refused for want of a valid read token: the token form says so. */
+class Unauthorized extends Error {}
+
+/**
+ * fetch with the read token, when the user gave one; a 401 stops the live view and asks for one.
+ * @param {RequestInfo | URL} input
+ * @param {RequestInit} [init]
+ */
+async function authorizedFetch(input, init = {}) {
+  const headers = new Headers(init.headers);
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) headers.set('authorization', `Bearer ${token}`);
+  const response = await fetch(input, { ...init, headers });
+  if (response.status === 401) askForToken(token !== null);
+  return response;
+}
 
 /** @type {TimeWindow} */
 let current = { kind: 'live', seconds: Number(windowSelect.value) };
@@ -47,6 +69,7 @@ let outage = false;
 const client = graphqlSse.createClient({
   singleConnection: true,
   url: '/graphql/stream',
+  fetchFn: authorizedFetch,
   // The service may be restarting: keep trying, the health check tells the user meanwhile.
   retryAttempts: Number.POSITIVE_INFINITY,
   retry: () => new Promise((resolve) => setTimeout(resolve, 2000)),
@@ -75,6 +98,13 @@ function cssColor(name) {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 }
 
+/** A time on the x axis (epoch seconds) as UTC, for the legend: the range is chosen in UTC too. */
+function utcText(/** @type {number | null} */ seconds) {
+  return seconds === null
+    ? '–'
+    : `${new Date(seconds * 1000).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+}
+
 /**
  * @param {HTMLElement} container
  * @param {string} label
@@ -91,9 +121,11 @@ function makeChart(container, label, colorVariable) {
     width: Math.max(container.clientWidth, 300),
     height: 260,
     scales: { x: { time: true } },
+    // Axes in UTC, not the browser's zone: the range is chosen and labelled in UTC.
+    tzDate: (seconds) => uPlot.tzDate(new Date(seconds * 1000), 'Etc/UTC'),
     axes: [axis, { ...axis, size: 60 }],
     series: [
-      {},
+      { value: (_, seconds) => utcText(seconds) },
       { label: `${label} min`, stroke: band, width: 1 },
       { label: `${label} avg`, stroke: color, width: 2 },
       { label: `${label} max`, stroke: band, width: 1 },
@@ -180,11 +212,12 @@ function bucketFor(/** @type {number} */ seconds, /** @type {number} */ pixels) 
  * @returns {Promise<T>}
  */
 async function request(query, variables) {
-  const response = await fetch('/graphql', {
+  const response = await authorizedFetch('/graphql', {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'application/json' },
     body: JSON.stringify({ query, variables }),
   });
+  if (response.status === 401) throw new Unauthorized();
   const answer = await response.json();
   if (answer.errors?.length) throw new Error(answer.errors[0].message);
   return answer.data;
@@ -219,6 +252,8 @@ function subscribe(query, variables, next) {
 
 function show() {
   stopLive();
+  // Every read would be refused until the user gives a token.
+  if (!tokenForm.hidden) return;
   const pixels = cpuContainer.clientWidth;
   if (current.kind === 'live') {
     const seconds = current.seconds;
@@ -254,8 +289,30 @@ function show() {
       draw({ start: from.toISOString(), end: to.toISOString(), bucket, buckets: data.metricSeries });
       showSummary(data.metricsSummary);
     },
-    (error) => showProblem(String(error.message ?? error)),
+    (error) => {
+      if (!(error instanceof Unauthorized)) showProblem(String(error.message ?? error));
+    },
   );
+}
+
+/** Shows the token form; `rejected`: the token given was refused. */
+function askForToken(/** @type {boolean} */ rejected) {
+  stopLive();
+  if (!tokenForm.hidden) return;
+  tokenMessage.textContent = rejected
+    ? 'The read token was refused. Enter a valid one.'
+    : 'This server needs a read token (READ_TOKEN) to show its data.';
+  tokenForm.hidden = false;
+  tokenInput.focus();
+}
+
+/** Opens the window: the initial one when it can be read, then live or the chosen range. */
+function start() {
+  initialWindow()
+    .then(show, (error) => {
+      if (!(error instanceof Unauthorized)) show();
+    })
+    .then(checkHealth);
 }
 
 /** @param {string} message */
@@ -370,10 +427,13 @@ new ResizeObserver(() => {
   }, 150);
 }).observe(cpuContainer);
 
+tokenForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  sessionStorage.setItem(TOKEN_KEY, tokenInput.value.trim());
+  tokenInput.value = '';
+  tokenForm.hidden = true;
+  start();
+});
+
 setInterval(() => void checkHealth(), HEALTH_INTERVAL_MS);
-initialWindow()
-  .catch(() => {})
-  .then(() => {
-    show();
-    return checkHealth();
-  });
+start();
