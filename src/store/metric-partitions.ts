@@ -313,7 +313,8 @@ export class MetricPartitions {
       policy.retentionSeconds === undefined
         ? undefined
         : new Date(now.getTime() - policy.retentionSeconds * 1000);
-    const held = await this.#defaultRangeStarts(sizeSeconds, policy.maxPartitions, kept);
+    // One more than the pass can make, so that more left for the next pass counts as deferred.
+    const held = await this.#defaultRangeStarts(sizeSeconds, budget + 1, kept);
     await make(
       missingRanges(held, sizeSeconds, await this.list()).filter(
         (range) => kept === undefined || range.to > kept,
