@@ -15,6 +15,19 @@ export interface LoggerOptions {
 }
 
 /**
+ * Every string, list and nesting of a line bounded (bounds.ts), error messages included: a line
+ * may quote a client's input.
+ */
+export const boundedLines = {
+  formatters: { log: (object: Record<string, unknown>) => boundedValue(object) as Record<string, unknown> },
+  serializers: {
+    err: (error: Error) => boundedValue(pino.stdSerializers.err(error)),
+    // The message of a line logged from an error is the error's.
+    msg: (message: string) => boundedText(message),
+  },
+} satisfies pino.LoggerOptions;
+
+/**
  * JSON lines for machines (production, pipes, files, log collectors); pino-pretty, through pino's
  * own transport, for a person at a terminal in development.
  */
@@ -27,24 +40,14 @@ export function createLogger(config: Pick<Config, 'logLevel' | 'env'>, options: 
     const span = trace.getSpan(context.active())?.spanContext();
     return span ? { trace_id: span.traceId, span_id: span.spanId } : {};
   };
-  // Every string, list and nesting of a line bounded (bounds.ts): a line may quote a client's input.
-  const formatters = {
-    log: (object: Record<string, unknown>) => boundedValue(object) as Record<string, unknown>,
-  };
-  const serializers = {
-    err: (error: Error) => boundedValue(pino.stdSerializers.err(error)),
-    // The message of a line logged from an error is the error's.
-    msg: (message: string) => boundedText(message),
-  };
   if (options.isTTY && config.env !== 'production') {
     return pino({
       level: config.logLevel,
       base,
       mixin,
-      formatters,
-      serializers,
+      ...boundedLines,
       transport: { target: 'pino-pretty', options: { destination: fd, ignore: 'pid,hostname,service' } },
     });
   }
-  return pino({ level: config.logLevel, base, mixin, formatters, serializers }, pino.destination(fd));
+  return pino({ level: config.logLevel, base, mixin, ...boundedLines }, pino.destination(fd));
 }
