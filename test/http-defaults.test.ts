@@ -1,6 +1,7 @@
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../src/http/app.js';
+import { metricsServer } from '../src/http/metrics-endpoint.js';
 import { createTestApp } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 
@@ -138,6 +139,19 @@ describe('security headers', () => {
       await app.fetch(at('/dashboard/dashboard.js')),
     ]) {
       expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+    }
+  });
+
+  it('marks the answers of the metrics port (METRICS_PORT) nosniff too', async () => {
+    const server = metricsServer({ scrape: async () => 'up 1\n', token: undefined });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    try {
+      for (const path of ['/metrics', '/graphql']) {
+        expect((await fetch(`${base}${path}`)).headers.get('x-content-type-options')).toBe('nosniff');
+      }
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { bearerTokenMatches } from '../graphql/authorization.js';
 import { jsonError } from './json.js';
+import { NO_SNIFF_HEADERS } from './security-headers.js';
 
 /** Prometheus' text exposition format. */
 const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -39,11 +40,12 @@ export function metricsServer(endpoint: MetricsEndpoint): Server {
         : Promise.resolve(jsonError(404, 'Not Found', 'This port serves GET /metrics only.'));
     answer
       .then(async (response) => {
-        outgoing.writeHead(response.status, Object.fromEntries(response.headers));
+        // The main port's answers get it from useSecurityHeaders; this port has no plugins.
+        outgoing.writeHead(response.status, { ...Object.fromEntries(response.headers), ...NO_SNIFF_HEADERS });
         outgoing.end(incoming.method === 'HEAD' ? undefined : Buffer.from(await response.arrayBuffer()));
       })
       .catch(() => {
-        outgoing.writeHead(500, { 'content-type': 'application/json; charset=utf-8' });
+        outgoing.writeHead(500, { 'content-type': 'application/json; charset=utf-8', ...NO_SNIFF_HEADERS });
         outgoing.end(JSON.stringify({ error: 'Internal Server Error', message: 'Unexpected error.' }));
       });
   });

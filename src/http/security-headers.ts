@@ -24,15 +24,18 @@ export function pageSecurityHeaders(contentSecurityPolicy: string): Record<strin
   };
 }
 
+/** On every answer: JSON must never be read as a script or a page. */
+export const NO_SNIFF_HEADERS: Readonly<Record<string, string>> = { 'x-content-type-options': 'nosniff' };
+
 /**
- * `X-Content-Type-Options: nosniff` on every answer (JSON must never be read as a script or a
- * page), and the self-only policy on any HTML page that was made without one of its own.
+ * NO_SNIFF_HEADERS on every answer, and the self-only policy on any HTML page that was made
+ * without one of its own.
  */
 export function useSecurityHeaders(): Plugin {
   return {
     onResponse({ response }) {
       const { headers } = response;
-      headers.set('x-content-type-options', 'nosniff');
+      for (const [name, value] of Object.entries(NO_SNIFF_HEADERS)) headers.set(name, value);
       if (headers.get('content-type')?.startsWith('text/html') && !headers.has('content-security-policy')) {
         for (const [name, value] of Object.entries(pageSecurityHeaders(SELF_ONLY_POLICY))) {
           if (!headers.has(name)) headers.set(name, value);
