@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config.js';
 import { PostgresChangeListener } from '../src/database/change-listener.js';
 import { createLiveUpdates, type LiveUpdates } from '../src/live/live-updates.js';
+import { type StreamFailure, unlessFailed } from '../src/live/stream-failure.js';
 import { createLogger } from '../src/observability/logger.js';
 import { MetricStore } from '../src/store/metric-store.js';
 import { createTestService } from './support/app.js';
@@ -39,7 +40,8 @@ const insertAgo = (secondsAgo: number, cpuLoad = 1) =>
   );
 
 /** The next value of an iterator, failing after `timeoutMs`. */
-async function next<T>(iterator: AsyncIterator<T>, timeoutMs = 5000): Promise<T> {
+/** The next answer; a stream's StreamFailure is thrown. */
+async function next<T>(iterator: AsyncIterator<T | StreamFailure>, timeoutMs = 5000): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`no value within ${timeoutMs} ms`)), timeoutMs);
@@ -47,7 +49,7 @@ async function next<T>(iterator: AsyncIterator<T>, timeoutMs = 5000): Promise<T>
   try {
     const result = await Promise.race([iterator.next(), timeout]);
     if (result.done) throw new Error('the stream ended');
-    return result.value;
+    return unlessFailed(result.value);
   } finally {
     clearTimeout(timer);
   }
@@ -71,6 +73,7 @@ describe('live series and summaries', () => {
         return store.summary(...args);
       },
       addedSince: store.addedSince.bind(store),
+      announcedSince: store.announcedSince.bind(store),
       lastId: store.lastId.bind(store),
     } as unknown as MetricStore;
     live = createLiveUpdates(

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config.js';
 import { PostgresChangeListener } from '../src/database/change-listener.js';
 import { createLiveUpdates, type LiveUpdates } from '../src/live/live-updates.js';
+import { type StreamFailure, unlessFailed } from '../src/live/stream-failure.js';
 import { createLogger } from '../src/observability/logger.js';
 import type { StoredMetric } from '../src/store/metric-store.js';
 import { MetricStore } from '../src/store/metric-store.js';
@@ -35,7 +36,12 @@ async function storedIdsAfter(id: bigint): Promise<bigint[]> {
 }
 
 /** Reads until `count` rows have come, in whatever shape the stream gives them. */
-async function take<T>(stream: AsyncIterator<T>, count: number, rowsOf: (item: T) => StoredMetric[]) {
+/** `count` rows' worth of items; a stream's StreamFailure is thrown. */
+async function take<T>(
+  stream: AsyncIterator<T | StreamFailure>,
+  count: number,
+  rowsOf: (item: T) => StoredMetric[],
+) {
   const rows: StoredMetric[] = [];
   const items: T[] = [];
   while (rows.length < count) {
@@ -45,8 +51,9 @@ async function take<T>(stream: AsyncIterator<T>, count: number, rowsOf: (item: T
     });
     const step = await Promise.race([stream.next(), late]).finally(() => clearTimeout(timer));
     if (step.done) throw new Error(`the stream ended after ${rows.length} rows`);
-    items.push(step.value);
-    rows.push(...rowsOf(step.value));
+    const item = unlessFailed(step.value);
+    items.push(item);
+    rows.push(...rowsOf(item));
   }
   return { rows, items };
 }

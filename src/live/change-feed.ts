@@ -2,6 +2,7 @@ import { DatabaseUnavailableError, within } from '../database/availability.js';
 import type { ChangeListener } from '../database/change-listener.js';
 import type { Logger } from '../observability/logger.js';
 import type { AnnouncedRows, MetricStore, StoredMetric } from '../store/metric-store.js';
+import { FAILED_READS_BEFORE_GIVING_UP, retryDelayMs } from './stream-failure.js';
 
 /** What changed in `metrics`, as far as a notification tells: rows with timestamps in [from, to]. */
 export interface ChangeNotice {
@@ -18,11 +19,11 @@ type Unread = AnnouncedRows | 'everything';
 
 /** Rows read per statement when catching up. */
 export const READ_BATCH = 1000;
-/** After a failed read, the next try comes this much later (the listener's reconnect also retries). */
-const RETRY_MS = 1000;
 
 type AddedHandler = (rows: readonly StoredMetric[]) => void;
 type ChangedHandler = (notice: ChangeNotice) => void;
+/** Ends one subscriber's stream: with `error` when the feed could not read what it must deliver. */
+type StreamEnd = (error?: unknown) => void;
 
 /** `unread` widened by one INSERT notice; a notice that does not say which rows it wrote widens it to every row. */
 function withNotice(unread: Unread | undefined, notice: ChangeNotice): Unread {
@@ -80,6 +81,12 @@ function parseNotice(payload: string): ChangeNotice | undefined {
  * the partitions written to instead of every one). A burst of notifications costs one read plus at
  * most one more. After a reconnect, when notifications may have been lost, it reads every row
  * after its position.
+ *
+ * A read that fails is tried again after a growing delay (stream-failure.ts). After
+ * FAILED_READS_BEFORE_GIVING_UP failures in a row, every stream open then is ended with the error
+ * (each subscriber gets it coded, and resumes with its cursor once the database is back), and the
+ * feed goes on trying, at the longest delay, for the streams to come: its position stays where
+ * its last read left it, so nothing is skipped.
  */
 export class ChangeFeed {
   readonly #store: Pick<MetricStore, 'addedSince' | 'announcedSince' | 'lastId'>;
@@ -88,7 +95,7 @@ export class ChangeFeed {
   readonly #readyTimeoutMs: number;
   readonly #added = new Set<AddedHandler>();
   readonly #changed = new Set<ChangedHandler>();
-  readonly #streams = new Set<() => void>();
+  readonly #streams = new Set<StreamEnd>();
   #position: bigint | undefined;
   #listenerStarted = false;
   /** Subscribers waiting for the first position. */
@@ -98,6 +105,10 @@ export class ChangeFeed {
   /** What the notifications since the last read announced. */
   #unread: Unread | undefined;
   #retry: NodeJS.Timeout | undefined;
+  /** Reads (or, before the first position, locates) failed in a row. */
+  #failures = 0;
+  /** A failed read's retry is scheduled. */
+  #retrying = false;
   #closed = false;
   /** Counts for the service's metrics (see live-updates.ts). */
   readonly counts = { reads: 0, rows: 0, reconnects: 0 };
@@ -153,14 +164,16 @@ export class ChangeFeed {
   #locate(): void {
     this.#store.lastId().then(
       (id) => {
+        this.#failures = 0;
         this.#position = id;
         for (const resolve of this.#waiting.splice(0)) resolve();
         // Rows that arrived between LISTEN and that read were notified and are read now.
         this.#read();
       },
       (error: unknown) => {
-        this.#logger.warn({ err: error }, 'Could not read the latest sample id; retrying');
-        if (!this.#closed) this.#retry = setTimeout(() => this.#locate(), RETRY_MS);
+        // Subscribers waiting for it time out on their own (ready()).
+        const retryInMs = this.#failed(error, 'Could not read the latest sample id');
+        if (!this.#closed) this.#retry = setTimeout(() => this.#locate(), retryInMs);
       },
     );
   }
@@ -192,8 +205,11 @@ export class ChangeFeed {
     return () => this.#changed.delete(handler);
   }
 
-  /** `end` stops one subscriber's stream; the feed calls it when it closes (shutdown). Returns the unregister. */
-  onClose(end: () => void): () => void {
+  /**
+   * `end` stops one subscriber's stream; the feed calls it when it closes (shutdown), and with the
+   * error when it gives up reading. Returns the unregister.
+   */
+  onClose(end: StreamEnd): () => void {
     this.#streams.add(end);
     return () => this.#streams.delete(end);
   }
@@ -218,9 +234,12 @@ export class ChangeFeed {
     for (const handler of this.#changed) handler(notice);
   }
 
-  /** Reads and publishes every row after the position; a call while reading schedules one more pass. */
+  /**
+   * Reads and publishes every row after the position; a call while reading schedules one more pass.
+   * After a failed read, only the retry reads: notifications meanwhile do not cut the wait short.
+   */
   #read(): void {
-    if (this.#position === undefined || this.#closed) return;
+    if (this.#position === undefined || this.#closed || this.#retrying) return;
     if (this.#reading) {
       this.#readAgain = true;
       return;
@@ -246,12 +265,24 @@ export class ChangeFeed {
               ? await this.#store.addedSince(this.position, READ_BATCH)
               : await this.#store.announcedSince(this.position, unread, READ_BATCH);
         } catch (error) {
-          this.#logger.warn({ err: error }, 'Could not read new samples; retrying');
+          const retryInMs = this.#failed(error, 'Could not read new samples');
+          if (this.#failures >= FAILED_READS_BEFORE_GIVING_UP && this.#streams.size > 0) {
+            this.#logger.warn(
+              { err: error, failures: this.#failures, streams: this.#streams.size },
+              'Could not read new samples; ending every live stream (subscribers resume with their cursors)',
+            );
+            for (const end of [...this.#streams]) end(error);
+          }
           this.#unread = withUnread(this.#unread, unread);
           clearTimeout(this.#retry);
-          this.#retry = setTimeout(() => this.#read(), RETRY_MS);
+          this.#retrying = true;
+          this.#retry = setTimeout(() => {
+            this.#retrying = false;
+            this.#read();
+          }, retryInMs);
           return;
         }
+        this.#failures = 0;
         const last = rows.at(-1);
         if (!last || this.#closed) break;
         this.#position = last.id;
@@ -263,6 +294,14 @@ export class ChangeFeed {
         this.#position = unread.lastId;
       }
     } while (this.#readAgain && !this.#closed);
+  }
+
+  /** Counts a failure, logs the first of a run (the database layer logs the outage itself); the wait before the next try. */
+  #failed(error: unknown, what: string): number {
+    const retryInMs = retryDelayMs(++this.#failures);
+    if (this.#failures === 1) this.#logger.warn({ err: error, retryInMs }, `${what}; retrying`);
+    else this.#logger.debug({ err: error, failures: this.#failures, retryInMs }, `${what}; retrying`);
+    return retryInMs;
   }
 
   async close(): Promise<void> {

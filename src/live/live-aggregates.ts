@@ -2,6 +2,7 @@ import { Repeater, SlidingBuffer } from 'graphql-yoga';
 import type { Logger } from '../observability/logger.js';
 import type { MetricBucket, MetricStore, MetricSummary } from '../store/metric-store.js';
 import type { ChangeFeed, ChangeNotice } from './change-feed.js';
+import { FAILED_READS_BEFORE_GIVING_UP, retryDelayMs, StreamFailure } from './stream-failure.js';
 
 /** A window that ends when it was computed. */
 interface Window {
@@ -19,17 +20,22 @@ export interface LiveSummary extends Window {
   summary: MetricSummary;
 }
 
-/** After a failed computation, the next try comes this much later. */
-const RETRY_MS = 1000;
+/** A subscriber of a question: each answer, or the failure that ends its stream. */
+interface Subscriber<T> {
+  next(value: T): void;
+  fail(failure: StreamFailure): void;
+}
 
 /** One distinct question and everyone on this replica asking it. */
 class Question<T> {
-  readonly subscribers = new Set<(value: T) => void>();
+  readonly subscribers = new Set<Subscriber<T>>();
   latest: T | undefined;
   computedAt = Number.NEGATIVE_INFINITY;
   computing = false;
   /** A change came while computing: compute once more afterwards. */
   stale = false;
+  /** Computations failed in a row. */
+  failures = 0;
   timer: NodeJS.Timeout | undefined;
   stopListening: () => void = () => {};
 
@@ -42,7 +48,9 @@ class Question<T> {
 /**
  * Series and summaries of the last `window` ending now, pushed to subscribers whenever a change
  * touches the window, at most once per `throttleMs` per distinct question, and computed once per
- * replica for all subscribers asking the same question.
+ * replica for all subscribers asking the same question. A computation that fails is tried again
+ * after a growing delay; after FAILED_READS_BEFORE_GIVING_UP failures in a row its subscribers'
+ * streams end with the error (a StreamFailure, coded for them).
  */
 export class LiveAggregates {
   readonly #feed: ChangeFeed;
@@ -74,7 +82,7 @@ export class LiveAggregates {
     return total;
   }
 
-  series(windowSeconds: number, bucketSeconds: number): Promise<AsyncIterable<LiveSeries>> {
+  series(windowSeconds: number, bucketSeconds: number): Promise<AsyncIterable<LiveSeries | StreamFailure>> {
     return this.#watch(`series:${windowSeconds}:${bucketSeconds}`, windowSeconds, async (window) => ({
       ...window,
       bucket: bucketSeconds,
@@ -82,7 +90,7 @@ export class LiveAggregates {
     }));
   }
 
-  summary(windowSeconds: number): Promise<AsyncIterable<LiveSummary>> {
+  summary(windowSeconds: number): Promise<AsyncIterable<LiveSummary | StreamFailure>> {
     return this.#watch(`summary:${windowSeconds}`, windowSeconds, async (window) => ({
       ...window,
       summary: (await this.#store.summary(window)).value,
@@ -93,10 +101,10 @@ export class LiveAggregates {
     key: string,
     windowSeconds: number,
     compute: (window: Window) => Promise<T>,
-  ): Promise<AsyncIterable<T>> {
+  ): Promise<AsyncIterable<T | StreamFailure>> {
     // Listening first: a change after this point is heard, one before it is in the first answer.
     await this.#feed.ready();
-    return new Repeater<T>(async (push, stop) => {
+    return new Repeater<T | StreamFailure>(async (push, stop) => {
       let question = this.#questions.get(key) as Question<T> | undefined;
       if (!question) {
         const created = new Question<T>(windowSeconds, compute);
@@ -106,14 +114,24 @@ export class LiveAggregates {
         this.#questions.set(key, created as Question<unknown>);
         question = created;
       }
-      const subscriber = (value: T) => void push(value);
+      const subscriber: Subscriber<T> = {
+        next: (value) => void push(value),
+        // Pushed before the stop, the failure is the stream's last event.
+        fail: (failure) => {
+          void push(failure);
+          stop();
+        },
+      };
       question.subscribers.add(subscriber);
       if (question.latest !== undefined && performance.now() - question.computedAt < this.#throttleMs) {
-        subscriber(question.latest);
+        subscriber.next(question.latest);
       } else {
         this.#schedule(question);
       }
-      const unregister = this.#feed.onClose(stop);
+      const unregister = this.#feed.onClose((error) => {
+        if (error === undefined) stop();
+        else subscriber.fail(new StreamFailure(error));
+      });
       await stop;
       unregister();
       question.subscribers.delete(subscriber);
@@ -153,11 +171,25 @@ export class LiveAggregates {
       const value = await question.compute({ start, end });
       question.latest = value;
       question.computedAt = performance.now();
-      for (const subscriber of question.subscribers) subscriber(value);
+      question.failures = 0;
+      for (const subscriber of question.subscribers) subscriber.next(value);
     } catch (error) {
-      this.#logger.warn({ err: error }, 'Could not compute a live aggregate; retrying');
       question.computing = false;
-      if (question.subscribers.size > 0) this.#computeIn(question, RETRY_MS);
+      const failures = ++question.failures;
+      if (failures >= FAILED_READS_BEFORE_GIVING_UP) {
+        this.#logger.warn(
+          { err: error, failures, subscribers: question.subscribers.size },
+          'Could not compute a live aggregate; ending its streams',
+        );
+        const failure = new StreamFailure(error);
+        for (const subscriber of [...question.subscribers]) subscriber.fail(failure);
+        return;
+      }
+      const retryInMs = retryDelayMs(failures);
+      if (failures === 1) {
+        this.#logger.warn({ err: error, retryInMs }, 'Could not compute a live aggregate; retrying');
+      }
+      if (question.subscribers.size > 0) this.#computeIn(question, retryInMs);
       return;
     }
     question.computing = false;

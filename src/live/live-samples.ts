@@ -1,10 +1,11 @@
+import type { Logger } from '../observability/logger.js';
 import type { MetricStore, StoredMetric } from '../store/metric-store.js';
 import { type ChangeFeed, READ_BATCH } from './change-feed.js';
+import type { ReadPermits } from './read-permits.js';
+import { FAILED_READS_BEFORE_GIVING_UP, retryDelayMs, StreamFailure } from './stream-failure.js';
 
 /** Rows a subscriber may fall behind the feed by before it reads from the database instead. */
 const MAX_QUEUED = 10_000;
-/** After a failed read, a subscriber tries again this much later. */
-const RETRY_MS = 1000;
 
 export interface AddedSubscription {
   /** Resume after this position (an earlier event's id): replay what was stored since, then go on live. */
@@ -19,13 +20,18 @@ export interface AddedSubscription {
  */
 export class LiveSamples {
   readonly #feed: ChangeFeed;
-  readonly #store: Pick<MetricStore, 'addedSince'>;
+  readonly #reads: CatchUpReads;
   /** Streams open now, and samples delivered to them so far (the service's metrics). */
   readonly counts = { open: 0, delivered: 0 };
 
-  constructor(feed: ChangeFeed, store: Pick<MetricStore, 'addedSince'>) {
+  /** `permits`: the catch-up reads that may run at once, for all streams together. */
+  constructor(
+    feed: ChangeFeed,
+    store: Pick<MetricStore, 'addedSince'>,
+    options: { permits: ReadPermits; logger: Logger },
+  ) {
     this.#feed = feed;
-    this.#store = store;
+    this.#reads = { store, ...options };
   }
 
   /**
@@ -34,24 +40,34 @@ export class LiveSamples {
    */
   async subscribe(
     subscription: AddedSubscription,
-  ): Promise<AsyncIterableIterator<StoredMetric> & RowBatches> {
+  ): Promise<AsyncIterableIterator<StoredMetric | StreamFailure> & RowBatches> {
     await this.#feed.ready();
-    return new SampleStream(this.#feed, this.#store, this.counts, subscription, takeSample);
+    return new SampleStream(this.#feed, this.#reads, this.counts, subscription, takeSample);
   }
 
   /** As subscribe, a batch of rows at a time: at most one per feed read (up to READ_BATCH rows), never empty. */
   async subscribeBatches(
     subscription: AddedSubscription,
-  ): Promise<AsyncIterableIterator<readonly StoredMetric[]>> {
+  ): Promise<AsyncIterableIterator<readonly StoredMetric[] | StreamFailure>> {
     await this.#feed.ready();
-    return new AddedStream(this.#feed, this.#store, this.counts, subscription, takeBatch);
+    return new AddedStream(this.#feed, this.#reads, this.counts, subscription, takeBatch);
   }
 }
 
-/** A stream of rows that can also hand over several at once: one step per feed read instead of per row. */
+/** What a stream's catch-up reads go through: the store, the permits they share, where failures are logged. */
+interface CatchUpReads {
+  store: Pick<MetricStore, 'addedSince'>;
+  permits: ReadPermits;
+  logger: Logger;
+}
+
+/**
+ * A stream of rows that can also hand over several at once: one step per feed read instead of per
+ * row. A stream that cannot go on hands over its StreamFailure alone, as its last batch.
+ */
 export interface RowBatches {
   /** The rows next() would give next, up to the end of their feed read (at least one), in one step. */
-  nextBatch(): Promise<IteratorResult<readonly StoredMetric[]>>;
+  nextBatch(): Promise<IteratorResult<readonly StoredMetric[] | readonly [StreamFailure]>>;
 }
 
 /** What a stream has queued: whole batches, the first of them taken up to `offset`. */
@@ -95,11 +111,16 @@ const takeBatch: Take<readonly StoredMetric[]> = (queue) => {
   }
 };
 
-/** A waiting call: how it takes from the queue, and its promise's resolve for what it took. */
+/** A waiting call: how it takes from the queue, what it hands over for a failure, and its promise's resolve. */
 interface Waiting {
   take: Take<unknown>;
+  failed: (failure: StreamFailure) => unknown;
   resolve: (result: IteratorResult<unknown>) => void;
 }
+
+const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
+const failureAlone = (failure: StreamFailure) => failure;
+const failureAsBatch = (failure: StreamFailure): readonly [StreamFailure] => [failure];
 
 /**
  * One subscriber's stream. It hears the feed from the moment it subscribes and delivers a row only
@@ -107,7 +128,10 @@ interface Waiting {
  * client so slow that MAX_QUEUED rows piled up) it drops what it queued and reads from the
  * database after its last delivered id: every row the feed published before that read committed
  * before it, so the read sees it, and every row published after it is queued again. Nothing is
- * skipped, nothing repeats, and a slow client costs bounded memory.
+ * skipped, nothing repeats, and a slow client costs bounded memory. Catch-up reads wait for one of
+ * the permits all streams share (LIVE_MAX_CATCHUP_READS); a read that fails is tried again after a
+ * growing delay, and after FAILED_READS_BEFORE_GIVING_UP failures in a row the stream ends with a
+ * StreamFailure (a coded error for the subscriber), as it does when the change feed gives up.
  *
  * It is an async iterator of its own rather than a Repeater: with a sample per event and a
  * thousand subscribers, a Repeater's promises per push were the largest cost left per event
@@ -118,8 +142,8 @@ interface Waiting {
  * for every stream: what is made of an event for one subscriber (its GraphQL result, its bytes)
  * can be reused for the others.
  */
-class AddedStream<T> implements AsyncIterableIterator<T> {
-  readonly #store: Pick<MetricStore, 'addedSince'>;
+class AddedStream<T> implements AsyncIterableIterator<T | StreamFailure> {
+  readonly #reads: CatchUpReads;
   readonly #counts: LiveSamples['counts'];
   readonly #start: Date | undefined;
   readonly #take: Take<T>;
@@ -132,6 +156,10 @@ class AddedStream<T> implements AsyncIterableIterator<T> {
   #more = false;
   #reading = false;
   #retry: NodeJS.Timeout | undefined;
+  /** Catch-up reads failed in a row. */
+  #failures = 0;
+  /** Why the stream ended, until a next() call has handed it over. */
+  #failure: StreamFailure | undefined;
   #stopped = false;
   /** next() and nextBatch() calls waiting for an item, in order, each with how it takes from the queue. */
   readonly #waiting: Waiting[] = [];
@@ -140,12 +168,12 @@ class AddedStream<T> implements AsyncIterableIterator<T> {
 
   constructor(
     feed: ChangeFeed,
-    store: Pick<MetricStore, 'addedSince'>,
+    reads: CatchUpReads,
     counts: LiveSamples['counts'],
     { after, start }: AddedSubscription,
     take: Take<T>,
   ) {
-    this.#store = store;
+    this.#reads = reads;
     this.#counts = counts;
     this.#start = start;
     this.#take = take;
@@ -158,41 +186,63 @@ class AddedStream<T> implements AsyncIterableIterator<T> {
     };
     counts.open++;
     this.#unsubscribe = feed.onAdded((rows) => this.#added(rows));
-    this.#unregister = feed.onClose(() => void this.return());
+    this.#unregister = feed.onClose((error) => {
+      if (error === undefined) void this.return();
+      else this.#fail(new StreamFailure(error));
+    });
   }
 
   [Symbol.asyncIterator](): this {
     return this;
   }
 
-  next(): Promise<IteratorResult<T>> {
-    return this.nextTaken(this.#take);
+  next(): Promise<IteratorResult<T | StreamFailure>> {
+    return this.nextTaken(this.#take, failureAlone);
   }
 
-  /** The next item as `take` takes it from the queue. */
-  protected nextTaken<I>(take: Take<I>): Promise<IteratorResult<I>> {
-    if (this.#stopped) return Promise.resolve({ done: true, value: undefined });
+  /** The next item as `take` takes it from the queue; a failure as `failed` hands it over. */
+  protected nextTaken<I, F>(
+    take: Take<I>,
+    failed: (failure: StreamFailure) => F,
+  ): Promise<IteratorResult<I | F>> {
+    if (this.#stopped) {
+      const failure = this.#failure;
+      this.#failure = undefined;
+      return Promise.resolve(failure ? { done: false, value: failed(failure) } : DONE);
+    }
     if (this.#waiting.length === 0) {
       const result = this.#nextQueued(take);
       if (result) return Promise.resolve(result);
     }
     return new Promise((resolve) => {
-      this.#waiting.push({ take, resolve } as Waiting);
+      this.#waiting.push({ take, failed, resolve } as Waiting);
       this.#serve();
     });
   }
 
   return(): Promise<IteratorResult<T>> {
-    if (!this.#stopped) {
-      this.#stopped = true;
-      this.#counts.open--;
-      clearTimeout(this.#retry);
-      this.#unsubscribe();
-      this.#unregister();
-      this.#queue.batches = [];
-      for (const { resolve } of this.#waiting.splice(0)) resolve({ done: true, value: undefined });
-    }
-    return Promise.resolve({ done: true, value: undefined });
+    this.#stop();
+    return Promise.resolve(DONE);
+  }
+
+  /** Ends the stream: its failure goes to the call waiting first, or to the next one. */
+  #fail(failure: StreamFailure): void {
+    if (this.#stopped) return;
+    const first = this.#waiting.shift();
+    if (first) first.resolve({ done: false, value: first.failed(failure) });
+    else this.#failure = failure;
+    this.#stop();
+  }
+
+  #stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#counts.open--;
+    clearTimeout(this.#retry);
+    this.#unsubscribe();
+    this.#unregister();
+    this.#queue.batches = [];
+    for (const { resolve } of this.#waiting.splice(0)) resolve(DONE);
   }
 
   #added(rows: readonly StoredMetric[]): void {
@@ -247,31 +297,49 @@ class AddedStream<T> implements AsyncIterableIterator<T> {
     this.#queue.batches = [];
     this.#queue.offset = 0;
     this.#queued = 0;
-    this.#store.addedSince(this.#delivered, READ_BATCH, this.#start).then(
-      (rows) => {
-        this.#reading = false;
-        if (this.#stopped) return;
-        if (rows.length === READ_BATCH) {
-          // There may be more than one read's worth: what was queued meanwhile comes with the next read.
-          this.#more = true;
-          this.#queue.batches = [rows];
-          this.#queued = rows.length;
-        } else {
-          this.#queue.batches.unshift(rows);
-          this.#queued += rows.length;
-        }
-        this.#queue.offset = 0;
-        this.#serve();
-      },
-      () => {
-        // Still reading, as far as the queue is concerned: nothing queued may go out before the rows it missed.
-        this.#catchUp = true;
-        this.#retry = setTimeout(() => {
+    const { store, permits } = this.#reads;
+    const after = this.#delivered;
+    // A stream that ended while it waited for its turn reads nothing.
+    permits
+      .run(async () => (this.#stopped ? [] : store.addedSince(after, READ_BATCH, this.#start)))
+      .then(
+        (rows) => {
           this.#reading = false;
+          if (this.#stopped) return;
+          this.#failures = 0;
+          if (rows.length === READ_BATCH) {
+            // There may be more than one read's worth: what was queued meanwhile comes with the next read.
+            this.#more = true;
+            this.#queue.batches = [rows];
+            this.#queued = rows.length;
+          } else {
+            this.#queue.batches.unshift(rows);
+            this.#queued += rows.length;
+          }
+          this.#queue.offset = 0;
           this.#serve();
-        }, RETRY_MS);
-      },
-    );
+        },
+        (error: unknown) => {
+          if (this.#stopped) return;
+          const failures = ++this.#failures;
+          const { logger } = this.#reads;
+          if (failures >= FAILED_READS_BEFORE_GIVING_UP) {
+            logger.warn({ err: error, failures }, 'A live stream could not catch up on samples; ending it');
+            this.#fail(new StreamFailure(error));
+            return;
+          }
+          const retryInMs = retryDelayMs(failures);
+          if (failures === 1) {
+            logger.warn({ err: error, retryInMs }, 'A live stream could not catch up on samples; retrying');
+          }
+          // Still reading, as far as the queue is concerned: nothing queued may go out before the rows it missed.
+          this.#catchUp = true;
+          this.#retry = setTimeout(() => {
+            this.#reading = false;
+            this.#serve();
+          }, retryInMs);
+        },
+      );
   }
 }
 
@@ -281,7 +349,7 @@ class AddedStream<T> implements AsyncIterableIterator<T> {
  * sample (graphql/plugins/shared-events.ts).
  */
 class SampleStream extends AddedStream<StoredMetric> implements RowBatches {
-  nextBatch(): Promise<IteratorResult<readonly StoredMetric[]>> {
-    return this.nextTaken(takeBatch);
+  nextBatch(): Promise<IteratorResult<readonly StoredMetric[] | readonly [StreamFailure]>> {
+    return this.nextTaken(takeBatch, failureAsBatch);
   }
 }

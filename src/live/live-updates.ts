@@ -1,10 +1,12 @@
 import type { Meter } from '@opentelemetry/api';
+import { parseConfig } from '../config.js';
 import type { ChangeListener } from '../database/change-listener.js';
 import type { Logger } from '../observability/logger.js';
 import type { MetricStore } from '../store/metric-store.js';
 import { ChangeFeed } from './change-feed.js';
 import { LiveAggregates } from './live-aggregates.js';
 import { LiveSamples } from './live-samples.js';
+import { ReadPermits } from './read-permits.js';
 
 /** The live side of one replica: its change feed and what the subscriptions read from it. */
 export interface LiveUpdates {
@@ -15,20 +17,37 @@ export interface LiveUpdates {
   close(): Promise<void>;
 }
 
+/**
+ * `maxCatchUpReads`: resuming streams' reads from the database at once (config.live.maxCatchUpReads);
+ * unset, LIVE_MAX_CATCHUP_READS's default.
+ */
 export function createLiveUpdates(
   store: MetricStore,
   listener: ChangeListener,
-  options: { logger: Logger; throttleMs: number; readyTimeoutMs: number; meter?: Meter },
+  options: {
+    logger: Logger;
+    throttleMs: number;
+    readyTimeoutMs: number;
+    maxCatchUpReads?: number;
+    meter?: Meter;
+  },
 ): LiveUpdates {
   const feed = new ChangeFeed(store, listener, options);
-  const samples = new LiveSamples(feed, store);
+  const permits = new ReadPermits(options.maxCatchUpReads ?? parseConfig({}).live.maxCatchUpReads);
+  const samples = new LiveSamples(feed, store, { permits, logger: options.logger });
   const aggregates = new LiveAggregates(feed, store, options);
-  if (options.meter) observe(options.meter, feed, samples, aggregates);
+  if (options.meter) observe(options.meter, feed, samples, aggregates, permits);
   return { feed, samples, aggregates, close: () => feed.close() };
 }
 
 /** Subscriptions, questions, the listener and the feed's work, read at each scrape (nothing per event). */
-function observe(meter: Meter, feed: ChangeFeed, samples: LiveSamples, aggregates: LiveAggregates): void {
+function observe(
+  meter: Meter,
+  feed: ChangeFeed,
+  samples: LiveSamples,
+  aggregates: LiveAggregates,
+  permits: ReadPermits,
+): void {
   meter
     .createObservableUpDownCounter('metrics_api.live.subscriptions', {
       unit: '{subscription}',
@@ -44,6 +63,16 @@ function observe(meter: Meter, feed: ChangeFeed, samples: LiveSamples, aggregate
       description: 'Distinct live series and summaries being computed for their subscribers.',
     })
     .addCallback((result) => result.observe(aggregates.questions));
+  meter
+    .createObservableUpDownCounter('metrics_api.live.catch_up_reads', {
+      unit: '{read}',
+      description:
+        'Catch-up reads of resuming streams: running (at most LIVE_MAX_CATCHUP_READS) and waiting their turn.',
+    })
+    .addCallback((result) => {
+      result.observe(permits.counts.running, { state: 'running' });
+      result.observe(permits.counts.waiting, { state: 'waiting' });
+    });
   meter
     .createObservableGauge('metrics_api.live.listening', {
       description: '1 while the connection listening for changes is up, else 0.',

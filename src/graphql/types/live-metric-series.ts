@@ -1,5 +1,6 @@
 import { seriesBucketCount } from '../../domain/series.js';
 import type { LiveSeries } from '../../live/live-aggregates.js';
+import { unlessFailed } from '../../live/stream-failure.js';
 import { builder } from '../builder.js';
 import { badUserInput } from '../errors.js';
 import { SHARED_EVENTS } from '../plugins/shared-events.js';
@@ -43,6 +44,6 @@ builder.subscriptionField('metricSeriesUpdated', (t) =>
       }
       return live.aggregates.series(window, bucket);
     },
-    resolve: (series) => series,
+    resolve: (series) => unlessFailed(series),
   }),
 );

@@ -1,4 +1,5 @@
 import type { LiveSummary } from '../../live/live-aggregates.js';
+import { unlessFailed } from '../../live/stream-failure.js';
 import { builder } from '../builder.js';
 import { SHARED_EVENTS } from '../plugins/shared-events.js';
 import { MetricSummary } from './metric-summary.js';
@@ -24,6 +25,6 @@ builder.subscriptionField('metricsSummaryUpdated', (t) =>
     },
     extensions: { [SHARED_EVENTS]: true },
     subscribe: (_root, { window }, { live }) => live.aggregates.summary(window),
-    resolve: (summary) => summary,
+    resolve: (summary) => unlessFailed(summary),
   }),
 );

@@ -1,5 +1,6 @@
 import { decodeAddedCursor, encodeAddedCursor } from '../../domain/cursor.js';
 import type { AddedSubscription } from '../../live/live-samples.js';
+import { unlessFailed } from '../../live/stream-failure.js';
 import type { StoredMetric } from '../../store/metric-store.js';
 import { builder } from '../builder.js';
 import { badUserInput } from '../errors.js';
@@ -60,7 +61,7 @@ builder.subscriptionField('metricsAdded', (t) =>
     args: streamArgs,
     extensions: { [SHARED_EVENTS]: true },
     subscribe: (_root, args, { live }) => live.samples.subscribe(subscription(args)),
-    resolve: (metric) => metric,
+    resolve: (metric) => unlessFailed(metric),
   }),
 );
 
@@ -75,6 +76,6 @@ builder.subscriptionField('metricsAddedBatch', (t) =>
     args: streamArgs,
     extensions: { [SHARED_EVENTS]: true },
     subscribe: (_root, args, { live }) => live.samples.subscribeBatches(subscription(args)),
-    resolve: (batch) => batch,
+    resolve: (batch) => unlessFailed(batch),
   }),
 );
