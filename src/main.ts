@@ -4,17 +4,19 @@
  * updates -> app -> HTTP server), and shut down in reverse.
  */
 import { type Config, ConfigError, loadConfig } from './config.js';
+import { isDatabaseUnavailable } from './database/availability.js';
+import { ensureMigrated, SchemaMismatchError } from './database/migrations.js';
 import { type Database, openDatabase } from './database/open.js';
 import { createApp, GRAPHQL_ENDPOINT } from './http/app.js';
 import { answeringLiveness } from './http/health.js';
 import { metricsServer } from './http/metrics-endpoint.js';
-import { listen } from './http/server.js';
+import { type HttpServer, ListenError, listen } from './http/server.js';
 import { loadSampleData } from './ingest/sample-data.js';
 import { createLiveUpdates } from './live/live-updates.js';
 import { PartitionMaintenance } from './maintenance/partition-maintenance.js';
 import { RollupRetention } from './maintenance/rollup-retention.js';
 import { DatabaseTelemetry, databaseAddress } from './observability/database-telemetry.js';
-import { createLogger } from './observability/logger.js';
+import { createLogger, type Logger } from './observability/logger.js';
 import { ServiceMetrics } from './observability/service-metrics.js';
 import { startTelemetry, type TelemetrySettings, telemetrySettings } from './observability/telemetry.js';
 import { AggregateCache } from './store/aggregate-cache.js';
@@ -32,12 +34,54 @@ function configOrExit(): { config: Config; telemetry: TelemetrySettings } {
   }
 }
 
+/** Ends the process with `message` on stderr, as for a configuration error: the fix, no stack trace. */
+function exitWith(message: string): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(1);
+}
+
+/**
+ * Makes sure the database's schema is the one this code was written for (ensureMigrated), before
+ * anything else touches it, or exits 1 with the fix. A database that cannot be reached yet (it
+ * may be starting with the service) is waited for.
+ */
+async function migratedOrExit(database: Database, config: Config, logger: Logger): Promise<void> {
+  for (let retryMs = 500; ; retryMs = Math.min(retryMs * 2, 5000)) {
+    try {
+      await ensureMigrated(database, { migrate: config.migrateOnStart, logger });
+      return;
+    } catch (error) {
+      if (!isDatabaseUnavailable(error)) {
+        exitWith(
+          error instanceof SchemaMismatchError
+            ? error.message
+            : `Cannot check the migrations of the database (DATABASE_URL): ${(error as Error).message}`,
+        );
+      }
+      logger.warn({ err: error, retryMs }, 'Database unreachable; waiting for it to check its migrations');
+      await new Promise((resolve) => setTimeout(resolve, retryMs));
+    }
+  }
+}
+
+/** listen(), or the process ends with the one line saying which address is taken and what to set. */
+async function listenOrExit(...args: Parameters<typeof listen>): Promise<HttpServer> {
+  try {
+    return await listen(...args);
+  } catch (error) {
+    if (error instanceof ListenError) exitWith(error.message);
+    throw error;
+  }
+}
+
 async function main(): Promise<void> {
   const settings = configOrExit();
   const { config } = settings;
   const logger = createLogger(config, { service: 'metrics-api', isTTY: process.stdout.isTTY });
   const telemetry = startTelemetry(settings.telemetry);
   const database = await openDatabase(config, logger);
+  // The embedded database is migrated as it opens.
+  if (!database.embedded) await migratedOrExit(database, config, logger);
   const telemetryOf = (connection: { url: string; pool: Database['pool'] }) =>
     new DatabaseTelemetry({
       tracer: telemetry.tracer,
@@ -98,15 +142,21 @@ async function main(): Promise<void> {
     serviceMetrics,
     live,
   });
-  const http = await listen(answeringLiveness(app), { host: config.host, port: config.port, logger });
+  const http = await listenOrExit(answeringLiveness(app), {
+    host: config.host,
+    port: config.port,
+    logger,
+    settings: 'PORT (or HOST)',
+  });
   const { metricsPort, metricsToken } = config.observability;
   const metrics =
     metricsPort === undefined
       ? undefined
-      : await listen(metricsServer({ scrape: telemetry.scrape, token: metricsToken }), {
+      : await listenOrExit(metricsServer({ scrape: telemetry.scrape, token: metricsToken }), {
           host: config.host,
           port: metricsPort,
           logger,
+          settings: 'METRICS_PORT',
         });
   logger.info(
     {

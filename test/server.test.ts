@@ -2,15 +2,18 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config.js';
+import { codeMigrations } from '../src/database/migrations.js';
 import { openDatabase } from '../src/database/open.js';
 import { createLogger } from '../src/observability/logger.js';
 import { projectRoot } from '../src/paths.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { createEmptyDatabase, createTestDatabase, type TestDatabase } from './support/database.js';
+import { WITHOUT_DOTENV } from './support/environment.js';
 import { closedPort } from './support/ports.js';
 
 let db: TestDatabase;
@@ -50,6 +53,7 @@ async function startServer(
   const port = options.port ?? (await closedPort());
   const fullEnv = {
     ...cleanEnv(),
+    ...(options.cwd === undefined ? WITHOUT_DOTENV : {}),
     NODE_ENV: 'test',
     HOST: '127.0.0.1',
     LOG_LEVEL: 'info',
@@ -194,7 +198,10 @@ describe('logs', () => {
     expect(pretty.output()).toMatch(/INFO.*metrics-api listening/);
     expect(pretty.output()).not.toMatch(/^\{"level"/m);
 
-    const production = await startServer({ DATABASE_URL: db.url, NODE_ENV: 'production' }, { tty: true });
+    const production = await startServer(
+      { DATABASE_URL: db.url, NODE_ENV: 'production', METRICS_PUBLIC: 'true' },
+      { tty: true },
+    );
     await stopServer(production);
     expect(production.output()).toMatch(/^\{"level":30,.*"msg":"metrics-api listening"/m);
 
@@ -293,6 +300,147 @@ describe('METRICS_PORT', () => {
       expect((await fetch(`${server.url}/metrics`)).status).toBe(404);
     } finally {
       await stopServer(server);
+    }
+  });
+});
+
+/** Runs `src/main.ts` with `env` until it exits (within `timeoutMs`): its exit code and output. */
+async function runUntilExit(
+  env: Record<string, string>,
+  timeoutMs = 60_000,
+): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN], {
+    cwd: projectRoot,
+    env: { ...cleanEnv(), ...WITHOUT_DOTENV, NODE_ENV: 'test', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk) => {
+    output += chunk;
+  });
+  child.stderr.on('data', (chunk) => {
+    output += chunk;
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  try {
+    const [code] = await once(child, 'exit');
+    return { code: code as number | null, output };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** What a refusal to start must not print: a stack trace, or that it serves. */
+function expectPlainRefusal({ code, output }: { code: number | null; output: string }) {
+  expect(code, output).toBe(1);
+  expect(output).not.toMatch(/^\s+at /m);
+  expect(output).not.toContain('metrics-api listening');
+}
+
+async function queryOne<Row extends pg.QueryResultRow>(url: string, text: string): Promise<Row | undefined> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<Row>(text)).rows[0];
+  } finally {
+    await client.end();
+  }
+}
+
+describe("a database whose schema is not the code's", () => {
+  it('without migrations: refuses to start, naming them and `npm run db:deploy`, before touching it', async () => {
+    const empty = await createEmptyDatabase();
+    try {
+      const port = await closedPort();
+      const run = await runUntilExit({ DATABASE_URL: empty.url, PORT: String(port) });
+      expectPlainRefusal(run);
+      const migrations = await codeMigrations();
+      expect(migrations.length).toBeGreaterThan(0);
+      expect(run.output).toContain(
+        `The database (DATABASE_URL) is behind the code: ${migrations.length} migration(s) not applied: ${migrations.join(', ')}. ` +
+          'Apply them with `npm run db:deploy` (same DATABASE_URL), or start with MIGRATE_ON_START=true.',
+      );
+      // Nothing made in the empty database: no pg_partman, no table.
+      expect(
+        await queryOne(
+          empty.url,
+          "SELECT (SELECT count(*) FROM pg_extension WHERE extname <> 'plpgsql')::int AS extensions, (SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace)::int AS relations",
+        ),
+      ).toEqual({ extensions: 0, relations: 0 });
+    } finally {
+      await empty.drop();
+    }
+  });
+
+  it('without migrations and MIGRATE_ON_START=true: applies them, then serves', async () => {
+    const empty = await createEmptyDatabase();
+    try {
+      const server = await startServer({ DATABASE_URL: empty.url, MIGRATE_ON_START: 'true' });
+      try {
+        expect(server.output()).toContain('Migrations applied');
+        const page = await query(server.url, JSON.stringify({ query: '{ metricsSummary { count } }' }));
+        expect(await page.json()).toEqual({ data: { metricsSummary: { count: 0 } } });
+        expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+      } finally {
+        await stopServer(server);
+      }
+      const applied = await queryOne<{ names: string[] }>(
+        empty.url,
+        'SELECT array_agg(migration_name ORDER BY migration_name) AS names FROM _prisma_migrations WHERE finished_at IS NOT NULL',
+      );
+      expect(applied?.names).toEqual(await codeMigrations());
+    } finally {
+      await empty.drop();
+    }
+  }, 120_000);
+
+  it('migrated by a newer version (a migration the code does not know): refuses to start, naming it', async () => {
+    const newer = await createTestDatabase();
+    try {
+      await newer.pool.query(
+        `INSERT INTO _prisma_migrations (id, checksum, migration_name, started_at, finished_at, applied_steps_count)
+         VALUES ('future', 'x', '29990101000000_from_a_newer_version', now(), now(), 1)`,
+      );
+      // Refused even when told to migrate: migrating cannot make the code newer.
+      const run = await runUntilExit({
+        DATABASE_URL: newer.url,
+        PORT: String(await closedPort()),
+        MIGRATE_ON_START: 'true',
+      });
+      expectPlainRefusal(run);
+      expect(run.output).toContain(
+        'The database (DATABASE_URL) has migrations this version of metrics-api does not know: 29990101000000_from_a_newer_version.',
+      );
+    } finally {
+      await newer.drop();
+    }
+  });
+});
+
+describe('an address already in use', () => {
+  it('ends the start with one line naming the address and the variable to set, exit 1', async () => {
+    const taken = createNetServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as { port: number };
+    try {
+      const onPort = await runUntilExit({ DATABASE_URL: db.url, PORT: String(port) });
+      expectPlainRefusal(onPort);
+      expect(onPort.output).toContain(
+        `Cannot listen on 127.0.0.1:${port}: the port is in use by another process. Set PORT (or HOST) to change it.\n`,
+      );
+      expect(onPort.output).not.toContain('EADDRINUSE');
+
+      const onMetricsPort = await runUntilExit({
+        DATABASE_URL: db.url,
+        PORT: String(await closedPort()),
+        METRICS_PORT: String(port),
+      });
+      expectPlainRefusal(onMetricsPort);
+      expect(onMetricsPort.output).toContain(
+        `Cannot listen on 127.0.0.1:${port}: the port is in use by another process. Set METRICS_PORT to change it.\n`,
+      );
+    } finally {
+      taken.close();
     }
   });
 });

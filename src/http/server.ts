@@ -9,16 +9,45 @@ export interface HttpServer {
   close(timeoutMs: number): Promise<void>;
 }
 
-/** Listens with `handler`: the app, or a server made elsewhere (the metrics port's). */
+/** Why an address cannot be listened on, by the code Node gives. */
+const LISTEN_PROBLEMS: Record<string, string> = {
+  EADDRINUSE: 'the port is in use by another process',
+  EACCES: 'this user may not bind it (ports below 1024 need privileges)',
+  EADDRNOTAVAIL: 'the host is not an address of this machine',
+  ENOTFOUND: 'the host name does not resolve',
+};
+
+/** The server could not listen: the message, one line, names the address and the variables to change. */
+export class ListenError extends Error {
+  constructor(message: string, cause: unknown) {
+    super(message, { cause });
+    this.name = 'ListenError';
+  }
+}
+
+/**
+ * Listens with `handler`: the app, or a server made elsewhere (the metrics port's). `settings`
+ * names the variables that choose the address (`PORT and HOST`), for the ListenError it fails with.
+ */
 export async function listen(
   handler: RequestListener | Server,
-  options: { host: string; port: number; logger: Logger },
+  options: { host: string; port: number; logger: Logger; settings: string },
 ): Promise<HttpServer> {
   const server = handler instanceof Server ? handler : createServer(handler);
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const failed = (error: NodeJS.ErrnoException) => {
+      const problem = (error.code && LISTEN_PROBLEMS[error.code]) ?? error.message;
+      const address = `${options.host}:${options.port}`;
+      reject(
+        new ListenError(
+          `Cannot listen on ${address}: ${problem}. Set ${options.settings} to change it.`,
+          error,
+        ),
+      );
+    };
+    server.once('error', failed);
     server.listen(options.port, options.host, () => {
-      server.off('error', reject);
+      server.off('error', failed);
       resolve();
     });
   });
