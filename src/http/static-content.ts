@@ -57,7 +57,7 @@ export async function prepareStaticContent(
 }
 
 /** The client's preferred encoding of those served: brotli, then gzip, by Accept-Encoding's q-values. */
-export function preferredEncoding(acceptEncoding: string | null): Encoding {
+function preferredEncoding(acceptEncoding: string | null): Encoding {
   const weights = new Map<string, number>();
   for (const item of (acceptEncoding ?? '').split(',')) {
     const [name = '', ...parameters] = item.split(';').map((part) => part.trim().toLowerCase());
