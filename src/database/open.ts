@@ -50,7 +50,8 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
   }
   const embedded = await startEmbeddedDatabase({
     dataDir: config.embedded.dataDir,
-    maxConnections: config.databasePoolSize,
+    // The pool's connections and readiness's own (ProbeConnection).
+    maxConnections: config.databasePoolSize + 1,
     logger,
   });
   const changes = new EmbeddedChangeListener((statement) => connection.pool.query(statement));
