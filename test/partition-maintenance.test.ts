@@ -183,6 +183,30 @@ describe('a pass', () => {
   });
 });
 
+describe('the rows of the default partition', () => {
+  it('are counted exactly up to a million, and beyond, estimated and labelled so', async ({
+    onTestFinished,
+  }) => {
+    const db = await ownDatabase(onTestFinished);
+    const store = new MetricStore(db);
+    await store.writeBatch(batchAt([Date.UTC(1971, 0, 1), Date.UTC(1971, 0, 2)]), 'skip', false);
+    expect(await store.partitions.defaultRows()).toEqual({ count: 2, estimated: false });
+
+    // Straight into the partition: a million rows through metrics would also build their rollups.
+    const rows = 1_000_100;
+    await db.pool.query(
+      `INSERT INTO metrics_default ("timestamp", cpu_load, concurrency)
+         SELECT timestamp '1972-01-01 00:00:00+00' + n * interval '1 second', 1, 1 FROM generate_series(1, $1) AS n`,
+      [rows - 2],
+    );
+    await db.pool.query('ANALYZE metrics_default');
+    const counted = await store.partitions.defaultRows();
+    expect(counted.estimated).toBe(true);
+    expect(counted.count).toBeGreaterThan(1_000_000);
+    expect(Math.abs(counted.count - rows) / rows).toBeLessThan(0.05);
+  }, 120_000);
+});
+
 describe('pg_partman on a fresh database', () => {
   it('is created once when two instances decide at once, and both end up with it', async ({
     onTestFinished,

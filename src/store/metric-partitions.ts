@@ -299,7 +299,12 @@ export class MetricPartitions {
       );
       if (partman && partman.sizeSeconds !== policy.sizeSeconds)
         result.partmanSizeSeconds = partman.sizeSeconds;
-      result.created.push(...(partman?.created ?? []));
+      if (!partman) {
+        // Its partition size unknown, a partition made now might not be the size it makes.
+        result.defaultRows = await this.defaultRows();
+        return result;
+      }
+      result.created.push(...partman.created);
       budget = Math.max(0, budget - result.created.length);
     }
     const sizeSeconds = partman?.sizeSeconds ?? policy.sizeSeconds;
