@@ -121,6 +121,20 @@ describe('a pass', () => {
     expect(await store.partitions.defaultRows()).toEqual({ count: 0, estimated: false });
   });
 
+  it('makes the partition of the last day a timestamp may have, which ends in year 10000', async ({
+    onTestFinished,
+  }) => {
+    const db = await ownDatabase(onTestFinished);
+    const store = new MetricStore(db);
+    const last = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+    await store.writeBatch(batchAt([last]), 'skip', false);
+    const result = await store.partitions.maintain(SERVICE, policy());
+    expect(result.failed).toEqual([]);
+    expect(result.created).toContain('metrics_p9999_12_31');
+    expect(await placed(db)).toEqual([{ partition: 'metrics_p9999_12_31', ms: last }]);
+    expect((await store.partitions.list()).at(-1)?.to.getTime()).toBe(last + 1);
+  });
+
   it('leaves a partition it cannot lock in time, never holds a page up for longer than the lock timeout, and makes it at the next pass', async ({
     onTestFinished,
   }) => {

@@ -117,6 +117,16 @@ export function partitionStarts(from: Date, to: Date, sizeSeconds: number): Date
 
 const overlaps = (a: { from: Date; to: Date }, b: { from: Date; to: Date }) => a.from < b.to && b.from < a.to;
 
+/**
+ * A partition's bounds as DDL takes them (literals, not parameters). JavaScript writes years past
+ * 9999 with a sign and six digits, which PostgreSQL reads as a time zone; the partition of
+ * 9999-12-31 ends in year 10000.
+ */
+function partitionBounds(range: { from: Date; to: Date }): string {
+  const literal = (instant: Date) => instant.toISOString().replace(/^\+0*/, '');
+  return `FOR VALUES FROM ('${literal(range.from)}') TO ('${literal(range.to)}')`;
+}
+
 /** The partitions of `sizeSeconds` starting at `starts` that no existing partition overlaps. */
 function missingRanges(starts: Date[], sizeSeconds: number, existing: Partition[]): Partition[] {
   return starts
@@ -393,10 +403,7 @@ export class MetricPartitions {
     const name = quoteIdentifier(range.name);
     await this.#query(client, `CREATE TABLE ${name} (LIKE ${METRICS} INCLUDING ALL)`);
     await this.#moveRows(client, DEFAULT_PARTITION, range);
-    await this.#query(
-      client,
-      `ALTER TABLE ${METRICS} ATTACH PARTITION ${name} FOR VALUES FROM ('${range.from.toISOString()}') TO ('${range.to.toISOString()}')`,
-    );
+    await this.#query(client, `ALTER TABLE ${METRICS} ATTACH PARTITION ${name} ${partitionBounds(range)}`);
     return true;
   }
 
@@ -568,10 +575,7 @@ export class MetricPartitions {
     if (moving) await this.#query(client, `ALTER TABLE ${METRICS} DETACH PARTITION ${defaultPartition}`);
     for (const range of missing) {
       const name = quoteIdentifier(range.name);
-      await this.#query(
-        client,
-        `CREATE TABLE ${name} PARTITION OF ${METRICS} FOR VALUES FROM ('${range.from.toISOString()}') TO ('${range.to.toISOString()}')`,
-      );
+      await this.#query(client, `CREATE TABLE ${name} PARTITION OF ${METRICS} ${partitionBounds(range)}`);
       if (moving) await this.#moveRows(client, DEFAULT_PARTITION, range);
     }
     if (moving)
