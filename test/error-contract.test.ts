@@ -30,39 +30,106 @@ const globalId = (text: string) => Buffer.from(text).toString('base64');
 describe('variables that do not fit their types', () => {
   const PAGE = 'query ($first: Int, $after: String) { metrics(first: $first, after: $after) { totalCount } }';
   it.each([
-    ['a fraction for an Int', PAGE, { first: 1.5 }, 'first'],
-    ['a string for an Int', PAGE, { first: '1' }, 'first'],
-    ['an Int past 2^31', PAGE, { first: 2_147_483_648 }, 'first'],
-    ['a number for a String', PAGE, { after: 1 }, 'after'],
+    ['a fraction for an Int', PAGE, { first: 1.5 }, 'first', 'first'],
+    ['a string for an Int', PAGE, { first: '1' }, 'first', 'first'],
+    ['an Int past 2^31', PAGE, { first: 2_147_483_648 }, 'first', 'first'],
+    ['a number for a String', PAGE, { after: 1 }, 'after', 'after'],
     [
       'a string for a Boolean',
       'query ($all: Boolean!) { metrics(first: 1) @include(if: $all) { totalCount } }',
       { all: 'yes' },
       'all',
+      'if',
     ],
     [
       'an Int past 2^31 inside a list of inputs',
       'mutation ($samples: [MetricInput!]!) { ingestMetrics(samples: $samples) { inserted } }',
       { samples: [{ timestamp: '2026-01-02T00:00:00Z', cpuLoad: 1, concurrency: 2_147_483_648 }] },
       'samples',
+      'samples',
     ],
-  ])('%s is BAD_USER_INPUT naming the variable', async (_name, query, variables, argument) => {
+    [
+      'a DateTime without an offset, in a variable named otherwise',
+      'query ($from: DateTime) { metricsSummary(start: $from) { count } }',
+      { from: '2026-01-01T00:00:00' },
+      'from',
+      'start',
+    ],
+  ])('%s is BAD_USER_INPUT naming the argument', async (_name, query, variables, variable, argument) => {
     const result = await graphql(app, query, variables);
     expect(result.data ?? undefined).toBeUndefined();
     expect(result.errors).toHaveLength(1);
     expect(result.errors?.[0]?.extensions).toEqual({ code: 'BAD_USER_INPUT', argument });
-    expect(result.errors?.[0]?.message).toMatch(new RegExp(`^Variable "\\$${argument}"`));
+    expect(result.errors?.[0]?.message).toMatch(new RegExp(`^Variable "\\$${variable}"`));
   });
 
-  it('keeps the code a custom scalar gives its own refusal', async () => {
-    const result = await graphql(
-      app,
-      'query ($start: DateTime) { metricsSummary(start: $start) { count } }',
+  it('names the argument of a custom scalar’s refusal, in a variable and in a literal', async () => {
+    const variable = await graphql(app, 'query ($end: DateTime) { metricsSummary(end: $end) { count } }', {
+      end: '2026-01-01T00:00:00',
+    });
+    expect(variable.errors).toEqual([
+      expect.objectContaining({
+        message:
+          'Variable "$end" got an invalid value for end: not a DateTime: ISO-8601 timestamp without a UTC offset is ambiguous; add Z or ±hh:mm: "2026-01-01T00:00:00"',
+        extensions: { code: 'BAD_USER_INPUT', argument: 'end' },
+      }),
+    ]);
+    const literal = await graphql(app, '{ metricsSummary(start: "2026-01-01T00:00:00") { count } }');
+    expect(literal.errors).toEqual([
       {
-        start: 'yesterday',
+        message:
+          'start: not a DateTime: ISO-8601 timestamp without a UTC offset is ambiguous; add Z or ±hh:mm: "2026-01-01T00:00:00"',
+        locations: [{ line: 1, column: 25 }],
+        extensions: { code: 'BAD_USER_INPUT', argument: 'start' },
       },
+    ]);
+    const duration = await graphql(app, '{ metricSeries(bucket: "soon") { count } }');
+    expect(duration.errors?.[0]).toMatchObject({
+      message: expect.stringMatching(/^bucket: "soon" is not a Duration/),
+      extensions: { code: 'BAD_USER_INPUT', argument: 'bucket' },
+    });
+  });
+});
+
+describe('large input in errors', () => {
+  const huge = 'x'.repeat(1_900_000);
+  it.each([
+    ['a Duration variable', 'query ($b: Duration!) { metricSeries(bucket: $b) { count } }', { b: huge }],
+    ['a Duration literal', `{ metricSeries(bucket: "${huge}") { count } }`, {}],
+    ['a DateTime variable', 'query ($s: DateTime) { metricsSummary(start: $s) { count } }', { s: huge }],
+    ['an enum variable', 'query ($o: SortOrder!) { metrics(order: $o) { totalCount } }', { o: huge }],
+    ['an enum literal', `{ metrics(order: ${huge}) { totalCount } }`, {}],
+    ['an Int variable', 'query ($f: Int) { metrics(first: $f) { totalCount } }', { f: huge }],
+    ['an Int literal', `{ metrics(first: "${huge}") { totalCount } }`, {}],
+    ['a global id', 'query ($id: ID!) { node(id: $id) { id } }', { id: huge }],
+    [
+      'a global id of another type',
+      'query ($id: ID!) { node(id: $id) { id } }',
+      { id: globalId(`${huge.slice(0, 1_000_000)}:1`) },
+    ],
+    ['a page cursor', 'query ($a: String) { metrics(after: $a) { totalCount } }', { a: huge }],
+    ['an unknown name', `{ ${huge} }`, {}],
+    ['a syntax error', `{ metrics(first: 1) { ${huge}" } }`, {}],
+    [
+      'an object for a DateTime',
+      'query ($s: DateTime) { metricsSummary(start: $s) { count } }',
+      {
+        s: Object.fromEntries(Array.from({ length: 50_000 }, (_, i) => [`k${i}`, i])),
+      },
+    ],
+  ])('quotes a short prefix of %s, never the whole', async (_name, query, variables) => {
+    const response = await app.fetch('http://localhost/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query, variables }),
+    });
+    const text = await response.text();
+    expect(text.length).toBeLessThan(2000);
+    const { errors } = JSON.parse(text) as { errors: { message: string; extensions: { code: string } }[] };
+    expect(text).not.toContain('x'.repeat(41));
+    expect(errors[0]?.extensions.code).toMatch(
+      /^(BAD_USER_INPUT|GRAPHQL_VALIDATION_FAILED|GRAPHQL_PARSE_FAILED)$/,
     );
-    expect(result.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'DateTime' });
   });
 });
 

@@ -46,7 +46,7 @@ describe('MetricStore.findByIds', () => {
   });
 
   it('answers null for ids no row has, and repeats a row asked for twice, in two statements at most', async () => {
-    const [a, b] = [rows[5], rows[900]] as { id: bigint; ms: number }[];
+    const [a, b] = [rows[5], rows[900]] as [{ id: bigint; ms: number }, { id: bigint; ms: number }];
     const found = await store.findByIds([a.id, 999_999_999n, b.id, a.id]);
     expect(found.map((metric) => metric?.timestamp.getTime() ?? null)).toEqual([a.ms, null, b.ms, a.ms]);
     const statements = traced.take();

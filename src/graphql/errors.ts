@@ -14,6 +14,15 @@ export function userError(code: ErrorCode, message: string, extensions: Record<s
   return new GraphQLError(message, { extensions: { code, ...extensions } });
 }
 
+/**
+ * A custom scalar's refusal of a value. graphql-js knows where the value was (a literal's node,
+ * a variable's definition) and wraps it; useErrorCodes (plugins/error-codes.ts) names the argument
+ * from there, which the scalar itself cannot know.
+ */
+export class ScalarInputError extends Error {
+  override name = 'ScalarInputError';
+}
+
 /** A problem with one argument; `argument` names it so clients can point at the right input. */
 export function badUserInput(argument: string, message: string) {
   return userError('BAD_USER_INPUT', `${argument}: ${message}`, { argument });

@@ -1,12 +1,12 @@
 import { Kind } from 'graphql';
 import { isoTimestamp, parseTimestamp } from '../../domain/time.js';
 import { builder } from '../builder.js';
-import { badUserInput } from '../errors.js';
+import { ScalarInputError } from '../errors.js';
 
 function parseDateTime(value: unknown): Date {
   // The same rules as for ingested timestamps: a string must be ISO-8601 with an offset.
   const parsed = parseTimestamp(value, false);
-  if ('error' in parsed) throw badUserInput('DateTime', parsed.error);
+  if ('error' in parsed) throw new ScalarInputError(`not a DateTime: ${parsed.error}`);
   return new Date(parsed.ms);
 }
 
@@ -19,6 +19,6 @@ builder.scalarType('DateTime', {
   parseLiteral: (ast) => {
     if (ast.kind === Kind.STRING) return parseDateTime(ast.value);
     if (ast.kind === Kind.INT || ast.kind === Kind.FLOAT) return parseDateTime(Number(ast.value));
-    throw badUserInput('DateTime', 'must be epoch seconds or an ISO-8601 string');
+    throw new ScalarInputError('not a DateTime: must be epoch seconds or an ISO-8601 string');
   },
 });

@@ -1,14 +1,14 @@
 import { Kind } from 'graphql';
 import { parseDurationSeconds } from '../../domain/duration.js';
+import { describe } from '../../domain/time.js';
 import { builder } from '../builder.js';
-import { badUserInput } from '../errors.js';
+import { ScalarInputError } from '../errors.js';
 
 function parseDuration(value: unknown): number {
   const seconds = parseDurationSeconds(value);
   if (seconds === undefined) {
-    throw badUserInput(
-      'Duration',
-      `${JSON.stringify(value)} is not a duration: use a positive whole number of seconds or units s, m, h, d, w such as "1m", "15m", "1h30m"`,
+    throw new ScalarInputError(
+      `${describe(value)} is not a Duration: use a positive whole number of seconds or units s, m, h, d, w such as "1m", "15m", "1h30m"`,
     );
   }
   return seconds;
@@ -22,6 +22,6 @@ builder.scalarType('Duration', {
   parseLiteral: (ast) => {
     if (ast.kind === Kind.STRING || ast.kind === Kind.INT)
       return parseDuration(ast.kind === Kind.INT ? Number(ast.value) : ast.value);
-    throw badUserInput('Duration', 'must be a number of seconds or a string such as "15m"');
+    throw new ScalarInputError('not a Duration: must be a number of seconds or a string such as "15m"');
   },
 });
