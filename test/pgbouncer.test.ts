@@ -6,6 +6,7 @@ import type { App } from '../src/http/app.js';
 import { createTestService, graphql } from './support/app.js';
 import { connectTest, createTestDatabase, type TestDatabase } from './support/database.js';
 import { runIngest } from './support/ingest.js';
+import { capturingLogger } from './support/logs.js';
 import { type Pgbouncer, startPgbouncer } from './support/pgbouncer.js';
 import { type ServedApp, SseSubscription, serve } from './support/sse.js';
 
@@ -122,6 +123,40 @@ describe('behind pgbouncer in transaction mode', () => {
       );
     } finally {
       subscription.close();
+    }
+  });
+});
+
+describe('listening through pgbouncer in transaction mode (no DATABASE_LISTEN_URL)', () => {
+  it('fails loudly: an error naming DATABASE_LISTEN_URL, the listening gauge 0, subscribers a coded error', async () => {
+    const { logger, lines } = capturingLogger();
+    // DATABASE_URL is pgbouncer's and nothing else is set: the listener goes through it too.
+    const deaf = await serve(
+      createTestService(pooled, { DATABASE_CONNECT_TIMEOUT_MS: '1500', METRICS_PUBLIC: 'true' }, { logger })
+        .app,
+    );
+    try {
+      // Answered with a coded error, not an open stream that never delivers anything.
+      const started = performance.now();
+      const response = await fetch(`${deaf.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+        body: JSON.stringify({ query: 'subscription { metricsAdded { node { timestamp } } }' }),
+      });
+      expect(response.status).toBe(503);
+      const body = (await response.json()) as { errors: { extensions: { code: string } }[] };
+      expect(body.errors[0]?.extensions.code).toBe('DATABASE_UNAVAILABLE');
+      expect(performance.now() - started).toBeLessThan(10_000);
+      await expect
+        .poll(() => lines.filter((line) => line.level === 50).map((line) => line.msg), { timeout: 10_000 })
+        .toContain('Not listening for changes: live updates are unavailable');
+      expect(JSON.stringify(lines.filter((line) => line.level === 50))).toContain(
+        'DATABASE_LISTEN_URL (by default DATABASE_URL) must reach PostgreSQL itself',
+      );
+      const scrape = await (await fetch(`${deaf.url}/metrics`)).text();
+      expect(scrape).toMatch(/^metrics_api_live_listening(\{[^}]*\})? 0$/m);
+    } finally {
+      await deaf.close();
     }
   });
 });

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from '../observability/logger.js';
 
@@ -5,6 +6,19 @@ import type { Logger } from '../observability/logger.js';
 export const CHANGES_CHANNEL = 'metrics_changes';
 /** How the listening connection shows in pg_stat_activity. */
 export const LISTENER_APPLICATION_NAME = 'metrics-api listener';
+/** How the connection that checks the listener hears (see PostgresChangeListener) shows in pg_stat_activity. */
+export const LISTENER_CHECK_APPLICATION_NAME = 'metrics-api listener check';
+
+/** The listener's connection hears no notification sent from another session. */
+export class DeafListenerError extends Error {
+  constructor(timeoutMs: number) {
+    super(
+      `the connection listening for changes heard no notification from another session within ${timeoutMs} ms: ` +
+        'DATABASE_LISTEN_URL (by default DATABASE_URL) must reach PostgreSQL itself, not a pooler in transaction mode such as pgbouncer, which cannot keep a LISTEN',
+    );
+    this.name = 'DeafListenerError';
+  }
+}
 
 export interface ChangeHandlers {
   /** One notification's payload, as the trigger wrote it. */
@@ -32,7 +46,12 @@ const CHECK_INTERVAL_MS = 15_000;
 /**
  * `LISTEN` on one dedicated connection to the primary, never one from the pool: a pooled
  * connection (or one behind pgbouncer in transaction mode) is shared between sessions and would
- * lose the `LISTEN`. When the connection drops (or stops answering the periodic check) it
+ * lose the `LISTEN`. Each time it listens, it proves that it hears: another, short-lived
+ * connection to the same URL notifies a channel of the listener's own, and the listener must hear
+ * it within the connect timeout. Behind a pooler in transaction mode the `LISTEN` succeeds and
+ * nothing is ever heard; then it logs an error naming DATABASE_LISTEN_URL, is not `listening`
+ * (subscribers are answered DATABASE_UNAVAILABLE, the listening gauge is 0), and tries again as
+ * after a lost connection. When the connection drops (or stops answering the periodic check) it
  * reconnects with exponential backoff, with jitter so that replicas do not reconnect in lockstep
  * after a failover, from the first attempt on and for as long as it takes, and says so through
  * `listening()` every time it is back. (pg-listen does most of this, but fails for good when its
@@ -48,6 +67,8 @@ export class PostgresChangeListener implements ChangeListener {
   #retry: NodeJS.Timeout | undefined;
   #closed = false;
   #listening = false;
+  /** The last check found the listener deaf: logged once until it hears again. */
+  #deaf = false;
 
   constructor(url: string, options: { logger: Logger; connectTimeoutMs: number }) {
     this.#url = url;
@@ -101,11 +122,17 @@ export class PostgresChangeListener implements ChangeListener {
     try {
       await client.connect();
       await client.query(`LISTEN ${CHANGES_CHANNEL}`);
+      await this.#provenHearing(client);
     } catch (error) {
+      if (error instanceof DeafListenerError && !this.#deaf) {
+        this.#deaf = true;
+        this.#logger.error({ err: error }, 'Not listening for changes: live updates are unavailable');
+      }
       reconnect(error);
       return;
     }
     if (this.#closed || lost) return;
+    this.#deaf = false;
     this.#listening = true;
     this.#retryMs = FIRST_RETRY_MS;
     check = setInterval(() => {
@@ -114,6 +141,45 @@ export class PostgresChangeListener implements ChangeListener {
     check.unref();
     this.#logger.debug('Listening for changes to metrics');
     handlers.listening();
+  }
+
+  /**
+   * Resolves once `client` has heard a notification that another connection sent to a channel
+   * only it listens on; fails with DeafListenerError when none came within the connect timeout.
+   */
+  async #provenHearing(client: pg.Client): Promise<void> {
+    const channel = `metrics_api_listener_check_${randomBytes(8).toString('hex')}`;
+    await client.query(`LISTEN ${channel}`);
+    let timer: NodeJS.Timeout | undefined;
+    let onNotification: ((message: pg.Notification) => void) | undefined;
+    const heard = new Promise<void>((resolve, reject) => {
+      onNotification = (message) => {
+        if (message.channel === channel) resolve();
+      };
+      client.on('notification', onNotification);
+      timer = setTimeout(() => reject(new DeafListenerError(this.#connectTimeoutMs)), this.#connectTimeoutMs);
+    });
+    // Unhandled until awaited below: a rejection before then is still this check's.
+    heard.catch(() => {});
+    try {
+      const notifier = new pg.Client({
+        connectionString: this.#url,
+        connectionTimeoutMillis: this.#connectTimeoutMs,
+        application_name: LISTENER_CHECK_APPLICATION_NAME,
+      });
+      notifier.on('error', () => {});
+      try {
+        await notifier.connect();
+        await notifier.query('SELECT pg_notify($1, $2)', [channel, 'check']);
+      } finally {
+        await notifier.end().catch(() => {});
+      }
+      await heard;
+    } finally {
+      clearTimeout(timer);
+      if (onNotification) client.off('notification', onNotification);
+    }
+    await client.query(`UNLISTEN ${channel}`);
   }
 
   async close(): Promise<void> {
