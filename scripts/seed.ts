@@ -2,15 +2,15 @@
  * `npm run db:seed` (and `prisma db seed`): loads the bundled sample data into DATABASE_URL, or
  * into the embedded database when it is unset. Samples already stored are skipped.
  */
+import { openCommandDatabase } from '../src/cli/database.js';
 import { loadConfig } from '../src/config.js';
-import { openDatabase } from '../src/database/open.js';
 import { loadSampleData } from '../src/ingest/sample-data.js';
 import { createLogger } from '../src/observability/logger.js';
 import { MetricStore } from '../src/store/metric-store.js';
 
 const config = loadConfig();
 const logger = createLogger(config, { service: 'metrics-seed', isTTY: process.stdout.isTTY });
-const database = await openDatabase(config, logger);
+const database = await openCommandDatabase(config, logger);
 try {
   const summary = await loadSampleData(new MetricStore(database), {
     file: config.embedded.sampleDataFile,

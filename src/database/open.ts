@@ -55,11 +55,10 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
     logger,
   });
   const changes = new EmbeddedChangeListener((statement) => connection.pool.query(statement));
-  const connection = connectPostgres(embedded.url, {
-    ...options,
-    onNotification: changes.relay,
-    copyFromStdin: false,
-  });
+  // From the database rather than the pool's connections: a command writing through this
+  // server's socket gets the notification of its own write, and subscribers here must hear it.
+  embedded.onNotification(changes.relay);
+  const connection = connectPostgres(embedded.url, { ...options, copyFromStdin: false });
   return {
     ...connection,
     url: embedded.url,

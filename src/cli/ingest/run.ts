@@ -75,13 +75,13 @@ async function load(argv: string[], io: CommandIo, tracer: Tracer | undefined): 
   // Only the light modules load up front, so --help and usage errors answer at once.
   const [
     { createLogger },
-    { openDatabase },
+    { openCommandDatabase },
     { MetricStore },
     { ingestSources },
     { DatabaseTelemetry, databaseAddress },
   ] = await Promise.all([
     import('../../observability/logger.js'),
-    import('../../database/open.js'),
+    import('../database.js'),
     import('../../store/metric-store.js'),
     import('../../ingest/pipeline.js'),
     import('../../observability/database-telemetry.js'),
@@ -99,7 +99,7 @@ async function load(argv: string[], io: CommandIo, tracer: Tracer | undefined): 
     let store: MetricStore | undefined;
     if (!options.dryRun) {
       try {
-        database = await openDatabase(config, logger);
+        database = await openCommandDatabase(config, logger);
       } catch (error) {
         throw new UsageError(`cannot open the database: ${describeError(error)}`);
       }

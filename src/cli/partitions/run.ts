@@ -89,12 +89,13 @@ export async function run(argv: string[], io: CommandIo): Promise<number> {
       throw error;
     }
     const sizeSeconds = options.sizeSeconds ?? config.partitions.sizeSeconds;
-    const [{ createLogger }, { openDatabase }, { MetricStore }, { partitionStarts }] = await Promise.all([
-      import('../../observability/logger.js'),
-      import('../../database/open.js'),
-      import('../../store/metric-store.js'),
-      import('../../store/metric-partitions.js'),
-    ]);
+    const [{ createLogger }, { openCommandDatabase }, { MetricStore }, { partitionStarts }] =
+      await Promise.all([
+        import('../../observability/logger.js'),
+        import('../database.js'),
+        import('../../store/metric-store.js'),
+        import('../../store/metric-partitions.js'),
+      ]);
     const count = partitionStarts(options.from, options.to, sizeSeconds).length;
     if (count > MAX_PARTITIONS) {
       throw new UsageError(
@@ -102,9 +103,9 @@ export async function run(argv: string[], io: CommandIo): Promise<number> {
       );
     }
     const logger = createLogger(config, { service: 'metrics-partitions', fd: 2, isTTY: false });
-    let database: Awaited<ReturnType<typeof openDatabase>>;
+    let database: Awaited<ReturnType<typeof openCommandDatabase>>;
     try {
-      database = await openDatabase(config, logger);
+      database = await openCommandDatabase(config, logger);
     } catch (error) {
       throw new UsageError(`cannot open the database: ${describeError(error)}`);
     }

@@ -1,9 +1,10 @@
 import type { Writable } from 'node:stream';
 import { ConfigError, parseConfig } from '../../config.js';
-import { type Database, openDatabase } from '../../database/open.js';
+import type { Database } from '../../database/open.js';
 import { isoTimestamp } from '../../domain/time.js';
 import { createLogger } from '../../observability/logger.js';
 import { RollupStore } from '../../store/rollup-store.js';
+import { openCommandDatabase } from '../database.js';
 import { UsageError } from '../ingest/args.js';
 import { describeError } from '../ingest/errors.js';
 import { parseRollupOptions } from './args.js';
@@ -32,7 +33,7 @@ export async function run(argv: string[], io: RollupCommandIo): Promise<number> 
     const config = parseConfig({ LOG_LEVEL: 'warn', ...io.env });
     const logger = createLogger(config, { service: 'metrics-rollups' });
     try {
-      database = await openDatabase(config, logger);
+      database = await openCommandDatabase(config, logger);
     } catch (error) {
       throw new UsageError(`cannot open the database: ${describeError(error)}`);
     }
