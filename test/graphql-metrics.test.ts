@@ -491,6 +491,35 @@ describe('metricSeries', () => {
     expect(result.errors?.[0]?.message).toMatch(message);
   });
 
+  it('defaults a missing end to now and a missing start to MAX_SERIES_BUCKETS buckets before the end', async () => {
+    const OPEN = `query ($start: DateTime, $end: DateTime, $bucket: Duration!) {
+      metricSeries(start: $start, end: $end, bucket: $bucket) { start count }
+    }`;
+    const all = await graphql<{ metricSeries: Bucket[] }>(app, OPEN, {
+      start: iso(T0),
+      end: iso(Date.now() + 3_600_000),
+      bucket: '1h',
+    });
+    expect(all.errors).toBeUndefined();
+    expect(all.data?.metricSeries.length).toBeGreaterThan(0);
+    // Each bound left out: the samples (all in the past, within 10,000 hours) are the same.
+    for (const bounds of [{ start: iso(T0) }, { end: iso(Date.now() + 3_600_000) }, {}]) {
+      const open = await graphql<{ metricSeries: Bucket[] }>(app, OPEN, { ...bounds, bucket: '1h' });
+      expect(open.errors, JSON.stringify(bounds)).toBeUndefined();
+      expect(open.data?.metricSeries).toEqual(all.data?.metricSeries);
+    }
+    // A missing start never spans more buckets than allowed, whatever the bucket.
+    const seconds = await graphql<{ metricSeries: Bucket[] }>(app, OPEN, {
+      end: iso(T0 + 3_600_000),
+      bucket: 1,
+    });
+    expect(seconds.errors).toBeUndefined();
+    expect(seconds.data?.metricSeries.at(-1)?.start).toBe(iso(T0 + 59 * 60_000));
+    expect(Date.parse(seconds.data?.metricSeries[0]?.start ?? '')).toBeGreaterThanOrEqual(
+      T0 + 3_600_000 - 10_000_000,
+    );
+  });
+
   it('accepts exactly 10,000 buckets', async () => {
     const result = await graphql<{ metricSeries: Bucket[] }>(app, SERIES, {
       start: iso(T0),
