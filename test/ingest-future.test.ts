@@ -57,6 +57,15 @@ describe('npm run ingest: MAX_FUTURE', () => {
     expect(allowed.code).toBe(0);
     expect(await storedRows(fixture.db.url)).toHaveLength(1);
   });
+
+  it('takes any time with MAX_FUTURE=off', async () => {
+    const path = await ndjson('far.ndjson', [
+      { timestamp: '2036-01-01T00:00:00Z', cpu_load: 1, concurrency: 1 },
+    ]);
+    const result = await runIngest(fixture.db.url, [path], undefined, { MAX_FUTURE: 'off' });
+    expect(result.code).toBe(0);
+    expect((await storedRows(fixture.db.url)).map((row) => row.ms)).toEqual([Date.UTC(2036, 0, 1)]);
+  });
 });
 
 describe('the sample loader: MAX_FUTURE', () => {

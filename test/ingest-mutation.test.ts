@@ -1,7 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { App } from '../src/http/app.js';
-import { ingestSamples } from '../src/ingest/samples.js';
-import { MetricStore } from '../src/store/metric-store.js';
 import { createTestApp, graphql } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { storedRows } from './support/ingest.js';
@@ -135,10 +133,12 @@ describe('Mutation.ingestMetrics: the future horizon (MAX_FUTURE)', () => {
     });
   });
 
-  it('allows any time with no horizon (MAX_FUTURE=off)', async () => {
-    const far = { timestamp: new Date('2036-01-01T00:00:00Z'), cpuLoad: 1, concurrency: 1 };
-    const stored = await ingestSamples(new MetricStore(db), [far], { maxFutureSeconds: undefined });
-    expect(stored).toMatchObject({ inserted: 1, rejected: [] });
+  it('allows any time with MAX_FUTURE=off', async () => {
+    const open = createTestApp(db, { INGEST_TOKEN: TOKEN, MAX_FUTURE: 'off' });
+    const far = [{ timestamp: '2036-01-01T00:00:00Z', cpuLoad: 1, concurrency: 1 }];
+    const stored = await graphql<IngestData>(open, INGEST, { samples: far }, AUTH);
+    expect(stored.data?.ingestMetrics).toMatchObject({ inserted: 1, rejected: [] });
+    expect((await storedRows(db.url)).map((row) => row.ms)).toEqual([Date.UTC(2036, 0, 1)]);
   });
 });
 
