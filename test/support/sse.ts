@@ -14,7 +14,12 @@ const silent = createLogger(parseConfig({ LOG_LEVEL: 'silent' }), { service: 'te
 
 /** `app` on a loopback port, as main() serves it (liveness answered first). close() disposes of the app too. */
 export async function serve(app: App): Promise<ServedApp> {
-  const http = await listen(answeringLiveness(app), { host: '127.0.0.1', port: 0, logger: silent });
+  const http = await listen(answeringLiveness(app), {
+    host: '127.0.0.1',
+    port: 0,
+    logger: silent,
+    settings: 'PORT',
+  });
   const { port } = http.server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
