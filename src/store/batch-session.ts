@@ -127,7 +127,8 @@ export class BatchSession implements BatchTarget {
   }
 
   #copy(statement: string, unique: Batch): Promise<void> {
-    return this.options.observed('COPY', statement, [], () =>
+    const summary = statement === COPY_INTO_METRICS ? `COPY ${METRICS}` : `COPY ${STAGING}`;
+    return this.options.observed(summary, statement, [], () =>
       pipeline(Readable.from([encodeBinaryCopy(unique)]), this.client.query(copyFrom(statement))),
     );
   }
