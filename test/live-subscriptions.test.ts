@@ -288,6 +288,24 @@ describe('metricsAdded across two replicas', () => {
       expect(body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
       if (argument) expect(body.errors?.[0]?.message).toContain(argument);
     }
+    // A document that does not parse opens no stream either.
+    const unparsed = await fetch(`${a.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({ query: 'subscription {' }),
+    });
+    expect(unparsed.status).toBe(400);
+    expect(((await unparsed.json()) as GraphQLEvent).errors?.[0]?.extensions?.code).toBe(
+      'GRAPHQL_PARSE_FAILED',
+    );
+    // A client that asked for JSON keeps getting JSON, as for any request.
+    const asJson = await fetch(`${a.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify({ query: ADDED, variables: { after: 'nope' } }),
+    });
+    expect(asJson.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(((await asJson.json()) as GraphQLEvent).errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
   });
 });
 

@@ -33,7 +33,8 @@ const COMPLETE = Buffer.from('event: complete\ndata:\n\n');
  * no stream opened, as the README documents.
  */
 export function useCoalescedEventStreams({ batchReaders }: { batchReaders: WeakSet<Request> }): Plugin {
-  const subscriptions = new WeakSet<Request>();
+  /** Subscriptions, and documents that do not parse (no operation: their answer is a refusal). */
+  const streamRequests = new WeakSet<Request>();
   const bytes = new WeakMap<object, Uint8Array>();
 
   const eventOf = (result: ExecutionResult | ResultBatch): Uint8Array => {
@@ -77,18 +78,20 @@ export function useCoalescedEventStreams({ batchReaders }: { batchReaders: WeakS
     onParse({ context }) {
       const { request, params } = context as { request?: Request; params?: { operationName?: string } };
       return ({ result }) => {
-        if (!request || !result || !('kind' in result)) return;
-        if (getOperationAST(result, params?.operationName)?.operation === 'subscription') {
-          subscriptions.add(request);
+        if (!request || !result) return;
+        const parsed = 'kind' in result;
+        if (!parsed || getOperationAST(result, params?.operationName)?.operation === 'subscription') {
+          streamRequests.add(request);
         }
       };
     },
     onResultProcess({ request, result, resultProcessor, setResultProcessor }) {
-      if (!resultProcessor || !subscriptions.has(request)) return;
+      if (!resultProcessor || !streamRequests.has(request)) return;
       if (isAsyncIterable(result)) {
         setResultProcessor(processEventStream, 'text/event-stream');
         batchReaders.add(request);
-      } else {
+      } else if (request.headers.get('accept')?.includes('text/event-stream')) {
+        // A client that asked for an event stream and gets none; JSON clients keep Yoga's answer.
         setResultProcessor(processRefusal, 'application/graphql-response+json');
       }
     },
