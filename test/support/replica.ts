@@ -33,6 +33,9 @@ export interface ReplicatedCluster {
   caughtUp(timeoutMs?: number): Promise<void>;
   stopStandby(): Promise<void>;
   startStandby(): Promise<void>;
+  /** Stops the primary as a restart or failover does (`-m fast`: every session ended with 57P01). */
+  stopPrimary(): Promise<void>;
+  startPrimary(): Promise<void>;
   /**
    * Cuts the standby off from its primary while both keep running, as a network partition does:
    * its WAL receiver is pointed at a port nothing listens on, and the primary's walsender ended.
@@ -78,7 +81,10 @@ export async function startReplicatedCluster(): Promise<ReplicatedCluster> {
     'local all all trust\nhost all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n',
   );
   await asPostgres('cp', [join(root, 'pg_hba.conf'), join(primaryDir, 'pg_hba.conf')]);
-  await pgctl(primaryDir, '-o', serverOptions(primaryPort), 'start');
+  const startPrimary = async () => {
+    await pgctl(primaryDir, '-o', serverOptions(primaryPort), 'start');
+  };
+  await startPrimary();
   const primaryUrl = `postgresql://postgres@127.0.0.1:${primaryPort}/postgres`;
   await asPostgres(join(bin, 'pg_basebackup'), [
     '-h',
@@ -125,6 +131,10 @@ export async function startReplicatedCluster(): Promise<ReplicatedCluster> {
       await pgctl(standbyDir, '-m', 'fast', 'stop');
     },
     startStandby,
+    async stopPrimary() {
+      await pgctl(primaryDir, '-m', 'fast', 'stop');
+    },
+    startPrimary,
     async cutOff() {
       const nowhere = `host=127.0.0.1 port=${await closedPort()} user=postgres`;
       await query(standbyUrl, `ALTER SYSTEM SET primary_conninfo = '${nowhere}'`);
