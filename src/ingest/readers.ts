@@ -18,6 +18,13 @@ export type Reader = (text: AsyncIterable<string>) => AsyncGenerator<SourceItem[
 /** Records longer than this are refused without being buffered further, so memory stays bounded. */
 export const MAX_RECORD_CHARS = 1 << 20;
 const TOO_LONG: Problem = { field: 'record', reason: `longer than ${MAX_RECORD_CHARS} characters` };
+/**
+ * Brackets a JSON array's element may nest (the element itself is the first). A sample is one flat
+ * object; the bound keeps the splitter's bracket stack small whatever the input (a file of
+ * nothing but '[' once grew it to gigabytes).
+ */
+export const MAX_NESTING = 64;
+const TOO_DEEP: Problem = { field: 'record', reason: `nested deeper than ${MAX_NESTING} levels` };
 
 function malformed(kind: string, error: unknown): Problem {
   const message = error instanceof Error ? error.message : String(error);
@@ -207,10 +214,13 @@ export const readJsonArray: Reader = async function* (text) {
   let line = 1;
   let elementLine = 1;
   let carry = '';
-  let oversized = false;
+  /** Why the element being read is refused (too long, too deep): it is then skipped, not kept. */
+  let refused: Problem | undefined;
   let inString = false;
   let escaped = false;
   const brackets: number[] = [];
+  /** Brackets opened past MAX_NESTING in a refused element, counted but not matched. */
+  let excessDepth = 0;
   let afterComma = false;
 
   const stop = (out: SourceItem[], at: number, reason: string): Phase => {
@@ -219,9 +229,9 @@ export const readJsonArray: Reader = async function* (text) {
   };
 
   const emit = (out: SourceItem[], elementText: string) => {
-    if (oversized) {
-      out.push({ line: elementLine, problem: TOO_LONG });
-      oversized = false;
+    if (refused) {
+      out.push({ line: elementLine, problem: refused });
+      refused = undefined;
       return;
     }
     pushJsonRecord(out, elementLine, elementText);
@@ -243,8 +253,18 @@ export const readJsonArray: Reader = async function* (text) {
           continue;
         }
         if (code === QUOTE) inString = true;
-        else if (code === OPEN_BRACE || code === OPEN_BRACKET) brackets.push(code);
-        else if (code === CLOSE_BRACE || code === CLOSE_BRACKET) {
+        else if (code === OPEN_BRACE || code === OPEN_BRACKET) {
+          if (brackets.length < MAX_NESTING) brackets.push(code);
+          else {
+            excessDepth++;
+            refused = TOO_DEEP;
+            carry = '';
+          }
+        } else if (code === CLOSE_BRACE || code === CLOSE_BRACKET) {
+          if (excessDepth > 0) {
+            excessDepth--;
+            continue;
+          }
           if (brackets.length === 0 && code === CLOSE_BRACKET) {
             emit(out, carry + chunk.slice(elementStart, i));
             carry = '';
@@ -297,10 +317,10 @@ export const readJsonArray: Reader = async function* (text) {
         phase = stop(out, line, "unexpected data after the closing ']' of the JSON array");
       }
     }
-    if (phase === Phase.InElement && !oversized) {
+    if (phase === Phase.InElement && !refused) {
       carry += chunk.slice(elementStart === -1 ? 0 : elementStart);
       if (carry.length > MAX_RECORD_CHARS) {
-        oversized = true;
+        refused = TOO_LONG;
         carry = '';
       }
     }
@@ -308,10 +328,11 @@ export const readJsonArray: Reader = async function* (text) {
   }
   if (phase === Phase.InElement || phase === Phase.BeforeElement) {
     const out: SourceItem[] = [];
+    const unclosed = "unexpected end of input: the JSON array is not closed with ']'";
     phase = stop(
       out,
       phase === Phase.InElement ? elementLine : line,
-      "unexpected end of input: the JSON array is not closed with ']'",
+      phase === Phase.InElement && refused ? `${refused.reason}; ${unclosed}` : unclosed,
     );
     yield out;
   }

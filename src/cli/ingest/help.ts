@@ -13,6 +13,8 @@ Records:
   cpu_load      (or cpuLoad) a finite number >= 0 that fits a 32-bit float.
   concurrency   an integer from 0 to 2147483647.
   Other fields are ignored, with one warning per file.
+  A record (a line, or a JSON array's element) longer than 1048576 characters, or an element
+  nested more than 64 brackets deep, is refused at its line without being held in memory.
 
 Options:
   --format <json|ndjson|csv>   Input format. Default: from the extension (.json, .ndjson, .jsonl,
