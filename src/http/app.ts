@@ -8,7 +8,6 @@ import { finishedEvents, maskedErrors, useErrorCodes } from '../graphql/plugins/
 import { useCoalescedEventStreams } from '../graphql/plugins/event-streams.js';
 import { useQueryLimits } from '../graphql/plugins/query-limits.js';
 import { useSharedEvents } from '../graphql/plugins/shared-events.js';
-import { useGraphQLOverSSE } from '../graphql/plugins/sse-protocol.js';
 import { schema } from '../graphql/schema.js';
 import type { LiveUpdates } from '../live/live-updates.js';
 import type { Logger } from '../observability/logger.js';
@@ -20,6 +19,7 @@ import type { MetricStore } from '../store/metric-store.js';
 import { useCors } from './cors.js';
 import { dashboardPaths } from './dashboard.js';
 import { useGraphiQLPage } from './graphiql.js';
+import { useGraphQLOverSSE } from './graphql-over-sse.js';
 import { usePerClientLimits } from './per-client-limits.js';
 import { useReadAccess } from './read-access.js';
 import { READ_FROM_HEADER, storeFor } from './read-from.js';
