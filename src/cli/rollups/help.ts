@@ -14,5 +14,8 @@ Options:
   --to <time>     End, exclusive (widened to the end of its day). Default: after the newest raw row.
   -h, --help      Show this help.
 
+Progress goes to stderr: a bar on a terminal, else a line a day ("rollups: <day> (<n>/<days>): equal",
+"<k> bucket(s) differ" or "rebuilt"), then the summary. Differing buckets go to stdout.
+
 Exit codes: 0 all equal (check) or done (rebuild); 1 check found differences; 2 usage or database error.
 `;

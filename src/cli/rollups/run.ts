@@ -9,11 +9,13 @@ import { UsageError } from '../ingest/args.js';
 import { describeError } from '../ingest/errors.js';
 import { parseRollupOptions } from './args.js';
 import { HELP } from './help.js';
+import { DayProgress } from './progress.js';
 
 export interface RollupCommandIo {
   env: NodeJS.ProcessEnv;
   stdout: Writable;
-  stderr: Writable;
+  /** Progress and the summary; a bar when it is a terminal, else a line a day. */
+  stderr: Writable & { isTTY?: boolean };
 }
 
 /** Exit codes: done and equal; check found differences; usage, configuration or database error. */
@@ -39,18 +41,29 @@ export async function run(argv: string[], io: RollupCommandIo): Promise<number> 
     }
     const store = new RollupStore(database);
     const days = await store.rawDays(options.range);
+    const progress = new DayProgress(io.stderr, options.command ?? '', days.length);
+    let differing = 0;
+    try {
+      for (const day of days) {
+        if (options.command === 'rebuild') {
+          await store.rebuildDay(day);
+          progress.day(day, 'rebuilt');
+          continue;
+        }
+        const differences = await store.checkDay(day);
+        for (const { level, bucket, columns } of differences) {
+          differing++;
+          if (differing <= MAX_PRINTED)
+            io.stdout.write(`${level} ${isoTimestamp(bucket)}: ${columns.join(', ')}\n`);
+        }
+        progress.day(day, differences.length === 0 ? 'equal' : `${differences.length} bucket(s) differ`);
+      }
+    } finally {
+      progress.stop();
+    }
     if (options.command === 'rebuild') {
-      for (const day of days) await store.rebuildDay(day);
       io.stderr.write(`rollups: rebuilt ${days.length} day(s) from raw rows\n`);
       return EXIT.ok;
-    }
-    let differing = 0;
-    for (const day of days) {
-      for (const { level, bucket, columns } of await store.checkDay(day)) {
-        differing++;
-        if (differing <= MAX_PRINTED)
-          io.stdout.write(`${level} ${isoTimestamp(bucket)}: ${columns.join(', ')}\n`);
-      }
     }
     io.stderr.write(
       differing === 0
