@@ -8,7 +8,8 @@ standard input.
 Records:
   timestamp     Unix epoch seconds (integer or fractional) or an ISO-8601 string with an offset,
                 e.g. 1795651200, 1795651200.25, "2026-11-26T00:00:00Z", "2026-11-26T01:00:00+01:00".
-                Accepted range: 1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z; stored to the
+                Accepted range: 1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z, and no further
+                ahead of now than MAX_FUTURE (default 1d; 0 or off for no limit); stored to the
                 millisecond. It is the natural key: one sample per instant.
   cpu_load      (or cpuLoad) a finite number >= 0 that fits a 32-bit float.
   concurrency   an integer from 0 to 2147483647.
