@@ -43,9 +43,10 @@ Exit codes:
   2  usage error, unreadable input, bad configuration or database error
 
 Database:
-  Uses DATABASE_URL, or the embedded database in EMBEDDED_DATA_DIR when it is unset (stop the
-  server first: the embedded database allows one process at a time). A load that is interrupted
-  can simply be run again: rows already stored are skipped by timestamp.
+  Uses DATABASE_URL, or the embedded database in EMBEDDED_DATA_DIR when it is unset. One process
+  at a time opens an embedded database: while the server runs on it, the rows are written through
+  the server (its live subscribers see them). A load that is interrupted can simply be run again:
+  rows already stored are skipped by timestamp.
 
 Examples:
   npm run ingest -- data/sample-metrics.json
