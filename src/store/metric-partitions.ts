@@ -156,19 +156,36 @@ function missingRanges(starts: Date[], sizeSeconds: number, existing: Partition[
  * policy's lock and statement timeouts, so that serving never waits on a pass for longer than the
  * lock timeout; a step that fails is reported and the pass goes on.
  */
+/**
+ * A statement's SQL verb: its first word, or for a WITH query the main statement's, which this
+ * file's queries start on a line of its own after their common table expressions.
+ */
+function verbOf(text: string): string {
+  const verb = /^\s*WITH\b/i.test(text)
+    ? [...text.matchAll(/^\s*(SELECT|INSERT|UPDATE|DELETE)\b/gim)].at(-1)?.[1]
+    : /^\s*(\w+)/.exec(text)?.[1];
+  return verb?.toUpperCase() ?? 'QUERY';
+}
+
 export class MetricPartitions {
   constructor(
     private readonly pool: pg.Pool,
     private readonly observed: StatementRunner,
   ) {}
 
+  /**
+   * Runs one statement, observed under its SQL verb and `collection`, the one table it works on
+   * (none for catalog queries, locks and functions).
+   */
   #query<Row extends pg.QueryResultRow>(
     client: pg.ClientBase | pg.Pool,
     text: string,
     values: unknown[] = [],
+    collection?: string,
   ) {
-    const verb = /^\s*(\w+)/.exec(text)?.[1]?.toUpperCase() ?? 'QUERY';
-    return this.observed(verb, text, values, () => client.query<Row>(text, values));
+    const verb = verbOf(text);
+    const summary = collection ? `${verb} ${collection}` : verb;
+    return this.observed(summary, text, values, () => client.query<Row>(text, values));
   }
 
   /** Every partition but the default one, in time order. */
@@ -218,6 +235,7 @@ export class MetricPartitions {
       `SELECT (SELECT count(*)::int FROM (SELECT FROM ONLY ${quoteIdentifier(DEFAULT_PARTITION)} LIMIT ${DEFAULT_ROWS_COUNTED + 1}) AS counted) AS count,
               (SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = $1::regclass) AS estimate`,
       [DEFAULT_PARTITION],
+      DEFAULT_PARTITION,
     );
     const { count = 0, estimate = 0 } = rows[0] ?? {};
     return count > DEFAULT_ROWS_COUNTED
@@ -387,6 +405,7 @@ export class MetricPartitions {
        )
        SELECT start FROM held WHERE start IS NOT NULL LIMIT $2`,
       [`${sizeSeconds} seconds`, limit, endingAfter],
+      DEFAULT_PARTITION,
     );
     return rows.map((row) => row.start);
   }
@@ -401,9 +420,14 @@ export class MetricPartitions {
   async #makePartition(client: pg.PoolClient, range: Partition): Promise<boolean> {
     if ((await this.list(client)).some((partition) => overlaps(partition, range))) return false;
     const name = quoteIdentifier(range.name);
-    await this.#query(client, `CREATE TABLE ${name} (LIKE ${METRICS} INCLUDING ALL)`);
+    await this.#query(client, `CREATE TABLE ${name} (LIKE ${METRICS} INCLUDING ALL)`, [], range.name);
     await this.#moveRows(client, DEFAULT_PARTITION, range);
-    await this.#query(client, `ALTER TABLE ${METRICS} ATTACH PARTITION ${name} ${partitionBounds(range)}`);
+    await this.#query(
+      client,
+      `ALTER TABLE ${METRICS} ATTACH PARTITION ${name} ${partitionBounds(range)}`,
+      [],
+      METRICS,
+    );
     return true;
   }
 
@@ -446,6 +470,7 @@ export class MetricPartitions {
     now: Date,
   ): Promise<PartmanTable> {
     const partman = quoteIdentifier(schema);
+    const partConfig = `${schema}.part_config`;
     const { rows: parents } = await this.#query<{ parent: string }>(
       client,
       `SELECT n.nspname || '.' || c.relname AS parent FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::regclass`,
@@ -456,6 +481,7 @@ export class MetricPartitions {
       client,
       `SELECT FROM ${partman}.part_config WHERE parent_table = $1`,
       [parent],
+      partConfig,
     );
     const created = managed ? [] : await this.#handOver(client, partman, parent, policy, now);
     await this.#query(
@@ -469,11 +495,13 @@ export class MetricPartitions {
         policy.retentionSeconds === undefined ? null : `${policy.retentionSeconds} seconds`,
         policy.premake,
       ],
+      partConfig,
     );
     const { rows } = await this.#query<{ seconds: number }>(
       client,
       `SELECT extract(epoch FROM partition_interval::interval)::int AS seconds FROM ${partman}.part_config WHERE parent_table = $1`,
       [parent],
+      partConfig,
     );
     return { parent, schema, sizeSeconds: rows[0]?.seconds ?? policy.sizeSeconds, created };
   }
@@ -507,10 +535,14 @@ export class MetricPartitions {
       await this.#query(
         client,
         `ALTER TABLE ${METRICS} DETACH PARTITION ${quoteIdentifier(DEFAULT_PARTITION)}`,
+        [],
+        METRICS,
       );
       await this.#query(
         client,
         `ALTER TABLE ${quoteIdentifier(DEFAULT_PARTITION)} RENAME TO ${quoteIdentifier(DEFAULT_BEFORE_PARTMAN)}`,
+        [],
+        DEFAULT_PARTITION,
       );
     }
     await this.#query(
@@ -525,15 +557,21 @@ export class MetricPartitions {
     await this.#query(
       client,
       `ALTER TABLE ${METRICS} DETACH PARTITION ${quoteIdentifier(DEFAULT_PARTITION)}`,
+      [],
+      METRICS,
     );
-    await this.#query(client, `DROP TABLE ${quoteIdentifier(DEFAULT_PARTITION)}`);
+    await this.#query(client, `DROP TABLE ${quoteIdentifier(DEFAULT_PARTITION)}`, [], DEFAULT_PARTITION);
     await this.#query(
       client,
       `ALTER TABLE ${quoteIdentifier(DEFAULT_BEFORE_PARTMAN)} RENAME TO ${quoteIdentifier(DEFAULT_PARTITION)}`,
+      [],
+      DEFAULT_BEFORE_PARTMAN,
     );
     await this.#query(
       client,
       `ALTER TABLE ${METRICS} ATTACH PARTITION ${quoteIdentifier(DEFAULT_PARTITION)} DEFAULT`,
+      [],
+      METRICS,
     );
     return made.map((partition) => partition.name);
   }
@@ -570,16 +608,28 @@ export class MetricPartitions {
       client,
       `SELECT EXISTS (SELECT FROM ONLY ${defaultPartition} WHERE "timestamp" >= $1 AND "timestamp" < $2) AS held`,
       [missing[0]?.from, missing.at(-1)?.to],
+      DEFAULT_PARTITION,
     );
     const moving = rows[0]?.held === true;
-    if (moving) await this.#query(client, `ALTER TABLE ${METRICS} DETACH PARTITION ${defaultPartition}`);
+    if (moving)
+      await this.#query(client, `ALTER TABLE ${METRICS} DETACH PARTITION ${defaultPartition}`, [], METRICS);
     for (const range of missing) {
       const name = quoteIdentifier(range.name);
-      await this.#query(client, `CREATE TABLE ${name} PARTITION OF ${METRICS} ${partitionBounds(range)}`);
+      await this.#query(
+        client,
+        `CREATE TABLE ${name} PARTITION OF ${METRICS} ${partitionBounds(range)}`,
+        [],
+        range.name,
+      );
       if (moving) await this.#moveRows(client, DEFAULT_PARTITION, range);
     }
     if (moving)
-      await this.#query(client, `ALTER TABLE ${METRICS} ATTACH PARTITION ${defaultPartition} DEFAULT`);
+      await this.#query(
+        client,
+        `ALTER TABLE ${METRICS} ATTACH PARTITION ${defaultPartition} DEFAULT`,
+        [],
+        METRICS,
+      );
     return missing.map((range) => range.name);
   }
 
@@ -595,6 +645,7 @@ export class MetricPartitions {
          RETURNING id, "timestamp", cpu_load, concurrency)
        INSERT INTO ${quoteIdentifier(to.name)} (id, "timestamp", cpu_load, concurrency) SELECT * FROM moved`,
       [to.from, to.to],
+      to.name,
     );
   }
 
@@ -603,7 +654,7 @@ export class MetricPartitions {
     const from = new Date(Math.min(...dropped.map((partition) => partition.from.getTime())));
     // Inclusive, like the triggers' announcements: the last millisecond of the last partition.
     const to = new Date(Math.max(...dropped.map((partition) => partition.to.getTime())) - 1);
-    await this.#query(client, `UPDATE ${REVISION} SET revision = gen_random_uuid()`);
+    await this.#query(client, `UPDATE ${REVISION} SET revision = gen_random_uuid()`, [], REVISION);
     await this.#query(client, `SELECT pg_notify('metrics_changes', $1)`, [
       JSON.stringify({
         op: 'DELETE',
