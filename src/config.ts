@@ -124,6 +124,7 @@ const environmentSchema = z
       .default(DAY_SECONDS),
     RETENTION: duration.optional(),
     MAINTENANCE_INTERVAL: duration.default(HOUR_SECONDS),
+    REPLICA_MAX_LAG: duration.default(30),
     EXACT_PERCENTILE_MAX_ROWS: integer(0, 1_000_000_000).default(1_000_000),
     MINUTE_ROLLUP_RETENTION: duration.default(365 * 86_400),
     HOUR_ROLLUP_RETENTION: duration.optional(),
@@ -243,6 +244,8 @@ export interface Config {
     maxCatchUpReads: number;
   };
   readinessTimeoutMs: number;
+  /** How far behind the primary the read replica may replay while the service says it is ready. */
+  replicaMaxLagSeconds: number;
   shutdownTimeoutMs: number;
   ingest: {
     token: string | undefined;
@@ -353,6 +356,7 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxCatchUpReads: e.LIVE_MAX_CATCHUP_READS,
     },
     readinessTimeoutMs: e.READINESS_TIMEOUT_MS,
+    replicaMaxLagSeconds: e.REPLICA_MAX_LAG,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     ingest: {
       token: e.INGEST_TOKEN,

@@ -1,6 +1,7 @@
 import type { RequestListener } from 'node:http';
 import type { MetricStore } from '../store/metric-store.js';
 import { jsonResponse } from './json.js';
+import { NO_SNIFF_HEADERS } from './security-headers.js';
 
 const LIVENESS_PATH = '/healthz';
 const LIVENESS_BODY = JSON.stringify('Ping!');
@@ -23,19 +24,17 @@ export function answeringLiveness(listener: RequestListener): RequestListener {
       listener(request, response);
       return;
     }
-    response.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': length });
+    response.writeHead(200, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': length,
+      ...NO_SNIFF_HEADERS,
+    });
     response.end(request.method === 'HEAD' ? undefined : LIVENESS_BODY);
   };
 }
 
 const reasonOf = (error: unknown) =>
   error instanceof Error ? error.message.trim().split('\n').at(-1) : String(error);
-
-/**
- * How far behind the primary the read replica may be while the service says it is ready. (A
- * variable for it is wanted: REPLICA_MAX_LAG.)
- */
-export const MAX_REPLICA_LAG_SECONDS = 30;
 
 /**
  * Readiness: the database answers a trivial query within `timeoutMs` on a connection of its own
@@ -46,7 +45,7 @@ export const MAX_REPLICA_LAG_SECONDS = 30;
 export async function readyz(
   store: Pick<MetricStore, 'ping' | 'replicaState'>,
   timeoutMs: number,
-  maxReplicaLagSeconds = MAX_REPLICA_LAG_SECONDS,
+  maxReplicaLagSeconds: number,
 ): Promise<Response> {
   const [primary, replica] = await Promise.allSettled([store.ping(timeoutMs), store.replicaState(timeoutMs)]);
   const unavailable = (reason: string, extra: object = {}) =>

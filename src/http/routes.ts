@@ -72,7 +72,7 @@ export function restRoutes(options: {
       dashboardPaths.map((path) => [path, { GET: (request: Request) => dashboardAsset(request, path) }]),
     ),
     '/healthz': { GET: healthz },
-    '/readyz': { GET: () => readyz(store, config.readinessTimeoutMs) },
+    '/readyz': { GET: () => readyz(store, config.readinessTimeoutMs, config.replicaMaxLagSeconds) },
     '/api/metrics': {
       GET: (request) => {
         const reader = storeFor(request, store);
