@@ -16,6 +16,7 @@ try {
     file: config.embedded.sampleDataFile,
     batchSize: config.ingest.batchSize,
     logger,
+    maxFutureSeconds: config.ingest.maxFutureSeconds,
   });
   process.exitCode = summary.rejected > 0 ? 1 : 0;
 } finally {

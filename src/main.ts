@@ -102,6 +102,7 @@ async function main(): Promise<void> {
       file: config.embedded.sampleDataFile,
       batchSize: config.ingest.batchSize,
       logger,
+      maxFutureSeconds: config.ingest.maxFutureSeconds,
     });
   }
   // The embedded database keeps every row in its default partition: a demo needs no maintenance.
@@ -130,6 +131,7 @@ async function main(): Promise<void> {
     logger,
     throttleMs: config.liveThrottleMs,
     readyTimeoutMs: config.databaseConnectTimeoutMs,
+    maxCatchUpReads: config.live.maxCatchUpReads,
     meter: telemetry.meter,
   });
   const app = createApp({

@@ -99,6 +99,7 @@ describe('embedded PGlite database', () => {
       logger,
       throttleMs: 50,
       readyTimeoutMs: 10_000,
+      maxCatchUpReads: config.live.maxCatchUpReads,
     });
     try {
       const added = (await live.samples.subscribe({}))[Symbol.asyncIterator]();

@@ -83,6 +83,7 @@ describe('live series and summaries', () => {
         logger,
         throttleMs: 300,
         readyTimeoutMs: 2000,
+        maxCatchUpReads: 2,
       },
     );
   });

@@ -65,7 +65,7 @@ beforeAll(async () => {
   live = createLiveUpdates(
     new MetricStore(db),
     new PostgresChangeListener(db.url, { logger, connectTimeoutMs: 2000 }),
-    { logger, throttleMs: 300, readyTimeoutMs: 2000 },
+    { logger, throttleMs: 300, readyTimeoutMs: 2000, maxCatchUpReads: 2 },
   );
 });
 afterAll(async () => {

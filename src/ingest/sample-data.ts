@@ -16,7 +16,7 @@ export async function loadSampleData(
     batchSize: number;
     logger: Logger;
     /** MAX_FUTURE (config.ingest.maxFutureSeconds): samples further ahead are refused. */
-    maxFutureSeconds?: number | undefined;
+    maxFutureSeconds: number | undefined;
   },
 ): Promise<IngestSummary> {
   const file = resolve(projectRoot, options.file);

@@ -1,5 +1,4 @@
 import type { Meter } from '@opentelemetry/api';
-import { parseConfig } from '../config.js';
 import type { ChangeListener } from '../database/change-listener.js';
 import type { Logger } from '../observability/logger.js';
 import type { MetricStore } from '../store/metric-store.js';
@@ -17,10 +16,7 @@ export interface LiveUpdates {
   close(): Promise<void>;
 }
 
-/**
- * `maxCatchUpReads`: resuming streams' reads from the database at once (config.live.maxCatchUpReads);
- * unset, LIVE_MAX_CATCHUP_READS's default.
- */
+/** `maxCatchUpReads`: resuming streams' reads from the database at once (LIVE_MAX_CATCHUP_READS). */
 export function createLiveUpdates(
   store: MetricStore,
   listener: ChangeListener,
@@ -28,12 +24,12 @@ export function createLiveUpdates(
     logger: Logger;
     throttleMs: number;
     readyTimeoutMs: number;
-    maxCatchUpReads?: number;
+    maxCatchUpReads: number;
     meter?: Meter;
   },
 ): LiveUpdates {
   const feed = new ChangeFeed(store, listener, options);
-  const permits = new ReadPermits(options.maxCatchUpReads ?? parseConfig({}).live.maxCatchUpReads);
+  const permits = new ReadPermits(options.maxCatchUpReads);
   const samples = new LiveSamples(feed, store, { permits, logger: options.logger });
   const aggregates = new LiveAggregates(feed, store, options);
   if (options.meter) observe(options.meter, feed, samples, aggregates, permits);

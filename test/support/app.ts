@@ -66,6 +66,7 @@ export function createTestService(
     logger,
     throttleMs: config.liveThrottleMs,
     readyTimeoutMs: config.databaseConnectTimeoutMs,
+    maxCatchUpReads: config.live.maxCatchUpReads,
     meter: telemetry.meter,
   });
   const app = createApp({
