@@ -20,7 +20,19 @@ describe('ingest script: killed mid-way and run again', () => {
     const path = join(fixture.dir.path, 'large.ndjson');
     const generated = await runScript(
       'scripts/generate-metrics.ts',
-      ['--rows', String(ROWS), '--step', '15', '--seed', '42', '--output', path],
+      // 200,000 samples 15 s apart span 35 days: all of them in the past, within any future horizon.
+      [
+        '--rows',
+        String(ROWS),
+        '--step',
+        '15',
+        '--seed',
+        '42',
+        '--start',
+        '2026-01-01T00:00:00Z',
+        '--output',
+        path,
+      ],
       { env: scriptEnv(undefined) },
     );
     expect(generated.code).toBe(0);
