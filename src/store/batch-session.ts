@@ -88,15 +88,15 @@ export class BatchSession implements BatchTarget {
     const { observed } = this.options;
     if (mode === 'skip' && !wantIds) {
       const statement = mergeStatement(mode, false);
-      const result = await observed('INSERT', statement, [], () => this.client.query(statement));
+      const result = await observed(`INSERT ${METRICS}`, statement, [], () => this.client.query(statement));
       return { inserted: result.rowCount ?? 0, updated: 0, ids: [] };
     }
-    const { rows: drawn } = await observed('INSERT', DRAW_ID_BOUND, [], () =>
+    const { rows: drawn } = await observed(`INSERT ${METRICS}`, DRAW_ID_BOUND, [], () =>
       this.client.query<{ bound: string }>(DRAW_ID_BOUND),
     );
     const bound = drawn[0]?.bound;
     const statement = mergeStatement(mode, wantIds);
-    const { rows } = await observed('INSERT', statement, [bound], () =>
+    const { rows } = await observed(`INSERT ${METRICS}`, statement, [bound], () =>
       this.client.query<{ inserted: number; updated: number; ids: string | null }>(statement, [bound]),
     );
     const row = rows[0] ?? { inserted: 0, updated: 0, ids: null };
@@ -123,7 +123,7 @@ export class BatchSession implements BatchTarget {
       arrayLiteral(unique.concurrencies, n),
     ];
     // The values are whole batches: the span carries the statement, not them.
-    await observed('INSERT', FILL_STAGING, [], () => this.client.query(FILL_STAGING, values));
+    await observed(`INSERT ${STAGING}`, FILL_STAGING, [], () => this.client.query(FILL_STAGING, values));
   }
 
   #copy(statement: string, unique: Batch): Promise<void> {

@@ -409,13 +409,14 @@ export class MetricStore implements BatchTarget {
   /** A query on `on`'s pool, rows as arrays: pg would otherwise build an object per row only for it to be mapped. */
   #arrays<Row extends unknown[]>(
     on: Server,
+    summary: string,
     text: string,
     values: unknown[],
     scope: OperationScope | undefined,
     types?: typeof fastTimestamptzTypes,
   ) {
     return on.observed(
-      'SELECT',
+      summary,
       text,
       values,
       () => on.pool.query<Row>({ text, values, rowMode: 'array', ...(types ? { types } : {}) }),
@@ -442,6 +443,7 @@ export class MetricStore implements BatchTarget {
       const query = keysetPageQuery([...bounds, ...segment], direction, take - rows.length);
       const read = await this.#arrays<MetricRow>(
         this.#reads,
+        'SELECT metrics',
         query.text,
         query.values,
         scope,
@@ -500,6 +502,7 @@ export class MetricStore implements BatchTarget {
       }
       const { rows } = await this.#arrays<MetricRow>(
         this.#reads,
+        'SELECT metrics',
         `SELECT id, "timestamp", cpu_load, concurrency FROM ${METRICS} WHERE ${condition}`,
         values,
         scope,
@@ -527,6 +530,7 @@ export class MetricStore implements BatchTarget {
   async #metricWhere(condition: string, values: unknown[], scope: OperationScope | undefined) {
     const { rows } = await this.#arrays<MetricRow>(
       this.#reads,
+      'SELECT metrics',
       `SELECT id, "timestamp", cpu_load, concurrency FROM ${METRICS} WHERE ${condition}`,
       values,
       scope,
@@ -581,6 +585,7 @@ export class MetricStore implements BatchTarget {
     if (start) values.push(start);
     const { rows } = await this.#arrays<MetricRow>(
       this.#primary,
+      'SELECT metrics',
       `SELECT id, "timestamp", cpu_load, concurrency FROM ${METRICS} WHERE id > $1${start ? ' AND "timestamp" >= $3' : ''} ORDER BY id LIMIT $2`,
       values,
       scope,
@@ -597,6 +602,7 @@ export class MetricStore implements BatchTarget {
   async announcedSince(afterId: bigint, announced: AnnouncedRows, limit: number): Promise<StoredMetric[]> {
     const { rows } = await this.#arrays<MetricRow>(
       this.#primary,
+      'SELECT metrics',
       `SELECT id, "timestamp", cpu_load, concurrency FROM ${METRICS} WHERE id > $1 AND id <= $2 AND "timestamp" >= $3 AND "timestamp" <= $4 ORDER BY id LIMIT $5`,
       [afterId.toString(), announced.lastId.toString(), announced.from, announced.to, limit],
       undefined,
@@ -609,6 +615,7 @@ export class MetricStore implements BatchTarget {
   async lastId(): Promise<bigint> {
     const { rows } = await this.#arrays<[id: string]>(
       this.#primary,
+      'SELECT metrics',
       `SELECT coalesce(max(id), 0)::text FROM ${METRICS}`,
       [],
       undefined,
@@ -619,7 +626,7 @@ export class MetricStore implements BatchTarget {
   async count(range: TimeRange, scope?: OperationScope): Promise<number> {
     const [row] = await this.#raw<{ count: number }>(
       this.#reads,
-      'SELECT',
+      'SELECT metrics',
       Prisma.sql`SELECT count(*)::int AS count FROM ${METRICS_SQL} ${rangeCondition(range)}`,
       scope,
     );
@@ -630,6 +637,7 @@ export class MetricStore implements BatchTarget {
   async revision(scope?: OperationScope): Promise<string> {
     const { rows } = await this.#arrays<[revision: string]>(
       this.#reads,
+      'SELECT metrics_revision',
       `SELECT revision FROM ${REVISION}`,
       [],
       scope,
@@ -864,7 +872,7 @@ export class MetricStore implements BatchTarget {
         concurrencyMax: number,
         concurrencyAvg: number,
       ]
-    >(this.#reads, sql.text, sql.values, scope, fastTimestamptzTypes);
+    >(this.#reads, 'SELECT', sql.text, sql.values, scope, fastTimestamptzTypes);
     let revision: string | null = null;
     const value: MetricBucket[] = [];
     for (const [
@@ -962,6 +970,7 @@ export class MetricStore implements BatchTarget {
   async tableExists(): Promise<boolean> {
     const { rows } = await this.#arrays<[table: string | null]>(
       this.#primary,
+      'SELECT',
       'SELECT to_regclass($1)::text',
       [METRICS],
       undefined,
@@ -972,6 +981,7 @@ export class MetricStore implements BatchTarget {
   async isEmpty(): Promise<boolean> {
     const { rows } = await this.#arrays<[exists: boolean]>(
       this.#primary,
+      'SELECT metrics',
       `SELECT EXISTS (SELECT 1 FROM ${METRICS})`,
       [],
       undefined,
