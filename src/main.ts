@@ -5,6 +5,7 @@
  */
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { isDatabaseUnavailable } from './database/availability.js';
+import { EmbeddedDatabaseInUseError } from './database/embedded.js';
 import { ensureMigrated, SchemaMismatchError } from './database/migrations.js';
 import { type Database, openDatabase } from './database/open.js';
 import { createApp, GRAPHQL_ENDPOINT } from './http/app.js';
@@ -79,7 +80,9 @@ async function main(): Promise<void> {
   const { config } = settings;
   const logger = createLogger(config, { service: 'metrics-api', isTTY: process.stdout.isTTY });
   const telemetry = startTelemetry(settings.telemetry);
-  const database = await openDatabase(config, logger);
+  const database = await openDatabase(config, logger).catch((error: unknown) =>
+    error instanceof EmbeddedDatabaseInUseError ? exitWith(error.message) : Promise.reject(error),
+  );
   // The embedded database is migrated as it opens.
   if (!database.embedded) await migratedOrExit(database, config, logger);
   const telemetryOf = (connection: { url: string; pool: Database['pool'] }) =>

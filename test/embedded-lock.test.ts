@@ -85,6 +85,8 @@ describe('an embedded data directory', () => {
     expect(code).toBe(1);
     expect(second.output()).toContain(`is open in process ${server.child.pid}`);
     expect(second.output()).not.toContain('Opening the embedded database');
+    // The fix, not a stack trace.
+    expect(second.output()).not.toMatch(/^\s+at /m);
     // The first one is unharmed.
     expect(await summaryCount(server.url)).toBeGreaterThan(0);
   }, 60_000);

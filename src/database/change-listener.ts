@@ -194,10 +194,10 @@ export class PostgresChangeListener implements ChangeListener {
 
 /**
  * The embedded database's listener. PGlite is one PostgreSQL session behind every socket
- * connection, so one `LISTEN` makes that session listen, and each notification comes back on
- * whichever connection of the pool is talking when it is sent: the pool hands them all here
- * (ConnectOptions.onNotification). Writers in this process (the mutation, the seed) are heard;
- * a separate process connected to the embedded socket gets its own notifications.
+ * connection, so one `LISTEN` makes that session listen, and each notification goes back on
+ * whichever connection is talking when it is sent: the embedded database hands every one here
+ * (startEmbeddedDatabase's onNotification), whether a writer of this process or a command
+ * writing through the socket made it.
  */
 export class EmbeddedChangeListener implements ChangeListener {
   readonly #listen: () => Promise<unknown>;
@@ -213,7 +213,7 @@ export class EmbeddedChangeListener implements ChangeListener {
     return this.#listening;
   }
 
-  /** For the pool's connections: every notification the session sends. */
+  /** For the embedded database: every notification its session sends, on any connection. */
   readonly relay = (message: pg.Notification): void => {
     if (this.#listening && message.channel === CHANGES_CHANNEL)
       this.#handlers?.notification(message.payload ?? '');

@@ -29,12 +29,6 @@ export interface ConnectOptions {
   /** How long to wait for a new connection before failing: an unreachable server must not hang requests. */
   connectTimeoutMs: number;
   logger: Logger;
-  /**
-   * Gets the notifications that arrive on any of the pool's connections. Only the embedded
-   * database needs it: its one session answers every connection, so a notification reaches
-   * whichever connection is talking when it is sent (see EmbeddedChangeListener).
-   */
-  onNotification?: (message: pg.Notification) => void;
   /** Defaults to true. */
   copyFromStdin?: boolean;
 }
@@ -62,8 +56,6 @@ export function connectPostgres(databaseUrl: string, options: ConnectOptions): P
     // in flight: unheard, that event would crash the process. The query in flight fails by itself,
     // and the pool drops the client, no longer queryable, when it is released.
     client.on('error', (error) => availability.classify(error));
-    const { onNotification } = options;
-    if (onNotification) client.on('notification', onNotification);
   });
   // disposeExternalPool: $disconnect() ends the pool, as it does for a pool adapter-pg creates.
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { schema, disposeExternalPool: true }) });
