@@ -291,7 +291,7 @@ describe('npm run partitions', () => {
 });
 
 describe('maintenance with pg_partman', () => {
-  it('hands the table to pg_partman, which makes partitions ahead and drops those past retention, announced', async ({
+  it('hands the table to pg_partman, makes partitions ahead, and drops with pg_partman those past retention, announced', async ({
     onTestFinished,
   }) => {
     const db = await ownDatabase(onTestFinished);
@@ -326,7 +326,7 @@ describe('maintenance with pg_partman', () => {
     const result = await maintenance.runOnce();
     await maintenance.stop();
 
-    expect(lines.find((line) => line.msg === 'pg_partman manages the partitions of metrics')).toMatchObject({
+    expect(lines.find((line) => line.msg === 'pg_partman drops the partitions of metrics past RETENTION')).toMatchObject({
       schema: 'partman',
     });
     expect(result?.dropped.map((partition) => partition.name)).toEqual([dayName(old)]);

@@ -32,7 +32,7 @@ import { seriesBucketCount, seriesWindow } from '../domain/series.js';
  *
  * With the default MAX_QUERY_COST of 50,000: a page of 1,000 with its nodes and edges costs
  * about 3,000, a summary 5,000, a series of 10,000 buckets 31,000; the dashboard's series and
- * summary together at most 36,000. Eleven summaries, or two full series, are refused.
+ * summary together at most 36,000. Ten summaries (nine pass), or two full series, are refused.
  */
 export const SUMMARY_COST = 5000;
 export const COUNT_COST = 5000;

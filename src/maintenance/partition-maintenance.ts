@@ -22,8 +22,8 @@ export interface PartitionMaintenanceOptions {
 /**
  * The schedule of partition maintenance: a pass at start, then one every MAINTENANCE_INTERVAL.
  * Which engine drops partitions is decided at the first pass (see MetricPartitions), and again at
- * each pass while pg_partman is unavailable: with it missing there is one warning, and retention
- * does nothing. A pass is bounded (MAINTENANCE_MAX_PARTITIONS partitions, each in a transaction of
+ * each pass while pg_partman is unavailable: with it missing there is a warning for each distinct
+ * reason, and retention does nothing. A pass is bounded (MAINTENANCE_MAX_PARTITIONS partitions, each in a transaction of
  * its own under MAINTENANCE_LOCK_TIMEOUT_MS and MAINTENANCE_STATEMENT_TIMEOUT_MS); what it leaves,
  * and any step that failed, the next pass goes on with. A pass that fails (the database away) is
  * logged and the next one tries again; nothing here stops the service.
@@ -144,7 +144,7 @@ export class PartitionMaintenance {
       }
       return manager;
     }
-    logger.info({ schema: manager.schema }, 'pg_partman manages the partitions of metrics');
+    logger.info({ schema: manager.schema }, 'pg_partman drops the partitions of metrics past RETENTION');
     this.#manager = manager;
     return manager;
   }

@@ -139,6 +139,17 @@ function missingRanges(starts: Date[], sizeSeconds: number, existing: Partition[
 }
 
 /**
+ * A statement's SQL verb: its first word, or for a WITH query the main statement's, which this
+ * file's queries start on a line of its own after their common table expressions.
+ */
+function verbOf(text: string): string {
+  const verb = /^\s*WITH\b/i.test(text)
+    ? [...text.matchAll(/^\s*(SELECT|INSERT|UPDATE|DELETE)\b/gim)].at(-1)?.[1]
+    : /^\s*(\w+)/.exec(text)?.[1];
+  return verb?.toUpperCase() ?? 'QUERY';
+}
+
+/**
  * The partitions of `metrics`, made by the migration (20261202060000_metrics_partitioned), the
  * service, the partitions command, or pg_partman when it manages the table.
  *
@@ -150,23 +161,12 @@ function missingRanges(starts: Date[], sizeSeconds: number, existing: Partition[
  * `run_maintenance` is not called: it makes every partition from the newest one to the newest row
  * of the default partition in one transaction (one sample at 2036 made it attach thousands and
  * run out of the lock table), and it fails for good once the default partition holds a row of a
- * range it makes. Without pg_partman, retention does nothing (there is one warning at start-up).
+ * range it makes. Without pg_partman, retention does nothing (a warning for each distinct reason).
  *
  * Every step of a pass (one partition made, one dropped) is a transaction of its own, under the
  * policy's lock and statement timeouts, so that serving never waits on a pass for longer than the
  * lock timeout; a step that fails is reported and the pass goes on.
  */
-/**
- * A statement's SQL verb: its first word, or for a WITH query the main statement's, which this
- * file's queries start on a line of its own after their common table expressions.
- */
-function verbOf(text: string): string {
-  const verb = /^\s*WITH\b/i.test(text)
-    ? [...text.matchAll(/^\s*(SELECT|INSERT|UPDATE|DELETE)\b/gim)].at(-1)?.[1]
-    : /^\s*(\w+)/.exec(text)?.[1];
-  return verb?.toUpperCase() ?? 'QUERY';
-}
-
 export class MetricPartitions {
   constructor(
     private readonly pool: pg.Pool,
@@ -175,7 +175,8 @@ export class MetricPartitions {
 
   /**
    * Runs one statement, observed under its SQL verb and `collection`, the one table it works on
-   * (none for catalog queries, locks and functions).
+   * (none for catalog queries, locks and functions, and none for one partition: a partition's name
+   * would make a new metric label value every day).
    */
   #query<Row extends pg.QueryResultRow>(
     client: pg.ClientBase | pg.Pool,
@@ -420,7 +421,7 @@ export class MetricPartitions {
   async #makePartition(client: pg.PoolClient, range: Partition): Promise<boolean> {
     if ((await this.list(client)).some((partition) => overlaps(partition, range))) return false;
     const name = quoteIdentifier(range.name);
-    await this.#query(client, `CREATE TABLE ${name} (LIKE ${METRICS} INCLUDING ALL)`, [], range.name);
+    await this.#query(client, `CREATE TABLE ${name} (LIKE ${METRICS} INCLUDING ALL)`);
     await this.#moveRows(client, DEFAULT_PARTITION, range);
     await this.#query(
       client,
@@ -578,7 +579,7 @@ export class MetricPartitions {
 
   /**
    * Makes the partitions of `sizeSeconds` covering [from, to) that do not exist yet (for the
-   * partitions command, and ahead of now without pg_partman); returns their names. A range an
+   * partitions command, in one transaction); returns their names. A range an
    * existing partition overlaps is left as it is.
    */
   create(from: Date, to: Date, sizeSeconds: number): Promise<string[]> {
@@ -615,12 +616,7 @@ export class MetricPartitions {
       await this.#query(client, `ALTER TABLE ${METRICS} DETACH PARTITION ${defaultPartition}`, [], METRICS);
     for (const range of missing) {
       const name = quoteIdentifier(range.name);
-      await this.#query(
-        client,
-        `CREATE TABLE ${name} PARTITION OF ${METRICS} ${partitionBounds(range)}`,
-        [],
-        range.name,
-      );
+      await this.#query(client, `CREATE TABLE ${name} PARTITION OF ${METRICS} ${partitionBounds(range)}`);
       if (moving) await this.#moveRows(client, DEFAULT_PARTITION, range);
     }
     if (moving)
@@ -645,7 +641,6 @@ export class MetricPartitions {
          RETURNING id, "timestamp", cpu_load, concurrency)
        INSERT INTO ${quoteIdentifier(to.name)} (id, "timestamp", cpu_load, concurrency) SELECT * FROM moved`,
       [to.from, to.to],
-      to.name,
     );
   }
 

@@ -458,34 +458,22 @@ export class MetricStore implements BatchTarget {
     return { rows: page, hasMore };
   }
 
-  /**
-   * The row with this id. `id` has an index in every partition, so `WHERE id = $1` alone probes
-   * each of them (about 15 ms at 400 partitions); the store remembers each partition's smallest
-   * and largest id (refreshPartitions, at every maintenance pass) and first looks only in the
-   * time span of the partitions whose ids include this one, or, for an id newer than any it knows,
-   * in the partitions from the newest one it knows onwards. Ids grow with commit order, so that
-   * is one partition or two. Found nowhere there (a row that does not exist, or one back-filled
-   * into an old partition since), the id is looked up in every partition: the answer is always
-   * exact, only sometimes slower.
-   */
+  /** The row with this id, or null: findByIds for one id. */
   async findById(id: bigint, scope?: OperationScope): Promise<StoredMetric | null> {
-    const span = this.#spanOf(id);
-    if (span) {
-      const bounded = await this.#metricWhere(
-        `id = $1 AND "timestamp" >= $2${span.to ? ' AND "timestamp" < $3' : ''}`,
-        span.to ? [id.toString(), span.from, span.to] : [id.toString(), span.from],
-        scope,
-      );
-      if (bounded) return bounded;
-    }
-    return this.#metricWhere('id = $1', [id.toString()], scope);
+    const [metric] = await this.findByIds([id], scope);
+    return metric ?? null;
   }
 
   /**
-   * The rows with these ids, in their order (null where none), as findById finds one: one
-   * statement within the time span of the partitions that hold them all, and a second one over
-   * every partition for the ids not found there (rows that do not exist or were back-filled).
-   * Two statements at most, whatever the number of ids.
+   * The rows with these ids, in their order (null where none). `id` has an index in every
+   * partition, so `WHERE id = ...` alone probes each of them (about 15 ms at 400 partitions); the
+   * store remembers each partition's smallest and largest id (refreshPartitions, at every
+   * maintenance pass) and first looks only in the time span of the partitions whose ids include
+   * these, or, for an id newer than any it knows, in the partitions from the newest one it knows
+   * onwards. Ids grow with commit order, so that is one partition or two for ids written together.
+   * Ids not found there (rows that do not exist, or were back-filled into an old partition since)
+   * are looked up in every partition: the answer is always exact, only sometimes slower. Two
+   * statements at most, whatever the number of ids.
    */
   async findByIds(ids: readonly bigint[], scope?: OperationScope): Promise<(StoredMetric | null)[]> {
     const found = new Map<bigint, StoredMetric>();
@@ -525,19 +513,6 @@ export class MetricStore implements BatchTarget {
     const missing = distinct.filter((id) => !found.has(id));
     if (missing.length > 0) await read(missing);
     return ids.map((id) => found.get(id) ?? null);
-  }
-
-  async #metricWhere(condition: string, values: unknown[], scope: OperationScope | undefined) {
-    const { rows } = await this.#arrays<MetricRow>(
-      this.#reads,
-      'SELECT metrics',
-      `SELECT id, "timestamp", cpu_load, concurrency FROM ${METRICS} WHERE ${condition}`,
-      values,
-      scope,
-      fastTimestamptzTypes,
-    );
-    const [row] = rows;
-    return row ? storedMetric(row) : null;
   }
 
   /** The time span to look for an id in first, from the remembered id ranges; undefined: anywhere. */

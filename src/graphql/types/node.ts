@@ -64,7 +64,7 @@ builder.queryField('nodes', (t) =>
     type: [builder.nodeInterfaceRef()],
     nullable: { list: false, items: true },
     description:
-      'The Metrics with these global ids, in their order (null for ids no row has), read in one statement; ' +
+      'The Metrics with these global ids, in their order (null for ids no row has), read in at most two statements; ' +
       'at most MAX_NODE_IDS (default 100) ids.',
     args: { ids: t.arg.idList({ required: true }) },
     resolve: async (_root, { ids }, context: Context) => {
