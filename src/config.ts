@@ -94,6 +94,7 @@ const environmentSchema = z
     STREAM_RESERVATION_TTL_MS: integer(100, 600_000).default(10_000),
     MAX_STREAM_RESERVATIONS: integer(1, 1_000_000).default(1000),
     MAX_STREAM_RESERVATIONS_PER_CLIENT: integer(1, 1_000_000).default(16),
+    MAX_STREAM_OPERATIONS: integer(1, 10_000).default(100),
     LIVE_MAX_CATCHUP_READS: integer(1, 100).default(2),
     MAINTENANCE_LOCK_TIMEOUT_MS: integer(10, 600_000).default(2000),
     MAINTENANCE_STATEMENT_TIMEOUT_MS: integer(100, 3_600_000).default(60_000),
@@ -240,6 +241,8 @@ export interface Config {
     streamReservationTtlMs: number;
     maxStreamReservations: number;
     maxStreamReservationsPerClient: number;
+    /** Subscriptions running at once on one reserved stream (single-connection mode). */
+    maxStreamOperations: number;
     /** Replays (subscriptions resuming from a cursor) reading the database at once. */
     maxCatchUpReads: number;
   };
@@ -353,6 +356,7 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
       streamReservationTtlMs: e.STREAM_RESERVATION_TTL_MS,
       maxStreamReservations: e.MAX_STREAM_RESERVATIONS,
       maxStreamReservationsPerClient: e.MAX_STREAM_RESERVATIONS_PER_CLIENT,
+      maxStreamOperations: e.MAX_STREAM_OPERATIONS,
       maxCatchUpReads: e.LIVE_MAX_CATCHUP_READS,
     },
     readinessTimeoutMs: e.READINESS_TIMEOUT_MS,

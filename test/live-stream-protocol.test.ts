@@ -17,6 +17,7 @@ const PER_CLIENT = 4;
 const TOTAL = 12;
 const TOKEN_HEADER = 'x-graphql-event-stream-token';
 const FLOOD = 2000;
+const OPERATIONS = 3;
 
 let db: TestDatabase;
 let sql: pg.Client;
@@ -32,6 +33,7 @@ beforeAll(async () => {
     STREAM_RESERVATION_TTL_MS: String(TTL_MS),
     MAX_STREAM_RESERVATIONS: String(TOTAL),
     MAX_STREAM_RESERVATIONS_PER_CLIENT: String(PER_CLIENT),
+    MAX_STREAM_OPERATIONS: String(OPERATIONS),
     // So that one test can be many clients.
     CLIENT_ADDRESS_HEADER: 'x-forwarded-for',
   });
@@ -143,6 +145,34 @@ describe('the official graphql-sse client', () => {
       expect(collected.results[0]?.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT' });
     }
     client.dispose();
+  });
+
+  it('runs at most MAX_STREAM_OPERATIONS subscriptions on one stream, refusing the next with a coded event until one ends', async () => {
+    const client = createClient({
+      url: `${served.url}/graphql/stream`,
+      singleConnection: true,
+      retryAttempts: 0,
+    });
+    const query = 'subscription { metricsAdded { cursor } }';
+    const running = Array.from({ length: OPERATIONS }, () => collect(client, query));
+    await until(() => live.samples.counts.open === OPERATIONS, 'the subscriptions to open');
+    const refused = collect(client, query);
+    await until(() => refused.collected.completed, 'the refusal');
+    expect(refused.collected.results).toHaveLength(1);
+    expect(refused.collected.results[0]?.data).toBeNull();
+    expect(refused.collected.results[0]?.errors?.[0]?.extensions).toMatchObject({
+      code: 'TOO_MANY_STREAM_OPERATIONS',
+    });
+    // One ends (the client stops it): there is room for another, which gets events.
+    running[0]?.stop();
+    await until(() => live.samples.counts.open === OPERATIONS - 1, 'one subscription to end');
+    const next = collect(client, query);
+    await until(() => live.samples.counts.open === OPERATIONS, 'the next subscription to open');
+    await insertSamples(1);
+    await until(() => next.collected.results.length === 1, 'its event');
+    expect(next.collected.results[0]?.errors).toBeUndefined();
+    client.dispose();
+    await until(() => live.samples.counts.open === 0, 'every subscription to end');
   });
 
   it('gets a bad argument as a coded refusal before any stream in distinct-connections mode, at /graphql and /graphql/stream', async () => {

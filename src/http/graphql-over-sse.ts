@@ -21,7 +21,10 @@ export interface SseProtocolOptions {
   endpoint: string;
   live: Pick<
     Config['live'],
-    'streamReservationTtlMs' | 'maxStreamReservations' | 'maxStreamReservationsPerClient'
+    | 'streamReservationTtlMs'
+    | 'maxStreamReservations'
+    | 'maxStreamReservationsPerClient'
+    | 'maxStreamOperations'
   >;
   clientAddressHeader: string | undefined;
   /** Where the count of waiting reservations is observed (`metrics_api.live.stream_reservations`). */
@@ -38,6 +41,8 @@ interface Reservation {
   expiry: NodeJS.Timeout | undefined;
   /** Ends the event stream that claimed it (the app's disposal). */
   close?: () => void;
+  /** Subscriptions running on its stream, at most MAX_STREAM_OPERATIONS. */
+  operations: number;
 }
 
 /**
@@ -51,7 +56,9 @@ interface Reservation {
  *   had started end with it), and one whose stream closed is gone;
  * - at most MAX_STREAM_RESERVATIONS wait at once, and MAX_STREAM_RESERVATIONS_PER_CLIENT per
  *   client address: past either, 429 TOO_MANY_STREAM_RESERVATIONS with Retry-After;
- * - a token that names no reservation (expired, ended, never issued) is 404 STREAM_NOT_FOUND.
+ * - a token that names no reservation (expired, ended, never issued) is 404 STREAM_NOT_FOUND;
+ * - at most MAX_STREAM_OPERATIONS subscriptions run at once on one reserved stream: past it, the
+ *   operation's one event is TOO_MANY_STREAM_OPERATIONS.
  * Each reservation has a graphql-sse handler of its own, so that dropping it frees its stream.
  *
  * Operations run through Yoga's envelop as on /graphql (limits, error codes, masking, telemetry).
@@ -78,12 +85,14 @@ export function useGraphQLOverSSE(options: SseProtocolOptions): Plugin {
     })
     .addCallback((result) => result.observe(waitingTotal));
 
-  function handlerFor(token: string | null, distinct: boolean): StreamHandler {
+  function handlerFor(token: string | null, reservation?: Reservation): StreamHandler {
     return createHandler(
       {
         authenticate: () => token,
         onSubscribe: (request, params) =>
-          operation(request.raw as Request, params as RequestParams, distinct),
+          reservation
+            ? onReservedStream(reservation, request.raw as Request, params as RequestParams)
+            : operation(request.raw as Request, params as RequestParams, true),
         // What graphql-sse writes as it is: without what Yoga keeps for itself (`http`, `unexpected`).
         onNext: (_context, _request, result) =>
           withoutInternals(result as ExecutionResult) as ExecutionResult,
@@ -127,6 +136,33 @@ export function useGraphQLOverSSE(options: SseProtocolOptions): Plugin {
     return 'data' in result ? result : { data: null, ...result };
   }
 
+  /** An operation on a reserved stream, counted while it runs when it is a subscription. */
+  async function onReservedStream(reservation: Reservation, request: Request, params: RequestParams) {
+    if (reservation.operations >= live.maxStreamOperations) {
+      return {
+        data: null,
+        errors: [
+          new GraphQLError(
+            `${live.maxStreamOperations} subscriptions already run on this stream (MAX_STREAM_OPERATIONS): complete one first, or reserve another stream`,
+            { extensions: { code: 'TOO_MANY_STREAM_OPERATIONS' } },
+          ),
+        ],
+      };
+    }
+    // Counted from now, not from the first event: operations sent at once each see the others.
+    reservation.operations++;
+    const ended = () => {
+      reservation.operations--;
+    };
+    const result = await operation(request, params, false).catch((error: unknown) => {
+      ended();
+      throw error;
+    });
+    if (isAsyncIterable(result)) return untilEnded(result, ended);
+    ended();
+    return result;
+  }
+
   function reserve(request: Request, serverContext: unknown): Promise<Response> | Response {
     const client = clientAddress(
       request,
@@ -143,7 +179,13 @@ export function useGraphQLOverSSE(options: SseProtocolOptions): Plugin {
       );
     }
     const token = randomBytes(TOKEN_BYTES).toString('base64url');
-    const reservation: Reservation = { client, handler: handlerFor(token, false), expiry: undefined };
+    const reservation: Reservation = {
+      client,
+      handler: (request) => handler(request),
+      expiry: undefined,
+      operations: 0,
+    };
+    const handler = handlerFor(token, reservation);
     reservations.set(token, reservation);
     waiting.set(client, ofClient + 1);
     waitingTotal++;
@@ -270,7 +312,7 @@ export function useGraphQLOverSSE(options: SseProtocolOptions): Plugin {
   return {
     onYogaInit({ yoga: instance }) {
       yoga = instance as unknown as typeof yoga;
-      distinctHandler = handlerFor(null, true);
+      distinctHandler = handlerFor(null);
     },
     onRequest({ request, url, serverContext, fetchAPI, endResponse }) {
       if (url.pathname !== endpoint) return;
@@ -282,6 +324,46 @@ export function useGraphQLOverSSE(options: SseProtocolOptions): Plugin {
         if (reservation.close) reservation.close();
         else expire(token, reservation);
       }
+    },
+  };
+}
+
+/**
+ * `source`, calling `ended` once when it ends: completed, failed, or stopped by the client or by
+ * its stream's end (graphql-sse's `return`). Not an async generator: a generator would queue that
+ * `return` behind the `next` waiting for an event, and a quiet subscription would never end.
+ */
+function untilEnded<T>(source: AsyncIterable<T>, ended: () => void): AsyncIterableIterator<T> {
+  const iterator = source[Symbol.asyncIterator]();
+  let open = true;
+  const end = () => {
+    if (open) {
+      open = false;
+      ended();
+    }
+  };
+  return {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    async next() {
+      try {
+        const result = await iterator.next();
+        if (result.done) end();
+        return result;
+      } catch (error) {
+        end();
+        throw error;
+      }
+    },
+    async return(value?: unknown) {
+      end();
+      return iterator.return ? iterator.return(value) : { done: true, value: undefined };
+    },
+    async throw(error?: unknown) {
+      end();
+      if (iterator.throw) return iterator.throw(error);
+      throw error;
     },
   };
 }
