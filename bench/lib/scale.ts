@@ -21,6 +21,7 @@ import {
   databaseUrl,
   dropDatabase,
   ensureDatabase,
+  makePartitions,
   ROOT,
   recreateDatabase,
   withClient,
@@ -104,24 +105,13 @@ async function migrate(url: string, until: string | undefined): Promise<void> {
   });
 }
 
-/**
- * Makes the day partitions of the rows about to be loaded, as an operator back-filling does (the
- * README's "Back-fills"): the current schema only, whose fresh database has a default partition
- * and nothing else.
- */
-async function makePartitions(url: string, rows: number): Promise<void> {
-  await mustRun(
-    process.execPath,
-    [
-      join(ROOT, 'dist/scripts/partitions.js'),
-      '--from',
-      new Date(SCALE.startMs).toISOString(),
-      '--to',
-      new Date(SCALE.startMs + Math.ceil((rows * 1000) / DAY_MS) * DAY_MS).toISOString(),
-    ],
-    { cwd: ROOT, env: { ...process.env, DATABASE_URL: url, LOG_LEVEL: 'warn' } },
+/** The day partitions of the first `rows` rows (the current schema only, whose fresh database has a default partition and nothing else). */
+const partitionsOf = (url: string, rows: number) =>
+  makePartitions(
+    url,
+    new Date(SCALE.startMs),
+    new Date(SCALE.startMs + Math.ceil((rows * 1000) / DAY_MS) * DAY_MS),
   );
-}
 
 async function holdsTheYear(url: string): Promise<boolean> {
   return withClient(url, async (client) => {
@@ -292,7 +282,7 @@ export async function benchScale(benchUrl: string, log: (line: string) => void):
     if (!(await holdsTheYear(url))) {
       await recreateDatabase(url);
       await migrate(url, target.until);
-      if (target.until === undefined) await makePartitions(url, SCALE.rows);
+      if (target.until === undefined) await partitionsOf(url, SCALE.rows);
       log(`loading ${SCALE.rows.toLocaleString('en')} rows into ${target.name} with the ingest script`);
       loaded = await load(url, file);
       state = 'loaded';
@@ -350,7 +340,7 @@ export async function benchScale(benchUrl: string, log: (line: string) => void):
       const url = databaseUrl(benchUrl, 'metrics_scale_ingest');
       await recreateDatabase(url);
       await migrate(url, variant.until);
-      if (variant.until === undefined) await makePartitions(url, INGEST_ROWS);
+      if (variant.until === undefined) await partitionsOf(url, INGEST_ROWS);
       if (variant.until === undefined && !variant.rollups) {
         await withClient(url, async (client) => {
           for (const trigger of ROLLUP_TRIGGERS)
