@@ -88,7 +88,8 @@ const environmentSchema = z
       .optional(),
     MAX_QUERY_COST: integer(1, 10_000_000).default(50_000),
     MAX_NODE_IDS: integer(1, 10_000).default(100),
-    MAX_EXPENSIVE_PER_CLIENT: integer(1, 1000).default(2),
+    // Unset: DATABASE_POOL_SIZE less two (at least one), the rest kept for pages, writes and live reads.
+    MAX_EXPENSIVE_OPERATIONS: integer(1, 500).optional(),
     // The default goes in before the transform: zod replaces an undefined result (`off`) with a default too.
     MAX_FUTURE: z.string().default('1d').pipe(optionalDuration),
     STREAM_RESERVATION_TTL_MS: integer(100, 600_000).default(10_000),
@@ -233,8 +234,11 @@ export interface Config {
     maxCost: number;
     /** The most ids one `nodes(ids:)` may ask for. */
     maxNodeIds: number;
-    /** Expensive operations (uncached summaries and series) one client address may run at once. */
-    expensivePerClient: number;
+    /**
+     * Expensive operations (uncached summaries and series, totalCount, nodes) running at once in
+     * all, shared fairly between client addresses.
+     */
+    expensiveOperations: number;
   };
   live: {
     /** An SSE stream reservation (PUT /graphql/stream) no stream claims within this long expires. */
@@ -350,7 +354,7 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxTokens: e.MAX_QUERY_TOKENS,
       maxCost: e.MAX_QUERY_COST,
       maxNodeIds: e.MAX_NODE_IDS,
-      expensivePerClient: e.MAX_EXPENSIVE_PER_CLIENT,
+      expensiveOperations: e.MAX_EXPENSIVE_OPERATIONS ?? Math.max(1, e.DATABASE_POOL_SIZE - 2),
     },
     live: {
       streamReservationTtlMs: e.STREAM_RESERVATION_TTL_MS,

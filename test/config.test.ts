@@ -245,7 +245,7 @@ describe('production hardening', () => {
       introspection: true,
       migrateOnStart: false,
       http: { corsOrigins: [], readTokens: undefined, clientAddressHeader: undefined },
-      limits: { maxCost: 50_000, maxNodeIds: 100, expensivePerClient: 2 },
+      limits: { maxCost: 50_000, maxNodeIds: 100, expensiveOperations: 8 },
       live: {
         streamReservationTtlMs: 10_000,
         maxStreamReservations: 1000,
@@ -258,6 +258,12 @@ describe('production hardening', () => {
     });
   });
 
+  it('keeps two connections of the pool from expensive work by default, and at least one slot for it', () => {
+    expect(parseConfig({ DATABASE_POOL_SIZE: '4' }).limits.expensiveOperations).toBe(2);
+    expect(parseConfig({ DATABASE_POOL_SIZE: '2' }).limits.expensiveOperations).toBe(1);
+    expect(parseConfig({ DATABASE_POOL_SIZE: '1' }).limits.expensiveOperations).toBe(1);
+  });
+
   it('turns GraphiQL and introspection off in production unless asked for, and keeps the other defaults', () => {
     const production = { NODE_ENV: 'production', METRICS_TOKEN: TOKEN };
     expect(parseConfig(production)).toMatchObject({
@@ -266,7 +272,7 @@ describe('production hardening', () => {
       introspection: false,
       migrateOnStart: false,
       http: { corsOrigins: [], readTokens: undefined },
-      limits: { maxCost: 50_000, maxNodeIds: 100, expensivePerClient: 2 },
+      limits: { maxCost: 50_000, maxNodeIds: 100, expensiveOperations: 8 },
       ingest: { maxFutureSeconds: 86_400 },
       observability: { metricsToken: TOKEN, maxOperationNames: 200 },
     });
@@ -353,7 +359,7 @@ describe('production hardening', () => {
         CLIENT_ADDRESS_HEADER: 'X-Forwarded-For',
         MAX_QUERY_COST: '1000',
         MAX_NODE_IDS: '10',
-        MAX_EXPENSIVE_PER_CLIENT: '4',
+        MAX_EXPENSIVE_OPERATIONS: '4',
         STREAM_RESERVATION_TTL_MS: '500',
         MAX_STREAM_RESERVATIONS: '50',
         MAX_STREAM_RESERVATIONS_PER_CLIENT: '2',
@@ -366,7 +372,7 @@ describe('production hardening', () => {
     ).toMatchObject({
       migrateOnStart: true,
       http: { clientAddressHeader: 'x-forwarded-for' },
-      limits: { maxCost: 1000, maxNodeIds: 10, expensivePerClient: 4 },
+      limits: { maxCost: 1000, maxNodeIds: 10, expensiveOperations: 4 },
       live: {
         streamReservationTtlMs: 500,
         maxStreamReservations: 50,
@@ -381,7 +387,7 @@ describe('production hardening', () => {
       CLIENT_ADDRESS_HEADER: 'x forwarded for',
       MAX_QUERY_COST: '0',
       MAX_NODE_IDS: '10001',
-      MAX_EXPENSIVE_PER_CLIENT: '0',
+      MAX_EXPENSIVE_OPERATIONS: '0',
       STREAM_RESERVATION_TTL_MS: '99',
       MAX_STREAM_RESERVATIONS: '0',
       MAX_STREAM_RESERVATIONS_PER_CLIENT: '1.5',

@@ -28,7 +28,7 @@ export interface Context {
   scope: OperationScope | undefined;
   /**
    * Runs work that reads much of the database in one of the client's slots: given to every
-   * request by http/per-client-limits.ts (see expensive-work.ts).
+   * request by http/expensive-work-slots.ts (see expensive-work.ts).
    */
   expensive?: ExpensiveWork;
 }

@@ -1,9 +1,9 @@
 import type { MetricStore } from '../store/metric-store.js';
 
-/** Runs work in one of the requesting client's slots for expensive work (http/per-client-limits.ts). */
+/** Runs work in one of the slots for expensive work, shared fairly between clients (http/expensive-work-slots.ts). */
 export type ExpensiveWork = <T>(work: () => Promise<T>) => Promise<T>;
 
-/** The part of a context this needs; http/per-client-limits.ts gives every request its `expensive`. */
+/** The part of a context this needs; http/expensive-work-slots.ts gives every request its `expensive`. */
 interface WithExpensiveWork {
   expensive?: ExpensiveWork | undefined;
 }
@@ -13,7 +13,7 @@ interface WithExpensiveWork {
  * many such requests at once waits on its own slots while other clients keep the pool.
  */
 export function expensive<T>(context: WithExpensiveWork, work: () => Promise<T>): Promise<T> {
-  if (!context.expensive) throw new Error('usePerClientLimits is not among the Yoga plugins');
+  if (!context.expensive) throw new Error('useExpensiveWorkSlots is not among the Yoga plugins');
   return context.expensive(work);
 }
 

@@ -18,9 +18,9 @@ import type { AggregateCache } from '../store/aggregate-cache.js';
 import type { MetricStore } from '../store/metric-store.js';
 import { useCors } from './cors.js';
 import { dashboardPaths } from './dashboard.js';
+import { useExpensiveWorkSlots } from './expensive-work-slots.js';
 import { useGraphiQLPage } from './graphiql.js';
 import { useGraphQLOverSSE } from './graphql-over-sse.js';
-import { usePerClientLimits } from './per-client-limits.js';
 import { useReadAccess } from './read-access.js';
 import { READ_FROM_HEADER, storeFor } from './read-from.js';
 import { requestBodyRules } from './request-body.js';
@@ -171,7 +171,7 @@ export function createApp(parts: AppParts): App {
       }),
       requestBodyRules({ maxBodyBytes: config.limits.maxBodyBytes }),
       useQueryLimits(config),
-      usePerClientLimits(config),
+      useExpensiveWorkSlots(config),
       useCompiledQueries(),
       useSharedEvents({ finish: finishedEvents(masking, logUnexpected), batchReaders }),
       useCoalescedEventStreams({ batchReaders }),
