@@ -1,9 +1,8 @@
 // `npm run rollups` says where it is: a line a day on stderr when stderr is not a terminal.
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT, run } from '../src/cli/rollups/run.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { scriptEnv } from './support/ingest.js';
+import { collector, scriptEnv } from './support/ingest.js';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -20,17 +19,6 @@ beforeAll(async () => {
   });
 });
 afterAll(() => db?.drop());
-
-function collector(): Writable & { text(): string } {
-  const chunks: Buffer[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      chunks.push(chunk);
-      done();
-    },
-  });
-  return Object.assign(stream, { text: () => Buffer.concat(chunks).toString() });
-}
 
 async function rollups(...args: string[]) {
   const stdout = collector();

@@ -15,6 +15,7 @@ import { projectRoot } from '../src/paths.js';
 import { createEmptyDatabase, createTestDatabase, type TestDatabase } from './support/database.js';
 import { WITHOUT_DOTENV } from './support/environment.js';
 import { closedPort } from './support/ports.js';
+import { spawnServer } from './support/server-process.js';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -304,27 +305,19 @@ describe('METRICS_PORT', () => {
   });
 });
 
-/** Runs `src/main.ts` with `env` until it exits (within `timeoutMs`): its exit code and output. */
+/** Runs `src/main.ts` with `env` (PORT included) until it exits (within `timeoutMs`): its exit code and output. */
 async function runUntilExit(
-  env: Record<string, string>,
+  { PORT, ...env }: Record<string, string>,
   timeoutMs = 60_000,
 ): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN], {
-    cwd: projectRoot,
-    env: { ...cleanEnv(), ...WITHOUT_DOTENV, NODE_ENV: 'test', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (chunk) => {
-    output += chunk;
-  });
-  child.stderr.on('data', (chunk) => {
-    output += chunk;
-  });
+  const { child, output } = spawnServer(
+    { ...cleanEnv(), ...WITHOUT_DOTENV, NODE_ENV: 'test', LOG_LEVEL: 'info', ...env },
+    { port: Number(PORT) },
+  );
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   try {
     const [code] = await once(child, 'exit');
-    return { code: code as number | null, output };
+    return { code: code as number | null, output: output() };
   } finally {
     clearTimeout(timer);
   }

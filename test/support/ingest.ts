@@ -59,7 +59,7 @@ export function runScript(
 }
 
 /** A stream that keeps what is written to it. */
-function collector(): Writable & { text(): string } {
+export function collector(): Writable & { text(): string } {
   const chunks: Buffer[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _encoding, done) {
