@@ -75,7 +75,9 @@ describe.each([
     const started = performance.now();
     const first = await maintenance.runOnce();
     expect(performance.now() - started).toBeLessThan(PASS_BOUND_MS);
-    expect(lines.find((line) => line.msg === 'pg_partman drops the partitions of metrics past RETENTION')).toBeDefined();
+    expect(
+      lines.find((line) => line.msg === 'pg_partman drops the partitions of metrics past RETENTION'),
+    ).toBeDefined();
     expect(first).toMatchObject({ failed: [], deferred: 0, defaultRows: { count: 0, estimated: false } });
     expect(first?.created.length).toBeLessThanOrEqual(10);
     expect(first?.created).toContain(partition);

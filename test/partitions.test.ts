@@ -326,7 +326,9 @@ describe('maintenance with pg_partman', () => {
     const result = await maintenance.runOnce();
     await maintenance.stop();
 
-    expect(lines.find((line) => line.msg === 'pg_partman drops the partitions of metrics past RETENTION')).toMatchObject({
+    expect(
+      lines.find((line) => line.msg === 'pg_partman drops the partitions of metrics past RETENTION'),
+    ).toMatchObject({
       schema: 'partman',
     });
     expect(result?.dropped.map((partition) => partition.name)).toEqual([dayName(old)]);
