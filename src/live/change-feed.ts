@@ -104,11 +104,10 @@ export class ChangeFeed {
   #readAgain = false;
   /** What the notifications since the last read announced. */
   #unread: Unread | undefined;
+  /** A failed read's retry, while it is scheduled. */
   #retry: NodeJS.Timeout | undefined;
   /** Reads (or, before the first position, locates) failed in a row. */
   #failures = 0;
-  /** A failed read's retry is scheduled. */
-  #retrying = false;
   #closed = false;
   /** Counts for the service's metrics (see live-updates.ts). */
   readonly counts = { reads: 0, rows: 0, reconnects: 0 };
@@ -150,6 +149,10 @@ export class ChangeFeed {
             return;
           }
           // Whatever was written meanwhile: rows are read from the position, the rest recomputed.
+          // Listening again is the sign that the database is back: no retry's wait holds the read.
+          clearTimeout(this.#retry);
+          this.#retry = undefined;
+          this.#failures = 0;
           this.counts.reconnects++;
           this.#unread = 'everything';
           this.#emitChanged({ op: 'RESYNC' });
@@ -173,7 +176,12 @@ export class ChangeFeed {
       (error: unknown) => {
         // Subscribers waiting for it time out on their own (ready()).
         const retryInMs = this.#failed(error, 'Could not read the latest sample id');
-        if (!this.#closed) this.#retry = setTimeout(() => this.#locate(), retryInMs);
+        if (!this.#closed) {
+          this.#retry = setTimeout(() => {
+            this.#retry = undefined;
+            this.#locate();
+          }, retryInMs);
+        }
       },
     );
   }
@@ -239,7 +247,7 @@ export class ChangeFeed {
    * After a failed read, only the retry reads: notifications meanwhile do not cut the wait short.
    */
   #read(): void {
-    if (this.#position === undefined || this.#closed || this.#retrying) return;
+    if (this.#position === undefined || this.#closed || this.#retry !== undefined) return;
     if (this.#reading) {
       this.#readAgain = true;
       return;
@@ -275,9 +283,8 @@ export class ChangeFeed {
           }
           this.#unread = withUnread(this.#unread, unread);
           clearTimeout(this.#retry);
-          this.#retrying = true;
           this.#retry = setTimeout(() => {
-            this.#retrying = false;
+            this.#retry = undefined;
             this.#read();
           }, retryInMs);
           return;

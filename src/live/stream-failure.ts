@@ -1,5 +1,3 @@
-import { DatabaseUnavailableError, isDatabaseUnavailable } from '../database/availability.js';
-
 /**
  * How a live read that failed is tried again: after 250 ms, then twice as long each time up to
  * 8 s; a stream gives up after FAILED_READS_BEFORE_GIVING_UP failures in a row (about 8 s of
@@ -21,14 +19,8 @@ export function retryDelayMs(failures: number): number {
  * response without an event would leave the client to guess; a client resumes with its cursor.
  */
 export class StreamFailure {
-  readonly error: unknown;
-
-  constructor(cause: unknown) {
-    this.error =
-      isDatabaseUnavailable(cause) && !(cause instanceof DatabaseUnavailableError)
-        ? new DatabaseUnavailableError(cause)
-        : cause;
-  }
+  /** Already classified: every read of the store comes through its availability (a DatabaseUnavailableError when away). */
+  constructor(readonly error: unknown) {}
 }
 
 /** A stream's event, or the error its StreamFailure carries, thrown for the subscriber. */
