@@ -145,22 +145,21 @@ export class PostgresChangeListener implements ChangeListener {
 
   /**
    * Resolves once `client` has heard a notification that another connection sent to a channel
-   * only it listens on; fails with DeafListenerError when none came within the connect timeout.
+   * only it listens on; fails with DeafListenerError when none came within the connect timeout of
+   * its sending (a slow connection of the sender's is not the listener's deafness).
    */
   async #provenHearing(client: pg.Client): Promise<void> {
     const channel = `metrics_api_listener_check_${randomBytes(8).toString('hex')}`;
     await client.query(`LISTEN ${channel}`);
-    let timer: NodeJS.Timeout | undefined;
-    let onNotification: ((message: pg.Notification) => void) | undefined;
-    const heard = new Promise<void>((resolve, reject) => {
-      onNotification = (message) => {
-        if (message.channel === channel) resolve();
-      };
-      client.on('notification', onNotification);
-      timer = setTimeout(() => reject(new DeafListenerError(this.#connectTimeoutMs)), this.#connectTimeoutMs);
+    let heardIt: () => void = () => {};
+    const heard = new Promise<void>((resolve) => {
+      heardIt = resolve;
     });
-    // Unhandled until awaited below: a rejection before then is still this check's.
-    heard.catch(() => {});
+    const onNotification = (message: pg.Notification) => {
+      if (message.channel === channel) heardIt();
+    };
+    client.on('notification', onNotification);
+    let timer: NodeJS.Timeout | undefined;
     try {
       const notifier = new pg.Client({
         connectionString: this.#url,
@@ -174,10 +173,18 @@ export class PostgresChangeListener implements ChangeListener {
       } finally {
         await notifier.end().catch(() => {});
       }
-      await heard;
+      await Promise.race([
+        heard,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new DeafListenerError(this.#connectTimeoutMs)),
+            this.#connectTimeoutMs,
+          );
+        }),
+      ]);
     } finally {
       clearTimeout(timer);
-      if (onNotification) client.off('notification', onNotification);
+      client.off('notification', onNotification);
     }
     await client.query(`UNLISTEN ${channel}`);
   }
