@@ -2,7 +2,7 @@ import type { Config } from '../config.js';
 import { EmbeddedChangeListener } from '../database/change-listener.js';
 import { connectPostgres } from '../database/connection.js';
 import { EmbeddedDatabaseInUseError } from '../database/embedded.js';
-import { type Database, openDatabase } from '../database/open.js';
+import { COMMAND_CONNECTIONS, type Database, openDatabase } from '../database/open.js';
 import type { Logger } from '../observability/logger.js';
 
 /**
@@ -22,7 +22,8 @@ export async function openCommandDatabase(config: Config, logger: Logger): Promi
       'Writing through the running server',
     );
     const connection = connectPostgres(url, {
-      poolSize: config.databasePoolSize,
+      // The one connection the server keeps for a command (see open.ts): commands write in turn.
+      poolSize: COMMAND_CONNECTIONS,
       connectTimeoutMs: config.databaseConnectTimeoutMs,
       logger,
       // PGlite's wire protocol takes no COPY FROM STDIN, as for the server itself.

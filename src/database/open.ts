@@ -4,6 +4,9 @@ import { type ChangeListener, EmbeddedChangeListener, PostgresChangeListener } f
 import { connectPostgres, type PostgresConnection } from './connection.js';
 import { startEmbeddedDatabase } from './embedded.js';
 
+/** Connections the embedded database's socket keeps for a command (ingest, seed, ...) writing through a running server. */
+export const COMMAND_CONNECTIONS = 1;
+
 export interface Database extends PostgresConnection {
   url: string;
   /** Whether this is the embedded PGlite database rather than `DATABASE_URL`. */
@@ -50,8 +53,8 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
   }
   const embedded = await startEmbeddedDatabase({
     dataDir: config.embedded.dataDir,
-    // The pool's connections and readiness's own (ProbeConnection).
-    maxConnections: config.databasePoolSize + 1,
+    // The pool's connections, readiness's own (ProbeConnection), and a command's writing through it.
+    maxConnections: config.databasePoolSize + 1 + COMMAND_CONNECTIONS,
     logger,
   });
   const changes = new EmbeddedChangeListener((statement) => connection.pool.query(statement));
