@@ -110,6 +110,9 @@ export function operationCost(
   const operation = getOperationAST(document, operationName);
   const rootType = operation && schema.getRootType(operation.operation);
   if (!operation || !rootType) return undefined;
+  // No field of Mutation is priced, and a mutation's variables (up to INGEST_MAX_SAMPLES samples)
+  // would be coerced here once more before execution coerces them.
+  if (operation.operation === 'mutation') return undefined;
   const variables = getVariableValues(schema, operation.variableDefinitions ?? [], rawVariables ?? {}, {
     maxErrors: 1,
   });
