@@ -275,8 +275,13 @@ export function useGraphQLOverSSE(options: SseProtocolOptions): Plugin {
     );
   }
 
-  async function handle(request: Request, serverContext: unknown, fetchAPI: FetchAPI): Promise<Response> {
-    const token = request.headers.get(TOKEN_HEADER) ?? new URL(request.url).searchParams.get(TOKEN_PARAMETER);
+  async function handle(
+    request: Request,
+    url: URL,
+    serverContext: unknown,
+    fetchAPI: FetchAPI,
+  ): Promise<Response> {
+    const token = request.headers.get(TOKEN_HEADER) ?? url.searchParams.get(TOKEN_PARAMETER);
     if (token !== null && !TOKEN_FORMAT.test(token)) {
       return coded(
         400,
@@ -317,7 +322,7 @@ export function useGraphQLOverSSE(options: SseProtocolOptions): Plugin {
     onRequest({ request, url, serverContext, fetchAPI, endResponse }) {
       if (url.pathname !== endpoint) return;
       serverContexts.set(request, serverContext as Record<string, unknown>);
-      return handle(request, serverContext, fetchAPI).then(endResponse);
+      return handle(request, url, serverContext, fetchAPI).then(endResponse);
     },
     onDispose() {
       for (const [token, reservation] of reservations) {

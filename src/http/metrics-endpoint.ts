@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import { bearerTokenMatches } from '../graphql/authorization.js';
+import { bearerTokenMatcher } from '../graphql/authorization.js';
 import { jsonError } from './json.js';
 import { NO_SNIFF_HEADERS } from './security-headers.js';
 
@@ -14,7 +14,7 @@ export interface MetricsEndpoint {
 
 /** `GET /metrics` as a fetch handler, for the main port. */
 export async function metricsResponse(request: Request, endpoint: MetricsEndpoint): Promise<Response> {
-  if (endpoint.token && !bearerTokenMatches(request.headers.get('authorization'), endpoint.token)) {
+  if (endpoint.token && !bearerTokenMatcher([endpoint.token])(request.headers.get('authorization'))) {
     const response = jsonError(
       401,
       'Unauthorized',

@@ -1,5 +1,5 @@
 import type { Plugin } from 'graphql-yoga';
-import { bearerTokenMatches } from '../graphql/authorization.js';
+import { bearerTokenMatcher } from '../graphql/authorization.js';
 import { jsonError, jsonResponse } from './json.js';
 
 const MISSING =
@@ -21,13 +21,13 @@ export function useReadAccess(options: {
 }): Plugin {
   const { readTokens, writeToken, graphqlPaths, restPaths } = options;
   if (readTokens === undefined) return {};
-  const tokens = writeToken === undefined ? [...readTokens] : [...readTokens, writeToken];
+  const matches = bearerTokenMatcher(writeToken === undefined ? readTokens : [...readTokens, writeToken]);
   return {
     onRequest({ request, url, endResponse }) {
       const graphql = graphqlPaths.includes(url.pathname);
       if (request.method === 'OPTIONS' || (!graphql && !restPaths.includes(url.pathname))) return;
       const header = request.headers.get('authorization');
-      if (bearerTokenMatches(header, ...tokens)) return;
+      if (matches(header)) return;
       const message = header === null ? MISSING : INVALID;
       const response = graphql
         ? jsonResponse({ errors: [{ message, extensions: { code: 'UNAUTHENTICATED' } }] }, 401)
