@@ -5,29 +5,24 @@ import { parseDurationSeconds } from './domain/duration.js';
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const duration = z.string().transform((text, context) => {
-  const seconds = parseDurationSeconds(text);
-  if (seconds === undefined) {
-    context.addIssue({ code: 'custom', message: `must be a duration such as 90d, 1h or 30m, got "${text}"` });
-    return z.NEVER;
-  }
-  return seconds;
-});
+/** Seconds from a duration's text; `expected` says what was wanted when the text is not one. */
+const durationOf = (expected: string) =>
+  z.string().transform((text, context) => {
+    const seconds = parseDurationSeconds(text);
+    if (seconds === undefined) {
+      context.addIssue({ code: 'custom', message: `must be ${expected}, got "${text}"` });
+      return z.NEVER;
+    }
+    return seconds;
+  });
+const duration = durationOf('a duration such as 90d, 1h or 30m');
 const HOUR_SECONDS = 3600;
 const DAY_SECONDS = 86_400;
 /** A duration, or `0`/`off` for none (undefined). */
-const optionalDuration = z.string().transform((text, context) => {
-  if (/^\s*(0|off)\s*$/i.test(text)) return undefined;
-  const seconds = parseDurationSeconds(text);
-  if (seconds === undefined) {
-    context.addIssue({
-      code: 'custom',
-      message: `must be a duration such as 1d or 12h, or 0/off, got "${text}"`,
-    });
-    return z.NEVER;
-  }
-  return seconds;
-});
+const optionalDuration = z
+  .string()
+  .transform((text) => (/^\s*(0|off)\s*$/i.test(text) ? undefined : text))
+  .pipe(durationOf('a duration such as 1d or 12h, or 0/off').optional());
 /** A comma-separated list; blank items are dropped. */
 const list = z.string().transform((text) =>
   text

@@ -19,3 +19,17 @@ export function parseDurationSeconds(value: unknown): number | undefined {
   }
   return seconds !== undefined && Number.isSafeInteger(seconds) && seconds > 0 ? seconds : undefined;
 }
+
+/** Whole seconds as a duration is written (the inverse of parseDurationSeconds): 1d, 12h, 1h30m. */
+export function formatDurationSeconds(seconds: number): string {
+  let rest = seconds;
+  let text = '';
+  for (const unit of ['d', 'h', 'm', 's']) {
+    const size = UNIT_SECONDS[unit] as number;
+    if (rest >= size) {
+      text += `${Math.floor(rest / size)}${unit}`;
+      rest %= size;
+    }
+  }
+  return text || '0s';
+}

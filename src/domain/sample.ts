@@ -4,6 +4,7 @@
  * failing INSERT would abort its whole batch, not just the bad row.
  */
 
+import { formatDurationSeconds } from './duration.js';
 import { checkTimestampMs, DECIMAL, describe, epochSecondsToMs, parseTimestamp, typeName } from './time.js';
 
 /** Largest concurrency the `integer` column holds. */
@@ -45,30 +46,10 @@ export function futureHorizon(
     : { latestMs: nowMs + maxFutureSeconds * 1000, maxFutureSeconds };
 }
 
-const DURATION_UNITS: [string, number][] = [
-  ['d', 86_400],
-  ['h', 3600],
-  ['m', 60],
-  ['s', 1],
-];
-
-/** Whole seconds as MAX_FUTURE is written: 1d, 12h, 1h30m. */
-function durationText(seconds: number): string {
-  let rest = seconds;
-  let text = '';
-  for (const [unit, size] of DURATION_UNITS) {
-    if (rest >= size) {
-      text += `${Math.floor(rest / size)}${unit}`;
-      rest %= size;
-    }
-  }
-  return text || '0s';
-}
-
 /** Problems with a valid timestamp beyond the horizon, or `null`. */
 export function checkHorizon(timestampMs: number, horizon: FutureHorizon | undefined): string | null {
   if (horizon === undefined || timestampMs <= horizon.latestMs) return null;
-  return `${new Date(timestampMs).toISOString()} is more than ${durationText(horizon.maxFutureSeconds)} ahead of now (MAX_FUTURE)`;
+  return `${new Date(timestampMs).toISOString()} is more than ${formatDurationSeconds(horizon.maxFutureSeconds)} ahead of now (MAX_FUTURE)`;
 }
 
 /** Problems with a CPU load that is already a number, or `null`. */

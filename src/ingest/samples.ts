@@ -1,4 +1,5 @@
 import { futureHorizon, type MetricSample, validateRecord } from '../domain/sample.js';
+import type { OperationScope } from '../observability/operation-scope.js';
 import type { MetricStore } from '../store/metric-store.js';
 import type { BatchCounts, BatchTarget, ConflictMode } from '../store/sample-batch.js';
 import { BatchWriter } from './batch-writer.js';
@@ -29,14 +30,14 @@ export interface SamplesResult extends BatchCounts {
  * stored whole or not at all and its counts are never half true.
  */
 export async function ingestSamples(
-  store: Pick<MetricStore, 'writeBatch' | 'inTransaction'>,
+  store: Pick<MetricStore, 'inTransaction'>,
   inputs: readonly SampleInput[],
   options: {
     onConflict?: ConflictMode;
     batchSize?: number;
     maxFutureSeconds?: number | undefined;
     /** The request's: the statements are traced in its trace and recorded for its slow-operation log. */
-    scope?: Parameters<MetricStore['inTransaction']>[1];
+    scope?: OperationScope;
   } = {},
 ): Promise<SamplesResult> {
   const rejected: SampleRejection[] = [];

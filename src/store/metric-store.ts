@@ -364,7 +364,6 @@ export class MetricStore implements BatchTarget {
   readonly #conflicts: ConflictMemory = { lastBatchConflicted: false };
   /** This store with every read on the primary: for a client that must see its own writes, and for live updates. */
   readonly primary: MetricStore;
-  readonly hasReplica: boolean;
   /** Where the replica's replay is behind the primary's positions, probe by probe (readiness). */
   readonly #replayLag = new ReplayLag();
   /** The partitions of `metrics`, on the primary. */
@@ -395,7 +394,6 @@ export class MetricStore implements BatchTarget {
     this.#exactPercentileMaxRows = exactPercentileMaxRows;
     this.#primary = server(primary, telemetry);
     this.#reads = replica ? server(replica.connection, replica.telemetry) : this.#primary;
-    this.hasReplica = replica !== undefined;
     this.primary = replica
       ? new MetricStore(primary, telemetry, undefined, { exactPercentileMaxRows })
       : this;
