@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCK_FILE } from '../src/database/embedded.js';
 import { runScript, scriptEnv } from './support/ingest.js';
 import { closedPort } from './support/ports.js';
-import { type ServerProcess, spawnServer, startServer } from './support/server-process.js';
+import { runUntilExit, type ServerProcess, startServer } from './support/server-process.js';
 import { SseSubscription } from './support/sse.js';
 
 let tempDir: string;
@@ -48,6 +48,8 @@ async function deadPid(): Promise<number> {
 
 describe('an embedded data directory', () => {
   let server: ServerProcess;
+  // Stopped by the last test; here too when an earlier one fails.
+  afterAll(() => server?.stop());
 
   it('lets the ingest command write through the running server, whose subscribers see the rows', async () => {
     server = await startServer(env);
@@ -80,13 +82,12 @@ describe('an embedded data directory', () => {
   }, 180_000);
 
   it('refuses a second server before it opens the folder, naming the first one', async () => {
-    const second = spawnServer(env, { port: await closedPort() });
-    const [code] = await once(second.child, 'exit');
-    expect(code).toBe(1);
-    expect(second.output()).toContain(`is open in process ${server.child.pid}`);
-    expect(second.output()).not.toContain('Opening the embedded database');
+    const second = await runUntilExit(env, { port: await closedPort() });
+    expect(second.code).toBe(1);
+    expect(second.output).toContain(`is open in process ${server.child.pid}`);
+    expect(second.output).not.toContain('Opening the embedded database');
     // The fix, not a stack trace.
-    expect(second.output()).not.toMatch(/^\s+at /m);
+    expect(second.output).not.toMatch(/^\s+at /m);
     // The first one is unharmed.
     expect(await summaryCount(server.url)).toBeGreaterThan(0);
   }, 60_000);

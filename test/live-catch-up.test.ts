@@ -1,6 +1,5 @@
 // Many subscriptions replaying from the first cursor share LIVE_MAX_CATCHUP_READS catch-up reads:
 // pages keep being answered while they replay, and every replay still gets every sample once.
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeAddedCursor } from '../src/domain/cursor.js';
 import type { App } from '../src/http/app.js';
@@ -16,14 +15,11 @@ const REPLAY = `subscription($after: String) {
 const PAGE = '{ metrics(first: 100, start: "2026-05-01T00:30:00Z") { edges { node { cpuLoad } } } }';
 
 let db: TestDatabase;
-let sql: pg.Client;
 let app: App;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  sql = new pg.Client(db.url);
-  await sql.connect();
-  await sql.query(
+  await db.pool.query(
     `INSERT INTO metrics ("timestamp", cpu_load, concurrency)
      SELECT '2026-05-01'::timestamptz + make_interval(secs => i), 0.5, 1 FROM generate_series(1, $1) AS i`,
     [ROWS],
@@ -34,7 +30,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await app?.dispose();
-  await sql?.end();
   await db?.drop();
 });
 
@@ -49,10 +44,14 @@ async function replay(): Promise<number> {
   const reader = (response.body as ReadableStream<Uint8Array>).getReader();
   const decoder = new TextDecoder();
   let samples = 0;
+  // Events are counted whole: a chunk may end inside one, whose rest comes with the next chunk.
+  let unfinished = '';
   while (samples < ROWS) {
     const { value, done } = await reader.read();
     if (done) throw new Error(`the stream ended after ${samples} samples`);
-    samples += (decoder.decode(value).match(/"concurrency"/g) ?? []).length;
+    const events = (unfinished + decoder.decode(value, { stream: true })).split('\n\n');
+    unfinished = events.pop() ?? '';
+    for (const event of events) samples += (event.match(/"concurrency"/g) ?? []).length;
   }
   await reader.cancel();
   return samples;

@@ -15,7 +15,7 @@ import { projectRoot } from '../src/paths.js';
 import { createEmptyDatabase, createTestDatabase, type TestDatabase } from './support/database.js';
 import { WITHOUT_DOTENV } from './support/environment.js';
 import { closedPort } from './support/ports.js';
-import { spawnServer } from './support/server-process.js';
+import { runUntilExit as runServerUntilExit } from './support/server-process.js';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -305,23 +305,12 @@ describe('METRICS_PORT', () => {
   });
 });
 
-/** Runs `src/main.ts` with `env` (PORT included) until it exits (within `timeoutMs`): its exit code and output. */
-async function runUntilExit(
-  { PORT, ...env }: Record<string, string>,
-  timeoutMs = 60_000,
-): Promise<{ code: number | null; output: string }> {
-  const { child, output } = spawnServer(
+/** Runs `src/main.ts` with `env` (PORT included) until it exits: its exit code and output. */
+const runUntilExit = ({ PORT, ...env }: Record<string, string>) =>
+  runServerUntilExit(
     { ...cleanEnv(), ...WITHOUT_DOTENV, NODE_ENV: 'test', LOG_LEVEL: 'info', ...env },
     { port: Number(PORT) },
   );
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  try {
-    const [code] = await once(child, 'exit');
-    return { code: code as number | null, output: output() };
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** What a refusal to start must not print: a stack trace, or that it serves. */
 function expectPlainRefusal({ code, output }: { code: number | null; output: string }) {

@@ -34,6 +34,21 @@ export function spawnServer(env: NodeJS.ProcessEnv, options: { cwd?: string; por
   return { child, output: () => output };
 }
 
+/** Spawns the server and waits for it to exit (killed past `timeoutMs`): its exit code and output. */
+export async function runUntilExit(
+  env: NodeJS.ProcessEnv,
+  options: { port: number; timeoutMs?: number },
+): Promise<{ code: number | null; output: string }> {
+  const { child, output } = spawnServer(env, { port: options.port });
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+  try {
+    const [code] = await once(child, 'exit');
+    return { code: code as number | null, output: output() };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Waits until a spawned process prints `text`, failing with its output when it exits first or takes over `timeoutMs`. */
 export async function waitForOutput(
   spawned: { child: ChildProcess; output(): string },
