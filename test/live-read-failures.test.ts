@@ -2,7 +2,6 @@
 // notifications) backs off, logs, and ends with a coded error after a bounded number of tries,
 // instead of retrying every second for as long as its client stays connected.
 import { Writable } from 'node:stream';
-import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeAddedCursor } from '../src/domain/cursor.js';
@@ -25,7 +24,6 @@ const logger = pino(
 const WARN = 40;
 
 let db: TestDatabase;
-let sql: pg.Client;
 let proxy: TcpProxy;
 let served: ServedApp;
 let live: LiveUpdates;
@@ -33,9 +31,7 @@ let pool: ReturnType<typeof connectTest>;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  sql = new pg.Client(db.url);
-  await sql.connect();
-  await sql.query(
+  await db.pool.query(
     `INSERT INTO metrics ("timestamp", cpu_load, concurrency) SELECT t, 0.5, 1 FROM generate_series('2026-02-01'::timestamptz, '2026-02-01 00:00:02', '1 second') AS t`,
   );
   const target = new URL(db.url);
@@ -58,7 +54,6 @@ afterAll(async () => {
   await served?.close();
   await pool?.close();
   await proxy?.stop();
-  await sql?.end();
   await db?.drop();
 });
 
@@ -83,7 +78,9 @@ describe('live streams whose reads keep failing', () => {
     await replaying.opened;
     expect(replaying.status).toBe(200);
     // A write the listener hears: the feed's read of it fails, and the live summary's recomputation.
-    await sql.query(`INSERT INTO metrics ("timestamp", cpu_load, concurrency) VALUES ('2026-02-02', 1, 1)`);
+    await db.pool.query(
+      `INSERT INTO metrics ("timestamp", cpu_load, concurrency) VALUES ('2026-02-02', 1, 1)`,
+    );
 
     for (const stream of [replaying, following, summary]) {
       await stream.until(() => stream.completed, 30_000, 'the stream to end');

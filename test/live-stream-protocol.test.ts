@@ -1,7 +1,6 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { createClient, type ExecutionResult, NetworkError } from 'graphql-sse';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LiveUpdates } from '../src/live/live-updates.js';
 import { createTestService } from './support/app.js';
@@ -20,15 +19,12 @@ const FLOOD = 2000;
 const OPERATIONS = 3;
 
 let db: TestDatabase;
-let sql: pg.Client;
 let served: ServedApp;
 let live: LiveUpdates;
 let nextSecond = Date.parse('2026-04-01T00:00:00Z') / 1000;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  sql = new pg.Client(db.url);
-  await sql.connect();
   const service = createTestService(db, {
     STREAM_RESERVATION_TTL_MS: String(TTL_MS),
     MAX_STREAM_RESERVATIONS: String(TOTAL),
@@ -43,7 +39,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await served?.close();
-  await sql?.end();
   await db?.drop();
 });
 
@@ -69,7 +64,7 @@ async function until(condition: () => boolean | Promise<boolean>, what: string, 
 
 async function insertSamples(count: number): Promise<void> {
   const times = Array.from({ length: count }, () => new Date(nextSecond++ * 1000).toISOString());
-  await sql.query(
+  await db.pool.query(
     `INSERT INTO metrics ("timestamp", cpu_load, concurrency) SELECT t, 0.5, 1 FROM unnest($1::timestamptz[]) AS t`,
     [times],
   );
