@@ -8,9 +8,9 @@
  */
 
 /** The longest label value kept: an operation name is an identifier, rarely longer than a sentence. */
-export const MAX_LABEL_LENGTH = 64;
+const MAX_LABEL_LENGTH = 64;
 /** The label value that stands for every value past a label's distinct values. */
-export const OTHER_LABEL = '(other)';
+const OTHER_LABEL = '(other)';
 /** The longest string a log line or a span attribute keeps. */
 export const MAX_TEXT_LENGTH = 2048;
 /** The most items of a list a log line keeps. */
@@ -51,7 +51,7 @@ export function shortLabel(value: string): string {
 export class LabelValues {
   readonly #seen = new Set<string>();
 
-  constructor(readonly maxValues: number) {}
+  constructor(private readonly maxValues: number) {}
 
   bounded(value: string): string {
     const label = shortLabel(value);
