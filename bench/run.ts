@@ -39,6 +39,7 @@ import {
   machineBusyMs,
   mustRun,
   NODE_FLAGS,
+  productionEnv,
   runCommand,
   Service,
 } from './lib/processes.js';
@@ -228,16 +229,12 @@ async function runHttp(
 ): Promise<WorkloadResult[]> {
   const [servicePort, baselinePort] = [await freePort(), await freePort()];
   const serviceArgs = args['cpu-prof'] ? [...PROFILE_FLAGS, ...serviceCommand.args] : serviceCommand.args;
-  const service = Service.start('service', serviceCommand.command, serviceArgs, {
-    ...process.env,
-    NODE_ENV: 'production',
-    // Production refuses to start with an unprotected /metrics; this one listens on loopback alone.
-    METRICS_PUBLIC: 'true',
-    DATABASE_URL: benchUrl,
-    LOG_LEVEL: 'warn',
-    HOST: '127.0.0.1',
-    PORT: String(servicePort),
-  });
+  const service = Service.start(
+    'service',
+    serviceCommand.command,
+    serviceArgs,
+    productionEnv(process.env, benchUrl, servicePort),
+  );
   const baselineEnv = (port: number, mode: 'limit' | 'old') => ({
     ...process.env,
     DATABASE_URL: benchUrl,

@@ -8,7 +8,7 @@
 import { request } from 'node:http';
 import pg from 'pg';
 import { databaseUrl, prepareDatabase } from './dataset.js';
-import { cpuMsByPid, freePort, Service } from './processes.js';
+import { cpuMsByPid, freePort, productionEnv, Service } from './processes.js';
 
 /** `sample`: metricsAdded, one SSE event per sample; `batch`: metricsAddedBatch, one per write. */
 export type LiveShape = 'sample' | 'batch';
@@ -158,17 +158,12 @@ export async function benchLiveDelivery(options: LiveDeliveryOptions): Promise<L
   await prepareDatabase(url, true);
   const ports = [await freePort(), await freePort()];
   const replicas = ports.map((port, i) =>
-    Service.start(`replica ${i + 1}`, options.service.command, options.service.args, {
-      ...process.env,
-      NODE_ENV: 'production',
-      // Production refuses to start with an unprotected /metrics; this one listens on loopback alone.
-      METRICS_PUBLIC: 'true',
-      DATABASE_URL: url,
-      LOG_LEVEL: 'warn',
-      ACCESS_LOG: 'false',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-    }),
+    Service.start(
+      `replica ${i + 1}`,
+      options.service.command,
+      options.service.args,
+      productionEnv(process.env, url, port, { ACCESS_LOG: 'false' }),
+    ),
   );
   const writer = new pg.Client({ connectionString: url });
   try {

@@ -8,7 +8,7 @@ import { createServer } from 'node:http';
 import { buildAt } from './builds.js';
 import type { LoadOptions, LoadResult } from './load.js';
 import { runLoad } from './load.js';
-import { freePort, NODE_FLAGS, Service } from './processes.js';
+import { freePort, NODE_FLAGS, productionEnv, Service } from './processes.js';
 import { workloads } from './workloads.js';
 
 /** The last commit before src/observability/ had its instrumentation (issue 10). */
@@ -67,18 +67,7 @@ export async function benchObservability(options: {
   const env = (extra: Record<string, string>, port: number): NodeJS.ProcessEnv => {
     const clean = { ...process.env };
     for (const name of Object.keys(clean)) if (name.startsWith('OTEL_')) delete clean[name];
-    return {
-      ...clean,
-      NODE_ENV: 'production',
-      // The bench scrapes /metrics on the main port, which production otherwise refuses to serve openly.
-      METRICS_PUBLIC: 'true',
-      DATABASE_URL: options.databaseUrl,
-      LOG_LEVEL: 'warn',
-      ACCESS_LOG: 'false',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      ...extra,
-    };
+    return productionEnv(clean, options.databaseUrl, port, { ACCESS_LOG: 'false', ...extra });
   };
   const traced = { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, OTEL_SERVICE_NAME: 'metrics-api-bench' };
   const variants: { name: string; command: string; args: string[]; env: Record<string, string> }[] = [

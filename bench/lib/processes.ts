@@ -11,6 +11,29 @@ import { setTimeout as sleep } from 'node:timers/promises';
  */
 export const NODE_FLAGS = ['--max-semi-space-size=64'];
 
+/**
+ * The environment of a service the bench starts: `base` (the bench's own, or one cleaned of some
+ * variables) with production mode on `databaseUrl`, listening on `port` of loopback.
+ */
+export function productionEnv(
+  base: NodeJS.ProcessEnv,
+  databaseUrl: string,
+  port: number,
+  extra: NodeJS.ProcessEnv = {},
+): NodeJS.ProcessEnv {
+  return {
+    ...base,
+    NODE_ENV: 'production',
+    // Production refuses to start with an unprotected /metrics; this one listens on loopback alone.
+    METRICS_PUBLIC: 'true',
+    DATABASE_URL: databaseUrl,
+    LOG_LEVEL: 'warn',
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    ...extra,
+  };
+}
+
 export interface CommandResult {
   code: number | null;
   stdout: string;

@@ -26,7 +26,7 @@ import {
   recreateDatabase,
   withClient,
 } from './dataset.js';
-import { freePort, mustRun, NODE_FLAGS, Service } from './processes.js';
+import { freePort, mustRun, NODE_FLAGS, productionEnv, Service } from './processes.js';
 
 export const SCALE = {
   rows: 31_536_000,
@@ -293,17 +293,12 @@ export async function benchScale(benchUrl: string, log: (line: string) => void):
     await withClient(url, (client) => client.query('VACUUM (ANALYZE) metrics'));
 
     const port = await freePort();
-    const service = Service.start('service', process.execPath, [...NODE_FLAGS, target.main], {
-      ...process.env,
-      NODE_ENV: 'production',
-      // Production refuses to start with an unprotected /metrics; this one listens on loopback alone.
-      METRICS_PUBLIC: 'true',
-      DATABASE_URL: url,
-      LOG_LEVEL: 'warn',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      AGGREGATE_CACHE_BYTES: '0',
-    });
+    const service = Service.start(
+      'service',
+      process.execPath,
+      [...NODE_FLAGS, target.main],
+      productionEnv(process.env, url, port, { AGGREGATE_CACHE_BYTES: '0' }),
+    );
     const serviceUrl = `http://127.0.0.1:${port}`;
     const answered: ScaleDatabase['questions'] = [];
     try {
