@@ -164,8 +164,10 @@ function verbOf(text: string): string {
  * range it makes. Without pg_partman, retention does nothing (a warning for each distinct reason).
  *
  * Every step of a pass (one partition made, one dropped) is a transaction of its own, under the
- * policy's lock and statement timeouts, so that serving never waits on a pass for longer than the
- * lock timeout; a step that fails is reported and the pass goes on.
+ * policy's lock and statement timeouts: a step never queues behind serving for longer than the lock
+ * timeout, and a step that fails is reported and the pass goes on. Reads of `metrics` never wait on
+ * a step; a read that reaches the default partition waits while a step scans it (ATTACH checks it
+ * holds no row of the new range), for as long as that scan takes, at most the statement timeout.
  */
 export class MetricPartitions {
   constructor(
