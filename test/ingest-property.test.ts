@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import type { ConflictMode } from '../src/domain/writes.js';
 import {
   type IngestOptions,
   type IngestSummary,
@@ -11,7 +12,6 @@ import {
 import type { SourceItem } from '../src/ingest/readers.js';
 import { type Format, READERS } from '../src/ingest/sources.js';
 import { MetricStore } from '../src/store/metric-store.js';
-import type { ConflictMode } from '../src/store/sample-batch.js';
 import { ingestFixture, storedRows } from './support/ingest.js';
 
 const fixture = ingestFixture();

@@ -2,10 +2,10 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config.js';
 import { PostgresChangeListener } from '../src/database/change-listener.js';
+import type { StoredMetric } from '../src/domain/metric.js';
 import { createLiveUpdates, type LiveUpdates } from '../src/live/live-updates.js';
 import { type StreamFailure, unlessFailed } from '../src/live/stream-failure.js';
 import { createLogger } from '../src/observability/logger.js';
-import type { StoredMetric } from '../src/store/metric-store.js';
 import { MetricStore } from '../src/store/metric-store.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 

@@ -1,3 +1,11 @@
+/** One bucket of a series: the samples whose timestamps fall in [start, start + bucket). */
+export interface MetricBucket {
+  start: Date;
+  count: number;
+  cpuLoad: { min: number; max: number; avg: number };
+  concurrency: { min: number; max: number; avg: number };
+}
+
 /**
  * How many epoch-aligned buckets of `bucketSeconds` a window touches: the first bucket starts at or
  * before `start`, so a window shorter than a bucket can still span two.

@@ -1,6 +1,7 @@
 import type { Tracer } from '@opentelemetry/api';
 import type { MetricSample } from '../domain/sample.js';
-import { Batch, type BatchCounts, type BatchTarget, type ConflictMode } from '../store/sample-batch.js';
+import type { BatchCounts, ConflictMode } from '../domain/writes.js';
+import { Batch, type BatchTarget } from '../store/sample-batch.js';
 
 /**
  * Collects samples into batches and writes them one after another, with at most one batch being

@@ -11,7 +11,8 @@ import {
   type Problem,
   validateRecordInto,
 } from '../domain/sample.js';
-import type { BatchCounts, BatchTarget, ConflictMode } from '../store/sample-batch.js';
+import type { BatchCounts, ConflictMode } from '../domain/writes.js';
+import type { BatchTarget } from '../store/sample-batch.js';
 import { BatchWriter } from './batch-writer.js';
 import { type Format, type InputSource, openInput, READERS } from './sources.js';
 

@@ -1,7 +1,8 @@
 import { futureHorizon, type MetricSample, validateRecord } from '../domain/sample.js';
+import type { BatchCounts, ConflictMode } from '../domain/writes.js';
 import type { OperationScope } from '../observability/operation-scope.js';
 import type { MetricStore } from '../store/metric-store.js';
-import type { BatchCounts, BatchTarget, ConflictMode } from '../store/sample-batch.js';
+import type { BatchTarget } from '../store/sample-batch.js';
 import { BatchWriter } from './batch-writer.js';
 import { DEFAULT_BATCH_SIZE } from './pipeline.js';
 

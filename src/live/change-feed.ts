@@ -1,7 +1,8 @@
 import { DatabaseUnavailableError, within } from '../database/availability.js';
 import type { ChangeListener } from '../database/change-listener.js';
+import type { AnnouncedRows, StoredMetric } from '../domain/metric.js';
 import type { Logger } from '../observability/logger.js';
-import type { AnnouncedRows, MetricStore, StoredMetric } from '../store/metric-store.js';
+import type { MetricStore } from '../store/metric-store.js';
 import { FAILED_READS_BEFORE_GIVING_UP, retryDelayMs } from './stream-failure.js';
 
 /** What changed in `metrics`, as far as a notification tells: rows with timestamps in [from, to]. */

@@ -1,6 +1,8 @@
 import { Repeater, SlidingBuffer } from 'graphql-yoga';
+import type { MetricBucket } from '../domain/series.js';
+import type { MetricSummary } from '../domain/summary.js';
 import type { Logger } from '../observability/logger.js';
-import type { MetricBucket, MetricStore, MetricSummary } from '../store/metric-store.js';
+import type { MetricStore } from '../store/metric-store.js';
 import type { ChangeFeed, ChangeNotice } from './change-feed.js';
 import { FAILED_READS_BEFORE_GIVING_UP, retryDelayMs, StreamFailure } from './stream-failure.js';
 

@@ -1,5 +1,6 @@
+import type { StoredMetric } from '../domain/metric.js';
 import type { Logger } from '../observability/logger.js';
-import type { MetricStore, StoredMetric } from '../store/metric-store.js';
+import type { MetricStore } from '../store/metric-store.js';
 import { type ChangeFeed, READ_BATCH } from './change-feed.js';
 import type { ReadPermits } from './read-permits.js';
 import { FAILED_READS_BEFORE_GIVING_UP, retryDelayMs, StreamFailure } from './stream-failure.js';

@@ -1,8 +1,10 @@
 import type { Meter } from '@opentelemetry/api';
 import { LRUCache } from 'lru-cache';
+import type { MetricBucket } from '../domain/series.js';
+import type { MetricSummary } from '../domain/summary.js';
 import { epochMillisecondsText, type TimeRange } from '../domain/time.js';
 import type { OperationScope } from '../observability/operation-scope.js';
-import type { AtRevision, MetricBucket, MetricStore, MetricSummary } from './metric-store.js';
+import type { AtRevision, MetricStore } from './metric-store.js';
 
 /**
  * Heap bytes one remembered answer takes, with its key, revision and the cache's bookkeeping

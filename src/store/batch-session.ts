@@ -2,8 +2,9 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import type { ConflictMode } from '../domain/writes.js';
 import { encodeBinaryCopy } from './copy-binary.js';
-import { type Batch, type BatchResult, type BatchTarget, type ConflictMode, dedupe } from './sample-batch.js';
+import { type Batch, type BatchResult, type BatchTarget, dedupe } from './sample-batch.js';
 import type { StatementRunner } from './statement-runner.js';
 import { METRICS } from './tables.js';
 

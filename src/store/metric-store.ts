@@ -3,6 +3,7 @@ import type { DatabaseAvailability } from '../database/availability.js';
 import type { PostgresConnection } from '../database/connection.js';
 import type { ProbeConnection } from '../database/probe-connection.js';
 import { parseLsn, ReplayLag } from '../database/replay-lag.js';
+import type { AnnouncedRows, StoredMetric } from '../domain/metric.js';
 import type { Page, PageRequest, SortDirection } from '../domain/paging.js';
 import {
   percentileSelection,
@@ -17,7 +18,10 @@ import {
   type RollupLevel,
   windowParts,
 } from '../domain/rollup-plan.js';
+import type { MetricBucket } from '../domain/series.js';
+import type { MetricSummary } from '../domain/summary.js';
 import type { TimeRange } from '../domain/time.js';
+import type { ConflictMode } from '../domain/writes.js';
 import { Prisma, type PrismaClient } from '../generated/prisma/client.js';
 import type { DatabaseTelemetry } from '../observability/database-telemetry.js';
 import type { OperationScope } from '../observability/operation-scope.js';
@@ -25,7 +29,7 @@ import { BatchSession, type ConflictMemory } from './batch-session.js';
 import { MetricPartitions, type Partition, type PartitionIds, quoteIdentifier } from './metric-partitions.js';
 import { fastTimestamptzTypes } from './pg-timestamptz.js';
 import { partialAggregates, rawRowsOf, rollupRowsOf } from './rollup-sql.js';
-import type { Batch, BatchResult, BatchTarget, ConflictMode } from './sample-batch.js';
+import type { Batch, BatchResult, BatchTarget } from './sample-batch.js';
 import type { StatementRunner } from './statement-runner.js';
 import { METRICS, REVISION } from './tables.js';
 import { withTransaction } from './transaction.js';
@@ -50,47 +54,6 @@ export interface ReplicaState {
 export interface AtRevision<T> {
   revision: string;
   value: T;
-}
-
-/** One stored sample. */
-export interface StoredMetric {
-  id: bigint;
-  timestamp: Date;
-  cpuLoad: number;
-  concurrency: number;
-}
-
-export interface MetricSummary {
-  count: number;
-  firstTimestamp: Date | null;
-  lastTimestamp: Date | null;
-  cpuLoad: {
-    min: number | null;
-    max: number | null;
-    avg: number | null;
-    p50: number | null;
-    p95: number | null;
-    p99: number | null;
-  };
-  concurrency: { min: number | null; max: number | null; avg: number | null; p95: number | null };
-  /** Percentiles from raw rows (percentile_cont), or from the rollups' sketches. */
-  percentilesExact: boolean;
-  /** The sketch's bound on each percentile's relative error; 0 when exact. */
-  percentileRelativeError: number;
-}
-
-export interface MetricBucket {
-  start: Date;
-  count: number;
-  cpuLoad: { min: number; max: number; avg: number };
-  concurrency: { min: number; max: number; avg: number };
-}
-
-/** The rows some INSERT notifications announced: ids up to `lastId`, timestamps within [from, to]. */
-export interface AnnouncedRows {
-  lastId: bigint;
-  from: Date;
-  to: Date;
 }
 
 /** A row of `SELECT id, "timestamp", cpu_load, concurrency`, as arrays (rowMode: 'array'). */

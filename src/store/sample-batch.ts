@@ -1,12 +1,5 @@
 import type { MetricSample } from '../domain/sample.js';
-
-export type ConflictMode = 'skip' | 'update';
-
-export interface BatchCounts {
-  inserted: number;
-  updated: number;
-  duplicates: number;
-}
+import type { BatchCounts, ConflictMode } from '../domain/writes.js';
 
 export interface BatchResult extends BatchCounts {
   /** Ids of the rows this batch inserted, ascending (input order), when asked for. */

@@ -1,8 +1,8 @@
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import type { ConflictMode } from '../../domain/writes.js';
 import { FORMATS, type Format } from '../../ingest/sources.js';
-import type { ConflictMode } from '../../store/sample-batch.js';
 
 /** A mistake the user can fix (exit code 2): the command line, an unreadable input, the configuration, the database. */
 export class UsageError extends Error {

@@ -1,4 +1,4 @@
-import type { MetricBucket } from '../../store/metric-store.js';
+import type { MetricBucket } from '../../domain/series.js';
 import { builder } from '../builder.js';
 
 export const CpuLoadStatistics = builder.objectRef<MetricBucket['cpuLoad']>('CpuLoadStatistics').implement({

@@ -1,4 +1,4 @@
-import type { MetricSummary } from '../../store/metric-store.js';
+import type { MetricSummary } from '../../domain/summary.js';
 import { builder } from '../builder.js';
 
 export const CpuLoadSummary = builder.objectRef<MetricSummary['cpuLoad']>('CpuLoadSummary').implement({

@@ -1,7 +1,7 @@
 import { decodeAddedCursor, encodeAddedCursor } from '../../domain/cursor.js';
+import type { StoredMetric } from '../../domain/metric.js';
 import type { AddedSubscription } from '../../live/live-samples.js';
 import { unlessFailed } from '../../live/stream-failure.js';
-import type { StoredMetric } from '../../store/metric-store.js';
 import { builder } from '../builder.js';
 import { badUserInput } from '../errors.js';
 import { SHARED_EVENTS } from '../plugins/shared-events.js';

@@ -1,5 +1,5 @@
+import type { MetricBucket as MetricBucketValue } from '../../domain/series.js';
 import { seriesBucketCount, seriesWindow } from '../../domain/series.js';
-import type { MetricBucket as MetricBucketValue } from '../../store/metric-store.js';
 import { builder } from '../builder.js';
 import { assertStartNotAfterEnd, badUserInput } from '../errors.js';
 import { expensiveAggregates } from '../expensive-work.js';

@@ -1,6 +1,6 @@
 import { decodeCursor, encodeCursor } from '../../domain/cursor.js';
+import type { StoredMetric } from '../../domain/metric.js';
 import type { TimeRange } from '../../domain/time.js';
-import type { StoredMetric } from '../../store/metric-store.js';
 import { builder } from '../builder.js';
 import { assertStartNotAfterEnd, badUserInput } from '../errors.js';
 import { expensive } from '../expensive-work.js';

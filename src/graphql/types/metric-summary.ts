@@ -1,4 +1,4 @@
-import type { MetricSummary as MetricSummaryValue } from '../../store/metric-store.js';
+import type { MetricSummary as MetricSummaryValue } from '../../domain/summary.js';
 import { builder } from '../builder.js';
 import { assertStartNotAfterEnd } from '../errors.js';
 import { expensiveAggregates } from '../expensive-work.js';

@@ -1,7 +1,7 @@
 import { brandWithType, PothosValidationError } from '@pothos/core';
 import { decodeGlobalID } from '@pothos/plugin-relay';
+import type { StoredMetric } from '../../domain/metric.js';
 import { quotedPrefix } from '../../domain/time.js';
-import type { StoredMetric } from '../../store/metric-store.js';
 import type { Context } from '../builder.js';
 import { builder } from '../builder.js';
 import { badUserInput } from '../errors.js';
