@@ -1,8 +1,8 @@
 import type { Plugin } from 'graphql-yoga';
 import type { Config } from '../config.js';
-import { DatabaseUnavailableError, RETRY_AFTER_SECONDS } from '../database/availability.js';
 import type { Logger } from '../observability/logger.js';
 import type { OperationScope } from '../observability/operation-scope.js';
+import { DatabaseUnavailableError, RETRY_AFTER_SECONDS } from '../store/errors.js';
 import type { MetricStore } from '../store/metric-store.js';
 import { DASHBOARD_PATH, dashboardAsset, dashboardPaths } from './dashboard.js';
 import { healthz, readyz } from './health.js';

@@ -1,7 +1,10 @@
-import { DatabaseUnavailableError, within } from '../database/availability.js';
+// The LISTEN connection is the database room's own, not the store's (no statement on metrics runs on
+// it): the feed, below presentation, takes it and the bound on waiting for it from there.
+import { within } from '../database/availability.js';
 import type { ChangeListener } from '../database/change-listener.js';
 import type { AnnouncedRows, StoredMetric } from '../domain/metric.js';
 import type { Logger } from '../observability/logger.js';
+import { DatabaseUnavailableError } from '../store/errors.js';
 import type { MetricStore } from '../store/metric-store.js';
 import { FAILED_READS_BEFORE_GIVING_UP, retryDelayMs } from './stream-failure.js';
 

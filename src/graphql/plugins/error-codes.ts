@@ -9,8 +9,8 @@ import {
   visit,
 } from 'graphql';
 import { maskError as defaultMaskError, type Plugin, type YogaMaskedErrorOpts } from 'graphql-yoga';
-import { DatabaseUnavailableError } from '../../database/availability.js';
 import { QUOTED_PREFIX_LENGTH } from '../../domain/time.js';
+import { DatabaseUnavailableError } from '../../store/errors.js';
 import { ScalarInputError } from '../errors.js';
 
 /**
