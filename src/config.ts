@@ -1,6 +1,7 @@
 import { config as loadDotenv } from 'dotenv';
 import { z } from 'zod';
 import { parseDurationSeconds } from './domain/duration.js';
+import { checkSourceName, DEFAULT_SOURCE_NAME } from './domain/source.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -106,6 +107,14 @@ const environmentSchema = z
     INGEST_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
     INGEST_MAX_SAMPLES: integer(1, 1_000_000).default(10_000),
     INGEST_BATCH_SIZE: integer(1, 30_000).default(5000),
+    DEFAULT_SOURCE: z
+      .string()
+      .default(DEFAULT_SOURCE_NAME)
+      .superRefine((name, context) => {
+        const problem = checkSourceName(name);
+        if (problem) context.addIssue({ code: 'custom', message: problem });
+      }),
+    MAX_SOURCES: integer(1, 10_000_000).default(100_000),
     ACCESS_LOG: z.stringbool().default(true),
     ACCESS_LOG_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(1),
     SLOW_OPERATION_MS: integer(1, 3_600_000).default(1000),
@@ -256,6 +265,12 @@ export interface Config {
     /** Samples further ahead of now than this are refused; undefined: any time (MAX_FUTURE=off). */
     maxFutureSeconds: number | undefined;
   };
+  sources: {
+    /** The name of source 1, which holds the samples of writers that name no source. */
+    defaultName: string;
+    /** Sources that may exist; a write that would make one more is refused. */
+    max: number;
+  };
   observability: {
     accessLog: { enabled: boolean; sampleRate: number };
     /** Requests slower than this log their SQL and the plan of the slowest statement. */
@@ -367,6 +382,7 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
       batchSize: e.INGEST_BATCH_SIZE,
       maxFutureSeconds: e.MAX_FUTURE,
     },
+    sources: { defaultName: e.DEFAULT_SOURCE, max: e.MAX_SOURCES },
     observability: {
       accessLog: { enabled: e.ACCESS_LOG, sampleRate: e.ACCESS_LOG_SAMPLE_RATE },
       slowOperationMs: e.SLOW_OPERATION_MS,

@@ -1,0 +1,101 @@
+/**
+ * The vocabulary and rules of a source: the host, pod or service instance a sample belongs to. A
+ * source has a name (its identity) and labels that describe it, bounded so that one writer cannot
+ * grow every later read: Prometheus and OpenTelemetry bound theirs likewise.
+ */
+
+/** The source of samples whose writer names none (source 1, made by the sources migration). */
+export const DEFAULT_SOURCE_NAME = 'default';
+
+export const MAX_SOURCE_NAME_LENGTH = 256;
+export const MAX_SOURCE_LABELS = 32;
+export const MAX_LABEL_NAME_LENGTH = 128;
+export const MAX_LABEL_VALUE_LENGTH = 1024;
+
+/**
+ * A label name: OpenTelemetry's attribute keys (`k8s.pod.name`) as well as Prometheus' label names
+ * (`instance`). Names starting `__` are reserved, as in Prometheus, and `source` is the source's
+ * own name wherever labels and the source are shown together.
+ */
+const LABEL_NAME = /^[A-Za-z_][A-Za-z0-9_.\-/]*$/;
+export const RESERVED_LABEL_NAMES: ReadonlySet<string> = new Set(['source']);
+
+/** A source's labels: label name to value. */
+export type SourceLabels = Readonly<Record<string, string>>;
+
+/** How a label matcher compares, as Prometheus' selectors do: equal, not equal, regex, not regex. */
+export type LabelMatchOperator = '=' | '!=' | '=~' | '!~';
+
+export interface LabelMatcher {
+  name: string;
+  operator: LabelMatchOperator;
+  value: string;
+}
+
+/**
+ * Which sources a question covers: all (no filter), those named, those whose labels match every
+ * matcher, or both at once. A missing label matches as the empty string, and a regular expression
+ * (PostgreSQL's, which for Prometheus' usual patterns reads as RE2 does) matches the whole value,
+ * as in Prometheus. The store evaluates it, in SQL, so no source list is ever held in memory.
+ */
+export interface SourceFilter {
+  names?: readonly string[];
+  labels?: readonly LabelMatcher[];
+}
+
+/** A source as stored. */
+export interface StoredSource {
+  id: number;
+  name: string;
+  labels: SourceLabels;
+  firstSeen: Date | null;
+  lastSeen: Date | null;
+}
+
+/** Why a source name is refused, or null. */
+export function checkSourceName(name: string): string | null {
+  if (name.length === 0) return 'must not be empty';
+  if (name.length > MAX_SOURCE_NAME_LENGTH)
+    return `must be at most ${MAX_SOURCE_NAME_LENGTH} characters, got ${name.length}`;
+  if (name.trim() !== name) return 'must not start or end with white space';
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+  if (/[\u0000-\u001f\u007f]/.test(name)) return 'must not hold control characters';
+  return null;
+}
+
+/** Why a label name is refused, or null. */
+export function checkLabelName(name: string): string | null {
+  if (name.length === 0) return 'a label name must not be empty';
+  if (name.length > MAX_LABEL_NAME_LENGTH)
+    return `label name must be at most ${MAX_LABEL_NAME_LENGTH} characters, got ${name.length}`;
+  if (!LABEL_NAME.test(name))
+    return `label name "${name.slice(0, 40)}" must start with a letter or _ and hold only letters, digits, _ . - /`;
+  if (name.startsWith('__') || RESERVED_LABEL_NAMES.has(name)) return `label name "${name}" is reserved`;
+  return null;
+}
+
+/** Why a set of labels is refused, or null: too many, or a name or value out of bounds. */
+export function checkLabels(labels: SourceLabels): string | null {
+  const entries = Object.entries(labels);
+  if (entries.length > MAX_SOURCE_LABELS) return `at most ${MAX_SOURCE_LABELS} labels, got ${entries.length}`;
+  for (const [name, value] of entries) {
+    const problem = checkLabelName(name);
+    if (problem) return problem;
+    if (typeof value !== 'string') return `label "${name}" must be a string`;
+    if (value.length > MAX_LABEL_VALUE_LENGTH)
+      return `label "${name}" must be at most ${MAX_LABEL_VALUE_LENGTH} characters, got ${value.length}`;
+  }
+  return null;
+}
+
+/** Labels from `name=value` texts (the CLI's --label), or the first problem. */
+export function labelsFromPairs(pairs: readonly string[]): { labels: SourceLabels } | { problem: string } {
+  const labels: Record<string, string> = {};
+  for (const pair of pairs) {
+    const at = pair.indexOf('=');
+    if (at <= 0) return { problem: `"${pair.slice(0, 40)}" is not name=value` };
+    labels[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  const problem = checkLabels(labels);
+  return problem ? { problem } : { labels };
+}
