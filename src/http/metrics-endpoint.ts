@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import { bearerTokenMatcher } from '../graphql/authorization.js';
+import { bearerTokenMatcher } from '../domain/bearer-token.js';
 import { jsonError } from './json.js';
 import { NO_SNIFF_HEADERS } from './security-headers.js';
 

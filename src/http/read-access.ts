@@ -1,5 +1,5 @@
 import type { Plugin } from 'graphql-yoga';
-import { bearerTokenMatcher } from '../graphql/authorization.js';
+import { bearerTokenMatcher } from '../domain/bearer-token.js';
 import { jsonError, jsonResponse } from './json.js';
 
 const MISSING =
