@@ -10,8 +10,8 @@ import type { LiveSamples } from '../live/live-samples.js';
 import type { OperationScope } from '../observability/operation-scope.js';
 import type { ServiceMetrics } from '../observability/service-metrics.js';
 import type { AggregateCache } from '../store/aggregate-cache.js';
+import type { ExpensiveWork } from '../store/expensive-work.js';
 import type { MetricStore } from '../store/metric-store.js';
-import type { ExpensiveWork } from './expensive-work.js';
 
 /** What every resolver gets: built once in main() and shared by all requests, but for `request`. */
 export interface Context {

@@ -1,7 +1,5 @@
+import type { ExpensiveWork } from '../store/expensive-work.js';
 import type { MetricStore } from '../store/metric-store.js';
-
-/** Runs work in one of the slots for expensive work, shared fairly between clients (http/expensive-work-slots.ts). */
-export type ExpensiveWork = <T>(work: () => Promise<T>) => Promise<T>;
 
 /** The part of a context this needs; http/expensive-work-slots.ts gives every request its `expensive`. */
 interface WithExpensiveWork {

@@ -1,6 +1,6 @@
 import type { Plugin } from 'graphql-yoga';
 import type { Config } from '../config.js';
-import type { ExpensiveWork } from '../graphql/expensive-work.js';
+import type { ExpensiveWork } from '../store/expensive-work.js';
 import { clientAddress } from './client-address.js';
 
 /** Work waiting for a slot, and what to do if its request is abandoned meanwhile. */
