@@ -10,8 +10,8 @@ import { createYoga, type Plugin, Repeater } from 'graphql-yoga';
 import { describe, expect, it } from 'vitest';
 import { DatabaseUnavailableError } from '../src/database/availability.js';
 import { finishedEvents, maskedErrors, useErrorCodes } from '../src/graphql/plugins/error-codes.js';
-import { useCoalescedEventStreams } from '../src/graphql/plugins/event-streams.js';
 import { SHARED_EVENTS, useSharedEvents } from '../src/graphql/plugins/shared-events.js';
+import { useCoalescedEventStreams } from '../src/http/event-streams.js';
 
 interface Tick {
   n: number;

@@ -6,9 +6,9 @@ import type { RequestParams } from 'graphql-sse';
 import { createHandler } from 'graphql-sse/lib/use/fetch';
 import { type FetchAPI, isAsyncIterable, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Config } from '../config.js';
-import { refusedStream, withoutInternals } from '../graphql/plugins/refused-streams.js';
 import { clientAddress } from './client-address.js';
 import { jsonResponse } from './json.js';
+import { refusedStream, withoutInternals } from './refused-streams.js';
 
 /** Where graphql-sse's clients send the token of their reserved stream (or, for EventSource, `?token=`). */
 const TOKEN_HEADER = 'x-graphql-event-stream-token';

@@ -1,5 +1,5 @@
 import type { ExecutionResult, GraphQLError } from 'graphql';
-import { RETRY_AFTER_SECONDS } from '../../store/errors.js';
+import { RETRY_AFTER_SECONDS } from '../store/errors.js';
 
 /**
  * HTTP statuses of a subscription refused before its stream opens, by its error's code. Such an

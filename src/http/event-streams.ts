@@ -1,7 +1,7 @@
 import { type ExecutionResult, getOperationAST } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
+import { ResultBatch } from '../graphql/plugins/shared-events.js';
 import { refusedStream, withoutInternals } from './refused-streams.js';
-import { ResultBatch } from './shared-events.js';
 
 type ResultProcessHook = NonNullable<Plugin['onResultProcess']>;
 type ResultProcessor = Parameters<Parameters<ResultProcessHook>[0]['setResultProcessor']>[0];
