@@ -7,7 +7,6 @@ import { loadEnv } from '../src/config.js';
 
 process.exitCode = await run(process.argv.slice(2), {
   env: loadEnv(),
-  stdin: process.stdin,
   stdout: process.stdout,
   stderr: process.stderr,
 });

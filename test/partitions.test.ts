@@ -3,7 +3,7 @@
 // the partitions command, and node lookups across many partitions. All on real PostgreSQL 15.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PassThrough, Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it, type TestContext } from 'vitest';
@@ -211,7 +211,6 @@ async function partitionsCommand(url: string, args: string[]) {
   const stderr = collect();
   const code = await runPartitions(args, {
     env: { DATABASE_URL: url, LOG_LEVEL: 'silent' },
-    stdin: new PassThrough().end(),
     stdout,
     stderr,
   });

@@ -5,6 +5,9 @@ import { EmbeddedDatabaseInUseError } from '../database/embedded.js';
 import { COMMAND_CONNECTIONS, type Database, openDatabase } from '../database/open.js';
 import type { Logger } from '../observability/logger.js';
 
+/** What openCommandDatabase gives: the commands take its type from here, not from database/. */
+export type { Database };
+
 /**
  * The database a command (ingest, rollups, seed) works on. Where a running server has the embedded
  * database open, the command writes through that server's socket instead of opening the folder a

@@ -1,19 +1,8 @@
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import type { ConflictMode } from '../../domain/writes.js';
 import { FORMATS, type Format } from '../../ingest/sources.js';
-
-/** A mistake the user can fix (exit code 2): the command line, an unreadable input, the configuration, the database. */
-export class UsageError extends Error {
-  constructor(
-    message: string,
-    /** Whether to point at --help: for mistakes in the command line itself. */
-    readonly commandLine = false,
-  ) {
-    super(message);
-  }
-}
+import { parseCommandLine, UsageError } from '../command.js';
 
 export interface Options {
   files: string[];
@@ -28,30 +17,21 @@ export interface Options {
 }
 
 export function parseOptions(argv: string[]): Options {
-  let parsed: ReturnType<typeof parse>;
-  function parse() {
-    return parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        format: { type: 'string' },
-        'on-conflict': { type: 'string', default: 'skip' },
-        strict: { type: 'boolean', default: false },
-        'dry-run': { type: 'boolean', default: false },
-        'batch-size': { type: 'string' },
-        'print-ids': { type: 'boolean', default: false },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  }
-  try {
-    parsed = parse();
-  } catch (error) {
-    throw new UsageError((error as Error).message, true);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseCommandLine({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      format: { type: 'string' },
+      'on-conflict': { type: 'string', default: 'skip' },
+      strict: { type: 'boolean', default: false },
+      'dry-run': { type: 'boolean', default: false },
+      'batch-size': { type: 'string' },
+      'print-ids': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
   const format = values.format;
   if (format !== undefined && !(FORMATS as readonly string[]).includes(format)) {
     throw new UsageError(`--format must be one of ${FORMATS.join(', ')}, got "${format}"`, true);

@@ -1,26 +1,31 @@
 import type { Readable, Writable } from 'node:stream';
 import { SpanStatusCode, type Tracer } from '@opentelemetry/api';
-import { ConfigError, parseConfig } from '../../config.js';
-import type { Database } from '../../database/open.js';
 import type { IngestSummary } from '../../ingest/pipeline.js';
 import type { InputSource } from '../../ingest/sources.js';
 import { startTelemetry, telemetrySettings } from '../../observability/telemetry.js';
 import type { MetricStore } from '../../store/metric-store.js';
-import { checkReadable, type Options, parseOptions, UsageError } from './args.js';
-import { describeError, redact } from './errors.js';
+import {
+  COMMAND_EXIT,
+  type CommandIo,
+  cannotOpenDatabase,
+  describeDatabase,
+  describeError,
+  parseCommandConfig,
+  UsageError,
+  usageErrorText,
+} from '../command.js';
+import type { Database } from '../database.js';
+import { checkReadable, type Options, parseOptions } from './args.js';
 import { HELP } from './help.js';
 import { Progress } from './progress.js';
 
-/** What the command reads and writes: the process's own streams, or a test's. */
-export interface CommandIo {
-  env: NodeJS.ProcessEnv;
+/** What ingest reads and writes: a command's streams and the standard input it may read records from. */
+export interface IngestIo extends CommandIo {
   stdin: Readable;
-  stdout: Writable;
-  stderr: Writable & { isTTY?: boolean };
 }
 
 /** Exit codes: every record valid; some rejected; usage, input, configuration or database error. */
-export const EXIT = { ok: 0, rejected: 1, failed: 2 } as const;
+export const EXIT = { ...COMMAND_EXIT, rejected: 1 } as const;
 
 function formatSummary(summary: IngestSummary, options: Options): string {
   const seconds = (summary.elapsedMs / 1000).toFixed(2);
@@ -41,7 +46,7 @@ function writeTo(stream: Writable, text: string): Promise<void> | undefined {
 
 /** Fails fast, with what to fix, before any input is read. */
 async function checkDatabase(database: Database, store: MetricStore): Promise<void> {
-  const where = database.embedded ? 'the embedded database' : `PostgreSQL at ${redact(database.url)}`;
+  const where = describeDatabase(database);
   let exists: boolean;
   try {
     exists = await store.tableExists();
@@ -58,20 +63,14 @@ async function checkDatabase(database: Database, store: MetricStore): Promise<vo
   }
 }
 
-async function load(argv: string[], io: CommandIo, tracer: Tracer | undefined): Promise<number> {
+async function load(argv: string[], io: IngestIo, tracer: Tracer | undefined): Promise<number> {
   const options = parseOptions(argv);
   if (options.help) {
     await writeTo(io.stdout, HELP);
     return EXIT.ok;
   }
   for (const file of options.files) if (file !== '-') await checkReadable(file);
-  let config: ReturnType<typeof parseConfig>;
-  try {
-    config = parseConfig(io.env);
-  } catch (error) {
-    if (error instanceof ConfigError) throw new UsageError(error.message);
-    throw error;
-  }
+  const config = parseCommandConfig(io.env);
   // Only the light modules load up front, so --help and usage errors answer at once.
   const [
     { createLogger },
@@ -98,11 +97,7 @@ async function load(argv: string[], io: CommandIo, tracer: Tracer | undefined): 
   try {
     let store: MetricStore | undefined;
     if (!options.dryRun) {
-      try {
-        database = await openCommandDatabase(config, logger);
-      } catch (error) {
-        throw new UsageError(`cannot open the database: ${describeError(error)}`);
-      }
+      database = await openCommandDatabase(config, logger).catch(cannotOpenDatabase);
       store = new MetricStore(
         database,
         new DatabaseTelemetry({ tracer, address: databaseAddress(database.url) }),
@@ -149,7 +144,7 @@ async function load(argv: string[], io: CommandIo, tracer: Tracer | undefined): 
  * `npm run ingest -- [options] [files...]` (see help.ts), returning the exit code. Everything it
  * reports goes to `io`: it never exits the process, so tests run it in-process.
  */
-export async function run(argv: string[], io: CommandIo): Promise<number> {
+export async function run(argv: string[], io: IngestIo): Promise<number> {
   let telemetry: ReturnType<typeof startTelemetry> | undefined;
   try {
     telemetry = startTelemetry(telemetrySettings(io.env, 'metrics-ingest'), {
@@ -166,8 +161,7 @@ export async function run(argv: string[], io: CommandIo): Promise<number> {
       return await load(argv, io, tracer);
     } catch (error) {
       if (error instanceof UsageError) {
-        io.stderr.write(`ingest: ${error.message}\n`);
-        if (error.commandLine) io.stderr.write('Run with --help for usage.\n');
+        io.stderr.write(usageErrorText('ingest', error));
       } else {
         io.stderr.write(`ingest: unexpected error: ${(error as Error).stack ?? String(error)}\n`);
       }

@@ -1,6 +1,5 @@
-import { parseArgs } from 'node:util';
 import { parseTimestamp, type TimeRange } from '../../domain/time.js';
-import { UsageError } from '../ingest/args.js';
+import { parseCommandLine, UsageError } from '../command.js';
 
 export type RollupCommand = 'check' | 'rebuild';
 
@@ -18,18 +17,12 @@ function timestampOption(name: string, value: string | undefined): Date | undefi
 }
 
 export function parseRollupOptions(argv: string[]): RollupOptions {
-  let values: { from?: string | undefined; to?: string | undefined; help?: boolean | undefined };
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: { from: { type: 'string' }, to: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    }));
-  } catch (error) {
-    throw new UsageError((error as Error).message, true);
-  }
+  const { values, positionals } = parseCommandLine({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: { from: { type: 'string' }, to: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
   const help = values.help ?? false;
   const [command, ...extra] = positionals;
   if (help) return { command: undefined, range: {}, help };

@@ -1,30 +1,27 @@
-import type { Writable } from 'node:stream';
 import { ConfigError, parseConfig } from '../../config.js';
-import type { Database } from '../../database/open.js';
 import { isoTimestamp } from '../../domain/time.js';
 import { createLogger } from '../../observability/logger.js';
 import { RollupStore } from '../../store/rollup-store.js';
-import { openCommandDatabase } from '../database.js';
-import { UsageError } from '../ingest/args.js';
-import { describeError } from '../ingest/errors.js';
+import {
+  COMMAND_EXIT,
+  type CommandIo,
+  cannotOpenDatabase,
+  describeError,
+  UsageError,
+  usageErrorText,
+} from '../command.js';
+import { type Database, openCommandDatabase } from '../database.js';
 import { parseRollupOptions } from './args.js';
 import { HELP } from './help.js';
 import { DayProgress } from './progress.js';
 
-export interface RollupCommandIo {
-  env: NodeJS.ProcessEnv;
-  stdout: Writable;
-  /** Progress and the summary; a bar when it is a terminal, else a line a day. */
-  stderr: Writable & { isTTY?: boolean };
-}
-
 /** Exit codes: done and equal; check found differences; usage, configuration or database error. */
-export const EXIT = { ok: 0, differences: 1, failed: 2 } as const;
+export const EXIT = { ...COMMAND_EXIT, differences: 1 } as const;
 
 /** At most this many differing buckets are printed; the count covers all of them. */
 const MAX_PRINTED = 1000;
 
-export async function run(argv: string[], io: RollupCommandIo): Promise<number> {
+export async function run(argv: string[], io: CommandIo): Promise<number> {
   let database: Database | undefined;
   try {
     const options = parseRollupOptions(argv);
@@ -34,11 +31,7 @@ export async function run(argv: string[], io: RollupCommandIo): Promise<number> 
     }
     const config = parseConfig({ LOG_LEVEL: 'warn', ...io.env });
     const logger = createLogger(config, { service: 'metrics-rollups' });
-    try {
-      database = await openCommandDatabase(config, logger);
-    } catch (error) {
-      throw new UsageError(`cannot open the database: ${describeError(error)}`);
-    }
+    database = await openCommandDatabase(config, logger).catch(cannotOpenDatabase);
     const store = new RollupStore(database);
     const days = await store.rawDays(options.range);
     const progress = new DayProgress(io.stderr, options.command ?? '', days.length);
@@ -76,9 +69,7 @@ export async function run(argv: string[], io: RollupCommandIo): Promise<number> 
     if (error instanceof ConfigError) {
       io.stderr.write(`${error.message}\n`);
     } else if (error instanceof UsageError) {
-      io.stderr.write(
-        `rollups: ${error.message}\n${error.commandLine ? 'Run with --help for usage.\n' : ''}`,
-      );
+      io.stderr.write(usageErrorText('rollups', error));
     } else {
       io.stderr.write(`rollups: ${describeError(error)}\n`);
     }
