@@ -1,5 +1,10 @@
 import cliProgress from 'cli-progress';
 import type { IngestProgress } from '../../ingest/pipeline.js';
+import { PROGRESS_BAR_PRESET, progressBarOptions } from '../progress-bar.js';
+
+/** A bar while the size of the input is known (a file), else a count of the records read so far. */
+const SIZED_FORMAT = '{phase} {source} [{bar}] {percentage}% | {records} records | ETA {eta_formatted}';
+const UNSIZED_FORMAT = '{phase} {source} | {records} records';
 
 /** A progress bar on a terminal, with rejected-record lines printed above it. */
 export class Progress {
@@ -9,16 +14,7 @@ export class Progress {
   private readonly started = performance.now();
 
   constructor(private readonly stream: NodeJS.WritableStream) {
-    this.bars = new cliProgress.MultiBar(
-      {
-        stream: stream as NodeJS.WriteStream,
-        hideCursor: true,
-        clearOnComplete: true,
-        fps: 5,
-        format: '{phase} {source} [{bar}] {percentage}% | {records} records | ETA {eta_formatted}',
-      },
-      cliProgress.Presets.shades_classic,
-    );
+    this.bars = new cliProgress.MultiBar(progressBarOptions(stream, SIZED_FORMAT), PROGRESS_BAR_PRESET);
   }
 
   update(progress: IngestProgress): void {
@@ -28,10 +24,7 @@ export class Progress {
     const total = progress.totalBytes ?? 0;
     if (!this.bar) {
       this.bar = this.bars.create(total, progress.bytes, payload, {
-        format:
-          total > 0
-            ? '{phase} {source} [{bar}] {percentage}% | {records} records | ETA {eta_formatted}'
-            : '{phase} {source} | {records} records',
+        format: total > 0 ? SIZED_FORMAT : UNSIZED_FORMAT,
       });
     } else if (this.source !== progress.source) {
       this.bar.setTotal(total);

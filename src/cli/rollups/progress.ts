@@ -1,5 +1,6 @@
 import cliProgress from 'cli-progress';
 import { isoTimestamp } from '../../domain/time.js';
+import { PROGRESS_BAR_PRESET, progressBarOptions } from '../progress-bar.js';
 
 /**
  * Where a long check or rebuild is, day by day, on stderr: a bar on a terminal; otherwise a line a
@@ -16,14 +17,11 @@ export class DayProgress {
     this.#total = total;
     if (stream.isTTY) {
       this.#bar = new cliProgress.SingleBar(
-        {
-          stream: stream as NodeJS.WriteStream,
-          hideCursor: true,
-          clearOnComplete: true,
-          fps: 5,
-          format: `rollups: ${command} [{bar}] {value}/{total} days | {day} | ETA {eta_formatted}`,
-        },
-        cliProgress.Presets.shades_classic,
+        progressBarOptions(
+          stream,
+          `rollups: ${command} [{bar}] {value}/{total} days | {day} | ETA {eta_formatted}`,
+        ),
+        PROGRESS_BAR_PRESET,
       );
       this.#bar.start(total, 0, { day: '' });
     }
