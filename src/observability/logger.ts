@@ -35,7 +35,7 @@ export function createLogger(config: Pick<Config, 'logLevel' | 'env'>, options: 
   const fd = options.fd ?? 1;
   const base = { service: options.service };
   // A line written under an active span (the ingest command, whose spans nest through an async
-  // context) names its trace; the server passes its trace ids explicitly instead (request-telemetry.ts).
+  // context) names its trace; the server passes its trace ids explicitly instead (plugins/).
   const mixin = () => {
     const span = trace.getSpan(context.active())?.spanContext();
     return span ? { trace_id: span.traceId, span_id: span.spanId } : {};
