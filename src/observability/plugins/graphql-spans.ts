@@ -15,8 +15,6 @@ interface OperationSpans {
   span: Span;
   /** The trace context of the operation span, the parent of parse, validate and execute. */
   context: Context;
-  /** graphql.execute or graphql.subscribe, once begun: the parent of the store's statements. */
-  phase: Span | undefined;
 }
 
 /**
@@ -37,14 +35,14 @@ export function useGraphQLSpans(options: { tracer: Tracer; requests: ObservedReq
     let spans = operations.get(observed);
     if (!spans) {
       const span = tracer.startSpan('graphql.operation', {}, parent.context);
-      spans = { span, context: trace.setSpan(parent.context, span), phase: undefined };
+      spans = { span, context: trace.setSpan(parent.context, span) };
       operations.set(observed, spans);
     }
     return spans;
   }
 
   /** A span for one GraphQL phase of a sampled request, ended by the hook's done callback. */
-  function phase(name: string, graphqlContext: unknown): (() => void) | undefined {
+  function phaseSpan(name: string, graphqlContext: unknown): (() => void) | undefined {
     const spans = spansOf(requests.ofContext(graphqlContext));
     if (!spans) return undefined;
     const span = tracer.startSpan(name, {}, spans.context);
@@ -52,27 +50,27 @@ export function useGraphQLSpans(options: { tracer: Tracer; requests: ObservedReq
   }
 
   /**
-   * Opens the span of execution or a subscription as it starts, the parent of the store's
-   * statements from then on, and names the operation span after the operation.
+   * Opens the span of execution or a subscription (returned with the operation's spans) as it
+   * starts, the parent of the store's statements from then on, and names the operation span after
+   * the operation.
    */
   function operationStarted(
     contextValue: unknown,
     name: 'graphql.execute' | 'graphql.subscribe',
-  ): OperationSpans | undefined {
+  ): { spans: OperationSpans; phase: Span } | undefined {
     const observed = requests.ofContext(contextValue);
     const spans = spansOf(observed);
     if (!spans || !observed?.operation) return undefined;
     const { operation, scope } = observed;
-    const span = tracer.startSpan(name, {}, spans.context);
-    spans.phase = span;
-    scope.trace = { context: trace.setSpan(spans.context, span), span };
+    const phase = tracer.startSpan(name, {}, spans.context);
+    scope.trace = { context: trace.setSpan(spans.context, phase), span: phase };
     // `{type} {name}`, as the semantic conventions name an operation's span.
     spans.span.updateName(
       operation.name ? `${operation.type} ${shortLabel(operation.name)}` : operation.type,
     );
     spans.span.setAttribute('graphql.operation.type', operation.type);
     if (operation.name) spans.span.setAttribute('graphql.operation.name', boundedText(operation.name));
-    return spans;
+    return { spans, phase };
   }
 
   /** The operation span's error codes and status, while it is still open. */
@@ -83,38 +81,40 @@ export function useGraphQLSpans(options: { tracer: Tracer; requests: ObservedReq
   }
 
   return {
-    onParse: ({ context }) => phase('graphql.parse', context),
-    onValidate: ({ context }) => phase('graphql.validate', context),
+    onParse: ({ context }) => phaseSpan('graphql.parse', context),
+    onValidate: ({ context }) => phaseSpan('graphql.validate', context),
     onExecute({ args }) {
-      const spans = operationStarted(args.contextValue, 'graphql.execute');
-      if (!spans) return;
+      const started = operationStarted(args.contextValue, 'graphql.execute');
+      if (!started) return;
+      const { spans, phase } = started;
       return {
         onExecuteDone({ result }) {
           if (!(Symbol.asyncIterator in result)) {
             const executionErrors = (result as ExecutionResult).errors ?? [];
             for (const error of executionErrors) {
               const cause = unexpectedCause(error);
-              if (cause) spans.phase?.recordException(cause);
+              if (cause) phase.recordException(cause);
             }
             // The request's codes are counted from the result (observed-requests.ts), which holds
             // these errors too.
             failed(spans, new Set(executionErrors.map(errorCode)));
           }
-          spans.phase?.end();
+          phase.end();
         },
       };
     },
     onSubscribe({ args }) {
-      const spans = operationStarted(args.contextValue, 'graphql.subscribe');
-      if (!spans) return;
+      const started = operationStarted(args.contextValue, 'graphql.subscribe');
+      if (!started) return;
+      const { spans, phase } = started;
       return {
         onSubscribeResult({ result }) {
           // A subscription refused before its stream opens (a bad argument).
           if (!(Symbol.asyncIterator in result)) failed(spans, new Set((result.errors ?? []).map(errorCode)));
-          spans.phase?.end();
+          phase.end();
         },
         onSubscribeError() {
-          spans.phase?.end();
+          phase.end();
         },
       };
     },
