@@ -10,9 +10,11 @@ import { afterAll, beforeAll, describe, expect, inject, it, type TestContext } f
 import { run as runPartitions } from '../src/cli/partitions/run.js';
 import { PartitionMaintenance } from '../src/maintenance/partition-maintenance.js';
 import { projectRoot } from '../src/paths.js';
-import { MetricStore, pageSegments, windowSources } from '../src/store/metric-store.js';
+import { MetricStore } from '../src/store/metric-store.js';
+import { pageSegments } from '../src/store/pages.js';
 import { RollupStore } from '../src/store/rollup-store.js';
 import { Batch } from '../src/store/sample-batch.js';
+import { windowSources } from '../src/store/window-sql.js';
 import { createTestService, graphql } from './support/app.js';
 import {
   connectTest,

@@ -4,7 +4,8 @@ import type { MetricBucket } from '../domain/series.js';
 import type { MetricSummary } from '../domain/summary.js';
 import { epochMillisecondsText, type TimeRange } from '../domain/time.js';
 import type { OperationScope } from '../observability/operation-scope.js';
-import type { AtRevision, MetricStore } from './metric-store.js';
+import type { AtRevision } from './aggregates.js';
+import type { MetricStore } from './metric-store.js';
 
 /**
  * Heap bytes one remembered answer takes, with its key, revision and the cache's bookkeeping

@@ -10,7 +10,7 @@ export interface Partition {
   to: Date;
 }
 
-/** A partition and the ids its rows hold, for `MetricStore.findById`. */
+/** A partition and the ids its rows hold, for lookups by id (lookup.ts). */
 export interface PartitionIds extends Partition {
   minId: bigint;
   maxId: bigint;

@@ -1,0 +1,37 @@
+import type { StoredMetric } from '../domain/metric.js';
+import type { OperationScope } from '../observability/operation-scope.js';
+import { fastTimestamptzTypes } from './pg-timestamptz.js';
+import { arrays, type Server } from './server.js';
+import { METRICS } from './tables.js';
+
+/** The columns of a stored sample, selected in StoredMetric's order. */
+export const METRIC_COLUMNS = 'id, "timestamp", cpu_load, concurrency';
+
+/** A row of `SELECT ${METRIC_COLUMNS}`, as arrays (rowMode: 'array'). */
+type MetricRow = [id: string, timestamp: Date, cpuLoad: number, concurrency: number];
+
+function storedMetric([id, timestamp, cpuLoad, concurrency]: MetricRow): StoredMetric {
+  return { id: BigInt(id), timestamp, cpuLoad, concurrency };
+}
+
+/**
+ * Stored samples as `SELECT ${METRIC_COLUMNS} FROM metrics` and `rest` (its WHERE, ORDER BY and
+ * LIMIT, with `values`) reads them on `on`: the one statement shape of pages, lookups by id and the
+ * change feed's reads.
+ */
+export async function selectMetrics(
+  on: Server,
+  rest: string,
+  values: unknown[],
+  scope: OperationScope | undefined,
+): Promise<StoredMetric[]> {
+  const { rows } = await arrays<MetricRow>(
+    on,
+    'SELECT metrics',
+    `SELECT ${METRIC_COLUMNS} FROM ${METRICS}${rest}`,
+    values,
+    scope,
+    fastTimestamptzTypes,
+  );
+  return rows.map(storedMetric);
+}
