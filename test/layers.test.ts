@@ -57,4 +57,14 @@ describe('the layers of src/', () => {
       .map(({ from, to }) => `${from} -> ${to}`);
     expect(upward).toEqual([]);
   });
+
+  it('keep presentation off the database: graphql/, http/ and cli/ meet it only through the store', async () => {
+    // cli/database.ts opens the command's connection, as main.ts opens the service's: composition.
+    const presentation = new Set(['graphql', 'http', 'cli']);
+    const direct = (await sourceImports())
+      .filter(({ from, to }) => presentation.has(roomOf(from)) && roomOf(to) === 'database')
+      .filter(({ from }) => from !== 'src/cli/database.ts')
+      .map(({ from, to }) => `${from} -> ${to}`);
+    expect(direct).toEqual([]);
+  });
 });
