@@ -54,13 +54,25 @@ describe('metrics table constraints', () => {
     expect(await db.prisma.metric.count()).toBe(before);
   });
 
-  it('rejects a missing timestamp, cpu_load or concurrency', async () => {
-    for (const sql of [
-      'INSERT INTO metrics (cpu_load, concurrency) VALUES (1, 1)',
-      'INSERT INTO metrics ("timestamp", concurrency) VALUES (now(), 1)',
-      'INSERT INTO metrics ("timestamp", cpu_load) VALUES (now(), 1)',
-    ]) {
-      await expect(db.prisma.$executeRawUnsafe(sql)).rejects.toThrow(/null value/);
-    }
+  it('rejects a missing timestamp, or a sample with neither value', async () => {
+    await expect(
+      db.prisma.$executeRawUnsafe('INSERT INTO metrics (cpu_load, concurrency) VALUES (1, 1)'),
+    ).rejects.toThrow(/null value/);
+    await expect(
+      db.prisma.$executeRawUnsafe('INSERT INTO metrics ("timestamp") VALUES (now())'),
+    ).rejects.toThrow(/metrics_has_a_value/);
+  });
+
+  it('takes a sample with one value, in the default source when it names none', async () => {
+    await db.prisma.$executeRawUnsafe(`INSERT INTO metrics ("timestamp", concurrency) VALUES ('2026-01-02', 1)`);
+    await db.prisma.$executeRawUnsafe(`INSERT INTO metrics ("timestamp", cpu_load) VALUES ('2026-01-03', 1)`);
+    const rows = await db.prisma.metric.findMany({
+      where: { timestamp: { in: [new Date('2026-01-02'), new Date('2026-01-03')] } },
+      orderBy: { timestamp: 'asc' },
+    });
+    expect(rows.map(({ sourceId, cpuLoad, concurrency }) => ({ sourceId, cpuLoad, concurrency }))).toEqual([
+      { sourceId: 1, cpuLoad: null, concurrency: 1 },
+      { sourceId: 1, cpuLoad: 1, concurrency: null },
+    ]);
   });
 });

@@ -57,7 +57,7 @@ describe('embedded PGlite database', () => {
         data: { timestamp, cpuLoad: 0.25, concurrency: 3 },
       });
       expect(typeof created.id).toBe('bigint');
-      const read = await first.prisma.metric.findUnique({ where: { timestamp } });
+      const read = await first.prisma.metric.findUnique({ where: { sourceId_timestamp: { sourceId: 1, timestamp } } });
       expect(read).toMatchObject({ id: created.id, cpuLoad: 0.25, concurrency: 3 });
       expect(read?.timestamp.toISOString()).toBe(timestamp.toISOString());
     } finally {
@@ -67,7 +67,7 @@ describe('embedded PGlite database', () => {
     const second = await openDatabase(config, logger);
     try {
       expect(second.created).toBe(false);
-      const read = await second.prisma.metric.findUnique({ where: { timestamp } });
+      const read = await second.prisma.metric.findUnique({ where: { sourceId_timestamp: { sourceId: 1, timestamp } } });
       expect(read).toMatchObject({ cpuLoad: 0.25, concurrency: 3 });
       expect(read?.timestamp.toISOString()).toBe(timestamp.toISOString());
       // The rollups' triggers and reads work there too: the whole table is read from the day rollups.
@@ -82,8 +82,8 @@ describe('embedded PGlite database', () => {
         {
           start: new Date('2031-02-03T04:00:00Z'),
           count: 1,
-          cpuLoad: { min: 0.25, max: 0.25, avg: 0.25 },
-          concurrency: { min: 3, max: 3, avg: 3 },
+          cpuLoad: { count: 1, min: 0.25, max: 0.25, avg: 0.25 },
+          concurrency: { count: 1, min: 3, max: 3, avg: 3 },
         },
       ]);
     } finally {
@@ -136,13 +136,13 @@ describe('embedded PGlite database', () => {
       // CASCADE: the rollup functions that return or take the rollup row type go with the tables.
       await query(
         db.url,
-        'DROP TABLE metrics, metrics_revision, _prisma_migrations, metric_rollups_minute, metric_rollups_hour, metric_rollups_day CASCADE',
+        'DROP TABLE metrics, metrics_revision, sources, _prisma_migrations, metric_rollups_minute, metric_rollups_hour, metric_rollups_day CASCADE',
       );
       await query(
         db.url,
         `DROP FUNCTION metrics_new_revision, metrics_announce, metric_sketch_key, metric_sketch_merge,
            metric_rollups_recompute, metric_rollups_insert, metric_rollups_insert_starts, metric_rollups_change,
-           metric_rollups_truncate`,
+           metric_rollups_truncate, sources_seen`,
       );
       const pending = await runPrisma(['migrate', 'status'], { databaseUrl: db.url });
       expect(pending.code, pending.output).toBe(1);

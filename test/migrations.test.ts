@@ -111,8 +111,9 @@ describe('prisma migrate on an empty database, in this repository', { timeout: C
     expect(await columnsOf(db.url, 'metrics')).toEqual([
       { column_name: 'id', data_type: 'bigint', is_nullable: 'NO' },
       { column_name: 'timestamp', data_type: 'timestamp with time zone', is_nullable: 'NO' },
-      { column_name: 'cpu_load', data_type: 'real', is_nullable: 'NO' },
-      { column_name: 'concurrency', data_type: 'integer', is_nullable: 'NO' },
+      { column_name: 'cpu_load', data_type: 'real', is_nullable: 'YES' },
+      { column_name: 'concurrency', data_type: 'integer', is_nullable: 'YES' },
+      { column_name: 'source_id', data_type: 'integer', is_nullable: 'NO' },
     ]);
     const [timestamp] = await query(
       db.url,
@@ -132,13 +133,16 @@ describe('prisma migrate on an empty database, in this repository', { timeout: C
     expect(constraints.map(({ conname, contype }) => [conname, contype])).toEqual([
       ['metrics_concurrency_non_negative', 'c'],
       ['metrics_cpu_load_finite_non_negative', 'c'],
+      ['metrics_has_a_value', 'c'],
       ['metrics_pkey', 'p'],
     ]);
     const definitions = Object.fromEntries(
       constraints.map(({ conname, definition }) => [conname, definition]),
     );
-    // A partitioned table's primary key must include its partition key (20261202060000_metrics_partitioned).
-    expect(definitions.metrics_pkey).toBe('PRIMARY KEY ("timestamp")');
+    // One sample per source and instant; a partitioned table's primary key must include its
+    // partition key (20261202060000_metrics_partitioned, 20261207000000_sources).
+    expect(definitions.metrics_pkey).toBe('PRIMARY KEY (source_id, "timestamp")');
+    expect(definitions.metrics_has_a_value).toBe('CHECK (((cpu_load IS NOT NULL) OR (concurrency IS NOT NULL)))');
     expect(definitions.metrics_concurrency_non_negative).toBe('CHECK ((concurrency >= 0))');
     expect(definitions.metrics_cpu_load_finite_non_negative).toMatch(
       /cpu_load >= .*cpu_load < 'Infinity'::real/,
@@ -150,7 +154,12 @@ describe('prisma migrate on an empty database, in this repository', { timeout: C
     );
     expect(indexes).toContainEqual({
       indexname: 'metrics_pkey',
-      indexdef: 'CREATE UNIQUE INDEX metrics_pkey ON ONLY public.metrics USING btree ("timestamp")',
+      indexdef: 'CREATE UNIQUE INDEX metrics_pkey ON ONLY public.metrics USING btree (source_id, "timestamp")',
+    });
+    expect(indexes).toContainEqual({
+      indexname: 'metrics_timestamp_source_id_idx',
+      indexdef:
+        'CREATE INDEX metrics_timestamp_source_id_idx ON ONLY public.metrics USING btree ("timestamp", source_id)',
     });
     expect(indexes).toContainEqual({
       indexname: 'metrics_id_idx',
@@ -451,6 +460,7 @@ INSERT INTO notes (body) VALUES ('a;b'), ('it''s; quoted'), ($tag$c;'d$tag$);
       { table_schema: 'metrics_app', table_name: 'metrics' },
       { table_schema: 'metrics_app', table_name: 'metrics_default' },
       { table_schema: 'metrics_app', table_name: 'metrics_revision' },
+      { table_schema: 'metrics_app', table_name: 'sources' },
     ]);
     const status = await runPrisma(['migrate', 'status'], { databaseUrl: url.toString() });
     expect(status.code, status.output).toBe(0);

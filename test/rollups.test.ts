@@ -46,19 +46,38 @@ function random(seed: number): () => number {
 
 /**
  * `count` samples at random instants (millisecond precision) within [from, from + spanMs), with
- * random loads (zeros among them) and concurrencies, inserted in one statement.
+ * random loads (zeros among them) and concurrencies, inserted in one statement. `sourced` (a
+ * table with sources): of three sources, one of the two values missing now and then.
  */
-async function insertRandom(next: () => number, from: number, spanMs: number, count: number, client = sql) {
-  const rows = Array.from({ length: count }, () => [
-    new Date(from + Math.floor(next() * spanMs)).toISOString(),
-    next() < 0.05 ? 0 : Math.fround(next() ** 3 * 100),
-    next() < 0.05 ? 0 : Math.floor(next() * 64),
-  ]);
-  await client.query(
-    `INSERT INTO metrics ("timestamp", cpu_load, concurrency)
-     SELECT * FROM unnest($1::timestamptz[], $2::real[], $3::int[]) ON CONFLICT ("timestamp") DO NOTHING`,
-    [rows.map((row) => row[0]), rows.map((row) => row[1]), rows.map((row) => row[2])],
-  );
+async function insertRandom(
+  next: () => number,
+  from: number,
+  spanMs: number,
+  count: number,
+  client = sql,
+  sourced = true,
+) {
+  const rows = Array.from({ length: count }, () => {
+    const missing = sourced ? next() : 1;
+    return [
+      sourced ? 1 + Math.floor(next() * 3) : 1,
+      new Date(from + Math.floor(next() * spanMs)).toISOString(),
+      missing < 0.05 ? null : next() < 0.05 ? 0 : Math.fround(next() ** 3 * 100),
+      missing >= 0.05 && missing < 0.1 ? null : next() < 0.05 ? 0 : Math.floor(next() * 64),
+    ];
+  });
+  const columns = [0, 1, 2, 3].map((column) => rows.map((row) => row[column]));
+  await (sourced
+    ? client.query(
+        `INSERT INTO metrics (source_id, "timestamp", cpu_load, concurrency)
+         SELECT * FROM unnest($1::int[], $2::timestamptz[], $3::real[], $4::int[]) ON CONFLICT (source_id, "timestamp") DO NOTHING`,
+        columns,
+      )
+    : client.query(
+        `INSERT INTO metrics ("timestamp", cpu_load, concurrency)
+         SELECT * FROM unnest($1::timestamptz[], $2::real[], $3::int[]) ON CONFLICT ("timestamp") DO NOTHING`,
+        columns.slice(1),
+      ));
 }
 
 /** Every rollup of the days raw rows are stored for equals what the raw rows give. */
@@ -87,7 +106,8 @@ async function expectRollupsEqualRaw() {
 async function rawSeries(start: Date, end: Date, bucketSeconds: number) {
   const { rows } = await sql.query(
     `SELECT date_bin(make_interval(secs => $3::int), "timestamp", TIMESTAMPTZ 'epoch') AS start,
-            count(*)::int AS count, min(cpu_load) AS cpu_min, max(cpu_load) AS cpu_max, avg(cpu_load)::real AS cpu_avg,
+            count(*)::int AS count, count(cpu_load)::int AS cpu_count, min(cpu_load) AS cpu_min,
+            max(cpu_load) AS cpu_max, avg(cpu_load)::real AS cpu_avg, count(concurrency)::int AS concurrency_count,
             min(concurrency) AS concurrency_min, max(concurrency) AS concurrency_max,
             avg(concurrency)::float8 AS concurrency_avg
        FROM metrics WHERE "timestamp" >= $1 AND "timestamp" < $2 GROUP BY 1 ORDER BY 1`,
@@ -96,15 +116,20 @@ async function rawSeries(start: Date, end: Date, bucketSeconds: number) {
   return rows.map((row) => ({
     start: row.start,
     count: row.count,
-    cpuLoad: { min: row.cpu_min, max: row.cpu_max, avg: row.cpu_avg },
-    concurrency: { min: row.concurrency_min, max: row.concurrency_max, avg: row.concurrency_avg },
+    cpuLoad: { count: row.cpu_count, min: row.cpu_min, max: row.cpu_max, avg: row.cpu_avg },
+    concurrency: {
+      count: row.concurrency_count,
+      min: row.concurrency_min,
+      max: row.concurrency_max,
+      avg: row.concurrency_avg,
+    },
   }));
 }
 
 async function rawSummary(start: Date | undefined, end: Date | undefined) {
   const { rows } = await sql.query(
     `SELECT count(*)::int AS count, min("timestamp") AS first, max("timestamp") AS last,
-            min(cpu_load) AS cpu_min, max(cpu_load) AS cpu_max, avg(cpu_load)::real AS cpu_avg,
+            count(cpu_load)::int AS cpu_count, count(concurrency)::int AS concurrency_count, min(cpu_load) AS cpu_min, max(cpu_load) AS cpu_max, avg(cpu_load)::real AS cpu_avg,
             (percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY cpu_load))::real[] AS cpu_percentiles,
             min(concurrency) AS concurrency_min, max(concurrency) AS concurrency_max,
             avg(concurrency)::float8 AS concurrency_avg,
@@ -118,8 +143,9 @@ async function rawSummary(start: Date | undefined, end: Date | undefined) {
     count: row.count,
     firstTimestamp: row.first,
     lastTimestamp: row.last,
-    cpuLoad: { min: row.cpu_min, max: row.cpu_max, avg: row.cpu_avg, p50, p95, p99 },
+    cpuLoad: { count: row.cpu_count, min: row.cpu_min, max: row.cpu_max, avg: row.cpu_avg, p50, p95, p99 },
     concurrency: {
+      count: row.concurrency_count,
       min: row.concurrency_min,
       max: row.concurrency_max,
       avg: row.concurrency_avg,
@@ -160,16 +186,17 @@ describe('rollup maintenance', () => {
 
     // INSERT ... ON CONFLICT DO UPDATE, new and stored timestamps together: both triggers fire.
     await sql.query(
-      `INSERT INTO metrics ("timestamp", cpu_load, concurrency)
-       SELECT "timestamp" + CASE WHEN id % 2 = 0 THEN INTERVAL '0' ELSE INTERVAL '1 millisecond' END, 99.5, 63
+      `INSERT INTO metrics (source_id, "timestamp", cpu_load, concurrency)
+       SELECT source_id, "timestamp" + CASE WHEN id % 2 = 0 THEN INTERVAL '0' ELSE INTERVAL '1 millisecond' END, 99.5, 63
          FROM metrics WHERE id % 7 = 0
-       ON CONFLICT ("timestamp") DO UPDATE SET cpu_load = excluded.cpu_load, concurrency = excluded.concurrency`,
+       ON CONFLICT (source_id, "timestamp") DO UPDATE SET cpu_load = excluded.cpu_load, concurrency = excluded.concurrency`,
     );
     await expectRollupsEqualRaw();
 
     // Updates that move rows to other minutes, hours and days, and change values.
     await sql.query(`UPDATE metrics SET "timestamp" = "timestamp" + INTERVAL '1 day 1 hour 1 minute' WHERE id % 11 = 0
-                     AND NOT EXISTS (SELECT 1 FROM metrics AS m WHERE m."timestamp" = metrics."timestamp" + INTERVAL '1 day 1 hour 1 minute')`);
+                     AND NOT EXISTS (SELECT 1 FROM metrics AS m WHERE m.source_id = metrics.source_id
+                                       AND m."timestamp" = metrics."timestamp" + INTERVAL '1 day 1 hour 1 minute')`);
     await sql.query('UPDATE metrics SET cpu_load = 0, concurrency = concurrency + 1 WHERE id % 13 = 0');
     await expectRollupsEqualRaw();
 
@@ -261,7 +288,7 @@ describe('the rollups migration', () => {
       const apply = async (name: string) =>
         client.query(await readFile(join(projectRoot, 'prisma/migrations', name, 'migration.sql'), 'utf8'));
       for (const name of migrations.slice(0, rollupsAt)) await apply(name);
-      await insertRandom(random(11), T0, 2 * DAY, 3000, client);
+      await insertRandom(random(11), T0, 2 * DAY, 3000, client, false);
       for (const name of migrations.slice(rollupsAt)) await apply(name);
 
       const store = new RollupStore(connection);

@@ -1,9 +1,13 @@
-/** A sample as stored: the row of `metrics`, with the id the database gave it. */
+/**
+ * A sample as stored: the row of `metrics`, with the id the database gave it and the id of its
+ * source. A sample holds a CPU load, a concurrency or both.
+ */
 export interface StoredMetric {
   id: bigint;
+  sourceId: number;
   timestamp: Date;
-  cpuLoad: number;
-  concurrency: number;
+  cpuLoad: number | null;
+  concurrency: number | null;
 }
 
 /**

@@ -1,9 +1,19 @@
 /** One bucket of a series: the samples whose timestamps fall in [start, start + bucket). */
+/** One value's statistics over the samples of a bucket that hold it. */
+export interface ValueStatistics {
+  count: number;
+  min: number | null;
+  max: number | null;
+  avg: number | null;
+}
+
 export interface MetricBucket {
   start: Date;
   count: number;
-  cpuLoad: { min: number; max: number; avg: number };
-  concurrency: { min: number; max: number; avg: number };
+  /** Over the bucket's samples that hold a CPU load (all null when none does). */
+  cpuLoad: ValueStatistics;
+  /** Over the bucket's samples that hold a concurrency (all null when none does). */
+  concurrency: ValueStatistics;
 }
 
 /**

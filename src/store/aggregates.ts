@@ -38,9 +38,11 @@ interface SummaryTotals {
   count: number;
   first: Date | null;
   last: Date | null;
+  cpu_count: number;
   cpu_min: number | null;
   cpu_max: number | null;
   cpu_avg: number | null;
+  concurrency_count: number;
   concurrency_min: number | null;
   concurrency_max: number | null;
   concurrency_avg: number | null;
@@ -123,9 +125,10 @@ export class Aggregates {
     const windowTotals = Prisma.sql`
     SELECT (SELECT revision FROM ${REVISION_SQL})::text AS revision,
            coalesce(sum(n), 0)::int AS count, min(first) AS first, max(last) AS last,
-           min(cpu_min) AS cpu_min, max(cpu_max) AS cpu_max, (sum(cpu_sum) / sum(n)::float8)::real AS cpu_avg,
-           min(concurrency_min) AS concurrency_min, max(concurrency_max) AS concurrency_max,
-           (sum(concurrency_sum) / sum(n))::float8 AS concurrency_avg
+           coalesce(sum(cpu_n), 0)::int AS cpu_count, min(cpu_min) AS cpu_min, max(cpu_max) AS cpu_max,
+           (sum(cpu_sum) / nullif(sum(cpu_n), 0)::float8)::real AS cpu_avg,
+           coalesce(sum(concurrency_n), 0)::int AS concurrency_count, min(concurrency_min) AS concurrency_min,
+           max(concurrency_max) AS concurrency_max, (sum(concurrency_sum) / nullif(sum(concurrency_n), 0))::float8 AS concurrency_avg
       FROM (${partialAggregates(
         Prisma.sql`SELECT * FROM rolled UNION ALL SELECT * FROM minutes`,
         Prisma.sql`SELECT * FROM raw`,
@@ -140,7 +143,8 @@ export class Aggregates {
         FROM (SELECT key, sum(n)::float8 AS n
                 FROM (SELECT s.key, s.n FROM rolled, unnest(${Prisma.raw(`${column}_sketch_keys`)}, ${Prisma.raw(`${column}_sketch_counts`)}) AS s(key, n)
                       UNION ALL
-                      SELECT metric_sketch_key(${Prisma.raw(column)}), 1 FROM sketch_raw) AS keyed
+                      SELECT metric_sketch_key(${Prisma.raw(column)}), 1 FROM sketch_raw
+                       WHERE ${Prisma.raw(column)} IS NOT NULL) AS keyed
                GROUP BY key) AS merged`;
     // Totals and sketches in one statement: one round trip, one snapshot.
     const totalsSql = Prisma.sql`
@@ -197,8 +201,17 @@ export class Aggregates {
         count: totals.count,
         firstTimestamp: totals.first,
         lastTimestamp: totals.last,
-        cpuLoad: { min: totals.cpu_min, max: totals.cpu_max, avg: totals.cpu_avg, p50, p95, p99 },
+        cpuLoad: {
+          count: totals.cpu_count,
+          min: totals.cpu_min,
+          max: totals.cpu_max,
+          avg: totals.cpu_avg,
+          p50,
+          p95,
+          p99,
+        },
         concurrency: {
+          count: totals.concurrency_count,
           min: totals.concurrency_min,
           max: totals.concurrency_max,
           avg: totals.concurrency_avg,
@@ -222,8 +235,8 @@ export class Aggregates {
     scope?: OperationScope,
   ): Promise<AtRevision<MetricBucket[]>> {
     const parts = windowParts(range, levelsForBucket(bucketSeconds));
-    // A rollup row as wide as the bucket is the bucket: read in its index's order, not grouped.
-    // The rest (finer rollups and raw rows at the window's edges) is grouped into buckets.
+    // Rollup rows as wide as the bucket (one per source) are summed by bucket; the rest (finer
+    // rollups and raw rows at the window's edges) is grouped into buckets.
     const whole = parts.filter(
       ({ source }) => source !== 'raw' && levelWidthMs(source) === bucketSeconds * 1000,
     );
@@ -231,16 +244,21 @@ export class Aggregates {
     const sql = Prisma.sql`
     -- The revision in a row of its own, so that an empty series still has it.
     SELECT (SELECT revision FROM ${REVISION_SQL})::text AS revision, NULL::timestamptz AS bucket,
-           NULL::int AS count, NULL::real AS cpu_min, NULL::real AS cpu_max, NULL::real AS cpu_avg,
-           NULL::int AS concurrency_min, NULL::int AS concurrency_max, NULL::float8 AS concurrency_avg
+           NULL::int AS count, NULL::int AS cpu_count, NULL::real AS cpu_min, NULL::real AS cpu_max,
+           NULL::real AS cpu_avg, NULL::int AS concurrency_count, NULL::int AS concurrency_min,
+           NULL::int AS concurrency_max, NULL::float8 AS concurrency_avg
     UNION ALL
-    SELECT NULL, bucket, row_count::int, cpu_load_min, cpu_load_max, (cpu_load_sum / row_count::float8)::real,
-           concurrency_min, concurrency_max, (concurrency_sum::numeric / row_count::numeric)::float8
+    SELECT NULL, bucket, sum(row_count)::int, sum(cpu_load_count)::int, min(cpu_load_min), max(cpu_load_max),
+           (sum(cpu_load_sum) / nullif(sum(cpu_load_count), 0)::float8)::real, sum(concurrency_count)::int,
+           min(concurrency_min), max(concurrency_max),
+           (sum(concurrency_sum)::numeric / nullif(sum(concurrency_count), 0)::numeric)::float8
       FROM (${rollupRowsOf(whole)}) AS whole
+     GROUP BY bucket
     UNION ALL
     SELECT NULL, date_bin(make_interval(secs => ${bucketSeconds}::int), at, TIMESTAMPTZ 'epoch'),
-           sum(n)::int, min(cpu_min), max(cpu_max), (sum(cpu_sum) / sum(n)::float8)::real,
-           min(concurrency_min), max(concurrency_max), (sum(concurrency_sum) / sum(n))::float8
+           sum(n)::int, sum(cpu_n)::int, min(cpu_min), max(cpu_max), (sum(cpu_sum) / nullif(sum(cpu_n), 0)::float8)::real,
+           sum(concurrency_n)::int, min(concurrency_min), max(concurrency_max),
+           (sum(concurrency_sum) / nullif(sum(concurrency_n), 0))::float8
       FROM (${partialAggregates(rollupRowsOf(grouped), rawRowsOf(grouped))}) AS parts
      GROUP BY 2`;
     // As arrays, through pg: a year by hour is 8,760 rows, and Prisma's raw mapping of each cost
@@ -250,12 +268,14 @@ export class Aggregates {
         revision: string | null,
         bucket: Date | null,
         count: number,
-        cpuMin: number,
-        cpuMax: number,
-        cpuAvg: number,
-        concurrencyMin: number,
-        concurrencyMax: number,
-        concurrencyAvg: number,
+        cpuCount: number,
+        cpuMin: number | null,
+        cpuMax: number | null,
+        cpuAvg: number | null,
+        concurrencyCount: number,
+        concurrencyMin: number | null,
+        concurrencyMax: number | null,
+        concurrencyAvg: number | null,
       ]
     >(this.reads, 'SELECT', sql.text, sql.values, scope, fastTimestamptzTypes);
     let revision: string | null = null;
@@ -264,9 +284,11 @@ export class Aggregates {
       rowRevision,
       bucket,
       count,
+      cpuCount,
       cpuMin,
       cpuMax,
       cpuAvg,
+      concurrencyCount,
       concurrencyMin,
       concurrencyMax,
       concurrencyAvg,
@@ -278,8 +300,8 @@ export class Aggregates {
       value.push({
         start: bucket,
         count,
-        cpuLoad: { min: cpuMin, max: cpuMax, avg: cpuAvg },
-        concurrency: { min: concurrencyMin, max: concurrencyMax, avg: concurrencyAvg },
+        cpuLoad: { count: cpuCount, min: cpuMin, max: cpuMax, avg: cpuAvg },
+        concurrency: { count: concurrencyCount, min: concurrencyMin, max: concurrencyMax, avg: concurrencyAvg },
       });
     }
     if (revision === null) throw new Error(`${REVISION} has no row: apply the migrations`);

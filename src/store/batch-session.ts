@@ -165,7 +165,7 @@ function mergeStatement(mode: ConflictMode, wantIds: boolean): string {
           WHERE (${METRICS}.cpu_load, ${METRICS}.concurrency) IS DISTINCT FROM (EXCLUDED.cpu_load, EXCLUDED.concurrency)`
       : 'DO NOTHING';
   const insert = `INSERT INTO ${METRICS} (${COLUMNS}) SELECT ${COLUMNS} FROM ${STAGING}
-      ON CONFLICT ("timestamp") ${onConflict}`;
+      ON CONFLICT (source_id, "timestamp") ${onConflict}`;
   if (mode === 'skip' && !wantIds) return insert;
   const ids = wantIds ? `string_agg(id::text, ',' ORDER BY id) FILTER (WHERE id > $1::bigint)` : 'NULL';
   return `WITH written AS (${insert} RETURNING id)

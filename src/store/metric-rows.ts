@@ -5,13 +5,19 @@ import { arrays, type Server } from './server.js';
 import { METRICS } from './tables.js';
 
 /** The columns of a stored sample, selected in StoredMetric's order. */
-export const METRIC_COLUMNS = 'id, "timestamp", cpu_load, concurrency';
+export const METRIC_COLUMNS = 'id, source_id, "timestamp", cpu_load, concurrency';
 
 /** A row of `SELECT ${METRIC_COLUMNS}`, as arrays (rowMode: 'array'). */
-type MetricRow = [id: string, timestamp: Date, cpuLoad: number, concurrency: number];
+type MetricRow = [
+  id: string,
+  sourceId: number,
+  timestamp: Date,
+  cpuLoad: number | null,
+  concurrency: number | null,
+];
 
-function storedMetric([id, timestamp, cpuLoad, concurrency]: MetricRow): StoredMetric {
-  return { id: BigInt(id), timestamp, cpuLoad, concurrency };
+function storedMetric([id, sourceId, timestamp, cpuLoad, concurrency]: MetricRow): StoredMetric {
+  return { id: BigInt(id), sourceId, timestamp, cpuLoad, concurrency };
 }
 
 /**

@@ -41,18 +41,19 @@ export function rollupRowsOf(parts: readonly WindowPart[]): Prisma.Sql {
 
 /**
  * Rollup rows and raw rows as one relation of partial aggregates: `at` (bucket start or sample
- * time), n, first, last, cpu_sum, cpu_min, cpu_max, concurrency_sum, concurrency_min,
- * concurrency_max. Sums are float8 for cpu_load (what avg(real) sums in) and bigint for
- * concurrency (what avg(integer) sums in), so means merged from them are the raw means.
+ * time), n (samples), first, last, cpu_n, cpu_sum, cpu_min, cpu_max, concurrency_n,
+ * concurrency_sum, concurrency_min, concurrency_max. Each value's statistics are over the samples
+ * that hold it (cpu_n, concurrency_n). Sums are float8 for cpu_load (what avg(real) sums in) and
+ * bigint for concurrency (what avg(integer) sums in), so means merged from them are the raw means.
  */
 export function partialAggregates(rolled: Prisma.Sql, raw: Prisma.Sql): Prisma.Sql {
   return Prisma.sql`
     SELECT bucket AS at, row_count AS n, first_timestamp AS first, last_timestamp AS last,
-           cpu_load_sum AS cpu_sum, cpu_load_min AS cpu_min, cpu_load_max AS cpu_max,
-           concurrency_sum, concurrency_min, concurrency_max
+           cpu_load_count AS cpu_n, cpu_load_sum AS cpu_sum, cpu_load_min AS cpu_min, cpu_load_max AS cpu_max,
+           concurrency_count AS concurrency_n, concurrency_sum, concurrency_min, concurrency_max
       FROM (${rolled}) AS rolled
     UNION ALL
-    SELECT "timestamp", 1, "timestamp", "timestamp", cpu_load::float8, cpu_load, cpu_load,
-           concurrency::bigint, concurrency, concurrency
+    SELECT "timestamp", 1, "timestamp", "timestamp", (cpu_load IS NOT NULL)::int, cpu_load::float8, cpu_load, cpu_load,
+           (concurrency IS NOT NULL)::int, concurrency::bigint, concurrency, concurrency
       FROM (${raw}) AS raw`;
 }

@@ -10,6 +10,7 @@ const WIDTHS: Record<RollupLevel, string> = { minute: '1 minute', hour: '1 hour'
 /** A rollup row that differs from what the raw rows give. */
 export interface RollupDifference {
   level: RollupLevel;
+  sourceId: number;
   bucket: Date;
   /** The columns that differ, or `missing` (raw rows but no rollup) or `unexpected` (a rollup but no raw rows). */
   columns: string[];
@@ -63,14 +64,25 @@ export class RollupStore {
   }
 
   /**
-   * Recomputes one day's minutes from its raw rows, its hours from those and the day from the
-   * hours, and renews the revision: remembered answers were read from the rollups.
+   * Recomputes one day's (source, minute) keys from its raw rows, their hours from those and the
+   * day from the hours, and renews the revision: remembered answers were read from the rollups.
+   * The keys are those of the day's raw rows and of its stored rollup rows at every level (a
+   * coarser row is keyed by its first minute), so a stored row with no raw rows left is dropped.
    */
   rebuildDay(day: Date): Promise<void> {
     return this.#lockingRevision(async (client) => {
       await client.query(
-        `SELECT metric_rollups_recompute(ARRAY(
-           SELECT generate_series($1::timestamptz, $1::timestamptz + INTERVAL '1 day' - INTERVAL '1 minute', INTERVAL '1 minute')))`,
+        `SELECT metric_rollups_recompute(keys.sources, keys.minutes)
+           FROM (SELECT array_agg(source_id) AS sources, array_agg(bucket) AS minutes
+                   FROM (SELECT DISTINCT source_id, date_bin(INTERVAL '1 minute', "timestamp", TIMESTAMPTZ 'epoch') AS bucket
+                           FROM ${METRICS} WHERE "timestamp" >= $1 AND "timestamp" < $1::timestamptz + INTERVAL '1 day'
+                          UNION
+                         ${Object.values(ROLLUPS)
+                           .map(
+                             (table) =>
+                               `SELECT source_id, bucket FROM ${table} WHERE bucket >= $1 AND bucket < $1::timestamptz + INTERVAL '1 day'`,
+                           )
+                           .join(' UNION ')}) AS day_keys) AS keys`,
         [day],
       );
       await client.query(`UPDATE ${REVISION} SET revision = gen_random_uuid()`);
@@ -85,39 +97,45 @@ export class RollupStore {
   async checkDay(day: Date): Promise<RollupDifference[]> {
     const differences: RollupDifference[] = [];
     for (const level of Object.keys(ROLLUPS) as RollupLevel[]) {
-      const { rows } = await this.#pool.query<[bucket: Date, columns: string[]]>({
+      const { rows } = await this.#pool.query<[sourceId: number, bucket: Date, columns: string[]]>({
         text: `
-          WITH expected AS (
-            SELECT * FROM metric_rollups_of_raw($2::interval, ARRAY(
-              SELECT generate_series($1::timestamptz, $1::timestamptz + INTERVAL '1 day' - $2::interval, $2::interval)))
+          WITH raw_keys AS (
+            SELECT array_agg(source_id) AS sources, array_agg(bucket) AS buckets
+              FROM (SELECT DISTINCT source_id, date_bin($2::interval, "timestamp", TIMESTAMPTZ 'epoch') AS bucket
+                      FROM ${METRICS} WHERE "timestamp" >= $1 AND "timestamp" < $1::timestamptz + INTERVAL '1 day') AS keys
+          ), expected AS (
+            SELECT e.* FROM raw_keys, metric_rollups_of_raw($2::interval, raw_keys.sources, raw_keys.buckets) AS e
           ), stored AS (
             SELECT * FROM ${ROLLUPS[level]} WHERE bucket >= $1 AND bucket < $1::timestamptz + INTERVAL '1 day'
           )
-          SELECT coalesce(e.bucket, s.bucket) AS bucket,
+          SELECT coalesce(e.source_id, s.source_id) AS source_id, coalesce(e.bucket, s.bucket) AS bucket,
                  CASE WHEN s.bucket IS NULL THEN ARRAY['missing']
                       WHEN e.bucket IS NULL THEN ARRAY['unexpected']
                       ELSE array_remove(ARRAY[
                         CASE WHEN e.row_count <> s.row_count THEN 'row_count' END,
+                        CASE WHEN e.cpu_load_count <> s.cpu_load_count THEN 'cpu_load_count' END,
+                        CASE WHEN e.concurrency_count <> s.concurrency_count THEN 'concurrency_count' END,
                         CASE WHEN e.first_timestamp <> s.first_timestamp THEN 'first_timestamp' END,
                         CASE WHEN e.last_timestamp <> s.last_timestamp THEN 'last_timestamp' END,
-                        CASE WHEN abs(e.cpu_load_sum - s.cpu_load_sum) > 1e-9 * abs(e.cpu_load_sum) THEN 'cpu_load_sum' END,
-                        CASE WHEN e.cpu_load_min <> s.cpu_load_min THEN 'cpu_load_min' END,
-                        CASE WHEN e.cpu_load_max <> s.cpu_load_max THEN 'cpu_load_max' END,
+                        CASE WHEN (e.cpu_load_sum IS NULL) <> (s.cpu_load_sum IS NULL)
+                               OR abs(e.cpu_load_sum - s.cpu_load_sum) > 1e-9 * abs(e.cpu_load_sum) THEN 'cpu_load_sum' END,
+                        CASE WHEN e.cpu_load_min IS DISTINCT FROM s.cpu_load_min THEN 'cpu_load_min' END,
+                        CASE WHEN e.cpu_load_max IS DISTINCT FROM s.cpu_load_max THEN 'cpu_load_max' END,
                         CASE WHEN e.cpu_load_sketch_keys IS DISTINCT FROM s.cpu_load_sketch_keys
                                OR e.cpu_load_sketch_counts IS DISTINCT FROM s.cpu_load_sketch_counts THEN 'cpu_load_sketch' END,
-                        CASE WHEN e.concurrency_sum <> s.concurrency_sum THEN 'concurrency_sum' END,
-                        CASE WHEN e.concurrency_min <> s.concurrency_min THEN 'concurrency_min' END,
-                        CASE WHEN e.concurrency_max <> s.concurrency_max THEN 'concurrency_max' END,
+                        CASE WHEN e.concurrency_sum IS DISTINCT FROM s.concurrency_sum THEN 'concurrency_sum' END,
+                        CASE WHEN e.concurrency_min IS DISTINCT FROM s.concurrency_min THEN 'concurrency_min' END,
+                        CASE WHEN e.concurrency_max IS DISTINCT FROM s.concurrency_max THEN 'concurrency_max' END,
                         CASE WHEN e.concurrency_sketch_keys IS DISTINCT FROM s.concurrency_sketch_keys
                                OR e.concurrency_sketch_counts IS DISTINCT FROM s.concurrency_sketch_counts THEN 'concurrency_sketch' END
                       ], NULL) END AS columns
-            FROM expected AS e FULL JOIN stored AS s ON s.bucket = e.bucket
-           ORDER BY 1`,
+            FROM expected AS e FULL JOIN stored AS s ON s.source_id = e.source_id AND s.bucket = e.bucket
+           ORDER BY 2, 1`,
         values: [day, WIDTHS[level]],
         rowMode: 'array',
       });
-      for (const [bucket, columns] of rows) {
-        if (columns.length > 0) differences.push({ level, bucket, columns });
+      for (const [sourceId, bucket, columns] of rows) {
+        if (columns.length > 0) differences.push({ level, sourceId, bucket, columns });
       }
     }
     return differences;

@@ -4,10 +4,12 @@ import { builder } from '../builder.js';
 export const ConcurrencyStatistics = builder
   .objectRef<MetricBucket['concurrency']>('ConcurrencyStatistics')
   .implement({
-    description: 'Concurrency over the samples of one bucket.',
+    description:
+      'Concurrency over the samples of one bucket that hold one; null when none does (samples may carry CPU load alone).',
     fields: (t) => ({
-      min: t.exposeInt('min'),
-      max: t.exposeInt('max'),
-      avg: t.exposeFloat('avg', { description: 'Arithmetic mean.' }),
+      count: t.exposeInt('count', { description: 'Samples of the bucket holding a concurrency.' }),
+      min: t.exposeInt('min', { nullable: true }),
+      max: t.exposeInt('max', { nullable: true }),
+      avg: t.exposeFloat('avg', { nullable: true, description: 'Arithmetic mean.' }),
     }),
   });

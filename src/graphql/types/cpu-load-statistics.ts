@@ -2,10 +2,12 @@ import type { MetricBucket } from '../../domain/series.js';
 import { builder } from '../builder.js';
 
 export const CpuLoadStatistics = builder.objectRef<MetricBucket['cpuLoad']>('CpuLoadStatistics').implement({
-  description: 'CPU load over the samples of one bucket.',
+  description:
+    'CPU load over the samples of one bucket that hold one; null when none does (samples may carry concurrency alone).',
   fields: (t) => ({
-    min: t.exposeFloat('min'),
-    max: t.exposeFloat('max'),
-    avg: t.exposeFloat('avg', { description: 'Arithmetic mean.' }),
+    count: t.exposeInt('count', { description: 'Samples of the bucket holding a CPU load.' }),
+    min: t.exposeFloat('min', { nullable: true }),
+    max: t.exposeFloat('max', { nullable: true }),
+    avg: t.exposeFloat('avg', { nullable: true, description: 'Arithmetic mean.' }),
   }),
 });

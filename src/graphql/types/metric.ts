@@ -13,14 +13,20 @@ export const Metric = builder.prismaObject('Metric', {
     id: t.field({ type: 'ID', resolve: (metric) => encodeGlobalID('Metric', String(metric.id)) }),
     timestamp: t.expose('timestamp', {
       type: 'DateTime',
-      description: 'When the sample was taken (unique).',
+      description: 'When the sample was taken (unique per source).',
     }),
     unixTime: t.float({
       description:
         'The timestamp as Unix epoch seconds, with milliseconds as the fraction (for chart libraries).',
       resolve: (metric) => metric.timestamp.getTime() / 1000,
     }),
-    cpuLoad: t.exposeFloat('cpuLoad', { description: 'CPU load average, >= 0.' }),
-    concurrency: t.exposeInt('concurrency', { description: 'Concurrent tasks, >= 0.' }),
+    cpuLoad: t.exposeFloat('cpuLoad', {
+      nullable: true,
+      description: 'CPU load average, >= 0; null when the sample carries concurrency alone.',
+    }),
+    concurrency: t.exposeInt('concurrency', {
+      nullable: true,
+      description: 'Concurrent tasks, >= 0; null when the sample carries CPU load alone.',
+    }),
   }),
 });
