@@ -99,3 +99,46 @@ export function labelsFromPairs(pairs: readonly string[]): { labels: SourceLabel
   const problem = checkLabels(labels);
   return problem ? { problem } : { labels };
 }
+
+/** Names one source filter may list, and label matchers it may hold: each is a condition to evaluate. */
+export const MAX_FILTER_SOURCES = 100;
+export const MAX_FILTER_LABELS = 16;
+
+/**
+ * A source filter the database refused to evaluate (a regular expression PostgreSQL cannot
+ * compile): the client's mistake, answered as BAD_USER_INPUT (GraphQL) or 400 (REST), naming the
+ * argument.
+ */
+export class InvalidSourceFilterError extends Error {
+  override name = 'InvalidSourceFilterError';
+
+  constructor(
+    readonly argument: string,
+    message: string,
+  ) {
+    super(`${argument}: ${message}`);
+  }
+}
+
+/** Why a filter is refused before it reaches the database (sizes, label names), or null. */
+export function checkSourceFilter(filter: SourceFilter): { argument: string; problem: string } | null {
+  const names = filter.names ?? [];
+  if (names.length > MAX_FILTER_SOURCES)
+    return { argument: 'sources', problem: `at most ${MAX_FILTER_SOURCES} sources, got ${names.length}` };
+  const labels = filter.labels ?? [];
+  if (labels.length > MAX_FILTER_LABELS)
+    return {
+      argument: 'labels',
+      problem: `at most ${MAX_FILTER_LABELS} label matchers, got ${labels.length}`,
+    };
+  for (const { name, value } of labels) {
+    if (name.length === 0 || name.length > MAX_LABEL_NAME_LENGTH)
+      return { argument: 'labels', problem: `a label name must be 1 to ${MAX_LABEL_NAME_LENGTH} characters` };
+    if (value.length > MAX_LABEL_VALUE_LENGTH)
+      return {
+        argument: 'labels',
+        problem: `a label value must be at most ${MAX_LABEL_VALUE_LENGTH} characters`,
+      };
+  }
+  return null;
+}

@@ -9,6 +9,7 @@ import {
   visit,
 } from 'graphql';
 import { maskError as defaultMaskError, type Plugin, type YogaMaskedErrorOpts } from 'graphql-yoga';
+import { InvalidSourceFilterError } from '../../domain/source.js';
 import { QUOTED_PREFIX_LENGTH } from '../../domain/time.js';
 import { DatabaseUnavailableError } from '../../store/errors.js';
 import { ScalarInputError } from '../errors.js';
@@ -118,6 +119,13 @@ function coded(error: GraphQLError, document?: DocumentNode): GraphQLError | und
     // Pothos rejects malformed input (global ids and the like) before our resolvers run.
     if (original instanceof PothosValidationError) {
       return recoded(error, bounded(original.message), { code: 'BAD_USER_INPUT' });
+    }
+    // A filter the database could not evaluate (a regular expression it cannot compile).
+    if (original instanceof InvalidSourceFilterError) {
+      return recoded(error, bounded(original.message), {
+        code: 'BAD_USER_INPUT',
+        argument: original.argument,
+      });
     }
     // The database layer logged the cause, once for the whole outage.
     if (original instanceof DatabaseUnavailableError) {

@@ -1,0 +1,91 @@
+import { InvalidSourceFilterError, type LabelMatcher, type SourceFilter } from '../domain/source.js';
+import { Prisma } from '../generated/prisma/client.js';
+import type { OperationScope } from '../observability/operation-scope.js';
+import { arrays, type Server } from './server.js';
+import { SOURCES } from './tables.js';
+
+/**
+ * The sources a question covers: every source, or those ids (ascending, possibly none). A filter
+ * is resolved to ids first, in one small statement on `sources`, so that the question itself is
+ * planned with constants: a page of one source then walks the (source_id, timestamp) index in
+ * order, which a join or a subquery would not let the planner do.
+ */
+export type SourceSelection =
+  | { readonly all: true }
+  | { readonly all: false; readonly ids: readonly number[] };
+
+export const ALL_SOURCES: SourceSelection = { all: true };
+
+/** PostgreSQL's SQLSTATE for a regular expression it cannot compile. */
+const INVALID_REGULAR_EXPRESSION = '2201B';
+
+/** The condition a selection puts on `column` (an integer source id). */
+export function sourceCondition(selection: SourceSelection, column = 'source_id'): Prisma.Sql {
+  if (selection.all) return Prisma.sql`true`;
+  const name = Prisma.raw(column);
+  const [only, ...rest] = selection.ids;
+  if (only === undefined) return Prisma.sql`false`;
+  // One id as an equality: the planner then reads that source's index range in timestamp order.
+  if (rest.length === 0) return Prisma.sql`${name} = ${only}::int`;
+  return Prisma.sql`${name} = ANY(${selection.ids}::int[])`;
+}
+
+/**
+ * A label matcher as a condition on `sources.labels`: a missing label is the empty string, and a
+ * regular expression matches the whole value, as Prometheus' matchers do.
+ */
+function labelCondition({ name, operator, value }: LabelMatcher): Prisma.Sql {
+  const actual = Prisma.sql`coalesce(labels ->> ${name}::text, '')`;
+  switch (operator) {
+    case '=':
+      return Prisma.sql`${actual} = ${value}::text`;
+    case '!=':
+      return Prisma.sql`${actual} <> ${value}::text`;
+    case '=~':
+      return Prisma.sql`${actual} ~ ('^(?:' || ${value}::text || ')$')`;
+    case '!~':
+      return Prisma.sql`${actual} !~ ('^(?:' || ${value}::text || ')$')`;
+  }
+}
+
+/** The condition a filter puts on `sources`; `true` when it names nothing. */
+export function sourcesWhere(filter: SourceFilter): Prisma.Sql {
+  const conditions = [
+    ...(filter.names !== undefined ? [Prisma.sql`name = ANY(${filter.names}::text[])`] : []),
+    ...(filter.labels ?? []).map(labelCondition),
+  ];
+  return conditions.length > 0 ? Prisma.join(conditions, ' AND ') : Prisma.sql`true`;
+}
+
+/** Whether a filter selects anything narrower than every source. */
+export function isFiltered(filter: SourceFilter | undefined): filter is SourceFilter {
+  return filter !== undefined && (filter.names !== undefined || (filter.labels?.length ?? 0) > 0);
+}
+
+/**
+ * Resolves a filter to the ids of its sources, on `reads`. A regular expression PostgreSQL
+ * refuses is the client's mistake (InvalidSourceFilterError), not the database's.
+ */
+export async function selectSources(
+  reads: Server,
+  filter: SourceFilter | undefined,
+  scope?: OperationScope,
+): Promise<SourceSelection> {
+  if (!isFiltered(filter)) return ALL_SOURCES;
+  const where = sourcesWhere(filter);
+  try {
+    const { rows } = await arrays<[ids: number[]]>(
+      reads,
+      'SELECT sources',
+      `SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM ${SOURCES} WHERE ${where.text}`,
+      where.values,
+      scope,
+    );
+    return { all: false, ids: rows[0]?.[0] ?? [] };
+  } catch (error) {
+    if ((error as { code?: unknown }).code === INVALID_REGULAR_EXPRESSION) {
+      throw new InvalidSourceFilterError('labels', (error as Error).message);
+    }
+    throw error;
+  }
+}
