@@ -75,7 +75,7 @@ describe('keyset pagination SQL', () => {
       after: encodeCursor(new Date(T0 + 150_000_000)),
     });
     expect(query).toBe(
-      'SELECT id, "timestamp", cpu_load, concurrency FROM metrics WHERE "timestamp" > $2 ORDER BY "timestamp" ASC LIMIT $1',
+      'SELECT id, source_id, "timestamp", cpu_load, concurrency FROM metrics WHERE "timestamp" > $2 ORDER BY "timestamp" ASC LIMIT $1',
     );
     // LIMIT page + 1 tells whether another page follows; no OFFSET, no cursor subquery.
     expect(params).toEqual([101, new Date(T0 + 150_000_000)]);
@@ -105,15 +105,16 @@ describe('keyset pagination SQL', () => {
       T0 + 150_001_000,
     ],
   ])(
-    'reads %s with one range scan of the timestamp index, touching only the page',
+    'reads %s with one range scan of the (timestamp, source_id) index, touching only the page',
     async (_label, variables, firstMs) => {
       const { plan, nodes } = await explainPage(variables);
       expect(nodes).toHaveLength(100);
       expect(nodes[0]).toBe(new Date(firstMs).toISOString());
       const scans = plan.filter((node) => node['Node Type'].includes('Scan'));
       expect(scans.map((node) => [node['Node Type'], node['Index Name']])).toEqual([
-        // The rows have no partition of their own here: the default partition's primary key.
-        [expect.stringMatching(/^Index (Only )?Scan$/), 'metrics_default_pkey'],
+        // The rows have no partition of their own here: the default partition's (timestamp,
+        // source_id) index, which orders a page over every source.
+        [expect.stringMatching(/^Index (Only )?Scan$/), 'metrics_default_timestamp_source_id_idx'],
       ]);
       expect(plan.some((node) => node['Node Type'] === 'Sort')).toBe(false);
       // LIMIT page + 1: the scan stops after the page, however deep it starts.
