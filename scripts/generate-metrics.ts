@@ -10,7 +10,7 @@ import { finished } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { createGzip } from 'node:zlib';
 import { parseTimestamp } from '../src/domain/time.js';
-import { FORMATS, type Format } from '../src/ingest/sources.js';
+import { FORMATS, type Format } from '../src/ingest/inputs.js';
 
 const HELP = `Usage: npx tsx scripts/generate-metrics.ts [options]
 

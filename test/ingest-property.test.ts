@@ -3,21 +3,21 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ConflictMode } from '../src/domain/writes.js';
+import { type Format, READERS } from '../src/ingest/inputs.js';
 import {
   type IngestOptions,
   type IngestSummary,
-  ingestSources,
+  ingestInputs,
   type Rejection,
 } from '../src/ingest/pipeline.js';
-import type { SourceItem } from '../src/ingest/readers.js';
-import { type Format, READERS } from '../src/ingest/sources.js';
+import type { InputItem } from '../src/ingest/readers.js';
 import { MetricStore } from '../src/store/metric-store.js';
 import { ingestFixture, storedRows } from './support/ingest.js';
 
 const fixture = ingestFixture();
 
 const ingestFile = (path: string, options: IngestOptions = {}): Promise<IngestSummary> =>
-  ingestSources(new MetricStore(fixture.db), [{ name: path, path }], options);
+  ingestInputs(new MetricStore(fixture.db), [{ name: path, path }], options);
 
 const T0 = 1_795_651_200;
 
@@ -174,7 +174,7 @@ describe('ingest, property-based', () => {
 
   it('readers give the same records and problems however the input is split into chunks', async () => {
     const collect = async (format: Format, chunks: string[]) => {
-      const items: SourceItem[] = [];
+      const items: InputItem[] = [];
       async function* source() {
         yield* chunks;
       }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkConcurrency, checkCpuLoad, validateRecord } from '../src/domain/sample.js';
 import { MAX_TIMESTAMP_MS, parseIsoTimestamp, parseTimestamp } from '../src/domain/time.js';
-import { detectFormat } from '../src/ingest/sources.js';
+import { detectFormat } from '../src/ingest/inputs.js';
 import { Batch, dedupe } from '../src/store/sample-batch.js';
 
 const FLOAT4_MAX = 3.4028234663852886e38;

@@ -14,19 +14,20 @@ import {
 import type { BatchCounts, ConflictMode } from '../domain/writes.js';
 import type { BatchTarget } from '../store/sample-batch.js';
 import { BatchWriter } from './batch-writer.js';
-import { type Format, type InputSource, openInput, READERS } from './sources.js';
+import { type Format, type Input, openInput, READERS } from './inputs.js';
 
-/** Rows per statement when the caller does not say; `config.ingest.batchSize` is the usual source. */
+/** Rows per statement when the caller does not say; `config.ingest.batchSize` is the usual setting. */
 export const DEFAULT_BATCH_SIZE = 5000;
 
 /** A refused record: where it was and why. */
 export interface Rejection extends Problem {
-  source: string;
+  /** The input's name (a path, or `<stdin>`). */
+  input: string;
   line: number;
 }
 
 export interface IngestProgress {
-  source: string;
+  input: string;
   /** Bytes read from the input so far (compressed bytes for gzip). */
   bytes: number;
   totalBytes: number | undefined;
@@ -81,7 +82,7 @@ const DECOMPRESSION_ERROR = /^Z_|^ERR_ZLIB/;
  * problem (a structure the reader cannot resume after), which still counts as one rejected record.
  */
 async function scanInput(
-  source: InputSource,
+  input: Input,
   options: IngestOptions,
   phase: IngestProgress['phase'],
   counters: Counters,
@@ -90,12 +91,12 @@ async function scanInput(
   let bytes = 0;
   let totalBytes: number | undefined;
   const report = options.onProgress;
-  const opened = await openInput(source, {
+  const opened = await openInput(input, {
     format: options.format,
     onBytes: report
       ? (n) => {
           bytes += n;
-          report({ source: source.name, bytes, totalBytes, records: counters.read, phase });
+          report({ input: input.name, bytes, totalBytes, records: counters.read, phase });
         }
       : undefined,
   });
@@ -107,7 +108,7 @@ async function scanInput(
   const horizon = futureHorizon(options.maxFutureSeconds);
   const reject = (line: number, problem: Problem) => {
     counters.rejected++;
-    options.onRejected?.({ source: source.name, line, field: problem.field, reason: problem.reason });
+    options.onRejected?.({ input: input.name, line, field: problem.field, reason: problem.reason });
   };
   let lastLine = 0;
   try {
@@ -143,19 +144,19 @@ async function scanInput(
   }
   if (unknown.size > 0) {
     const list = [...unknown].map(([field, line]) => `${field} (first on line ${line})`).join(', ');
-    options.onWarning?.(`${source.name}: ignored unknown field${unknown.size > 1 ? 's' : ''}: ${list}`);
+    options.onWarning?.(`${input.name}: ignored unknown field${unknown.size > 1 ? 's' : ''}: ${list}`);
   }
 }
 
 /** scanInput within a span of the input, when tracing: records read and rejected in it. */
 function scan(...args: Parameters<typeof scanInput>): Promise<void> {
-  const [source, options, phase, counters] = args;
+  const [input, options, phase, counters] = args;
   const tracer = options.tracer;
   if (!tracer) return scanInput(...args);
   const before = { read: counters.read, rejected: counters.rejected };
   return tracer.startActiveSpan(
     'ingest.file',
-    { attributes: { 'file.path': source.name, 'metrics_api.ingest.phase': phase } },
+    { attributes: { 'file.path': input.name, 'metrics_api.ingest.phase': phase } },
     async (span) => {
       try {
         await scanInput(...args);
@@ -174,11 +175,11 @@ function scan(...args: Parameters<typeof scanInput>): Promise<void> {
  * Standard input can be read once only; a strict run reads its inputs twice (validate, then load),
  * so a stream is first copied, as it is, to a temporary file.
  */
-async function spool(source: InputSource, directory: string, index: number): Promise<InputSource> {
-  if (source.path !== undefined || !source.stream) return source;
+async function spool(input: Input, directory: string, index: number): Promise<Input> {
+  if (input.path !== undefined || !input.stream) return input;
   const path = join(directory, `input-${index}`);
-  await pipeline(source.stream, createWriteStream(path));
-  return { name: source.name, path };
+  await pipeline(input.stream, createWriteStream(path));
+  return { name: input.name, path };
 }
 
 function summarize(
@@ -205,9 +206,9 @@ function summarize(
  * Loads the inputs in order through one batch writer. The store is only needed when something is
  * written; pass `undefined` for a dry run.
  */
-export async function ingestSources(
+export async function ingestInputs(
   store: BatchTarget | undefined,
-  sources: readonly InputSource[],
+  inputs: readonly Input[],
   options: IngestOptions = {},
 ): Promise<IngestSummary> {
   const started = performance.now();
@@ -215,21 +216,21 @@ export async function ingestSources(
   const none: BatchCounts = { inserted: 0, updated: 0, duplicates: 0 };
   const dryRun = options.dryRun === true;
   if (dryRun) {
-    for (const source of sources) await scan(source, options, 'validate', counters, undefined);
+    for (const input of inputs) await scan(input, options, 'validate', counters, undefined);
     return summarize(counters, none, started, true, false);
   }
-  if (!store) throw new Error('ingestSources needs a store unless dryRun is set');
+  if (!store) throw new Error('ingestInputs needs a store unless dryRun is set');
 
   let spoolDirectory: string | undefined;
   try {
-    let inputs = sources;
+    let readable = inputs;
     if (options.strict) {
-      if (sources.some((source) => source.path === undefined)) {
+      if (inputs.some((input) => input.path === undefined)) {
         spoolDirectory = await mkdtemp(join(tmpdir(), 'metrics-ingest-'));
         const directory = spoolDirectory;
-        inputs = await Promise.all(sources.map((source, index) => spool(source, directory, index)));
+        readable = await Promise.all(inputs.map((input, index) => spool(input, directory, index)));
       }
-      for (const source of inputs) await scan(source, options, 'validate', counters, undefined);
+      for (const input of readable) await scan(input, options, 'validate', counters, undefined);
       if (counters.rejected > 0) return summarize(counters, none, started, false, false);
       counters.read = 0;
     }
@@ -240,8 +241,8 @@ export async function ingestSources(
       tracer: options.tracer,
     });
     try {
-      for (const source of inputs) {
-        await scan(source, options, 'load', counters, (sample) => writer.add(sample));
+      for (const input of readable) {
+        await scan(input, options, 'load', counters, (sample) => writer.add(sample));
       }
     } catch (error) {
       // The batch being written must settle before the caller closes the connection.

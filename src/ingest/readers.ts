@@ -5,7 +5,7 @@ import type { Problem } from '../domain/sample.js';
  * What a reader produces: a record with the line it starts on, or a problem at a line. `fatal`
  * marks a problem after which the reader could not go on (the rest of the input was not read).
  */
-export type SourceItem =
+export type InputItem =
   | { line: number; record: Record<string, unknown>; problem?: undefined }
   | { line: number; problem: Problem; fatal?: boolean; record?: undefined };
 
@@ -13,7 +13,7 @@ export type SourceItem =
  * Readers yield their items a chunk at a time rather than one by one: an async generator step per
  * record costs more than parsing the record.
  */
-export type Reader = (text: AsyncIterable<string>) => AsyncGenerator<SourceItem[]>;
+export type Reader = (text: AsyncIterable<string>) => AsyncGenerator<InputItem[]>;
 
 /** Records longer than this are refused without being buffered further, so memory stays bounded. */
 export const MAX_RECORD_CHARS = 1 << 20;
@@ -39,7 +39,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 /** One JSON text that must hold one record: an NDJSON line or a JSON array's element. */
-function pushJsonRecord(out: SourceItem[], line: number, text: string): void {
+function pushJsonRecord(out: InputItem[], line: number, text: string): void {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -57,12 +57,12 @@ function pushJsonRecord(out: SourceItem[], line: number, text: string): void {
  */
 async function* byLine(
   text: AsyncIterable<string>,
-  onLine: (line: string, lineNumber: number, out: SourceItem[]) => void,
-): AsyncGenerator<SourceItem[]> {
+  onLine: (line: string, lineNumber: number, out: InputItem[]) => void,
+): AsyncGenerator<InputItem[]> {
   let lineNumber = 0;
   let carry = '';
   let oversized = false;
-  const finish = (piece: string, out: SourceItem[]) => {
+  const finish = (piece: string, out: InputItem[]) => {
     lineNumber++;
     if (oversized) {
       out.push({ line: lineNumber, problem: TOO_LONG });
@@ -72,7 +72,7 @@ async function* byLine(
     }
   };
   for await (const chunk of text) {
-    const out: SourceItem[] = [];
+    const out: InputItem[] = [];
     let start = 0;
     let newline = chunk.indexOf('\n');
     while (newline !== -1) {
@@ -92,7 +92,7 @@ async function* byLine(
     if (out.length > 0) yield out;
   }
   if (oversized || carry !== '') {
-    const out: SourceItem[] = [];
+    const out: InputItem[] = [];
     finish(carry, out);
     if (out.length > 0) yield out;
   }
@@ -223,12 +223,12 @@ export const readJsonArray: Reader = async function* (text) {
   let excessDepth = 0;
   let afterComma = false;
 
-  const stop = (out: SourceItem[], at: number, reason: string): Phase => {
+  const stop = (out: InputItem[], at: number, reason: string): Phase => {
     out.push({ line: at, fatal: true, problem: { field: 'record', reason } });
     return Phase.Stopped;
   };
 
-  const emit = (out: SourceItem[], elementText: string) => {
+  const emit = (out: InputItem[], elementText: string) => {
     if (refused) {
       out.push({ line: elementLine, problem: refused });
       refused = undefined;
@@ -239,7 +239,7 @@ export const readJsonArray: Reader = async function* (text) {
 
   for await (const chunk of text) {
     if (phase === Phase.Stopped) break;
-    const out: SourceItem[] = [];
+    const out: InputItem[] = [];
     let elementStart = phase === Phase.InElement ? 0 : -1;
     const length = chunk.length;
     for (let i = 0; i < length && phase !== Phase.Stopped; i++) {
@@ -327,7 +327,7 @@ export const readJsonArray: Reader = async function* (text) {
     if (out.length > 0) yield out;
   }
   if (phase === Phase.InElement || phase === Phase.BeforeElement) {
-    const out: SourceItem[] = [];
+    const out: InputItem[] = [];
     const unclosed = "unexpected end of input: the JSON array is not closed with ']'";
     phase = stop(
       out,

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import type { Logger } from '../observability/logger.js';
 import { projectRoot } from '../paths.js';
 import type { BatchTarget } from '../store/sample-batch.js';
-import { type IngestSummary, ingestSources } from './pipeline.js';
+import { type IngestSummary, ingestInputs } from './pipeline.js';
 
 /**
  * Loads the bundled sample data (EMBEDDED_SAMPLE_DATA): on the server's first start on a new
@@ -20,7 +20,7 @@ export async function loadSampleData(
   },
 ): Promise<IngestSummary> {
   const file = resolve(projectRoot, options.file);
-  const summary = await ingestSources(store, [{ name: file, path: file }], {
+  const summary = await ingestInputs(store, [{ name: file, path: file }], {
     batchSize: options.batchSize,
     maxFutureSeconds: options.maxFutureSeconds,
   });

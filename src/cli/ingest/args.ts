@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import type { ConflictMode } from '../../domain/writes.js';
-import { FORMATS, type Format } from '../../ingest/sources.js';
+import { FORMATS, type Format } from '../../ingest/inputs.js';
 import { parseCommandLine, UsageError } from '../command.js';
 
 export interface Options {

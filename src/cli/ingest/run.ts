@@ -1,7 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { SpanStatusCode, type Tracer } from '@opentelemetry/api';
+import type { Input } from '../../ingest/inputs.js';
 import type { IngestSummary } from '../../ingest/pipeline.js';
-import type { InputSource } from '../../ingest/sources.js';
 import { startTelemetry, telemetrySettings } from '../../observability/telemetry.js';
 import type { MetricStore } from '../../store/metric-store.js';
 import {
@@ -76,7 +76,7 @@ async function load(argv: string[], io: IngestIo, tracer: Tracer | undefined): P
     { createLogger },
     { openCommandDatabase },
     { MetricStore },
-    { ingestSources },
+    { ingestInputs },
     { DatabaseTelemetry, databaseAddress },
   ] = await Promise.all([
     import('../../observability/logger.js'),
@@ -87,7 +87,7 @@ async function load(argv: string[], io: IngestIo, tracer: Tracer | undefined): P
   ]);
   // stdout carries ids and the JSON summary, so logs go to stderr.
   const logger = createLogger(config, { service: 'metrics-ingest', fd: 2, isTTY: io.stderr.isTTY === true });
-  const sources: InputSource[] = options.files.map((file) =>
+  const inputs: Input[] = options.files.map((file) =>
     file === '-' ? { name: '<stdin>', stream: io.stdin } : { name: file, path: file },
   );
 
@@ -106,14 +106,14 @@ async function load(argv: string[], io: IngestIo, tracer: Tracer | undefined): P
     }
     let summary: IngestSummary;
     try {
-      summary = await ingestSources(store, sources, {
+      summary = await ingestInputs(store, inputs, {
         format: options.format,
         onConflict: options.onConflict,
         batchSize: options.batchSize ?? config.ingest.batchSize,
         maxFutureSeconds: config.ingest.maxFutureSeconds,
         strict: options.strict,
         dryRun: options.dryRun,
-        onRejected: (r) => log(`${r.source}:${r.line}: ${r.field}: ${r.reason}`),
+        onRejected: (r) => log(`${r.input}:${r.line}: ${r.field}: ${r.reason}`),
         onWarning: (message) => log(`warning: ${message}`),
         onIds: options.printIds ? (ids) => writeTo(io.stdout, `${ids.join('\n')}\n`) : undefined,
         onProgress: progress ? (p) => progress.update(p) : undefined,

@@ -9,7 +9,7 @@ export const FORMATS = ['json', 'ndjson', 'csv'] as const;
 export type Format = (typeof FORMATS)[number];
 
 /** One input: a file path, or an already open stream (standard input) with a display name. */
-export interface InputSource {
+export interface Input {
   /** How problems name this input, e.g. the path or `<stdin>`. */
   name: string;
   path?: string;
@@ -130,22 +130,22 @@ export interface OpenedInput {
  * the file (compressed bytes for gzip), to match `totalBytes`.
  */
 export async function openInput(
-  source: InputSource,
+  input: Input,
   options: { format?: Format; onBytes?: (bytes: number) => void } = {},
 ): Promise<OpenedInput> {
   let raw: AsyncIterable<Buffer | string>;
   let totalBytes: number | undefined;
-  if (source.path !== undefined) {
-    const info = await stat(source.path);
+  if (input.path !== undefined) {
+    const info = await stat(input.path);
     totalBytes = info.isFile() ? info.size : undefined;
-    raw = createReadStream(source.path, { highWaterMark: READ_CHUNK_BYTES });
-  } else if (source.stream) {
-    raw = source.stream;
+    raw = createReadStream(input.path, { highWaterMark: READ_CHUNK_BYTES });
+  } else if (input.stream) {
+    raw = input.stream;
   } else {
-    throw new Error(`input ${source.name} has neither a path nor a stream`);
+    throw new Error(`input ${input.name} has neither a path nor a stream`);
   }
   const text = decoded(await decompressed(asBuffers(raw, options.onBytes)));
   const { head, rest } = await peek(text, (chunks) => /[^\s\uFEFF]/.test(chunks[chunks.length - 1] ?? ''));
   const firstChar = /[^\s\uFEFF]/.exec(head.join(''))?.[0];
-  return { format: options.format ?? detectFormat(source.name, firstChar), text: rest, totalBytes };
+  return { format: options.format ?? detectFormat(input.name, firstChar), text: rest, totalBytes };
 }
