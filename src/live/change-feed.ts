@@ -3,9 +3,11 @@
 import { within } from '../database/availability.js';
 import type { ChangeListener } from '../database/change-listener.js';
 import type { AnnouncedRows, StoredMetric } from '../domain/metric.js';
+import type { SourceFilter } from '../domain/source.js';
 import type { Logger } from '../observability/logger.js';
 import { DatabaseUnavailableError } from '../store/errors.js';
 import type { MetricStore } from '../store/metric-store.js';
+import { sourceFilterKey } from './source-filter-key.js';
 import { FAILED_READS_BEFORE_GIVING_UP, retryDelayMs } from './stream-failure.js';
 
 /** What changed in `metrics`, as far as a notification tells: rows with timestamps in [from, to]. */
@@ -21,10 +23,20 @@ export interface ChangeNotice {
 /** Rows to read: those notifications announced, or, after the listener was away, every row. */
 type Unread = AnnouncedRows | 'everything';
 
+/** The shares of a read when no subscriber filters by source. */
+const NO_SHARES: ReadonlyMap<FilteredHandlers, readonly StoredMetric[]> = new Map();
+
 /** Rows read per statement when catching up. */
 export const READ_BATCH = 1000;
 
 type AddedHandler = (rows: readonly StoredMetric[]) => void;
+/** The handlers of one source filter (of every stream and question with that filter), and the filter. */
+interface FilteredHandlers {
+  filter: SourceFilter;
+  handlers: Set<AddedHandler>;
+}
+/** The store as the feed reads it. */
+type FeedReads = Pick<MetricStore, 'addedSince' | 'announcedSince' | 'lastId' | 'sourcesSelectedBy'>;
 type ChangedHandler = (notice: ChangeNotice) => void;
 /** Ends one subscriber's stream: with `error` when the feed could not read what it must deliver. */
 type StreamEnd = (error?: unknown) => void;
@@ -86,6 +98,13 @@ function parseNotice(payload: string): ChangeNotice | undefined {
  * most one more. After a reconnect, when notifications may have been lost, it reads every row
  * after its position.
  *
+ * Subscribers filtered by source get their share of the same read: one statement on `sources`
+ * tells, for every distinct filter at once, which of the read's sources it selects now
+ * (sourcesSelectedBy), so a source created after a subscription started, or whose labels came to
+ * match, is in from its next row. That is one statement more per read while some subscriber
+ * filters, whatever their number: no subscriber reads on its own, and the feed holds no list of
+ * sources, so its memory does not grow with them.
+ *
  * A read that fails is tried again after a growing delay (stream-failure.ts). After
  * FAILED_READS_BEFORE_GIVING_UP failures in a row, every stream open then is ended with the error
  * (each subscriber gets it coded, and resumes with its cursor once the database is back), and the
@@ -93,11 +112,13 @@ function parseNotice(payload: string): ChangeNotice | undefined {
  * its last read left it, so nothing is skipped.
  */
 export class ChangeFeed {
-  readonly #store: Pick<MetricStore, 'addedSince' | 'announcedSince' | 'lastId'>;
+  readonly #store: FeedReads;
   readonly #listener: ChangeListener;
   readonly #logger: Logger;
   readonly #readyTimeoutMs: number;
   readonly #added = new Set<AddedHandler>();
+  /** Handlers of rows of some sources only, by sourceFilterKey. */
+  readonly #filtered = new Map<string, FilteredHandlers>();
   readonly #changed = new Set<ChangedHandler>();
   readonly #streams = new Set<StreamEnd>();
   #position: bigint | undefined;
@@ -118,7 +139,7 @@ export class ChangeFeed {
 
   /** `readyTimeoutMs`: how long a first subscriber waits for the listener before the database counts as away. */
   constructor(
-    store: Pick<MetricStore, 'addedSince' | 'announcedSince' | 'lastId'>,
+    store: FeedReads,
     listener: ChangeListener,
     options: { logger: Logger; readyTimeoutMs: number },
   ) {
@@ -202,13 +223,34 @@ export class ChangeFeed {
 
   /** Handlers registered now (subscribers' streams and live questions): 0 once every client has gone. */
   get handlers(): number {
-    return this.#added.size + this.#changed.size + this.#streams.size;
+    let filtered = 0;
+    for (const { handlers } of this.#filtered.values()) filtered += handlers.size;
+    return this.#added.size + filtered + this.#changed.size + this.#streams.size;
   }
 
-  /** `handler` gets every row added from now on, in commit order, in batches; returns the unsubscribe. */
-  onAdded(handler: AddedHandler): () => void {
-    this.#added.add(handler);
-    return () => this.#added.delete(handler);
+  /**
+   * `handler` gets every row added from now on, in commit order, in batches; with a `filter`, only
+   * the rows of the sources it selects when they are read (a batch with none is not handed over).
+   * Every handler of one filter gets the same arrays, and a batch whose rows all match is the
+   * unfiltered handlers' own. Returns the unsubscribe.
+   */
+  onAdded(handler: AddedHandler, filter?: SourceFilter): () => void {
+    const key = sourceFilterKey(filter);
+    if (key === undefined || filter === undefined) {
+      this.#added.add(handler);
+      return () => this.#added.delete(handler);
+    }
+    let filtered = this.#filtered.get(key);
+    if (!filtered) {
+      filtered = { filter, handlers: new Set() };
+      this.#filtered.set(key, filtered);
+    }
+    const { handlers } = filtered;
+    handlers.add(handler);
+    return () => {
+      handlers.delete(handler);
+      if (handlers.size === 0 && this.#filtered.get(key)?.handlers === handlers) this.#filtered.delete(key);
+    };
   }
 
   /** `handler` hears of every change (inserts too); returns the unsubscribe. */
@@ -269,6 +311,7 @@ export class ChangeFeed {
       this.#unread = undefined;
       if (!unread) continue;
       let rows: StoredMetric[];
+      let shares: ReadonlyMap<FilteredHandlers, readonly StoredMetric[]>;
       do {
         try {
           this.counts.reads++;
@@ -276,6 +319,8 @@ export class ChangeFeed {
             unread === 'everything'
               ? await this.#store.addedSince(this.position, READ_BATCH)
               : await this.#store.announcedSince(this.position, unread, READ_BATCH);
+          // Without filtered subscribers, handed over as before: no statement, no wait between.
+          shares = this.#filtered.size > 0 ? await this.#sharesOf(rows) : NO_SHARES;
         } catch (error) {
           const retryInMs = this.#failed(error, 'Could not read new samples');
           if (this.#failures >= FAILED_READS_BEFORE_GIVING_UP && this.#streams.size > 0) {
@@ -299,12 +344,42 @@ export class ChangeFeed {
         this.#position = last.id;
         this.counts.rows += rows.length;
         for (const handler of this.#added) handler(rows);
+        for (const [{ handlers }, share] of shares) for (const handler of handlers) handler(share);
       } while (rows.length === READ_BATCH);
       // Every row up to the largest id announced has been read: no later read needs to look there.
       if (unread !== 'everything' && !this.#closed && unread.lastId > this.position) {
         this.#position = unread.lastId;
       }
     } while (this.#readAgain && !this.#closed);
+  }
+
+  /**
+   * Each source filter's share of a read, for the filters with any: the rows of the sources it
+   * selects, sorted by one statement for every filter (sourcesSelectedBy), never one per
+   * subscriber. A filter first subscribed to while the read was under way is sorted by one more.
+   */
+  async #sharesOf(rows: readonly StoredMetric[]): Promise<Map<FilteredHandlers, readonly StoredMetric[]>> {
+    const shares = new Map<FilteredHandlers, readonly StoredMetric[]>();
+    if (rows.length === 0) return shares;
+    const sourceIds = [...new Set(rows.map((row) => row.sourceId))];
+    const sorted = new Set<FilteredHandlers>();
+    for (;;) {
+      const unsorted = [...this.#filtered.values()].filter((filtered) => !sorted.has(filtered));
+      if (unsorted.length === 0) return shares;
+      const selected = await this.#store.sourcesSelectedBy(
+        sourceIds,
+        unsorted.map(({ filter }) => filter),
+      );
+      unsorted.forEach((filtered, index) => {
+        sorted.add(filtered);
+        const sources = selected[index];
+        if (!sources || sources.size === 0) return;
+        shares.set(
+          filtered,
+          sources.size === sourceIds.length ? rows : rows.filter((row) => sources.has(row.sourceId)),
+        );
+      });
+    }
   }
 
   /** Counts a failure, logs the first of a run (the database layer logs the outage itself); the wait before the next try. */
@@ -322,6 +397,7 @@ export class ChangeFeed {
     for (const end of this.#streams) end();
     this.#streams.clear();
     this.#added.clear();
+    this.#filtered.clear();
     this.#changed.clear();
     await this.#listener.close();
   }

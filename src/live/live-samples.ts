@@ -1,5 +1,7 @@
 import type { StoredMetric } from '../domain/metric.js';
+import type { SourceFilter } from '../domain/source.js';
 import type { Logger } from '../observability/logger.js';
+import type { AddedRows } from '../store/change-reads.js';
 import type { MetricStore } from '../store/metric-store.js';
 import { type ChangeFeed, READ_BATCH } from './change-feed.js';
 import type { ReadPermits } from './read-permits.js';
@@ -13,6 +15,11 @@ export interface AddedSubscription {
   after?: bigint;
   /** Only samples taken at or after this instant. */
   start?: Date;
+  /**
+   * Only samples of the sources this filter selects: as the change feed reads them (a source that
+   * appears later is in if it matches), and as a catch-up read finds them.
+   */
+  filter?: SourceFilter;
 }
 
 /**
@@ -28,7 +35,7 @@ export class LiveSamples {
   /** `permits`: the catch-up reads that may run at once, for all streams together. */
   constructor(
     feed: ChangeFeed,
-    store: Pick<MetricStore, 'addedSince'>,
+    store: CatchUpReads['store'],
     options: { permits: ReadPermits; logger: Logger },
   ) {
     this.#feed = feed;
@@ -36,13 +43,15 @@ export class LiveSamples {
   }
 
   /**
-   * Resolves once the feed listens (or rejects, the database being away) so the stream opens on solid ground.
-   * Its nextBatch() takes every sample queued from the next feed read at once.
+   * Resolves once the feed listens (or rejects, the database being away) so the stream opens on
+   * solid ground, and once a filter is known to be one the database can evaluate (else it rejects
+   * with InvalidSourceFilterError, before any stream). Its nextBatch() takes every sample queued
+   * from the next feed read at once.
    */
   async subscribe(
     subscription: AddedSubscription,
   ): Promise<AsyncIterableIterator<StoredMetric | StreamFailure> & RowBatches> {
-    await this.#feed.ready();
+    await this.#ready(subscription);
     return new SampleStream(this.#feed, this.#reads, this.counts, subscription, takeSample);
   }
 
@@ -50,14 +59,20 @@ export class LiveSamples {
   async subscribeBatches(
     subscription: AddedSubscription,
   ): Promise<AsyncIterableIterator<readonly StoredMetric[] | StreamFailure>> {
-    await this.#feed.ready();
+    await this.#ready(subscription);
     return new AddedStream(this.#feed, this.#reads, this.counts, subscription, takeBatch);
+  }
+
+  async #ready({ filter }: AddedSubscription): Promise<void> {
+    // A filter the feed sorts rows by must never fail its shared statement.
+    if (filter) await this.#reads.store.checkEvaluable(filter);
+    await this.#feed.ready();
   }
 }
 
 /** What a stream's catch-up reads go through: the store, the permits they share, where failures are logged. */
 interface CatchUpReads {
-  store: Pick<MetricStore, 'addedSince'>;
+  store: Pick<MetricStore, 'addedSince' | 'checkEvaluable'>;
   permits: ReadPermits;
   logger: Logger;
 }
@@ -134,6 +149,11 @@ const failureAsBatch = (failure: StreamFailure): readonly [StreamFailure] => [fa
  * growing delay, and after FAILED_READS_BEFORE_GIVING_UP failures in a row the stream ends with a
  * StreamFailure (a coded error for the subscriber), as it does when the change feed gives up.
  *
+ * With a source filter the feed hands it only its sources' rows, and a catch-up read selects them
+ * in SQL: both evaluate the filter on the sources as they are when the rows are read, so a source
+ * created after the subscription is in as soon as it matches, and the order and the once-only hold
+ * as above (a row's id decides, whichever of the two found it).
+ *
  * It is an async iterator of its own rather than a Repeater: with a sample per event and a
  * thousand subscribers, a Repeater's promises per push were the largest cost left per event
  * (bench/PROFILE.md, "Live delivery"). A queued item costs one resolved promise.
@@ -146,7 +166,7 @@ const failureAsBatch = (failure: StreamFailure): readonly [StreamFailure] => [fa
 class AddedStream<T> implements AsyncIterableIterator<T | StreamFailure> {
   readonly #reads: CatchUpReads;
   readonly #counts: LiveSamples['counts'];
-  readonly #start: Date | undefined;
+  readonly #only: AddedRows;
   readonly #take: Take<T>;
   readonly #queue: Queue;
   #queued = 0;
@@ -171,12 +191,12 @@ class AddedStream<T> implements AsyncIterableIterator<T | StreamFailure> {
     feed: ChangeFeed,
     reads: CatchUpReads,
     counts: LiveSamples['counts'],
-    { after, start }: AddedSubscription,
+    { after, start, filter }: AddedSubscription,
     take: Take<T>,
   ) {
     this.#reads = reads;
     this.#counts = counts;
-    this.#start = start;
+    this.#only = { start, filter };
     this.#take = take;
     this.#delivered = after ?? feed.position;
     this.#catchUp = after !== undefined;
@@ -186,7 +206,7 @@ class AddedStream<T> implements AsyncIterableIterator<T | StreamFailure> {
       wanted: (row) => row.id > this.#delivered && (!start || row.timestamp >= start),
     };
     counts.open++;
-    this.#unsubscribe = feed.onAdded((rows) => this.#added(rows));
+    this.#unsubscribe = feed.onAdded((rows) => this.#added(rows), filter);
     this.#unregister = feed.onClose((error) => {
       if (error === undefined) void this.return();
       else this.#fail(new StreamFailure(error));
@@ -302,7 +322,7 @@ class AddedStream<T> implements AsyncIterableIterator<T | StreamFailure> {
     const after = this.#delivered;
     // A stream that ended while it waited for its turn reads nothing.
     permits
-      .run(async () => (this.#stopped ? [] : store.addedSince(after, READ_BATCH, this.#start)))
+      .run(async () => (this.#stopped ? [] : store.addedSince(after, READ_BATCH, this.#only)))
       .then(
         (rows) => {
           this.#reading = false;

@@ -2,13 +2,14 @@ import type { PostgresConnection } from '../database/connection.js';
 import type { AnnouncedRows, StoredMetric } from '../domain/metric.js';
 import type { Page, PageRequest } from '../domain/paging.js';
 import type { MetricBucket } from '../domain/series.js';
+import type { SourceFilter } from '../domain/source.js';
 import type { MetricSummary } from '../domain/summary.js';
 import type { TimeRange } from '../domain/time.js';
 import type { ConflictMode } from '../domain/writes.js';
 import type { DatabaseTelemetry } from '../observability/database-telemetry.js';
 import type { OperationScope } from '../observability/operation-scope.js';
 import { Aggregates, type AtRevision } from './aggregates.js';
-import { ChangeReads } from './change-reads.js';
+import { type AddedRows, ChangeReads } from './change-reads.js';
 import { Health, type ReplicaState } from './health.js';
 import { KnownPartitions } from './known-partitions.js';
 import { Lookup } from './lookup.js';
@@ -98,9 +99,17 @@ export class MetricStore implements BatchTarget {
     return this.#known.refresh(this.partitions);
   }
 
-  /** Samples inserted after the one with id `afterId`, in commit order; with `start`, only those taken from then on. */
-  addedSince(afterId: bigint, limit: number, start?: Date, scope?: OperationScope): Promise<StoredMetric[]> {
-    return this.#changes.addedSince(afterId, limit, start, scope);
+  /**
+   * Samples inserted after the one with id `afterId`, in commit order; with `start`, only those
+   * taken from then on; with a `filter`, only those of the sources it selects.
+   */
+  addedSince(
+    afterId: bigint,
+    limit: number,
+    only?: AddedRows,
+    scope?: OperationScope,
+  ): Promise<StoredMetric[]> {
+    return this.#changes.addedSince(afterId, limit, only, scope);
   }
 
   /** addedSince() narrowed to what notifications announced. */
@@ -111,6 +120,19 @@ export class MetricStore implements BatchTarget {
   /** The largest id stored, 0 for an empty table: where "from now on" begins. */
   lastId(): Promise<bigint> {
     return this.#changes.lastId();
+  }
+
+  /** For each of `filters`, which of these sources it selects now (the change feed's sorting of a read). */
+  sourcesSelectedBy(
+    sourceIds: readonly number[],
+    filters: readonly SourceFilter[],
+  ): Promise<ReadonlySet<number>[]> {
+    return this.#changes.sourcesSelectedBy(sourceIds, filters);
+  }
+
+  /** Refuses a filter with a regular expression PostgreSQL cannot compile (InvalidSourceFilterError). */
+  checkEvaluable(filter: SourceFilter): Promise<void> {
+    return this.#changes.checkEvaluable(filter);
   }
 
   count(range: TimeRange, scope?: OperationScope): Promise<number> {
