@@ -13,10 +13,13 @@ const publicDir = join(projectRoot, 'src/dashboard/public');
 /** The page and its assets: the project's own files and the dependencies' browser builds, no CDN. */
 const SOURCES: Record<string, { file: string; type: string }> = {
   [DASHBOARD_PATH]: { file: join(publicDir, 'index.html'), type: 'text/html; charset=utf-8' },
-  [`${DASHBOARD_PATH}/dashboard.js`]: {
-    file: join(publicDir, 'dashboard.js'),
-    type: 'text/javascript; charset=utf-8',
-  },
+  // The page's ES modules: dashboard.js imports the others.
+  ...Object.fromEntries(
+    ['dashboard.js', 'page.js'].map((module) => [
+      `${DASHBOARD_PATH}/${module}`,
+      { file: join(publicDir, module), type: 'text/javascript; charset=utf-8' },
+    ]),
+  ),
   [`${DASHBOARD_PATH}/dashboard.css`]: {
     file: join(publicDir, 'dashboard.css'),
     type: 'text/css; charset=utf-8',

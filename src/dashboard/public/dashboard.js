@@ -1,7 +1,9 @@
 // @ts-check
 // The dashboard: two uPlot charts and summary tiles over a window, kept live by the service's
-// subscriptions (GraphQL over SSE, one connection for all of them). Plain script, type-checked
-// by tsc (src/dashboard/public/tsconfig.json); no framework, nothing from outside the service.
+// subscriptions (GraphQL over SSE, one connection for all of them). ES modules, type-checked by
+// tsc (src/dashboard/public/tsconfig.json); no framework, nothing from outside the service.
+
+import { bucketFor, cssColor, element, formatted, utcText } from './page.js';
 
 /**
  * @typedef {{ min: number, max: number, avg: number }} Statistics
@@ -12,21 +14,12 @@
  * @typedef {{ kind: 'live', seconds: number } | { kind: 'range', from: Date, to: Date }} TimeWindow
  */
 
-/** Bucket lengths a chart may use, in seconds: the shortest that keeps one bucket per two pixels wins. */
-const BUCKETS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
 const HEALTH_INTERVAL_MS = 5000;
 /** Where the read token (READ_TOKEN) the user entered is kept: for this tab's session only. */
 const TOKEN_KEY = 'metrics-api-read-token';
 
 const SERIES_FIELDS = 'start count cpuLoad { min max avg } concurrency { min max avg }';
 const SUMMARY_FIELDS = 'count cpuLoad { p50 p95 p99 } concurrency { p95 }';
-
-/** @param {string} id */
-function element(id) {
-  const found = document.getElementById(id);
-  if (!found) throw new Error(`#${id} is missing from the page`);
-  return found;
-}
 
 const windowSelect = /** @type {HTMLSelectElement} */ (element('window'));
 const controls = /** @type {HTMLFormElement} */ (element('controls'));
@@ -93,16 +86,9 @@ function applyTheme(theme) {
 
 // ---- Charts ----
 
-/** @param {string} name */
-function cssColor(name) {
-  return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
-}
-
 /** A time on the x axis (epoch seconds) as UTC, for the legend: the range is chosen in UTC too. */
-function utcText(/** @type {number | null} */ seconds) {
-  return seconds === null
-    ? '–'
-    : `${new Date(seconds * 1000).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+function legendTime(/** @type {number | null} */ seconds) {
+  return seconds === null ? '–' : utcText(new Date(seconds * 1000));
 }
 
 /**
@@ -125,7 +111,7 @@ function makeChart(container, label, colorVariable) {
     tzDate: (seconds) => uPlot.tzDate(new Date(seconds * 1000), 'Etc/UTC'),
     axes: [axis, { ...axis, size: 60 }],
     series: [
-      { value: (_, seconds) => utcText(seconds) },
+      { value: (_, seconds) => legendTime(seconds) },
       { label: `${label} min`, stroke: band, width: 1 },
       { label: `${label} avg`, stroke: color, width: 2 },
       { label: `${label} max`, stroke: band, width: 1 },
@@ -165,11 +151,6 @@ function draw(series) {
   document.body.dataset.buckets = String(series.buckets.length);
 }
 
-/** @param {number | null} value @param {number} digits */
-function formatted(value, digits) {
-  return value === null ? '–' : value.toFixed(digits);
-}
-
 /** @param {Summary} summary */
 function showSummary(summary) {
   element('count').textContent = summary.count.toLocaleString('en');
@@ -197,12 +178,6 @@ function rebuildCharts() {
 }
 
 // ---- Data ----
-
-/** The bucket for a window of `seconds` on a chart `pixels` wide: about one bucket per two pixels. */
-function bucketFor(/** @type {number} */ seconds, /** @type {number} */ pixels) {
-  const wanted = seconds / Math.max(pixels / 2, 1);
-  return BUCKETS.find((bucket) => bucket >= wanted) ?? 86400;
-}
 
 /**
  * One GraphQL query over fetch.
