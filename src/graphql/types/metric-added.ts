@@ -6,6 +6,7 @@ import { builder } from '../builder.js';
 import { badUserInput } from '../errors.js';
 import { SHARED_EVENTS } from '../plugins/shared-events.js';
 import { Metric } from './metric.js';
+import { sourceFilterArguments, sourceFilterOf } from './source-arguments.js';
 
 const MetricAdded = builder.objectRef<StoredMetric>('MetricAdded').implement({
   description: 'A sample, as it was stored.',
@@ -35,18 +36,23 @@ const MetricsAddedBatch = builder.objectRef<readonly StoredMetric[]>('MetricsAdd
   }),
 });
 
-const streamArgs = builder.args((t) => ({
-  after: t.string({ description: 'The cursor of an earlier event.' }),
-  start: t.field({ type: 'DateTime', description: 'Only samples taken at or after this instant.' }),
-}));
+const streamArgs = {
+  ...builder.args((t) => ({
+    after: t.string({ description: 'The cursor of an earlier event.' }),
+    start: t.field({ type: 'DateTime', description: 'Only samples taken at or after this instant.' }),
+  })),
+  ...sourceFilterArguments,
+};
 
-function subscription(args: { after?: string | null; start?: Date | null }): AddedSubscription {
+function subscription(
+  args: { after?: string | null; start?: Date | null } & Parameters<typeof sourceFilterOf>[0],
+): AddedSubscription {
   let after: bigint | undefined;
   if (args.after != null) {
     after = decodeAddedCursor(args.after);
     if (after === undefined) throw badUserInput('after', 'is not a cursor of metricsAdded');
   }
-  return { after, start: args.start ?? undefined };
+  return { after, start: args.start ?? undefined, filter: sourceFilterOf(args) };
 }
 
 builder.subscriptionField('metricsAdded', (t) =>
@@ -57,7 +63,9 @@ builder.subscriptionField('metricsAdded', (t) =>
       'timestamps: a back-filled sample arrives when it is written), whoever wrote it. With `after`, first ' +
       'every sample stored since that event, then live, with no gap and no repeat: a reconnecting client ' +
       'resumes with the cursor of the last event it received. A cursor stays valid as long as the samples ' +
-      'after it are kept. Updated values of stored samples are not repeated here.',
+      'after it are kept. Updated values of stored samples are not repeated here. With `source`, `sources` ' +
+      'or `labels`, only the samples of the sources they select, with the same guarantees (resume with the ' +
+      'same filter): a source that appears later is in from its first sample if it matches.',
     args: streamArgs,
     extensions: { [SHARED_EVENTS]: true },
     subscribe: (_root, args, { live }) => live.samples.subscribe(subscription(args)),
