@@ -151,7 +151,7 @@ describe('node(id:)', () => {
   it('refuses an id of a type this API does not have as BAD_USER_INPUT', async () => {
     const result = await graphql(app, NODE, { id: globalId('Other:1') });
     expect(result.errors?.[0]).toMatchObject({
-      message: 'id: "Other" is not a type of this API; node ids are Metric ids',
+      message: 'id: "Other" is not a type of this API; node ids are Metric and Source ids',
       extensions: { code: 'BAD_USER_INPUT', argument: 'id' },
     });
   });

@@ -693,7 +693,7 @@ describe('pages across many partitions', () => {
 
     const walk = async (direction: 'asc' | 'desc', size: number, range: { start?: Date; end?: Date }) => {
       const seen: number[] = [];
-      let cursor: Date | undefined;
+      let cursor: { timestamp: Date; sourceId: number } | undefined;
       for (;;) {
         const page = await store.page({
           range,
@@ -706,7 +706,7 @@ describe('pages across many partitions', () => {
         });
         seen.push(...page.rows.map((row) => row.timestamp.getTime()));
         if (!page.hasMore) return seen;
-        cursor = page.rows.at(-1)?.timestamp;
+        cursor = page.rows.at(-1);
       }
     };
     expect(await walk('asc', 7, {})).toEqual(all);

@@ -25,8 +25,8 @@ export function expensiveAggregates(
 ): Pick<MetricStore, 'revision' | 'summary' | 'series'> {
   return {
     revision: (scope) => store.revision(scope),
-    summary: (range, scope) => expensive(context, () => store.summary(range, scope)),
-    series: (range, bucketSeconds, scope) =>
-      expensive(context, () => store.series(range, bucketSeconds, scope)),
+    summary: (range, sources, scope) => expensive(context, () => store.summary(range, sources, scope)),
+    series: (range, bucketSeconds, sources, scope) =>
+      expensive(context, () => store.series(range, bucketSeconds, sources, scope)),
   };
 }

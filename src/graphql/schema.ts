@@ -15,6 +15,8 @@ import './types/metric-summary.js';
 import './types/cpu-load-statistics.js';
 import './types/concurrency-statistics.js';
 import './types/metric-bucket.js';
+import './types/source-arguments.js';
+import './types/source.js';
 import './types/ingest-conflict-policy.js';
 import './types/metric-input.js';
 import './types/ingest-rejection.js';

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Meter } from '@opentelemetry/api';
 import { LRUCache } from 'lru-cache';
 import type { MetricBucket } from '../domain/series.js';
@@ -6,6 +7,7 @@ import { epochMillisecondsText, type TimeRange } from '../domain/time.js';
 import type { OperationScope } from '../observability/operation-scope.js';
 import type { AtRevision } from './aggregates.js';
 import type { MetricStore } from './metric-store.js';
+import type { SourceSelection } from './source-filter.js';
 
 /**
  * Heap bytes one remembered answer takes, with its key, revision and the cache's bookkeeping
@@ -14,6 +16,22 @@ import type { MetricStore } from './metric-store.js';
 const ESTIMATED_BYTES = { summary: 1600, series: 900, seriesBucket: 400 } as const;
 
 type AggregateSource = Pick<MetricStore, 'revision' | 'summary' | 'series'>;
+
+/** Source ids written into a key as they are; a longer list, as its digest. */
+const IDS_IN_KEY = 16;
+
+/**
+ * The sources of a question in its key: the ids its filter resolved to, not the filter, since an
+ * answer depends on the ids alone. Two filters that select the same sources share answers, and a
+ * filter whose sources changed (a new source its labels match) never gets the answer for the old
+ * ones, even at the same revision (its ids were resolved before the new source's rows committed).
+ */
+function sourcesKey(sources: SourceSelection): string {
+  if (sources.all) return '*';
+  const ids = sources.ids.join(',');
+  if (sources.ids.length <= IDS_IN_KEY) return ids;
+  return `${sources.ids.length}#${createHash('sha256').update(ids).digest('base64url')}`;
+}
 
 interface Entry {
   revision: string;
@@ -78,21 +96,23 @@ export class AggregateCache {
   }
 
   /**
-   * `scope`: the request's, where the statements run for it are recorded. `source`: where the
+   * The summary of `sources`' samples in a window. `scope`: the request's, where the statements
+   * run for it are recorded. `source`: where the
    * request reads (the store given at construction, or its `primary`). An answer is remembered
    * under its revision whichever server computed it: a standby that shows a revision holds exactly
    * the rows the primary held at that revision, since both come from the one transaction.
    */
   summary(
     range: TimeRange,
+    sources: SourceSelection,
     scope?: OperationScope,
     source: AggregateSource = this.#store,
   ): Promise<MetricSummary> {
     return this.#remember(
       source,
       'summary',
-      `summary:${range.start ? epochMillisecondsText(range.start) : ''}:${range.end ? epochMillisecondsText(range.end) : ''}`,
-      () => source.summary(range, scope),
+      `summary:${range.start ? epochMillisecondsText(range.start) : ''}:${range.end ? epochMillisecondsText(range.end) : ''}:${sourcesKey(sources)}`,
+      () => source.summary(range, sources, scope),
       () => ESTIMATED_BYTES.summary,
       scope,
     );
@@ -101,14 +121,15 @@ export class AggregateCache {
   series(
     range: Required<TimeRange>,
     bucketSeconds: number,
+    sources: SourceSelection,
     scope?: OperationScope,
     source: AggregateSource = this.#store,
   ): Promise<MetricBucket[]> {
     return this.#remember(
       source,
       'series',
-      `series:${epochMillisecondsText(range.start)}:${epochMillisecondsText(range.end)}:${bucketSeconds}`,
-      () => source.series(range, bucketSeconds, scope),
+      `series:${epochMillisecondsText(range.start)}:${epochMillisecondsText(range.end)}:${bucketSeconds}:${sourcesKey(sources)}`,
+      () => source.series(range, bucketSeconds, sources, scope),
       (series) => ESTIMATED_BYTES.series + series.length * ESTIMATED_BYTES.seriesBucket,
       scope,
     );

@@ -16,6 +16,7 @@ import type { KnownPartitions } from './known-partitions.js';
 import { fastTimestamptzTypes } from './pg-timestamptz.js';
 import { partialAggregates, rawRowsOf, rollupRowsOf } from './rollup-sql.js';
 import { arrays, inSnapshot, raw, type Server } from './server.js';
+import type { SourceSelection } from './source-filter.js';
 import { METRICS, REVISION } from './tables.js';
 import { rangeCondition } from './window-sql.js';
 
@@ -70,11 +71,13 @@ export class Aggregates {
     private readonly exactPercentileMaxRows: number,
   ) {}
 
-  async count(range: TimeRange, scope?: OperationScope): Promise<number> {
+  /** The samples of `sources` in a window. */
+  async count(range: TimeRange, sources: SourceSelection, scope?: OperationScope): Promise<number> {
+    if (!sources.all && sources.ids.length === 0) return 0;
     const [row] = await raw<{ count: number }>(
       this.reads,
       'SELECT metrics',
-      Prisma.sql`SELECT count(*)::int AS count FROM ${METRICS_SQL} ${rangeCondition(range)}`,
+      Prisma.sql`SELECT count(*)::int AS count FROM ${METRICS_SQL} ${rangeCondition(range, sources)}`,
       scope,
     );
     return row?.count ?? 0;
@@ -95,7 +98,7 @@ export class Aggregates {
   }
 
   /**
-   * Count, first and last, extremes, means and percentiles of a window, with the revision, all read
+   * Count, first and last, extremes, means and percentiles of `sources`' samples in a window, with the revision, all read
    * in one snapshot (a read-only REPEATABLE READ transaction; see aggregate-cache.ts). The window's
    * whole days, hours and minutes are read from the rollups and only its unaligned edges from raw
    * rows (see domain/rollup-plan.ts): count, extremes and means come out as a scan of raw rows
@@ -108,7 +111,11 @@ export class Aggregates {
    * returned at `real` precision: a double would print float4 noise such as 0.30000001192092896
    * for a stored 0.3.
    */
-  async summary(range: TimeRange, scope?: OperationScope): Promise<AtRevision<MetricSummary>> {
+  async summary(
+    range: TimeRange,
+    sources: SourceSelection,
+    scope?: OperationScope,
+  ): Promise<AtRevision<MetricSummary>> {
     const parts = windowParts(
       range,
       ROLLUP_LEVELS.map(({ level }) => level),
@@ -118,10 +125,13 @@ export class Aggregates {
     // with minutes as a level or without (windowParts), so they are read once, for both.
     const sketchParts = windowParts(range, SKETCH_LEVELS);
     const window = Prisma.sql`
-      raw AS MATERIALIZED (${rawRowsOf(parts)}),
-      sketch_raw AS MATERIALIZED (${rawRowsOf(sketchParts)}),
-      rolled AS MATERIALIZED (${rollupRowsOf(sketchParts)}),
-      minutes AS MATERIALIZED (${rollupRowsOf(parts.filter(({ source }) => source === 'minute'))})`;
+      raw AS MATERIALIZED (${rawRowsOf(parts, sources)}),
+      sketch_raw AS MATERIALIZED (${rawRowsOf(sketchParts, sources)}),
+      rolled AS MATERIALIZED (${rollupRowsOf(sketchParts, sources)}),
+      minutes AS MATERIALIZED (${rollupRowsOf(
+        parts.filter(({ source }) => source === 'minute'),
+        sources,
+      )})`;
     const windowTotals = Prisma.sql`
     SELECT (SELECT revision FROM ${REVISION_SQL})::text AS revision,
            coalesce(sum(n), 0)::int AS count, min(first) AS first, max(last) AS last,
@@ -137,7 +147,7 @@ export class Aggregates {
     SELECT count(*)::int AS count,
            (percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY cpu_load))::real[] AS cpu_percentiles,
            percentile_cont(0.95) WITHIN GROUP (ORDER BY concurrency) AS concurrency_p95
-      FROM ${METRICS_SQL} ${rangeCondition(range)}`;
+      FROM ${METRICS_SQL} ${rangeCondition(range, sources)}`;
     const sketch = (column: 'cpu_load' | 'concurrency') => Prisma.sql`
       SELECT array_agg(key ORDER BY key) AS keys, array_agg(n ORDER BY key) AS counts
         FROM (SELECT key, sum(n)::float8 AS n
@@ -167,6 +177,7 @@ export class Aggregates {
           sketchesOf(totals),
           totals.count,
           byName ? this.known.ids : [],
+          sources,
           scope,
         );
         if (selected) return { totals, exact: selected };
@@ -224,14 +235,15 @@ export class Aggregates {
   }
 
   /**
-   * Buckets of `bucketSeconds` aligned to the Unix epoch; empty buckets are absent. One query. A
-   * bucket that is a multiple of a minute reads the coarsest rollups whose width divides it, and
-   * raw rows only for the window's unaligned edges; count, extremes and means are those of the
-   * raw rows either way.
+   * Buckets of `bucketSeconds` aligned to the Unix epoch, of `sources`' samples; empty buckets are
+   * absent. One query. A bucket that is a multiple of a minute reads the coarsest rollups whose
+   * width divides it, and raw rows only for the window's unaligned edges; count, extremes and
+   * means are those of the raw rows either way.
    */
   async series(
     range: Required<TimeRange>,
     bucketSeconds: number,
+    sources: SourceSelection,
     scope?: OperationScope,
   ): Promise<AtRevision<MetricBucket[]>> {
     const parts = windowParts(range, levelsForBucket(bucketSeconds));
@@ -241,25 +253,35 @@ export class Aggregates {
       ({ source }) => source !== 'raw' && levelWidthMs(source) === bucketSeconds * 1000,
     );
     const grouped = parts.filter((part) => !whole.includes(part));
+    // Of one source, a whole rollup row is its bucket: nothing to sum.
+    const wholeBuckets =
+      !sources.all && sources.ids.length === 1
+        ? Prisma.sql`
+    SELECT NULL, bucket, row_count::int, cpu_load_count::int, cpu_load_min, cpu_load_max,
+           (cpu_load_sum / nullif(cpu_load_count, 0)::float8)::real, concurrency_count::int,
+           concurrency_min, concurrency_max,
+           (concurrency_sum::numeric / nullif(concurrency_count, 0)::numeric)::float8
+      FROM (${rollupRowsOf(whole, sources)}) AS whole`
+        : Prisma.sql`
+    SELECT NULL, bucket, sum(row_count)::int, sum(cpu_load_count)::int, min(cpu_load_min), max(cpu_load_max),
+           (sum(cpu_load_sum) / nullif(sum(cpu_load_count), 0)::float8)::real, sum(concurrency_count)::int,
+           min(concurrency_min), max(concurrency_max),
+           (sum(concurrency_sum)::numeric / nullif(sum(concurrency_count), 0)::numeric)::float8
+      FROM (${rollupRowsOf(whole, sources)}) AS whole
+     GROUP BY bucket`;
     const sql = Prisma.sql`
     -- The revision in a row of its own, so that an empty series still has it.
     SELECT (SELECT revision FROM ${REVISION_SQL})::text AS revision, NULL::timestamptz AS bucket,
            NULL::int AS count, NULL::int AS cpu_count, NULL::real AS cpu_min, NULL::real AS cpu_max,
            NULL::real AS cpu_avg, NULL::int AS concurrency_count, NULL::int AS concurrency_min,
            NULL::int AS concurrency_max, NULL::float8 AS concurrency_avg
-    UNION ALL
-    SELECT NULL, bucket, sum(row_count)::int, sum(cpu_load_count)::int, min(cpu_load_min), max(cpu_load_max),
-           (sum(cpu_load_sum) / nullif(sum(cpu_load_count), 0)::float8)::real, sum(concurrency_count)::int,
-           min(concurrency_min), max(concurrency_max),
-           (sum(concurrency_sum)::numeric / nullif(sum(concurrency_count), 0)::numeric)::float8
-      FROM (${rollupRowsOf(whole)}) AS whole
-     GROUP BY bucket
+    UNION ALL${wholeBuckets}
     UNION ALL
     SELECT NULL, date_bin(make_interval(secs => ${bucketSeconds}::int), at, TIMESTAMPTZ 'epoch'),
            sum(n)::int, sum(cpu_n)::int, min(cpu_min), max(cpu_max), (sum(cpu_sum) / nullif(sum(cpu_n), 0)::float8)::real,
            sum(concurrency_n)::int, min(concurrency_min), max(concurrency_max),
            (sum(concurrency_sum) / nullif(sum(concurrency_n), 0))::float8
-      FROM (${partialAggregates(rollupRowsOf(grouped), rawRowsOf(grouped))}) AS parts
+      FROM (${partialAggregates(rollupRowsOf(grouped, sources), rawRowsOf(grouped, sources))}) AS parts
      GROUP BY 2`;
     // As arrays, through pg: a year by hour is 8,760 rows, and Prisma's raw mapping of each cost
     // more than the query.
@@ -301,7 +323,12 @@ export class Aggregates {
         start: bucket,
         count,
         cpuLoad: { count: cpuCount, min: cpuMin, max: cpuMax, avg: cpuAvg },
-        concurrency: { count: concurrencyCount, min: concurrencyMin, max: concurrencyMax, avg: concurrencyAvg },
+        concurrency: {
+          count: concurrencyCount,
+          min: concurrencyMin,
+          max: concurrencyMax,
+          avg: concurrencyAvg,
+        },
       });
     }
     if (revision === null) throw new Error(`${REVISION} has no row: apply the migrations`);

@@ -4,6 +4,7 @@ import { Prisma } from '../generated/prisma/client.js';
 import type { OperationScope } from '../observability/operation-scope.js';
 import type { Partition } from './metric-partitions.js';
 import type { SnapshotQuery } from './server.js';
+import type { SourceSelection } from './source-filter.js';
 import { rowsOf } from './window-sql.js';
 
 /** The percentiles of cpu_load a summary gives (p50, p95, p99); of concurrency, p95. */
@@ -62,8 +63,8 @@ function withinAny(
  * Exact percentiles (as percentile_cont gives them) without sorting the window: the window's
  * `sketches` tell which bucket holds each rank percentile_cont reads and how many values lie below
  * it (domain/quantile-sketch.ts), so one scan of the raw rows collects only the values inside
- * those buckets, and counts the rows; `partitions` wholly inside the window are read by name
- * (windowSources). Undefined when the raw rows are not all there (fewer than `count`, retention)
+ * those buckets, and counts the rows (of `sources`); `partitions` wholly inside the window are
+ * read by name (windowSources). Undefined when the raw rows are not all there (fewer than `count`, retention)
  * or the sketches do not describe them: the caller then sorts.
  */
 export async function selectedPercentiles(
@@ -72,6 +73,7 @@ export async function selectedPercentiles(
   sketches: { cpu: QuantileSketch; concurrency: QuantileSketch },
   count: number,
   partitions: readonly Partition[],
+  sources: SourceSelection,
   scope: OperationScope | undefined,
 ): Promise<{ count: number; cpu_percentiles: number[]; concurrency_p95: number } | undefined> {
   const cpu = percentileSelection(sketches.cpu, CPU_PERCENTILES);
@@ -89,7 +91,7 @@ export async function selectedPercentiles(
     SELECT count(*)::int AS count,
            array_agg(cpu_load::float8) FILTER (WHERE ${withinAny('cpu_load', cpu.ranges, cpuBounds)}) AS cpu_values,
            array_agg(concurrency) FILTER (WHERE ${withinAny('concurrency', concurrency.ranges, concurrencyBounds)}) AS concurrency_values
-      FROM (${rowsOf(range, partitions)}) AS window_rows`,
+      FROM (${rowsOf(range, partitions, sources)}) AS window_rows`,
     scope,
   );
   if (!row || row.count !== count) return undefined;

@@ -21,20 +21,21 @@ function storedMetric([id, sourceId, timestamp, cpuLoad, concurrency]: MetricRow
 }
 
 /**
- * Stored samples as `SELECT ${METRIC_COLUMNS} FROM metrics` and `rest` (its WHERE, ORDER BY and
+ * Stored samples as `SELECT ${METRIC_COLUMNS} FROM ${from}` and `rest` (its WHERE, ORDER BY and
  * LIMIT, with `values`) reads them on `on`: the one statement shape of pages, lookups by id and the
- * change feed's reads.
+ * change feed's reads. `from` is metrics, or a relation of its rows (a page of a few sources).
  */
 export async function selectMetrics(
   on: Server,
   rest: string,
   values: unknown[],
   scope: OperationScope | undefined,
+  from: string = METRICS,
 ): Promise<StoredMetric[]> {
   const { rows } = await arrays<MetricRow>(
     on,
     'SELECT metrics',
-    `SELECT ${METRIC_COLUMNS} FROM ${METRICS}${rest}`,
+    `SELECT ${METRIC_COLUMNS} FROM ${from}${rest}`,
     values,
     scope,
     fastTimestamptzTypes,

@@ -1,8 +1,8 @@
 import type { PostgresConnection } from '../database/connection.js';
 import type { AnnouncedRows, StoredMetric } from '../domain/metric.js';
-import type { Page, PageRequest } from '../domain/paging.js';
+import type { Page, PageRequest, SourcePageRequest, SourceSearch } from '../domain/paging.js';
 import type { MetricBucket } from '../domain/series.js';
-import type { SourceFilter } from '../domain/source.js';
+import type { SourceFilter, StoredSource } from '../domain/source.js';
 import type { MetricSummary } from '../domain/summary.js';
 import type { TimeRange } from '../domain/time.js';
 import type { ConflictMode } from '../domain/writes.js';
@@ -16,14 +16,18 @@ import { Lookup } from './lookup.js';
 import { MetricPartitions } from './metric-partitions.js';
 import { Pages } from './pages.js';
 import type { Batch, BatchResult, BatchTarget } from './sample-batch.js';
-import { type ServerConnection, server } from './server.js';
+import { type Server, type ServerConnection, server } from './server.js';
+import { ALL_SOURCES, type SourceSelection, selectSources } from './source-filter.js';
+import { SourceReads } from './source-reads.js';
 import { Writes } from './writes.js';
 
 /**
- * Every statement on `metrics` and `metrics_revision`, one concern a module: pages (pages.ts),
- * lookups by id (lookup.ts), the change feed's reads (change-reads.ts), counts, the revision,
- * summaries and series (aggregates.ts), writes (writes.ts), and what readiness asks (health.ts),
- * all run through server.ts. Errors that mean the database is away come out as
+ * Every statement on `metrics`, `metrics_revision` and `sources`, one concern a module: pages
+ * (pages.ts), lookups by id (lookup.ts), the change feed's reads (change-reads.ts), counts, the
+ * revision, summaries and series (aggregates.ts), sources (source-filter.ts, source-reads.ts),
+ * writes (writes.ts), and what readiness asks (health.ts), all run through server.ts. Reads of
+ * samples take the sources they cover, a SourceSelection (every source unless told otherwise):
+ * selectSources resolves a filter to one, once per question. Errors that mean the database is away come out as
  * DatabaseUnavailableError (see store/errors.ts); any other error is a failed statement and comes
  * out as it is.
  */
@@ -38,6 +42,8 @@ export class MetricStore implements BatchTarget {
   readonly #lookup: Lookup;
   readonly #changes: ChangeReads;
   readonly #aggregates: Aggregates;
+  readonly #reads: Server;
+  readonly #sources: SourceReads;
   readonly #writes: Writes;
   readonly #health: Health;
 
@@ -70,15 +76,46 @@ export class MetricStore implements BatchTarget {
     this.#changes = new ChangeReads(onPrimary);
     this.#aggregates = new Aggregates(reads, this.#known, exactPercentileMaxRows);
     this.#writes = new Writes(onPrimary, primary.copyFromStdin);
+    this.#reads = reads;
+    this.#sources = new SourceReads(reads);
     this.#health = new Health(onPrimary, reads);
   }
 
   /**
-   * One page of samples, by keyset. Every read takes the `scope` of the request it serves, where
-   * its statements are recorded.
+   * One page of `sources`' samples, by keyset. Every read takes the `scope` of the request it
+   * serves, where its statements are recorded.
    */
-  page(request: PageRequest, scope?: OperationScope): Promise<Page<StoredMetric>> {
-    return this.#pages.page(request, scope);
+  page(
+    request: PageRequest,
+    sources: SourceSelection = ALL_SOURCES,
+    scope?: OperationScope,
+  ): Promise<Page<StoredMetric>> {
+    return this.#pages.page(request, sources, scope);
+  }
+
+  /** The sources `filter` selects, resolved once for a question (every source without one). */
+  selectSources(filter: SourceFilter | undefined, scope?: OperationScope): Promise<SourceSelection> {
+    return selectSources(this.#reads, filter, scope);
+  }
+
+  /** The sources with these ids, by id, in one statement; ids no source has are absent. */
+  sourcesByIds(ids: readonly number[], scope?: OperationScope): Promise<Map<number, StoredSource>> {
+    return this.#sources.byIds(ids, scope);
+  }
+
+  /** The source of this name, or null. */
+  sourceByName(name: string, scope?: OperationScope): Promise<StoredSource | null> {
+    return this.#sources.byName(name, scope);
+  }
+
+  /** One page of sources, by keyset. */
+  sourcePage(request: SourcePageRequest, scope?: OperationScope): Promise<Page<StoredSource>> {
+    return this.#sources.page(request, scope);
+  }
+
+  /** The sources a search finds. */
+  sourceCount(search: SourceSearch, scope?: OperationScope): Promise<number> {
+    return this.#sources.count(search, scope);
   }
 
   /** The row with this id, or null. */
@@ -135,8 +172,9 @@ export class MetricStore implements BatchTarget {
     return this.#changes.checkEvaluable(filter);
   }
 
-  count(range: TimeRange, scope?: OperationScope): Promise<number> {
-    return this.#aggregates.count(range, scope);
+  /** The samples of `sources` in a window. */
+  count(range: TimeRange, sources: SourceSelection = ALL_SOURCES, scope?: OperationScope): Promise<number> {
+    return this.#aggregates.count(range, sources, scope);
   }
 
   /** The current revision of the data in metrics (see the metrics_revision migration). */
@@ -144,18 +182,29 @@ export class MetricStore implements BatchTarget {
     return this.#aggregates.revision(scope);
   }
 
-  /** Count, first and last, extremes, means and percentiles of a window, with the revision they were read at. */
-  summary(range: TimeRange, scope?: OperationScope): Promise<AtRevision<MetricSummary>> {
-    return this.#aggregates.summary(range, scope);
+  /**
+   * Count, first and last, extremes, means and percentiles of `sources`' samples in a window, with
+   * the revision they were read at.
+   */
+  summary(
+    range: TimeRange,
+    sources: SourceSelection = ALL_SOURCES,
+    scope?: OperationScope,
+  ): Promise<AtRevision<MetricSummary>> {
+    return this.#aggregates.summary(range, sources, scope);
   }
 
-  /** Buckets of `bucketSeconds` aligned to the Unix epoch, with the revision they were read at; empty buckets are absent. */
+  /**
+   * Buckets of `bucketSeconds` aligned to the Unix epoch, of `sources`' samples, with the revision
+   * they were read at; empty buckets are absent.
+   */
   series(
     range: Required<TimeRange>,
     bucketSeconds: number,
+    sources: SourceSelection = ALL_SOURCES,
     scope?: OperationScope,
   ): Promise<AtRevision<MetricBucket[]>> {
-    return this.#aggregates.series(range, bucketSeconds, scope);
+    return this.#aggregates.series(range, bucketSeconds, sources, scope);
   }
 
   writeBatch(batch: Batch, mode: ConflictMode, wantIds: boolean): Promise<BatchResult> {

@@ -1,31 +1,82 @@
 import type { StoredMetric } from '../domain/metric.js';
-import type { Page, PageRequest, SortDirection } from '../domain/paging.js';
+import type { Page, PagePosition, PageRequest, SortDirection } from '../domain/paging.js';
 import type { OperationScope } from '../observability/operation-scope.js';
 import type { KnownPartitions } from './known-partitions.js';
-import { selectMetrics } from './metric-rows.js';
+import { METRIC_COLUMNS, selectMetrics } from './metric-rows.js';
 import type { Server } from './server.js';
+import type { SourceSelection } from './source-filter.js';
+import { METRICS } from './tables.js';
 
 /** A bound on "timestamp" for the keyset page's WHERE clause. */
 type Bound = readonly ['>=' | '>' | '<' | '<=', Date];
 
 /**
- * What follows `FROM metrics` in a keyset page: rows within `bounds`, in `direction`, at most
- * `take`. Cursors are more bounds on the timestamp, so Postgres answers every page, however deep,
- * with one range scan of the unique timestamp index.
+ * The most sources a page of several reads one by one, each along its own (source_id, timestamp)
+ * index and merged: at most this many times the page's rows, however many other sources there
+ * are. More sources are read along the (timestamp, source_id) index, skipping the others' rows.
+ * Of 1,000 sources a day at 10 s, a page of 100: 2 sources one by one 1.2 ms, along the shared
+ * index 24 ms; 16, 2.4 and 1.7 ms; 100, 33 and 2.9 ms.
  */
-function keysetPageClauses(
+const SOURCES_READ_ONE_BY_ONE = 16;
+
+/**
+ * What a page asks of its rows besides their time bounds: of which sources, and, for a page over
+ * several sources, the positions rows must come after (`>`) or before (`<`) in (timestamp,
+ * source_id) order. A page of one source is ordered by time alone, and its positions are bounds
+ * on the timestamp (positionBounds).
+ */
+interface Keyset {
+  sources: SourceSelection;
+  positions: (readonly ['>' | '<', PagePosition])[];
+}
+
+/**
+ * What follows `SELECT ... FROM` in a keyset page: rows within `bounds` and the keyset's positions,
+ * of its sources, in `direction`, at most `take`. Cursors are more bounds, so Postgres answers
+ * every page, however deep, with range scans of an index: of (source_id, timestamp) for one
+ * source, or for each of a few; else of (timestamp, source_id).
+ */
+function keysetPageStatement(
   bounds: readonly Bound[],
+  { sources, positions }: Keyset,
   direction: SortDirection,
   take: number,
-): { text: string; values: unknown[] } {
+): { from: string; rest: string; values: unknown[] } {
   const values: unknown[] = [take];
-  const conditions = bounds.map(([operator, value]) => {
+  const parameter = (value: unknown) => {
     values.push(value);
-    return `"timestamp" ${operator} $${values.length}`;
-  });
-  const where = conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : '';
+    return `$${values.length}`;
+  };
+  const timeBounds = () => bounds.map(([operator, value]) => `"timestamp" ${operator} ${parameter(value)}`);
   const order = direction === 'asc' ? 'ASC' : 'DESC';
-  return { text: `${where} ORDER BY "timestamp" ${order} LIMIT $1`, values };
+  const where = (all: string[]) => (all.length > 0 ? ` WHERE ${all.join(' AND ')}` : '');
+  if (!sources.all && sources.ids.length === 1) {
+    const only = [`source_id = ${parameter(sources.ids[0])}::int`, ...timeBounds()];
+    return { from: METRICS, rest: `${where(only)} ORDER BY "timestamp" ${order} LIMIT $1`, values };
+  }
+  const conditions = timeBounds();
+  conditions.push(
+    ...positions.map(
+      ([operator, { timestamp, sourceId }]) =>
+        `("timestamp", source_id) ${operator} (${parameter(timestamp)}, ${parameter(sourceId)}::int)`,
+    ),
+  );
+  const byTimeAndSource = ` ORDER BY "timestamp" ${order}, source_id ${order} LIMIT $1`;
+  if (sources.all) return { from: METRICS, rest: `${where(conditions)}${byTimeAndSource}`, values };
+  const ids = parameter(sources.ids);
+  if (sources.ids.length > SOURCES_READ_ONE_BY_ONE) {
+    const several = [`source_id = ANY(${ids}::int[])`, ...conditions];
+    return { from: METRICS, rest: `${where(several)}${byTimeAndSource}`, values };
+  }
+  // Each source's first rows along its own index, merged: no other source's row is read.
+  const each = [`source_id = selected_id`, ...conditions];
+  return {
+    from:
+      `unnest(${ids}::int[]) AS selected(selected_id) CROSS JOIN LATERAL (SELECT ${METRIC_COLUMNS} FROM ${METRICS}` +
+      `${where(each)} ORDER BY "timestamp" ${order} LIMIT $1) AS page`,
+    rest: byTimeAndSource,
+    values,
+  };
 }
 
 const boundsBetween = (from: number, to: number): Bound[] => [
@@ -73,19 +124,62 @@ export function pageSegments(
   return segments;
 }
 
-/** The keyset bounds of a page request: its window, and its cursors in the sort order. */
-function pageBounds({ range, endInclusive, after, before, direction }: PageRequest): Bound[] {
+/** Of two lower bounds, or of two upper bounds, the one that lets fewer rows through. */
+function tighter(a: Bound | undefined, b: Bound): Bound {
+  if (!a) return b;
+  const [aOperator, aValue] = a;
+  const [, bValue] = b;
+  if (aValue.getTime() !== bValue.getTime()) {
+    const lower = aOperator === '>=' || aOperator === '>';
+    return aValue < bValue === lower ? b : a;
+  }
+  // At the same instant, the exclusive bound.
+  return aOperator === '>' || aOperator === '<' ? a : b;
+}
+
+/**
+ * The bound on the timestamp a position puts on the rows after it (`earliest`) or before it in
+ * ascending (timestamp, source_id) order: exclusive of its instant, unless `sourceId`'s rows at that
+ * instant lie beyond it. A page of one source is then exact with bounds on time alone; a page of
+ * several uses the instant, inclusive, to plan few partitions, and the position itself as a row
+ * comparison.
+ */
+function positionBound(side: 'earliest' | 'latest', position: PagePosition, sourceId?: number): Bound {
+  const { timestamp } = position;
+  if (side === 'earliest') {
+    return sourceId === undefined || sourceId > position.sourceId ? ['>=', timestamp] : ['>', timestamp];
+  }
+  return sourceId === undefined || sourceId < position.sourceId ? ['<=', timestamp] : ['<', timestamp];
+}
+
+/**
+ * The keyset of a page request: its time bounds (the window, and its cursors' instants), the
+ * tightest lower and upper bound only, and the cursors' positions for a page over several sources.
+ */
+function pageKeyset(
+  { range, endInclusive, after, before, direction }: PageRequest,
+  sources: SourceSelection,
+): { bounds: Bound[]; keyset: Keyset } {
+  const only = !sources.all && sources.ids.length === 1 ? sources.ids[0] : undefined;
   const ascending = direction === 'asc';
   // "after" means later in the order: later in time when ascending, earlier when descending.
   const earliest = ascending ? after : before;
   const latest = ascending ? before : after;
-  const bounds: Bound[] = [];
-  if (range.start) bounds.push(['>=', range.start]);
-  if (earliest) bounds.push(['>', earliest]);
-  // Of an exclusive end and a cursor, only the tighter is sent.
-  if (range.end && !(latest && latest <= range.end)) bounds.push([endInclusive ? '<=' : '<', range.end]);
-  else if (latest) bounds.push(['<', latest]);
-  return bounds;
+  let lower: Bound | undefined = range.start && ['>=', range.start];
+  let upper: Bound | undefined = range.end && [endInclusive ? '<=' : '<', range.end];
+  const positions: Keyset['positions'] = [];
+  if (earliest) {
+    lower = tighter(lower, positionBound('earliest', earliest, only));
+    if (only === undefined) positions.push(['>', earliest]);
+  }
+  if (latest) {
+    upper = tighter(upper, positionBound('latest', latest, only));
+    if (only === undefined) positions.push(['<', latest]);
+  }
+  return {
+    bounds: [...(lower ? [lower] : []), ...(upper ? [upper] : [])],
+    keyset: { sources, positions },
+  };
 }
 
 /** Pages of samples by keyset, read on `reads` (the primary, or the standby reads go to). */
@@ -96,18 +190,28 @@ export class Pages {
   ) {}
 
   /**
-   * One page, read a stretch of the known partitions at a time (pageSegments): the page size plus
-   * one row tells whether there are more.
+   * One page of `sources`' samples, read a stretch of the known partitions at a time
+   * (pageSegments): the page size plus one row tells whether there are more.
    */
-  async page(request: PageRequest, scope?: OperationScope): Promise<Page<StoredMetric>> {
+  async page(
+    request: PageRequest,
+    sources: SourceSelection,
+    scope?: OperationScope,
+  ): Promise<Page<StoredMetric>> {
+    if (!sources.all && sources.ids.length === 0) return { rows: [], hasMore: false };
     const flipped: SortDirection = request.direction === 'asc' ? 'desc' : 'asc';
     const direction = request.fromEnd ? flipped : request.direction;
-    const bounds = pageBounds(request);
+    const { bounds, keyset } = pageKeyset(request, sources);
     const take = request.size + 1;
     const rows: StoredMetric[] = [];
     for (const segment of pageSegments(bounds, direction, this.known.cuts)) {
-      const clauses = keysetPageClauses([...bounds, ...segment], direction, take - rows.length);
-      rows.push(...(await selectMetrics(this.reads, clauses.text, clauses.values, scope)));
+      const { from, rest, values } = keysetPageStatement(
+        [...bounds, ...segment],
+        keyset,
+        direction,
+        take - rows.length,
+      );
+      rows.push(...(await selectMetrics(this.reads, rest, values, scope, from)));
       if (rows.length >= take) break;
     }
     const hasMore = rows.length > request.size;

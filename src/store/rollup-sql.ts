@@ -1,6 +1,8 @@
 import type { RollupLevel, WindowPart } from '../domain/rollup-plan.js';
 import { Prisma } from '../generated/prisma/client.js';
+import type { SourceSelection } from './source-filter.js';
 import { METRICS, ROLLUPS } from './tables.js';
+import { withinSources } from './window-sql.js';
 
 /** `column` within the part's bounds; an open bound adds no condition. */
 function within(column: string, { start, end }: WindowPart): Prisma.Sql {
@@ -18,20 +20,25 @@ function anyOf(column: string, parts: readonly WindowPart[]): Prisma.Sql {
   );
 }
 
-/** The raw rows of the window's raw parts: "timestamp", cpu_load, concurrency (none if it has none). */
-export function rawRowsOf(parts: readonly WindowPart[]): Prisma.Sql {
+/**
+ * The raw rows of `sources` in the window's raw parts: source_id, "timestamp", cpu_load,
+ * concurrency (none if it has none).
+ */
+export function rawRowsOf(parts: readonly WindowPart[], sources: SourceSelection): Prisma.Sql {
   const raw = parts.filter(({ source }) => source === 'raw');
-  return Prisma.sql`SELECT "timestamp", cpu_load, concurrency FROM ${Prisma.raw(METRICS)} WHERE ${
-    raw.length > 0 ? anyOf('"timestamp"', raw) : Prisma.sql`false`
+  return Prisma.sql`SELECT source_id, "timestamp", cpu_load, concurrency FROM ${Prisma.raw(METRICS)} WHERE ${
+    raw.length > 0 ? withinSources(anyOf('"timestamp"', raw), sources) : Prisma.sql`false`
   }`;
 }
 
-/** The rollup rows of the window's rollup parts, all levels together (none if it has none). */
-export function rollupRowsOf(parts: readonly WindowPart[]): Prisma.Sql {
+/** The rollup rows of `sources` in the window's rollup parts, all levels together (none if it has none). */
+export function rollupRowsOf(parts: readonly WindowPart[], sources: SourceSelection): Prisma.Sql {
   const levels = (Object.keys(ROLLUPS) as RollupLevel[]).flatMap((level) => {
     const ofLevel = parts.filter(({ source }) => source === level);
     return ofLevel.length > 0
-      ? [Prisma.sql`SELECT * FROM ${Prisma.raw(ROLLUPS[level])} WHERE ${anyOf('bucket', ofLevel)}`]
+      ? [
+          Prisma.sql`SELECT * FROM ${Prisma.raw(ROLLUPS[level])} WHERE ${withinSources(anyOf('bucket', ofLevel), sources)}`,
+        ]
       : [];
   });
   return levels.length > 0
@@ -40,20 +47,20 @@ export function rollupRowsOf(parts: readonly WindowPart[]): Prisma.Sql {
 }
 
 /**
- * Rollup rows and raw rows as one relation of partial aggregates: `at` (bucket start or sample
- * time), n (samples), first, last, cpu_n, cpu_sum, cpu_min, cpu_max, concurrency_n,
+ * Rollup rows and raw rows as one relation of partial aggregates: source_id, `at` (bucket start or
+ * sample time), n (samples), first, last, cpu_n, cpu_sum, cpu_min, cpu_max, concurrency_n,
  * concurrency_sum, concurrency_min, concurrency_max. Each value's statistics are over the samples
  * that hold it (cpu_n, concurrency_n). Sums are float8 for cpu_load (what avg(real) sums in) and
  * bigint for concurrency (what avg(integer) sums in), so means merged from them are the raw means.
  */
 export function partialAggregates(rolled: Prisma.Sql, raw: Prisma.Sql): Prisma.Sql {
   return Prisma.sql`
-    SELECT bucket AS at, row_count AS n, first_timestamp AS first, last_timestamp AS last,
+    SELECT source_id, bucket AS at, row_count AS n, first_timestamp AS first, last_timestamp AS last,
            cpu_load_count AS cpu_n, cpu_load_sum AS cpu_sum, cpu_load_min AS cpu_min, cpu_load_max AS cpu_max,
            concurrency_count AS concurrency_n, concurrency_sum, concurrency_min, concurrency_max
       FROM (${rolled}) AS rolled
     UNION ALL
-    SELECT "timestamp", 1, "timestamp", "timestamp", (cpu_load IS NOT NULL)::int, cpu_load::float8, cpu_load, cpu_load,
+    SELECT source_id, "timestamp", 1, "timestamp", "timestamp", (cpu_load IS NOT NULL)::int, cpu_load::float8, cpu_load, cpu_load,
            (concurrency IS NOT NULL)::int, concurrency::bigint, concurrency, concurrency
       FROM (${raw}) AS raw`;
 }

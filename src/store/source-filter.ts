@@ -83,9 +83,16 @@ export async function selectSources(
     );
     return { all: false, ids: rows[0]?.[0] ?? [] };
   } catch (error) {
-    if ((error as { code?: unknown }).code === INVALID_REGULAR_EXPRESSION) {
-      throw new InvalidSourceFilterError('labels', (error as Error).message);
-    }
-    throw error;
+    throw filterError(error);
   }
+}
+
+/**
+ * The error a statement evaluating a filter failed with, or the client's mistake it is: a regular
+ * expression PostgreSQL refused to compile is InvalidSourceFilterError, naming `labels`.
+ */
+export function filterError(error: unknown): unknown {
+  return (error as { code?: unknown }).code === INVALID_REGULAR_EXPRESSION
+    ? new InvalidSourceFilterError('labels', (error as Error).message)
+    : error;
 }

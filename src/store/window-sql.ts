@@ -1,13 +1,30 @@
 import type { TimeRange } from '../domain/time.js';
 import { Prisma } from '../generated/prisma/client.js';
 import { type Partition, quoteIdentifier } from './metric-partitions.js';
+import { type SourceSelection, sourceCondition } from './source-filter.js';
 import { METRICS } from './tables.js';
 
 const METRICS_SQL = Prisma.raw(METRICS);
 
-/** The WHERE clause of `range`, none when both bounds are open. */
-export function rangeCondition(range: TimeRange): Prisma.Sql {
-  return range.start || range.end ? Prisma.sql`WHERE ${rangeConditions(range)}` : Prisma.empty;
+/**
+ * The condition `sources` puts on a statement, as ` AND ...`: nothing for every source, so that a
+ * question over all of them is the very statement it was before sources.
+ */
+export function andSources(sources: SourceSelection, column?: string): Prisma.Sql {
+  return sources.all ? Prisma.empty : Prisma.sql` AND ${sourceCondition(sources, column)}`;
+}
+
+/** `condition`, and `sources`' condition when some sources are asked for. */
+export function withinSources(condition: Prisma.Sql, sources: SourceSelection, column?: string): Prisma.Sql {
+  return sources.all ? condition : Prisma.sql`(${condition}) AND ${sourceCondition(sources, column)}`;
+}
+
+/** The WHERE clause of `range` and `sources`, none when both bounds are open and every source is asked for. */
+export function rangeCondition(range: TimeRange, sources: SourceSelection): Prisma.Sql {
+  if (!(range.start || range.end)) {
+    return sources.all ? Prisma.empty : Prisma.sql`WHERE ${sourceCondition(sources)}`;
+  }
+  return Prisma.sql`WHERE ${rangeConditions(range)}${andSources(sources)}`;
 }
 
 /** `start <= "timestamp" < end`, an open bound no condition: `true` when both are open. */
@@ -45,20 +62,32 @@ export function windowSources(
   return { whole, rest };
 }
 
-/** The statement reading cpu_load and concurrency of a window's raw rows from `windowSources`. */
-export function rowsOf(range: TimeRange, partitions: readonly Partition[]): Prisma.Sql {
+/**
+ * The statement reading cpu_load and concurrency of `sources`' raw rows in a window, from
+ * `windowSources`.
+ */
+export function rowsOf(
+  range: TimeRange,
+  partitions: readonly Partition[],
+  sources: SourceSelection,
+): Prisma.Sql {
   const { whole, rest } = windowSources(partitions, range);
   return Prisma.join(
     [
       ...whole.map(
         (partition) =>
-          Prisma.sql`SELECT cpu_load, concurrency FROM ${Prisma.raw(quoteIdentifier(partition.name))}`,
+          Prisma.sql`SELECT cpu_load, concurrency FROM ${Prisma.raw(quoteIdentifier(partition.name))}${
+            sources.all ? Prisma.empty : Prisma.sql` WHERE ${sourceCondition(sources)}`
+          }`,
       ),
       ...(rest.length > 0
         ? [
-            Prisma.sql`SELECT cpu_load, concurrency FROM ${METRICS_SQL} WHERE ${Prisma.join(
-              rest.map((part) => Prisma.sql`(${rangeConditions(part)})`),
-              ' OR ',
+            Prisma.sql`SELECT cpu_load, concurrency FROM ${METRICS_SQL} WHERE ${withinSources(
+              Prisma.join(
+                rest.map((part) => Prisma.sql`(${rangeConditions(part)})`),
+                ' OR ',
+              ),
+              sources,
             )}`,
           ]
         : []),

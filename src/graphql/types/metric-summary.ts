@@ -1,9 +1,11 @@
 import type { MetricSummary as MetricSummaryValue } from '../../domain/summary.js';
-import { builder } from '../builder.js';
+import type { SourceSelection } from '../../store/source-filter.js';
+import { builder, type Context } from '../builder.js';
 import { assertStartNotAfterEnd } from '../errors.js';
 import { expensiveAggregates } from '../expensive-work.js';
 import { ConcurrencySummary } from './concurrency-summary.js';
 import { CpuLoadSummary } from './cpu-load-summary.js';
+import { selectedSources, sourceFilterArguments } from './source-arguments.js';
 
 export const MetricSummary = builder.objectRef<MetricSummaryValue>('MetricSummary').implement({
   description: 'Aggregates over the samples in a window.',
@@ -34,21 +36,40 @@ export const MetricSummary = builder.objectRef<MetricSummaryValue>('MetricSummar
   }),
 });
 
+/** The window of a summary, `start` inclusive and `end` exclusive, each optional. */
+export const summaryArguments = builder.args((t) => ({
+  start: t.field({ type: 'DateTime', description: 'Inclusive.' }),
+  end: t.field({ type: 'DateTime', description: 'Exclusive.' }),
+}));
+
+/**
+ * The summary of `sources`' samples in the arguments' window, remembered until the data changes:
+ * Query.metricsSummary and Source.summary.
+ */
+export async function summaryOf(
+  args: { start?: Date | null; end?: Date | null },
+  sources: () => SourceSelection | Promise<SourceSelection>,
+  context: Context,
+): Promise<MetricSummaryValue> {
+  const range = { start: args.start ?? undefined, end: args.end ?? undefined };
+  assertStartNotAfterEnd(range);
+  return context.aggregates.summary(
+    range,
+    await sources(),
+    context.scope,
+    expensiveAggregates(context, context.store),
+  );
+}
+
 builder.queryField('metricsSummary', (t) =>
   t.field({
     type: MetricSummary,
     description:
       'Count, first and last timestamp, and CPU load and concurrency statistics of the samples with ' +
       'start <= timestamp < end (each bound optional), computed in one SQL query and remembered until the data changes. ' +
-      'Whole days, hours and minutes of the window are read from rollups, the unaligned edges from the samples.',
-    args: {
-      start: t.arg({ type: 'DateTime', description: 'Inclusive.' }),
-      end: t.arg({ type: 'DateTime', description: 'Exclusive.' }),
-    },
-    resolve: (_root, args, context) => {
-      const range = { start: args.start ?? undefined, end: args.end ?? undefined };
-      assertStartNotAfterEnd(range);
-      return context.aggregates.summary(range, context.scope, expensiveAggregates(context, context.store));
-    },
+      'Whole days, hours and minutes of the window are read from rollups, the unaligned edges from the samples. ' +
+      '`source`, `sources` or `labels` narrow it to some sources; without them it covers every source.',
+    args: { ...summaryArguments, ...sourceFilterArguments },
+    resolve: (_root, args, context) => summaryOf(args, () => selectedSources(args, context), context),
   }),
 );

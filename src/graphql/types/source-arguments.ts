@@ -1,5 +1,6 @@
 import { checkSourceFilter, type LabelMatchOperator, type SourceFilter } from '../../domain/source.js';
-import { builder } from '../builder.js';
+import type { SourceSelection } from '../../store/source-filter.js';
+import { builder, type Context } from '../builder.js';
 import { badUserInput } from '../errors.js';
 
 export const LabelMatchOperatorEnum = builder.enumType('LabelMatchOperator', {
@@ -49,12 +50,15 @@ export const sourceFilterArguments = builder.args((t) => ({
   }),
 }));
 
-/** The filter the arguments ask for, or undefined for every source; refuses what is out of bounds. */
-export function sourceFilterOf(args: {
+/** The values of sourceFilterArguments. */
+interface SourceFilterArguments {
   source?: string | null | undefined;
   sources?: readonly string[] | null | undefined;
   labels?: readonly { name: string; value: string; operator: LabelMatchOperator }[] | null | undefined;
-}): SourceFilter | undefined {
+}
+
+/** The filter the arguments ask for, or undefined for every source; refuses what is out of bounds. */
+export function sourceFilterOf(args: SourceFilterArguments): SourceFilter | undefined {
   const names =
     args.source != null && args.sources != null
       ? args.sources.filter((name) => name === args.source)
@@ -70,4 +74,16 @@ export function sourceFilterOf(args: {
   const problem = checkSourceFilter(filter);
   if (problem) throw badUserInput(problem.argument, problem.problem);
   return filter;
+}
+
+/**
+ * The sources the arguments select, resolved once for the question (one statement on `sources`;
+ * none without a filter). A regular expression PostgreSQL cannot compile is BAD_USER_INPUT naming
+ * `labels` (InvalidSourceFilterError, coded by plugins/error-codes.ts).
+ */
+export function selectedSources(
+  args: SourceFilterArguments,
+  { store, scope }: Pick<Context, 'store' | 'scope'>,
+): Promise<SourceSelection> {
+  return store.selectSources(sourceFilterOf(args), scope);
 }

@@ -1,0 +1,172 @@
+import type { Page, SourcePageRequest, SourcePosition, SourceSearch } from '../domain/paging.js';
+import type { StoredSource } from '../domain/source.js';
+import { Prisma } from '../generated/prisma/client.js';
+import type { OperationScope } from '../observability/operation-scope.js';
+import { fastTimestamptzTypes } from './pg-timestamptz.js';
+import { arrays, type Server } from './server.js';
+import { filterError, sourcesWhere } from './source-filter.js';
+import { SOURCES } from './tables.js';
+
+/** The columns of a stored source, selected in StoredSource's order. */
+const SOURCE_COLUMNS = 'id, name, labels, first_seen, last_seen';
+
+type SourceRow = [
+  id: number,
+  name: string,
+  labels: Record<string, string>,
+  firstSeen: Date | null,
+  lastSeen: Date | null,
+];
+
+function storedSource([id, name, labels, firstSeen, lastSeen]: SourceRow): StoredSource {
+  return { id, name, labels, firstSeen, lastSeen };
+}
+
+/** The names that start with `prefix`. */
+function namePrefixCondition(prefix: string): Prisma.Sql {
+  // The lower bound lets the name index skip the names before the prefix: in every collation a
+  // string sorts at or after its prefix. starts_with is the exact condition.
+  return Prisma.sql`name >= ${prefix}::text AND starts_with(name, ${prefix}::text)`;
+}
+
+/** The conditions of a search: its name prefix and label matchers. */
+function searchConditions({ namePrefix, labels }: SourceSearch): Prisma.Sql[] {
+  return [
+    ...(namePrefix ? [namePrefixCondition(namePrefix)] : []),
+    ...(labels && labels.length > 0 ? [sourcesWhere({ labels })] : []),
+  ];
+}
+
+/**
+ * The order of last seen, most recent first, in two stretches: the sources seen (last_seen DESC,
+ * id DESC), then those never seen (id DESC). Each is read along the index on last_seen.
+ */
+type SeenStretch = 'seen' | 'unseen';
+
+/** Reads of `sources`, on `reads` (the primary, or the standby reads go to). */
+export class SourceReads {
+  constructor(private readonly reads: Server) {}
+
+  async #select(where: Prisma.Sql, rest: string, scope: OperationScope | undefined): Promise<StoredSource[]> {
+    const { rows } = await arrays<SourceRow>(
+      this.reads,
+      'SELECT sources',
+      `SELECT ${SOURCE_COLUMNS} FROM ${SOURCES} WHERE ${where.text}${rest}`,
+      where.values,
+      scope,
+      fastTimestamptzTypes,
+    ).catch((error: unknown) => {
+      throw filterError(error);
+    });
+    return rows.map(storedSource);
+  }
+
+  /** The sources with these ids (one statement), by id; ids no source has are absent. */
+  async byIds(ids: readonly number[], scope?: OperationScope): Promise<Map<number, StoredSource>> {
+    const found = new Map<number, StoredSource>();
+    if (ids.length === 0) return found;
+    for (const source of await this.#select(Prisma.sql`id = ANY(${ids}::int[])`, '', scope)) {
+      found.set(source.id, source);
+    }
+    return found;
+  }
+
+  /** The source of this name, or null. */
+  async byName(name: string, scope?: OperationScope): Promise<StoredSource | null> {
+    const [source] = await this.#select(Prisma.sql`name = ${name}::text`, '', scope);
+    return source ?? null;
+  }
+
+  /** The sources a search finds. */
+  async count(search: SourceSearch, scope?: OperationScope): Promise<number> {
+    const conditions = searchConditions(search);
+    const where = conditions.length > 0 ? Prisma.join(conditions, ' AND ') : Prisma.sql`true`;
+    const { rows } = await arrays<[count: number]>(
+      this.reads,
+      'SELECT sources',
+      `SELECT count(*)::int FROM ${SOURCES} WHERE ${where.text}`,
+      where.values,
+      scope,
+    ).catch((error: unknown) => {
+      throw filterError(error);
+    });
+    return rows[0]?.[0] ?? 0;
+  }
+
+  /**
+   * One page of sources by keyset, the page size plus one row telling whether there are more. By
+   * name, one range scan of the unique index on name; by last seen, one of the index on last_seen
+   * for the sources seen, and only once they are all passed, one for those never seen.
+   */
+  async page(request: SourcePageRequest, scope?: OperationScope): Promise<Page<StoredSource>> {
+    const take = request.size + 1;
+    const filter = searchConditions(request);
+    const forward = !request.fromEnd;
+    const rows: StoredSource[] = [];
+    if (request.order === 'name') {
+      const conditions = [...filter];
+      const after = request.after?.order === 'name' ? request.after.name : undefined;
+      const before = request.before?.order === 'name' ? request.before.name : undefined;
+      if (after !== undefined) conditions.push(Prisma.sql`name > ${after}::text`);
+      if (before !== undefined) conditions.push(Prisma.sql`name < ${before}::text`);
+      const where = conditions.length > 0 ? Prisma.join(conditions, ' AND ') : Prisma.sql`true`;
+      rows.push(
+        ...(await this.#select(where, ` ORDER BY name ${forward ? 'ASC' : 'DESC'} LIMIT ${take}`, scope)),
+      );
+    } else {
+      const stretches: SeenStretch[] = forward ? ['seen', 'unseen'] : ['unseen', 'seen'];
+      for (const stretch of stretches) {
+        const conditions = this.#seenConditions(stretch, request.after, request.before);
+        if (!conditions) continue;
+        const where = Prisma.join([...filter, ...conditions], ' AND ');
+        const descending = forward ? 'DESC' : 'ASC';
+        const order = stretch === 'seen' ? `last_seen ${descending}, id ${descending}` : `id ${descending}`;
+        rows.push(...(await this.#select(where, ` ORDER BY ${order} LIMIT ${take - rows.length}`, scope)));
+        if (rows.length >= take) break;
+      }
+    }
+    const hasMore = rows.length > request.size;
+    const page = rows.slice(0, request.size);
+    if (request.fromEnd) page.reverse();
+    return { rows: page, hasMore };
+  }
+
+  /**
+   * The conditions that keep a stretch of the last-seen order to the sources after `after` and
+   * before `before`; undefined when the stretch lies wholly outside them.
+   */
+  #seenConditions(
+    stretch: SeenStretch,
+    after: SourcePosition | undefined,
+    before: SourcePosition | undefined,
+  ): Prisma.Sql[] | undefined {
+    const conditions: Prisma.Sql[] = [
+      stretch === 'seen' ? Prisma.sql`last_seen IS NOT NULL` : Prisma.sql`last_seen IS NULL`,
+    ];
+    // Later in the order: seen less recently, or never; then a smaller id.
+    for (const [position, later] of [
+      [after, true],
+      [before, false],
+    ] as const) {
+      if (position?.order !== 'lastSeen') continue;
+      const { lastSeen, id } = position;
+      if (lastSeen === null) {
+        // Every seen source comes before a never-seen one.
+        if (stretch === 'seen') {
+          if (later) return undefined;
+          continue;
+        }
+        conditions.push(later ? Prisma.sql`id < ${id}::int` : Prisma.sql`id > ${id}::int`);
+      } else if (stretch === 'unseen') {
+        if (!later) return undefined;
+      } else {
+        conditions.push(
+          later
+            ? Prisma.sql`last_seen <= ${lastSeen} AND (last_seen, id) < (${lastSeen}, ${id}::int)`
+            : Prisma.sql`last_seen >= ${lastSeen} AND (last_seen, id) > (${lastSeen}, ${id}::int)`,
+        );
+      }
+    }
+    return conditions;
+  }
+}
