@@ -12,7 +12,10 @@ const config = loadConfig();
 const logger = createLogger(config, { service: 'metrics-seed', isTTY: process.stdout.isTTY });
 const database = await openCommandDatabase(config, logger);
 try {
-  const summary = await loadSampleData(new MetricStore(database), {
+  const store = new MetricStore(database, undefined, undefined, { maxSources: config.sources.max });
+  // As the server does at start: the sample data goes to source 1, under DEFAULT_SOURCE's name.
+  await store.nameDefaultSource(config.sources.defaultName);
+  const summary = await loadSampleData(store, {
     file: config.embedded.sampleDataFile,
     batchSize: config.ingest.batchSize,
     logger,

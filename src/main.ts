@@ -23,6 +23,7 @@ import { startTelemetry, type TelemetrySettings, telemetrySettings } from './obs
 import { AggregateCache } from './store/aggregate-cache.js';
 import { MetricStore } from './store/metric-store.js';
 import { RollupStore } from './store/rollup-store.js';
+import { DefaultSourceNameTakenError } from './store/source-registry.js';
 
 function configOrExit(): { config: Config; telemetry: TelemetrySettings } {
   try {
@@ -97,8 +98,14 @@ async function main(): Promise<void> {
     database,
     telemetryOf(database),
     replica && { connection: replica, telemetry: telemetryOf(replica) },
-    { exactPercentileMaxRows: config.exactPercentileMaxRows },
+    { exactPercentileMaxRows: config.exactPercentileMaxRows, maxSources: config.sources.max },
   );
+  // Source 1 holds the samples of writers that name no source, under DEFAULT_SOURCE's name.
+  await store
+    .nameDefaultSource(config.sources.defaultName)
+    .catch((error: unknown) =>
+      error instanceof DefaultSourceNameTakenError ? exitWith(error.message) : Promise.reject(error),
+    );
   if (database.created) {
     // The demo: a new embedded database starts with something to show.
     await loadSampleData(store, {
@@ -128,7 +135,7 @@ async function main(): Promise<void> {
   );
   rollupRetention.start();
   const aggregates = new AggregateCache(store, config.aggregateCacheBytes, telemetry.meter);
-  const serviceMetrics = new ServiceMetrics(telemetry.meter);
+  const serviceMetrics = new ServiceMetrics(telemetry.meter, { count: () => store.countSources() });
   // Live updates read what a notification announced: on the primary, which has it already.
   const live = createLiveUpdates(store.primary, database.changes, {
     logger,

@@ -63,6 +63,7 @@ describe('writing a batch', () => {
       updated: 0,
       duplicates: 0,
       ids: [],
+      refused: [],
     });
     expect(statements()).toEqual(['COPY metrics']);
     expect((await stored()).map((row) => row.minute)).toEqual([0, 1, 2]);
@@ -77,6 +78,7 @@ describe('writing a batch', () => {
       updated: 0,
       duplicates: 3,
       ids: [],
+      refused: [],
     });
     expect(statements()).toEqual(['COPY metrics (failed)', 'COPY metrics_staging', 'INSERT metrics']);
     expect((await stored()).map((row) => row.minute)).toEqual([0, 1, 2, 3, 4]);
@@ -101,6 +103,7 @@ describe('writing a batch', () => {
       updated: 1,
       duplicates: 2,
       ids: [],
+      refused: [],
     });
     expect((await stored()).map(({ minute, cpuLoad }) => [minute, cpuLoad])).toEqual([
       [0, 0],

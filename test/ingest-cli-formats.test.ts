@@ -155,8 +155,8 @@ describe('ingest script: rejected records', () => {
   const NDJSON_LINES: [unknown, string | null][] = [
     [{ timestamp: T0, cpu_load: 0.5, concurrency: 1 }, null],
     [{ cpu_load: 0.5, concurrency: 1 }, 'timestamp: missing'],
-    [{ timestamp: T0 + 1, concurrency: 1 }, 'cpu_load: missing'],
-    [{ timestamp: T0 + 2, cpu_load: 0.5 }, 'concurrency: missing'],
+    [{ timestamp: T0 + 1 }, 'cpu_load: missing, and so is concurrency'],
+    [{ timestamp: T0 + 2, cpu_load: 0.5 }, null], // one value is a sample
     [
       { timestamp: true, cpu_load: 0.5, concurrency: 1 },
       'timestamp: must be epoch seconds or an ISO-8601 string, got a boolean',
@@ -199,7 +199,7 @@ describe('ingest script: rejected records', () => {
     [`${T0 + 86_404},NaN,1`, 'cpu_load: must be a finite number'],
     [`${T0 + 86_405},Infinity,1`, 'cpu_load: must be a finite number'],
     [`${T0 + 86_406},abc,1`, 'cpu_load: must be a number, got "abc"'],
-    [`${T0 + 86_407},,1`, 'cpu_load: missing'],
+    [`${T0 + 86_407},,`, 'cpu_load: missing, and so is concurrency'],
     [`${T0 + 86_408},0.5,1e400`, 'concurrency: must be an integer'],
     ['not-a-time,0.5,1', 'timestamp: unparseable'],
     // Valid: the unclosed quote four lines up did not swallow it.
@@ -221,9 +221,10 @@ describe('ingest script: rejected records', () => {
     const reported = result.stderr.split('\n').filter((line) => /^\/.+:\d+: /.test(line));
     // Each reported line starts with its expected `file:line: field: reason` prefix.
     expect(reported.map((line, k) => line.slice(0, expected[k]?.length))).toEqual(expected);
-    expect(summaryLine(result.stderr)).toMatch(/read 34, inserted 4, updated 0, duplicates 0, rejected 30/);
+    expect(summaryLine(result.stderr)).toMatch(/read 34, inserted 5, updated 0, duplicates 0, rejected 29/);
     expect(await storedRows(fixture.db.url)).toEqual([
       { ms: T0 * 1000, cpuLoad: 0.5, concurrency: 1 },
+      { ms: (T0 + 2) * 1000, cpuLoad: 0.5, concurrency: null },
       { ms: (T0 + 60) * 1000, cpuLoad: 0.75, concurrency: 2 },
       { ms: (T0 + 86_400) * 1000, cpuLoad: 0.5, concurrency: 1 },
       { ms: (T0 + 86_460) * 1000, cpuLoad: 0.25, concurrency: 4 },
@@ -273,7 +274,7 @@ describe('ingest script: rejected records', () => {
       /truncated\.json:3: record: unexpected end of input: the JSON array is not closed/,
     );
     expect(result.stderr).toMatch(
-      /no-header\.csv:1: header: missing columns timestamp, cpu_load, concurrency/,
+      /no-header\.csv:1: header: missing columns timestamp, cpu_load or concurrency/,
     );
     expect(result.stderr).toMatch(/cut\.ndjson\.gz:\d+: file: cannot decompress: unexpected end of file/);
     const stored = await storedRows(fixture.db.url);

@@ -93,6 +93,7 @@ describe('ingest script: killed mid-way and run again', () => {
       return (
         !want ||
         row.ms !== Math.round(want.timestamp * 1000) ||
+        row.cpuLoad === null ||
         Math.fround(row.cpuLoad) !== Math.fround(want.cpu_load) ||
         row.concurrency !== want.concurrency
       );

@@ -12,7 +12,7 @@ import {
 } from '../src/ingest/pipeline.js';
 import type { InputItem } from '../src/ingest/readers.js';
 import { MetricStore } from '../src/store/metric-store.js';
-import { ingestFixture, storedRows } from './support/ingest.js';
+import { ingestFixture, sourcedRows, storedRows } from './support/ingest.js';
 
 const fixture = ingestFixture();
 
@@ -23,47 +23,66 @@ const T0 = 1_795_651_200;
 
 type Value = number | string | boolean | null | undefined;
 type TestRecord =
-  | { kind: 'valid'; ms: number; timestamp: Value; cpu_load: number; concurrency: number }
-  | { kind: 'invalid'; timestamp: Value; cpu_load: Value; concurrency: Value }
+  | {
+      kind: 'valid';
+      ms: number;
+      timestamp: Value;
+      cpu_load: number | undefined;
+      concurrency: number | undefined;
+      source: string | undefined;
+    }
+  | { kind: 'invalid'; timestamp: Value; cpu_load: Value; concurrency: Value; source: Value }
   | { kind: 'malformed' };
 
-// Valid records share a small set of instants, so duplicates are common. A timestamp is sent as
-// epoch seconds or as ISO-8601: the same instant either way.
+// Valid records share a small set of instants and sources, so duplicates are common; some have one
+// value only. A timestamp is sent as epoch seconds or as ISO-8601: the same instant either way.
 const validRecord: fc.Arbitrary<TestRecord> = fc
   .record({
     minute: fc.integer({ min: 0, max: 30 }),
     iso: fc.boolean(),
     cpu_load: fc.oneof(fc.double({ min: 0, max: 3e38, noNaN: true }), fc.integer({ min: 0, max: 1000 })),
     concurrency: fc.integer({ min: 0, max: 2_147_483_647 }),
+    absent: fc.constantFrom(undefined, undefined, 'cpu_load', 'concurrency'),
+    source: fc.constantFrom(undefined, 'web-1', 'db-1'),
   })
-  .map(({ minute, iso, cpu_load, concurrency }) => {
+  .map(({ minute, iso, cpu_load, concurrency, absent, source }) => {
     const ms = (T0 + minute * 60) * 1000;
     return {
       kind: 'valid' as const,
       ms,
       timestamp: iso ? new Date(ms).toISOString() : ms / 1000,
-      cpu_load,
-      concurrency,
+      cpu_load: absent === 'cpu_load' ? undefined : cpu_load,
+      concurrency: absent === 'concurrency' ? undefined : concurrency,
+      source,
     };
   });
 
-// One field broken, with a value that is wrong in every format.
+// One field broken, with a value that is wrong in every format; or both values left out.
 const BAD_VALUES = {
   timestamp: [-5, 1e15, 'not a time', '2026-11-26T00:00:00', undefined, true],
-  cpu_load: [-1, -0.001, 1e39, 'abc', undefined],
-  concurrency: [-1, 1.5, 2_147_483_648, 'x', undefined],
+  cpu_load: [-1, -0.001, 1e39, 'abc'],
+  concurrency: [-1, 1.5, 2_147_483_648, 'x'],
+  source: ['bell\u0007', 'x'.repeat(257)],
 } as const;
-const invalidRecord: fc.Arbitrary<TestRecord> = fc
-  .tuple(
-    validRecord,
-    fc.constantFrom('timestamp', 'cpu_load', 'concurrency') as fc.Arbitrary<keyof typeof BAD_VALUES>,
-  )
-  .chain(([base, field]) =>
-    fc.constantFrom(...BAD_VALUES[field]).map((bad) => {
-      const { ms: _ms, kind: _kind, ...fields } = base as Extract<TestRecord, { kind: 'valid' }>;
-      return { ...fields, kind: 'invalid' as const, [field]: bad };
-    }),
-  );
+const invalidRecord: fc.Arbitrary<TestRecord> = fc.oneof(
+  fc
+    .tuple(
+      validRecord,
+      fc.constantFrom('timestamp', 'cpu_load', 'concurrency', 'source') as fc.Arbitrary<
+        keyof typeof BAD_VALUES
+      >,
+    )
+    .chain(([base, field]) =>
+      fc.constantFrom(...BAD_VALUES[field]).map((bad) => {
+        const { ms: _ms, kind: _kind, ...fields } = base as Extract<TestRecord, { kind: 'valid' }>;
+        return { ...fields, kind: 'invalid' as const, [field]: bad };
+      }),
+    ),
+  validRecord.map((base): TestRecord => {
+    const { ms: _ms, kind: _kind, ...fields } = base as Extract<TestRecord, { kind: 'valid' }>;
+    return { ...fields, kind: 'invalid', cpu_load: undefined, concurrency: undefined };
+  }),
+);
 const anyRecord = fc.oneof(
   { weight: 6, arbitrary: validRecord },
   { weight: 3, arbitrary: invalidRecord },
@@ -72,7 +91,7 @@ const anyRecord = fc.oneof(
 
 function fields(record: Exclude<TestRecord, { kind: 'malformed' }>) {
   const out: Record<string, Value> = {};
-  for (const key of ['timestamp', 'cpu_load', 'concurrency'] as const) {
+  for (const key of ['timestamp', 'cpu_load', 'concurrency', 'source'] as const) {
     if (record[key] !== undefined) out[key] = record[key];
   }
   return out;
@@ -85,10 +104,10 @@ function serialize(records: TestRecord[], format: Format): { text: string; lines
     const rows = records.map((r) =>
       r.kind === 'malformed'
         ? `${T0},"1,1`
-        : `${cell(r.timestamp)},${cell(r.cpu_load)},${cell(r.concurrency)}`,
+        : `${cell(r.timestamp)},${cell(r.cpu_load)},${cell(r.concurrency)},${cell(r.source)}`,
     );
     return {
-      text: ['timestamp,cpu_load,concurrency', ...rows].join('\n'),
+      text: ['timestamp,cpu_load,concurrency,source', ...rows].join('\n'),
       lines: records.map((_, i) => i + 2),
     };
   }
@@ -115,7 +134,7 @@ describe('ingest at the edges of real (float4)', () => {
     const summary = await ingestFile(path);
     expect(summary).toMatchObject({ inserted: values.length, rejected: 0 });
     // 1e-300 is below float4's smallest value: stored as 0, as Math.fround rounds it.
-    expect((await storedRows(fixture.db.url)).map((r) => Math.fround(r.cpuLoad))).toEqual(
+    expect((await storedRows(fixture.db.url)).map((r) => Math.fround(r.cpuLoad ?? Number.NaN))).toEqual(
       values.map((v) => Math.fround(v)),
     );
   });
@@ -144,17 +163,23 @@ describe('ingest, property-based', () => {
 
           const expectedRejectedLines = records.flatMap((r, i) => (r.kind === 'valid' ? [] : [lines[i]]));
           expect(rejected.map((r) => r.line)).toEqual(expectedRejectedLines);
-          const byInstant = new Map<number, Extract<TestRecord, { kind: 'valid' }>>();
+          const byKey = new Map<string, Extract<TestRecord, { kind: 'valid' }>>();
           for (const r of records) {
             if (r.kind !== 'valid') continue;
-            if (onConflict === 'update' || !byInstant.has(r.ms)) byInstant.set(r.ms, r);
+            const key = `${r.source ?? 'default'} ${r.ms}`;
+            if (onConflict === 'update' || !byKey.has(key)) byKey.set(key, r);
           }
-          const expected = [...byInstant.values()]
-            .sort((a, b) => a.ms - b.ms)
-            .map((r) => ({ ms: r.ms, cpuLoad: Math.fround(r.cpu_load), concurrency: r.concurrency }));
-          const stored = (await storedRows(fixture.db.url)).map((r) => ({
+          const expected = [...byKey.values()]
+            .map((r) => ({
+              source: r.source ?? 'default',
+              ms: r.ms,
+              cpuLoad: r.cpu_load === undefined ? null : Math.fround(r.cpu_load),
+              concurrency: r.concurrency ?? null,
+            }))
+            .sort((a, b) => a.ms - b.ms || (a.source < b.source ? -1 : a.source > b.source ? 1 : 0));
+          const stored = (await sourcedRows(fixture.db.url)).map((r) => ({
             ...r,
-            cpuLoad: Math.fround(r.cpuLoad),
+            cpuLoad: r.cpuLoad === null ? null : Math.fround(r.cpuLoad),
           }));
           expect(stored).toEqual(expected);
 
@@ -163,9 +188,9 @@ describe('ingest, property-based', () => {
             read: records.length,
             valid,
             rejected: records.length - valid,
-            inserted: byInstant.size,
+            inserted: byKey.size,
           });
-          expect(summary.updated + summary.duplicates).toBe(valid - byInstant.size);
+          expect(summary.updated + summary.duplicates).toBe(valid - byKey.size);
         },
       ),
       { numRuns: 60 },

@@ -128,8 +128,24 @@ describe('records', () => {
     expect(validateRecord({ timestamp: '10', cpu_load: '0x10', concurrency: '3' }, true)).toMatchObject({
       problem: { field: 'cpu_load' },
     });
-    expect(validateRecord({ timestamp: '10', cpu_load: '1', concurrency: '' }, true)).toMatchObject({
-      problem: { field: 'concurrency', reason: 'missing' },
+    expect(validateRecord({ timestamp: '10', cpu_load: '1', concurrency: '' }, true)).toEqual({
+      ok: true,
+      sample: { timestampMs: 10_000, cpuLoad: 1, concurrency: null },
+    });
+  });
+
+  it('takes a sample of one value, and refuses one of neither, naming both fields', () => {
+    expect(validateRecord({ timestamp: 0, concurrency: 3 })).toEqual({
+      ok: true,
+      sample: { timestampMs: 0, cpuLoad: null, concurrency: 3 },
+    });
+    expect(validateRecord({ timestamp: 0, cpu_load: 0.5, concurrency: null })).toEqual({
+      ok: true,
+      sample: { timestampMs: 0, cpuLoad: 0.5, concurrency: null },
+    });
+    expect(validateRecord({ timestamp: 0, cpu_load: null })).toEqual({
+      ok: false,
+      problem: { field: 'cpu_load', reason: expect.stringMatching(/missing, and so is concurrency/) },
     });
   });
 });
@@ -153,6 +169,8 @@ describe('format detection', () => {
 });
 
 describe('dedupe within a batch', () => {
+  /** Every row of these batches is of the default source: no source of the batch's own to resolve. */
+  const NO_SOURCES = new Int32Array(0);
   const batch = () =>
     Batch.of([
       { timestampMs: 2, cpuLoad: 1, concurrency: 1 },
@@ -163,11 +181,11 @@ describe('dedupe within a batch', () => {
     Array.from({ length: b.length }, (_, i) => [b.timestamps[i], b.loads[i], b.concurrencies[i]]);
 
   it('keeps the first per timestamp for skip and the last for update', () => {
-    expect(rows(dedupe(batch(), 'skip'))).toEqual([
+    expect(rows(dedupe(batch(), 'skip', NO_SOURCES))).toEqual([
       [2, 1, 1],
       [1, 2, 2],
     ]);
-    expect(rows(dedupe(batch(), 'update'))).toEqual([
+    expect(rows(dedupe(batch(), 'update', NO_SOURCES))).toEqual([
       [2, 3, 3],
       [1, 2, 2],
     ]);
@@ -178,6 +196,6 @@ describe('dedupe within a batch', () => {
       { timestampMs: 1, cpuLoad: 1, concurrency: 1 },
       { timestampMs: 2, cpuLoad: 1, concurrency: 1 },
     ]);
-    expect(dedupe(increasing, 'skip')).toBe(increasing);
+    expect(dedupe(increasing, 'skip', NO_SOURCES)).toBe(increasing);
   });
 });

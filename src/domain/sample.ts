@@ -1,26 +1,58 @@
 /**
  * Validation of one metric sample, shared by the ingest readers and the GraphQL mutation. The rules
- * mirror the `metrics` table so that a record that passes here cannot fail at the database: a
- * failing INSERT would abort its whole batch, not just the bad row.
+ * mirror the `metrics` and `sources` tables so that a record that passes here cannot fail at the
+ * database: a failing INSERT would abort its whole batch, not just the bad row.
  */
 
 import { formatDurationSeconds } from './duration.js';
-import { checkTimestampMs, DECIMAL, describe, epochSecondsToMs, parseTimestamp, typeName } from './time.js';
+import { checkLabels, checkSourceName, type SourceLabels } from './source.js';
+import {
+  checkTimestampMs,
+  DECIMAL,
+  describe,
+  epochSecondsToMs,
+  parseTimestamp,
+  quotedPrefix,
+  typeName,
+} from './time.js';
 
 /** Largest concurrency the `integer` column holds. */
 export const MAX_CONCURRENCY = 2_147_483_647;
 
-/** A sample ready to store. The timestamp is in epoch milliseconds, the column's precision. */
+/**
+ * A sample ready to store. The timestamp is in epoch milliseconds, the column's precision. A
+ * sample holds a CPU load, a concurrency or both (null: not reported).
+ */
 export interface MetricSample {
   timestampMs: number;
-  cpuLoad: number;
-  concurrency: number;
+  cpuLoad: number | null;
+  concurrency: number | null;
+  /** The name of the sample's source; undefined: the writer's (the default source, or the one it names for all). */
+  source?: string | undefined;
+  /** Labels of the sample's source, when the record gives them: they replace the stored ones. */
+  labels?: SourceLabels | undefined;
 }
 
-/** Why a record was refused; `field` names the input field, or `record` for the record as a whole. */
+/**
+ * Why a record was refused; `field` names the input field, or `record` for the record as a whole.
+ * `code` marks a refusal that is not about the record's content (SOURCE_LIMIT_EXCEEDED).
+ */
 export interface Problem {
   field: string;
   reason: string;
+  code?: string;
+}
+
+/** The code of a sample refused because its source would be one more than MAX_SOURCES. */
+export const SOURCE_LIMIT_EXCEEDED = 'SOURCE_LIMIT_EXCEEDED';
+
+/** The refusal of a sample whose source `name` does not exist and may not be made: MAX_SOURCES exist. */
+export function sourceLimitProblem(name: string, maxSources: number): Problem {
+  return {
+    field: 'source',
+    reason: `${quotedPrefix(name)} is a new source and ${maxSources} sources exist (MAX_SOURCES): not stored`,
+    code: SOURCE_LIMIT_EXCEEDED,
+  };
 }
 
 export type Validated = { ok: true; sample: MetricSample } | { ok: false; problem: Problem };
@@ -82,7 +114,7 @@ function numberFrom(value: unknown, fromText: boolean): number | { error: string
   return { error: `must be a number, got ${typeName(value)}` };
 }
 
-const KNOWN_FIELDS = new Set(['timestamp', 'cpu_load', 'cpuLoad', 'concurrency']);
+const KNOWN_FIELDS = new Set(['timestamp', 'cpu_load', 'cpuLoad', 'concurrency', 'source', 'labels']);
 
 /** Records each key of `record` that the loader does not use, with its first line, for the once-per-file warning. */
 export function collectUnknownFields(
@@ -93,8 +125,50 @@ export function collectUnknownFields(
   for (const key in record) if (!KNOWN_FIELDS.has(key) && !seen.has(key)) seen.set(key, line);
 }
 
+/** A field is absent when left out, null (JSON), or an empty CSV cell. */
 function present(value: unknown): boolean {
-  return value !== undefined && value !== '';
+  return value !== undefined && value !== null && value !== '';
+}
+
+/**
+ * Labels as a record gives them: a JSON object of strings; the mutation's list of `{name, value}`;
+ * in CSV, `name=value;name=value`, or a JSON object when the cell starts with `{` (for values that
+ * hold a `;`). Checked against the bounds of domain/source.ts.
+ */
+function labelsFrom(value: unknown, fromText: boolean): { labels: SourceLabels } | { problem: string } {
+  let labels: unknown = value;
+  if (fromText && typeof value === 'string') {
+    const text = value.trim();
+    if (text.startsWith('{')) {
+      try {
+        labels = JSON.parse(text);
+      } catch {
+        return { problem: 'a cell starting with { must be a JSON object of strings' };
+      }
+    } else {
+      const pairs: Record<string, string> = {};
+      for (const pair of text.split(';')) {
+        if (pair === '') continue;
+        const at = pair.indexOf('=');
+        if (at <= 0) return { problem: `${quotedPrefix(pair)} is not name=value` };
+        const name = pair.slice(0, at);
+        if (Object.hasOwn(pairs, name)) return { problem: `label "${name.slice(0, 40)}" given twice` };
+        pairs[name] = pair.slice(at + 1);
+      }
+      labels = pairs;
+    }
+  } else if (Array.isArray(value)) {
+    const pairs: Record<string, string> = {};
+    for (const { name, value: labelValue } of value as { name: string; value: string }[]) {
+      if (Object.hasOwn(pairs, name)) return { problem: `label "${name.slice(0, 40)}" given twice` };
+      pairs[name] = labelValue;
+    }
+    labels = pairs;
+  }
+  if (typeof labels !== 'object' || labels === null || Array.isArray(labels))
+    return { problem: `must be an object of name to value, got ${typeName(labels)}` };
+  const problem = checkLabels(labels as SourceLabels);
+  return problem ? { problem } : { labels: labels as SourceLabels };
 }
 
 /**
@@ -102,7 +176,8 @@ function present(value: unknown): boolean {
  * records a run and allocates nothing per record here). Returns the problem, or `undefined` when
  * `out` holds a valid sample. `fromText` is true for CSV, whose cells are all strings; a timestamp
  * past `horizon` is refused. Only the first problem is reported, checking fields in the order
- * timestamp, cpu_load, concurrency.
+ * timestamp, cpu_load, concurrency, source, labels. A sample needs a CPU load or a concurrency (or
+ * both); `source` and `labels` are optional (see withSource).
  */
 export function validateRecordInto(
   record: Record<string, unknown>,
@@ -132,21 +207,68 @@ export function validateRecordInto(
     return { field: 'cpu_load', reason: 'both cpu_load and cpuLoad given; send one' };
   const cpuField = present(camel) ? 'cpuLoad' : 'cpu_load';
   const cpuValue = present(camel) ? camel : snake;
-  if (!present(cpuValue)) return { field: 'cpu_load', reason: 'missing' };
-  const cpu = typeof cpuValue === 'number' ? cpuValue : numberFrom(cpuValue, fromText);
-  if (typeof cpu !== 'number') return { field: cpuField, reason: cpu.error };
-  const cpuError = checkCpuLoad(cpu);
-  if (cpuError) return { field: cpuField, reason: cpuError };
-  out.cpuLoad = cpu;
-
   const concurrencyValue = record.concurrency;
-  if (!present(concurrencyValue)) return { field: 'concurrency', reason: 'missing' };
-  const concurrency =
-    typeof concurrencyValue === 'number' ? concurrencyValue : numberFrom(concurrencyValue, fromText);
-  if (typeof concurrency !== 'number') return { field: 'concurrency', reason: concurrency.error };
-  const concurrencyError = checkConcurrency(concurrency);
-  if (concurrencyError) return { field: 'concurrency', reason: concurrencyError };
-  out.concurrency = concurrency;
+  if (!present(cpuValue) && !present(concurrencyValue))
+    return {
+      field: 'cpu_load',
+      reason: 'missing, and so is concurrency: a sample needs at least one of them',
+    };
+  out.cpuLoad = null;
+  if (present(cpuValue)) {
+    const cpu = typeof cpuValue === 'number' ? cpuValue : numberFrom(cpuValue, fromText);
+    if (typeof cpu !== 'number') return { field: cpuField, reason: cpu.error };
+    const cpuError = checkCpuLoad(cpu);
+    if (cpuError) return { field: cpuField, reason: cpuError };
+    out.cpuLoad = cpu;
+  }
+  out.concurrency = null;
+  if (present(concurrencyValue)) {
+    const concurrency =
+      typeof concurrencyValue === 'number' ? concurrencyValue : numberFrom(concurrencyValue, fromText);
+    if (typeof concurrency !== 'number') return { field: 'concurrency', reason: concurrency.error };
+    const concurrencyError = checkConcurrency(concurrency);
+    if (concurrencyError) return { field: 'concurrency', reason: concurrencyError };
+    out.concurrency = concurrency;
+  }
+
+  out.source = undefined;
+  const source = record.source;
+  if (present(source)) {
+    if (typeof source !== 'string')
+      return { field: 'source', reason: `must be a string, got ${typeName(source)}` };
+    const sourceError = checkSourceName(source);
+    if (sourceError) return { field: 'source', reason: sourceError };
+    out.source = source;
+  }
+  out.labels = undefined;
+  if (present(record.labels)) {
+    const labels = labelsFrom(record.labels, fromText);
+    if ('problem' in labels) return { field: 'labels', reason: labels.problem };
+    out.labels = labels.labels;
+  }
+  return undefined;
+}
+
+/** The source a writer gives the samples that name none (the ingest command's --source and --label). */
+export interface SourceFallback {
+  name: string;
+  labels?: SourceLabels | undefined;
+}
+
+/**
+ * Gives a valid sample that names no source the writer's `fallback`, if any (its labels unless the
+ * sample has its own); without one, the sample goes to the default source. Labels describe a named
+ * source: a sample with labels and no source to give them to is refused.
+ */
+export function withSource(sample: MetricSample, fallback: SourceFallback | undefined): Problem | undefined {
+  if (sample.source !== undefined) return undefined;
+  if (fallback) {
+    sample.source = fallback.name;
+    if (sample.labels === undefined) sample.labels = fallback.labels;
+    return undefined;
+  }
+  if (sample.labels !== undefined)
+    return { field: 'labels', reason: 'given without a source: name the source they describe' };
   return undefined;
 }
 
@@ -156,7 +278,7 @@ export function validateRecord(
   fromText = false,
   horizon?: FutureHorizon,
 ): Validated {
-  const sample: MetricSample = { timestampMs: 0, cpuLoad: 0, concurrency: 0 };
+  const sample: MetricSample = { timestampMs: 0, cpuLoad: null, concurrency: null };
   const problem = validateRecordInto(record, fromText, sample, horizon);
   return problem ? { ok: false, problem } : { ok: true, sample };
 }

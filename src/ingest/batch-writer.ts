@@ -1,5 +1,5 @@
 import type { Tracer } from '@opentelemetry/api';
-import type { MetricSample } from '../domain/sample.js';
+import type { MetricSample, Problem } from '../domain/sample.js';
 import type { BatchCounts, ConflictMode } from '../domain/writes.js';
 import { Batch, type BatchTarget } from '../store/sample-batch.js';
 
@@ -20,6 +20,8 @@ export class BatchWriter {
       batchSize: number;
       mode: ConflictMode;
       onIds?: (ids: string[]) => void | Promise<void>;
+      /** Each sample the store refused as it wrote it (its source may not be made), by the origin it was added with. */
+      onRefused: (origin: number, problem: Problem) => void;
       /** A span per batch written, when tracing. */
       tracer?: Tracer | undefined;
     },
@@ -27,9 +29,13 @@ export class BatchWriter {
     this.batch = new Batch(options.batchSize);
   }
 
-  /** Adds a sample (copied, so the caller may reuse the object); returns a promise only when the caller has to wait (a batch is being handed off). */
-  add(sample: MetricSample): Promise<void> | undefined {
-    this.batch.push(sample.timestampMs, sample.cpuLoad, sample.concurrency);
+  /**
+   * Adds a sample (copied, so the caller may reuse the object), with the caller's number for it
+   * (`origin`, given back if the sample is refused); returns a promise only when the caller has to
+   * wait (a batch is being handed off).
+   */
+  add(sample: MetricSample, origin: number): Promise<void> | undefined {
+    this.batch.add(sample, origin);
     return this.batch.length >= this.batch.capacity ? this.dispatch() : undefined;
   }
 
@@ -53,7 +59,7 @@ export class BatchWriter {
     await this.inFlight;
     // The batch written before is done, so its arrays can be filled again.
     this.batch = this.spare ?? new Batch(batch.capacity);
-    this.batch.length = 0;
+    this.batch.clear();
     const write = this.write(batch);
     // Marked handled now; the error is rethrown where the next dispatch or finish() awaits it.
     write.catch(() => {});
@@ -72,6 +78,7 @@ export class BatchWriter {
               'metrics_api.ingest.inserted': written.inserted,
               'metrics_api.ingest.updated': written.updated,
               'metrics_api.ingest.duplicates': written.duplicates,
+              'metrics_api.ingest.refused': written.refused.length,
             });
             return written;
           } finally {
@@ -82,6 +89,7 @@ export class BatchWriter {
     this.totals.inserted += result.inserted;
     this.totals.updated += result.updated;
     this.totals.duplicates += result.duplicates;
+    for (const { origin, problem } of result.refused) this.options.onRefused(origin, problem);
     if (this.options.onIds && result.ids.length > 0) await this.options.onIds(result.ids);
     this.spare = batch;
   }

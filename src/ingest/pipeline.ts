@@ -9,7 +9,9 @@ import {
   futureHorizon,
   type MetricSample,
   type Problem,
+  type SourceFallback,
   validateRecordInto,
+  withSource,
 } from '../domain/sample.js';
 import type { BatchCounts, ConflictMode } from '../domain/writes.js';
 import type { BatchTarget } from '../store/sample-batch.js';
@@ -44,6 +46,8 @@ export interface IngestOptions {
   batchSize?: number;
   /** Samples further ahead of now than this are refused (MAX_FUTURE); undefined: any time. */
   maxFutureSeconds?: number | undefined;
+  /** The source of records that name none (--source, --label); without it, the default source. */
+  source?: SourceFallback | undefined;
   /** Validate every input first and write nothing if any record is refused. */
   strict?: boolean;
   /** Validate and count only; the database is not used. */
@@ -61,6 +65,7 @@ export interface IngestSummary extends BatchCounts {
   /** Records read: valid and rejected. */
   read: number;
   valid: number;
+  /** Records refused: invalid, or (found as they were written) of a new source past MAX_SOURCES. */
   rejected: number;
   elapsedMs: number;
   /** Records read per second of elapsed time. */
@@ -78,6 +83,18 @@ interface Counters {
 const DECOMPRESSION_ERROR = /^Z_|^ERR_ZLIB/;
 
 /**
+ * A record's origin as the batch writer carries it: its input's position among the inputs and its
+ * line, in one number (exact in a double for 2^21 inputs of 2^32 lines), so a sample the store
+ * refuses is reported where it was read.
+ */
+const LINES_PER_INPUT = 2 ** 32;
+const originOf = (inputIndex: number, line: number) => inputIndex * LINES_PER_INPUT + line;
+function placeOf(origin: number): { inputIndex: number; line: number } {
+  const inputIndex = Math.floor(origin / LINES_PER_INPUT);
+  return { inputIndex, line: origin - inputIndex * LINES_PER_INPUT };
+}
+
+/**
  * Reads one input and hands each valid sample to `onSample`, reporting the rest. Stops at a fatal
  * problem (a structure the reader cannot resume after), which still counts as one rejected record.
  */
@@ -86,7 +103,7 @@ async function scanInput(
   options: IngestOptions,
   phase: IngestProgress['phase'],
   counters: Counters,
-  onSample: ((sample: MetricSample) => Promise<void> | undefined) | undefined,
+  onSample: ((sample: MetricSample, line: number) => Promise<void> | undefined) | undefined,
 ): Promise<void> {
   let bytes = 0;
   let totalBytes: number | undefined;
@@ -103,12 +120,12 @@ async function scanInput(
   totalBytes = opened.totalBytes;
   const fromText = opened.format === 'csv';
   const unknown = new Map<string, number>();
-  const sample: MetricSample = { timestampMs: 0, cpuLoad: 0, concurrency: 0 };
+  const sample: MetricSample = { timestampMs: 0, cpuLoad: null, concurrency: null };
   // From when the input is opened: a long run's horizon does not move under its records.
   const horizon = futureHorizon(options.maxFutureSeconds);
   const reject = (line: number, problem: Problem) => {
     counters.rejected++;
-    options.onRejected?.({ input: input.name, line, field: problem.field, reason: problem.reason });
+    options.onRejected?.({ input: input.name, line, ...problem });
   };
   let lastLine = 0;
   try {
@@ -122,13 +139,14 @@ async function scanInput(
           continue;
         }
         collectUnknownFields(item.record, item.line, unknown);
-        const problem = validateRecordInto(item.record, fromText, sample, horizon);
+        const problem =
+          validateRecordInto(item.record, fromText, sample, horizon) ?? withSource(sample, options.source);
         if (problem) {
           reject(item.line, problem);
           continue;
         }
         if (onSample) {
-          const pending = onSample(sample);
+          const pending = onSample(sample, item.line);
           if (pending) await pending;
         }
       }
@@ -238,11 +256,18 @@ export async function ingestInputs(
       batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE,
       mode: options.onConflict ?? 'skip',
       onIds: options.onIds,
+      onRefused: (origin, problem) => {
+        const { inputIndex, line } = placeOf(origin);
+        counters.rejected++;
+        options.onRejected?.({ input: (readable[inputIndex] as Input).name, line, ...problem });
+      },
       tracer: options.tracer,
     });
     try {
-      for (const input of readable) {
-        await scan(input, options, 'load', counters, (sample) => writer.add(sample));
+      for (const [inputIndex, input] of readable.entries()) {
+        await scan(input, options, 'load', counters, (sample, line) =>
+          writer.add(sample, originOf(inputIndex, line)),
+        );
       }
     } catch (error) {
       // The batch being written must settle before the caller closes the connection.

@@ -123,12 +123,14 @@ const CANONICAL_COLUMNS: Record<string, string> = {
   cpu_load: 'cpu_load',
   cpuload: 'cpuLoad',
   concurrency: 'concurrency',
+  source: 'source',
+  labels: 'labels',
 };
 
 /**
  * CSV with a header row. Lines are split here and each is parsed on its own, so that a broken line
  * (an unclosed quote, say) costs that line only: a streaming CSV parser stays inside the open quote
- * and silently swallows the records that follow. No valid field (a number or a timestamp) contains
+ * and silently swallows the records that follow. No valid field (a number, a timestamp, a source name) contains
  * a line break, so quoted fields spanning lines are not needed. Lines without quotes, nearly all
  * of them, skip the parser.
  */
@@ -154,8 +156,10 @@ export const readCsv: Reader = (text) => {
     }
     if (header === undefined) {
       header = fields.map((name) => CANONICAL_COLUMNS[name.toLowerCase()] ?? name);
-      const missing = ['timestamp', 'concurrency'].filter((name) => !header?.includes(name));
-      if (!header.includes('cpu_load') && !header.includes('cpuLoad')) missing.splice(1, 0, 'cpu_load');
+      // A sample needs a time and a value: a CPU load, a concurrency or both.
+      const missing: string[] = header.includes('timestamp') ? [] : ['timestamp'];
+      if (!header.some((name) => name === 'cpu_load' || name === 'cpuLoad' || name === 'concurrency'))
+        missing.push('cpu_load or concurrency');
       if (missing.length > 0) {
         headerProblem = true;
         out.push({

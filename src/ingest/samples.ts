@@ -1,4 +1,10 @@
-import { futureHorizon, type MetricSample, validateRecord } from '../domain/sample.js';
+import {
+  futureHorizon,
+  type MetricSample,
+  type Problem,
+  validateRecord,
+  withSource,
+} from '../domain/sample.js';
 import type { BatchCounts, ConflictMode } from '../domain/writes.js';
 import type { OperationScope } from '../observability/operation-scope.js';
 import type { MetricStore } from '../store/metric-store.js';
@@ -9,26 +15,42 @@ import { DEFAULT_BATCH_SIZE } from './pipeline.js';
 /** One sample as the GraphQL mutation receives it (the DateTime scalar has parsed the timestamp). */
 export interface SampleInput {
   timestamp: Date;
-  cpuLoad: number;
-  concurrency: number;
+  cpuLoad?: number | null | undefined;
+  concurrency?: number | null | undefined;
+  source?: string | null | undefined;
+  labels?: readonly { name: string; value: string }[] | null | undefined;
 }
 
-/** A refused sample: `index` is its position in the input list, `field` the MetricInput field. */
+/**
+ * A refused sample: `index` is its position in the input list, `field` the MetricInput field;
+ * `code` marks a refusal not about the sample's content (SOURCE_LIMIT_EXCEEDED).
+ */
 export interface SampleRejection {
   index: number;
   field: string;
   reason: string;
+  code?: string | undefined;
 }
 
 export interface SamplesResult extends BatchCounts {
   rejected: SampleRejection[];
 }
 
+/** The validator names the fields of files; the mutation's input calls one of them otherwise. */
+const INPUT_FIELDS: Readonly<Record<string, string>> = { cpu_load: 'cpuLoad' };
+
+const rejection = (index: number, problem: Problem): SampleRejection => ({
+  index,
+  ...problem,
+  field: INPUT_FIELDS[problem.field] ?? problem.field,
+});
+
 /**
  * Validates and stores a list of samples (the GraphQL mutation), with the same rules as the file
  * readers, timestamps past now + `maxFutureSeconds` (MAX_FUTURE) included. Valid samples are
- * stored even when others are refused. More than one batch runs in one transaction, so a call is
- * stored whole or not at all and its counts are never half true.
+ * stored even when others are refused, as are those of a new source past MAX_SOURCES. More than
+ * one batch runs in one transaction, so a call is stored whole or not at all and its counts are
+ * never half true.
  */
 export async function ingestSamples(
   store: Pick<MetricStore, 'inTransaction'>,
@@ -42,20 +64,26 @@ export async function ingestSamples(
   } = {},
 ): Promise<SamplesResult> {
   const rejected: SampleRejection[] = [];
-  const samples: MetricSample[] = [];
+  const samples: { sample: MetricSample; index: number }[] = [];
   const horizon = futureHorizon(options.maxFutureSeconds);
   inputs.forEach((input, index) => {
     const result = validateRecord({ ...input }, false, horizon);
-    if (result.ok) samples.push(result.sample);
-    else rejected.push({ index, ...result.problem });
+    const problem = result.ok ? withSource(result.sample, undefined) : result.problem;
+    if (problem) rejected.push(rejection(index, problem));
+    else if (result.ok) samples.push({ sample: result.sample, index });
   });
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
   const write = async (target: BatchTarget) => {
-    const writer = new BatchWriter(target, { batchSize, mode: options.onConflict ?? 'skip' });
-    for (const sample of samples) await writer.add(sample);
+    const writer = new BatchWriter(target, {
+      batchSize,
+      mode: options.onConflict ?? 'skip',
+      onRefused: (index, problem) => rejected.push(rejection(index, problem)),
+    });
+    for (const { sample, index } of samples) await writer.add(sample, index);
     return writer.finish();
   };
   // One transaction whether the samples make one batch or several.
   const counts = await store.inTransaction(write, options.scope);
+  rejected.sort((a, b) => a.index - b.index);
   return { ...counts, rejected };
 }

@@ -9,14 +9,18 @@ export interface IngestCounts {
   rejected: number;
 }
 
+/** How long a count of the sources stands for scrapes: it is a query, and the number changes slowly. */
+const SOURCE_COUNT_TTL_MS = 10_000;
+
 /**
  * The service's own metrics that no library gives: rows ingested through the mutation by outcome,
- * the build, and the process's CPU time (runtime-node gives event-loop, GC and heap).
+ * the number of sources (with `sources`), the build, and the process's CPU time (runtime-node
+ * gives event-loop, GC and heap).
  */
 export class ServiceMetrics {
   readonly #ingestRows;
 
-  constructor(meter: Meter) {
+  constructor(meter: Meter, sources?: { count(): Promise<number> }) {
     this.#ingestRows = meter.createCounter('metrics_api.ingest.rows', {
       unit: '{row}',
       description: 'Samples received by the ingestMetrics mutation, by outcome.',
@@ -33,6 +37,19 @@ export class ServiceMetrics {
         result.observe(usage.user / 1e6, { 'cpu.mode': 'user' });
         result.observe(usage.system / 1e6, { 'cpu.mode': 'system' });
       });
+    if (sources) {
+      const count = remembered(SOURCE_COUNT_TTL_MS, () => sources.count());
+      meter
+        .createObservableGauge('metrics_api.sources', {
+          unit: '{source}',
+          description: 'Sources that exist (writers make them; MAX_SOURCES bounds them).',
+        })
+        .addCallback(async (result) => {
+          // A database away leaves the gauge out of the scrape rather than failing it.
+          const sourceCount = await count().catch(() => undefined);
+          if (sourceCount !== undefined) result.observe(sourceCount);
+        });
+    }
   }
 
   ingested(counts: IngestCounts): void {
@@ -41,4 +58,22 @@ export class ServiceMetrics {
     this.#ingestRows.add(counts.duplicates, { outcome: 'duplicate' });
     this.#ingestRows.add(counts.rejected, { outcome: 'rejected' });
   }
+}
+
+/** `read`'s answer, asked again only once `ttlMs` have passed since it was (one question at a time). */
+function remembered<T>(ttlMs: number, read: () => Promise<T>): () => Promise<T> {
+  let answer: Promise<T> | undefined;
+  let askedAt = 0;
+  return () => {
+    const now = performance.now();
+    if (!answer || now - askedAt > ttlMs) {
+      askedAt = now;
+      answer = read();
+      // A failure is not remembered: the next scrape asks again.
+      answer.catch(() => {
+        answer = undefined;
+      });
+    }
+    return answer;
+  };
 }

@@ -4,22 +4,38 @@ import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { ConflictMode } from '../domain/writes.js';
 import { encodeBinaryCopy } from './copy-binary.js';
-import { type Batch, type BatchResult, type BatchTarget, dedupe } from './sample-batch.js';
+import {
+  type Batch,
+  type BatchResult,
+  type BatchTarget,
+  dedupe,
+  isMissingConcurrency,
+  isMissingLoad,
+  type RefusedRow,
+} from './sample-batch.js';
+import type { ResolvedSources, SourceResolver } from './source-registry.js';
 import type { StatementRunner } from './statement-runner.js';
 import { METRICS } from './tables.js';
 
 const STAGING = 'metrics_staging';
-const COLUMNS = '"timestamp", cpu_load, concurrency';
-const CREATE_STAGING = `CREATE TEMP TABLE ${STAGING} ("timestamp" timestamptz, cpu_load real, concurrency integer) ON COMMIT DROP`;
+const COLUMNS = 'source_id, "timestamp", cpu_load, concurrency';
+const CREATE_STAGING = `CREATE TEMP TABLE ${STAGING} (source_id integer, "timestamp" timestamptz, cpu_load real, concurrency integer) ON COMMIT DROP`;
 const COPY_INTO_METRICS = `COPY ${METRICS} (${COLUMNS}) FROM STDIN (FORMAT binary)`;
 const COPY_INTO_STAGING = `COPY ${STAGING} FROM STDIN (FORMAT binary)`;
-const FILL_STAGING = `INSERT INTO ${STAGING} SELECT to_timestamp(t / 1000.0), l, c
-  FROM unnest($1::float8[], $2::real[], $3::integer[]) AS u(t, l, c)`;
+const FILL_STAGING = `INSERT INTO ${STAGING} SELECT s, to_timestamp(t / 1000.0), l, c
+  FROM unnest($1::integer[], $2::float8[], $3::real[], $4::integer[]) AS u(s, t, l, c)`;
+/**
+ * Takes metrics' writers' lock without writing a row: an insert of no rows fires metrics' BEFORE
+ * STATEMENT trigger, which locks the one row of metrics_revision until the transaction ends (see
+ * DRAW_ID_BOUND). Taken before a transaction writes to `sources` (see SourceResolver).
+ */
+const LOCK_WRITERS = `INSERT INTO ${METRICS} (${COLUMNS}) SELECT ${COLUMNS} FROM ${METRICS} WHERE false`;
 const UNIQUE_VIOLATION = '23505';
 
 /**
- * Whether the last batch met a timestamp already stored. Shared by the sessions of one store: a
- * load that re-sends what is stored goes straight to the merge instead of failing a COPY a batch.
+ * Whether the last batch met a (source, timestamp) already stored. Shared by the sessions of one
+ * store: a load that re-sends what is stored goes straight to the merge instead of failing a COPY
+ * a batch.
  */
 export interface ConflictMemory {
   lastBatchConflicted: boolean;
@@ -30,15 +46,19 @@ export interface BatchSessionOptions {
   copyFromStdin: boolean;
   observed: StatementRunner;
   conflicts: ConflictMemory;
+  /** Resolves the names of each batch's sources to ids, in this transaction. */
+  sources: SourceResolver;
 }
 
 /**
  * Writes batches on one connection inside a transaction the caller opened and will end, so each
  * batch (or the caller's whole list of them) is stored whole or not at all: a load killed mid-way
- * leaves only complete batches, and a rerun skips them by timestamp.
+ * leaves only complete batches, and a rerun skips them by (source, timestamp). The batch's sources
+ * are resolved to ids first (made when new, in this transaction: see SourceResolver); the rows of
+ * a source refused for MAX_SOURCES are left out and returned as refused.
  *
  * A batch is first copied straight into `metrics` under a savepoint: a load of new samples, the
- * usual case, then costs what `psql \copy` does. When a timestamp in it is already stored, COPY
+ * usual case, then costs what `psql \copy` does. When a key in it is already stored, COPY
  * refuses the batch (unique violation), the savepoint undoes it, and the batch goes the general
  * way: COPY into a temporary staging table, then one INSERT ... SELECT ... ON CONFLICT, which
  * counts inserted, updated and duplicate rows exactly and returns the new ids. With `--print-ids`
@@ -50,6 +70,7 @@ export interface BatchSessionOptions {
  */
 export class BatchSession implements BatchTarget {
   #stagingExists = false;
+  #writersLocked = false;
 
   constructor(
     private readonly client: pg.ClientBase,
@@ -57,20 +78,31 @@ export class BatchSession implements BatchTarget {
   ) {}
 
   async writeBatch(batch: Batch, mode: ConflictMode, wantIds: boolean): Promise<BatchResult> {
-    if (batch.length === 0) return { inserted: 0, updated: 0, duplicates: 0, ids: [] };
-    const unique = dedupe(batch, mode);
+    if (batch.length === 0) return { inserted: 0, updated: 0, duplicates: 0, ids: [], refused: [] };
+    const sources = await this.options.sources.resolve(batch.sources, () => this.#lockWriters());
+    const refused = refusedRows(batch, sources);
+    const unique = dedupe(batch, mode, sources.ids);
+    const stored = batch.length - refused.length;
+    if (unique.length === 0) return { inserted: 0, updated: 0, duplicates: stored, ids: [], refused };
     const { conflicts } = this.options;
     if (this.options.copyFromStdin && !wantIds && !conflicts.lastBatchConflicted) {
       if (await this.#copiedIntoMetrics(unique)) {
-        return { inserted: unique.length, updated: 0, duplicates: batch.length - unique.length, ids: [] };
+        return { inserted: unique.length, updated: 0, duplicates: stored - unique.length, ids: [], refused };
       }
     }
     const written = await this.#merged(unique, mode, wantIds);
     conflicts.lastBatchConflicted = written.inserted < unique.length;
-    return { ...written, duplicates: batch.length - written.inserted - written.updated };
+    return { ...written, duplicates: stored - written.inserted - written.updated, refused };
   }
 
-  /** Whether the batch was copied into `metrics`; false (and nothing written) when a timestamp is taken. */
+  /** Takes metrics' writers' lock, once a transaction (see LOCK_WRITERS). */
+  async #lockWriters(): Promise<void> {
+    if (this.#writersLocked) return;
+    await this.options.observed(`INSERT ${METRICS}`, LOCK_WRITERS, [], () => this.client.query(LOCK_WRITERS));
+    this.#writersLocked = true;
+  }
+
+  /** Whether the batch was copied into `metrics`; false (and nothing written) when a key is taken. */
   async #copiedIntoMetrics(unique: Batch): Promise<boolean> {
     await this.client.query('SAVEPOINT copy_into_metrics');
     try {
@@ -119,9 +151,10 @@ export class BatchSession implements BatchTarget {
     }
     const n = unique.length;
     const values = [
+      arrayLiteral(unique.sourceIds, n),
       arrayLiteral(unique.timestamps, n),
-      arrayLiteral(unique.loads, n),
-      arrayLiteral(unique.concurrencies, n),
+      arrayLiteral(unique.loads, n, isMissingLoad),
+      arrayLiteral(unique.concurrencies, n, isMissingConcurrency),
     ];
     // The values are whole batches: the span carries the statement, not them.
     await observed(`INSERT ${STAGING}`, FILL_STAGING, [], () => this.client.query(FILL_STAGING, values));
@@ -135,8 +168,26 @@ export class BatchSession implements BatchTarget {
   }
 }
 
-const arrayLiteral = (values: Float64Array | Int32Array, length: number) =>
-  `{${values.subarray(0, length).join(',')}}`;
+/** An array parameter's text; `missing` tells which values are NULL. */
+function arrayLiteral(
+  values: Float64Array | Int32Array,
+  length: number,
+  missing?: (value: number) => boolean,
+): string {
+  const head = values.subarray(0, length);
+  return `{${missing ? Array.from(head, (value) => (missing(value) ? 'NULL' : value)).join(',') : head.join(',')}}`;
+}
+
+/** The rows of `batch` whose source was refused, each with why. */
+function refusedRows(batch: Batch, { refusals }: ResolvedSources): RefusedRow[] {
+  if (refusals.size === 0) return [];
+  const refused: RefusedRow[] = [];
+  for (let i = 0; i < batch.length; i++) {
+    const problem = refusals.get(batch.sourceIndexes[i] as number);
+    if (problem) refused.push({ origin: batch.origins[i] as number, problem });
+  }
+  return refused;
+}
 
 /**
  * Takes the writers' lock, then draws an id: every id the merge that follows draws is larger, and

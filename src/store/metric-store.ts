@@ -52,6 +52,7 @@ export class MetricStore implements BatchTarget {
    * `replica`, a streaming standby, pages, summaries, series and the revision checked before a
    * remembered answer is reused are read there; everything else runs on the primary.
    * `exactPercentileMaxRows`: summaries of at most this many rows get exact percentiles.
+   * `maxSources`: MAX_SOURCES, the most sources writes may make.
    */
   constructor(
     primary: ServerConnection & Pick<PostgresConnection, 'copyFromStdin'>,
@@ -60,13 +61,16 @@ export class MetricStore implements BatchTarget {
       connection: ServerConnection;
       telemetry?: DatabaseTelemetry | undefined;
     },
-    { exactPercentileMaxRows = 1_000_000 }: { exactPercentileMaxRows?: number } = {},
+    {
+      exactPercentileMaxRows = 1_000_000,
+      maxSources = 100_000,
+    }: { exactPercentileMaxRows?: number; maxSources?: number } = {},
   ) {
     const onPrimary = server(primary, telemetry);
     // A failure outside a statement (a connection, BEGIN, COMMIT) counts as the primary's outage on either server.
     const reads = replica ? server(replica.connection, replica.telemetry, primary.availability) : onPrimary;
     this.primary = replica
-      ? new MetricStore(primary, telemetry, undefined, { exactPercentileMaxRows })
+      ? new MetricStore(primary, telemetry, undefined, { exactPercentileMaxRows, maxSources })
       : this;
     // The primary's own store (reads of live updates, X-Read-From: primary) knows what this one does.
     this.#known = this.primary === this ? new KnownPartitions() : this.primary.#known;
@@ -75,7 +79,7 @@ export class MetricStore implements BatchTarget {
     this.#lookup = new Lookup(reads, this.#known);
     this.#changes = new ChangeReads(onPrimary);
     this.#aggregates = new Aggregates(reads, this.#known, exactPercentileMaxRows);
-    this.#writes = new Writes(onPrimary, primary.copyFromStdin);
+    this.#writes = new Writes(onPrimary, primary.copyFromStdin, maxSources);
     this.#reads = reads;
     this.#sources = new SourceReads(reads);
     this.#health = new Health(onPrimary, reads);
@@ -241,5 +245,18 @@ export class MetricStore implements BatchTarget {
   /** The plan PostgreSQL would choose for a read this store ran, for the slow-operation log; never for a write. */
   explain(text: string, values: readonly unknown[]): Promise<unknown> {
     return this.#health.explain(text, values);
+  }
+
+  /**
+   * Names source 1, where the samples of writers naming no source go, DEFAULT_SOURCE's `name` (at
+   * start); DefaultSourceNameTakenError when another source has it.
+   */
+  nameDefaultSource(name: string): Promise<void> {
+    return this.#writes.sources.nameDefaultSource(name);
+  }
+
+  /** How many sources exist, on the primary (for /metrics). */
+  countSources(): Promise<number> {
+    return this.#writes.sources.count();
   }
 }

@@ -112,8 +112,8 @@ export async function tempDirectory(): Promise<{ path: string; remove(): Promise
 
 export interface StoredRow {
   ms: number;
-  cpuLoad: number;
-  concurrency: number;
+  cpuLoad: number | null;
+  concurrency: number | null;
 }
 
 /** Every stored sample in timestamp order, read with plain pg (fast for 10^5 rows). */
@@ -121,11 +121,40 @@ export async function storedRows(databaseUrl: string): Promise<StoredRow[]> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
-    const { rows } = await client.query<{ ms: string; cpu_load: number; concurrency: number }>(
+    const { rows } = await client.query<{ ms: string; cpu_load: number | null; concurrency: number | null }>(
       `SELECT (extract(epoch FROM "timestamp") * 1000)::bigint::text AS ms, cpu_load, concurrency
        FROM metrics ORDER BY "timestamp"`,
     );
     return rows.map((row) => ({ ms: Number(row.ms), cpuLoad: row.cpu_load, concurrency: row.concurrency }));
+  } finally {
+    await client.end();
+  }
+}
+
+export interface SourcedRow extends StoredRow {
+  source: string;
+}
+
+/** Every stored sample with its source's name, in time order, then by source name. */
+export async function sourcedRows(databaseUrl: string): Promise<SourcedRow[]> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{
+      source: string;
+      ms: string;
+      cpu_load: number | null;
+      concurrency: number | null;
+    }>(
+      `SELECT s.name AS source, (extract(epoch FROM m."timestamp") * 1000)::bigint::text AS ms, m.cpu_load, m.concurrency
+       FROM metrics AS m JOIN sources AS s ON s.id = m.source_id ORDER BY m."timestamp", s.name`,
+    );
+    return rows.map((row) => ({
+      source: row.source,
+      ms: Number(row.ms),
+      cpuLoad: row.cpu_load,
+      concurrency: row.concurrency,
+    }));
   } finally {
     await client.end();
   }

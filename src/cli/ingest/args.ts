@@ -1,5 +1,7 @@
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
+import type { SourceFallback } from '../../domain/sample.js';
+import { checkSourceName, labelsFromPairs } from '../../domain/source.js';
 import type { ConflictMode } from '../../domain/writes.js';
 import { FORMATS, type Format } from '../../ingest/inputs.js';
 import { parseCommandLine, UsageError } from '../command.js';
@@ -14,6 +16,8 @@ export interface Options {
   printIds: boolean;
   json: boolean;
   help: boolean;
+  /** --source and --label: the source of records that name none. */
+  source: SourceFallback | undefined;
 }
 
 export function parseOptions(argv: string[]): Options {
@@ -29,6 +33,8 @@ export function parseOptions(argv: string[]): Options {
       'batch-size': { type: 'string' },
       'print-ids': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
+      source: { type: 'string' },
+      label: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -50,6 +56,15 @@ export function parseOptions(argv: string[]): Options {
       );
     }
   }
+  const sourceName = values.source;
+  const sourceProblem = sourceName === undefined ? null : checkSourceName(sourceName);
+  if (sourceProblem) throw new UsageError(`--source: ${sourceProblem}`, true);
+  const labelPairs = values.label ?? [];
+  if (labelPairs.length > 0 && sourceName === undefined) {
+    throw new UsageError('--label gives the labels of --source: give --source too', true);
+  }
+  const labels = labelsFromPairs(labelPairs);
+  if ('problem' in labels) throw new UsageError(`--label: ${labels.problem}`, true);
   const files = positionals.length > 0 ? positionals : ['-'];
   if (files.filter((file) => file === '-').length > 1) {
     throw new UsageError('standard input ("-") can be given only once', true);
@@ -64,6 +79,10 @@ export function parseOptions(argv: string[]): Options {
     printIds: values['print-ids'],
     json: values.json,
     help: values.help,
+    source:
+      sourceName === undefined
+        ? undefined
+        : { name: sourceName, labels: labelPairs.length > 0 ? labels.labels : undefined },
   };
 }
 

@@ -76,12 +76,14 @@ async function load(argv: string[], io: IngestIo, tracer: Tracer | undefined): P
     { createLogger },
     { openCommandDatabase },
     { MetricStore },
+    { DefaultSourceNameTakenError },
     { ingestInputs },
     { DatabaseTelemetry, databaseAddress },
   ] = await Promise.all([
     import('../../observability/logger.js'),
     import('../database.js'),
     import('../../store/metric-store.js'),
+    import('../../store/source-registry.js'),
     import('../../ingest/pipeline.js'),
     import('../../observability/database-telemetry.js'),
   ]);
@@ -101,8 +103,14 @@ async function load(argv: string[], io: IngestIo, tracer: Tracer | undefined): P
       store = new MetricStore(
         database,
         new DatabaseTelemetry({ tracer, address: databaseAddress(database.url) }),
+        undefined,
+        { maxSources: config.sources.max },
       );
       await checkDatabase(database, store);
+      // As the server does at start: records naming no source go to source 1, under DEFAULT_SOURCE's name.
+      await store.nameDefaultSource(config.sources.defaultName).catch((error: unknown) => {
+        throw error instanceof DefaultSourceNameTakenError ? new UsageError(error.message) : error;
+      });
     }
     let summary: IngestSummary;
     try {
@@ -111,6 +119,7 @@ async function load(argv: string[], io: IngestIo, tracer: Tracer | undefined): P
         onConflict: options.onConflict,
         batchSize: options.batchSize ?? config.ingest.batchSize,
         maxFutureSeconds: config.ingest.maxFutureSeconds,
+        source: options.source,
         strict: options.strict,
         dryRun: options.dryRun,
         onRejected: (r) => log(`${r.input}:${r.line}: ${r.field}: ${r.reason}`),
@@ -126,7 +135,7 @@ async function load(argv: string[], io: IngestIo, tracer: Tracer | undefined): P
       throw new UsageError(
         `loading stopped: ${describeError(error)}\n` +
           'Rows from batches that completed are stored; once the problem is fixed, run the same command ' +
-          'again: rows already stored are skipped by timestamp.',
+          'again: rows already stored are skipped by source and timestamp.',
       );
     } finally {
       progress?.stop();

@@ -10,7 +10,8 @@ builder.mutationField('ingestMetrics', (t) =>
   t.field({
     type: IngestResult,
     description:
-      'Stores samples (at most INGEST_MAX_SAMPLES, 10,000 by default, per call) with the same validation as ' +
+      'Stores samples of one or more sources (at most INGEST_MAX_SAMPLES, 10,000 by default, per call) with ' +
+      'the same validation as ' +
       '`npm run ingest`, timestamps more than MAX_FUTURE (1 day by default) ahead of now included. Invalid ' +
       'samples are reported in `rejected`; the valid ones are stored, all in one ' +
       'transaction. Requires `Authorization: Bearer <INGEST_TOKEN>`.',
