@@ -191,6 +191,38 @@ describe('dedupe within a batch', () => {
     ]);
   });
 
+  it('goes by source id: two names of one source are one key, and a refused source is left out', () => {
+    const sourced = () => {
+      const b = new Batch(5);
+      const [a, named, c] = [b.source('a'), b.source('default'), b.source('c')];
+      b.push(1, 1, 1, a);
+      b.push(1, 2, 2); // the default source, unnamed
+      b.push(1, 3, 3, named); // the default source by name: the same key
+      b.push(1, 4, 4, c);
+      b.push(2, 5, 5, a);
+      return b;
+    };
+    const ids = Int32Array.of(7, 1, 0); // a is 7, "default" is 1, c was refused
+    const keyed = (b: Batch) => rows(b).map((row, i) => [b.sourceIds[i], ...row]);
+    expect(keyed(dedupe(sourced(), 'skip', ids))).toEqual([
+      [7, 1, 1, 1],
+      [1, 1, 2, 2],
+      [7, 2, 5, 5],
+    ]);
+    expect(keyed(dedupe(sourced(), 'update', ids))).toEqual([
+      [7, 1, 1, 1],
+      [1, 1, 3, 3],
+      [7, 2, 5, 5],
+    ]);
+  });
+
+  it('returns a batch increasing by time, then source, as it is', () => {
+    const interleaved = new Batch(4);
+    const [a, b] = [interleaved.source('a'), interleaved.source('b')];
+    for (const ms of [1, 2]) for (const source of [a, b]) interleaved.push(ms, 1, 1, source);
+    expect(dedupe(interleaved, 'update', Int32Array.of(2, 3))).toBe(interleaved);
+  });
+
   it('returns an increasing batch as it is', () => {
     const increasing = Batch.of([
       { timestampMs: 1, cpuLoad: 1, concurrency: 1 },

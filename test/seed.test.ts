@@ -22,4 +22,16 @@ describe('prisma db seed', () => {
     expect(second.output).toMatch(/"inserted":0,"duplicates":1440/);
     expect(await store.count({})).toBe(1440);
   });
+
+  it('writes the sample data to source 1 under the name DEFAULT_SOURCE gives it', async () => {
+    const named = await runPrisma(['db', 'seed'], {
+      databaseUrl: db.url,
+      env: { DEFAULT_SOURCE: 'demo-host' },
+    });
+    expect(named.code, named.output).toBe(0);
+    const { rows } = await db.pool.query<{ name: string; samples: number }>(
+      'SELECT s.name, count(*)::integer AS samples FROM metrics m JOIN sources s ON s.id = m.source_id GROUP BY 1',
+    );
+    expect(rows).toEqual([{ name: 'demo-host', samples: 1440 }]);
+  });
 });

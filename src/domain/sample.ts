@@ -158,8 +158,12 @@ function labelsFrom(value: unknown, fromText: boolean): { labels: SourceLabels }
       labels = pairs;
     }
   } else if (Array.isArray(value)) {
+    // The mutation's list of LabelInput; in a file, an array is not labels.
     const pairs: Record<string, string> = {};
-    for (const { name, value: labelValue } of value as { name: string; value: string }[]) {
+    for (const item of value as unknown[]) {
+      const { name, value: labelValue } = (item ?? {}) as { name?: unknown; value?: unknown };
+      if (typeof name !== 'string' || typeof labelValue !== 'string')
+        return { problem: 'must be an object of name to value, got an array' };
       if (Object.hasOwn(pairs, name)) return { problem: `label "${name.slice(0, 40)}" given twice` };
       pairs[name] = labelValue;
     }

@@ -54,7 +54,7 @@ export function createTestService(
     db,
     telemetryOf(db),
     replica && { connection: replica, telemetry: telemetryOf(replica) },
-    { exactPercentileMaxRows: config.exactPercentileMaxRows },
+    { exactPercentileMaxRows: config.exactPercentileMaxRows, maxSources: config.sources.max },
   );
   const aggregates = new AggregateCache(store, config.aggregateCacheBytes, telemetry.meter);
   const logger = parts.logger ?? createLogger(config, { service: 'metrics-api-test' });
