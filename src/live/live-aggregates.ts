@@ -1,9 +1,12 @@
 import { Repeater, SlidingBuffer } from 'graphql-yoga';
 import type { MetricBucket } from '../domain/series.js';
+import type { SourceFilter } from '../domain/source.js';
 import type { MetricSummary } from '../domain/summary.js';
 import type { Logger } from '../observability/logger.js';
 import type { MetricStore } from '../store/metric-store.js';
+import { ALL_SOURCES, type SourceSelection } from '../store/source-filter.js';
 import type { ChangeFeed, ChangeNotice } from './change-feed.js';
+import { sourceFilterKey } from './source-filter-key.js';
 import { FAILED_READS_BEFORE_GIVING_UP, retryDelayMs, StreamFailure } from './stream-failure.js';
 
 /** A window that ends when it was computed. */
@@ -47,25 +50,31 @@ class Question<T> {
   ) {}
 }
 
+/** The store as live aggregates read it. */
+type AggregateReads = Pick<MetricStore, 'series' | 'summary' | 'selectSources' | 'checkEvaluable'>;
+
 /**
  * Series and summaries of the last `window` ending now, pushed to subscribers whenever a change
  * touches the window, at most once per `throttleMs` per distinct question, and computed once per
  * replica for all subscribers asking the same question. A computation that fails is tried again
  * after a growing delay; after FAILED_READS_BEFORE_GIVING_UP failures in a row its subscribers'
  * streams end with the error (a StreamFailure, coded for them).
+ *
+ * A question about some sources (a source filter, part of what makes it distinct) is over the
+ * sources its filter selects at each computation, and is computed again only when rows of those
+ * sources were inserted in its window: it hears of inserts from the change feed's rows sorted by
+ * source, not from their notifications, which do not say whose rows they hold. An update, a
+ * delete or a truncate, whose notification does not say it either, recomputes every question
+ * whose window it touches.
  */
 export class LiveAggregates {
   readonly #feed: ChangeFeed;
-  readonly #store: Pick<MetricStore, 'series' | 'summary'>;
+  readonly #store: AggregateReads;
   readonly #throttleMs: number;
   readonly #logger: Logger;
   readonly #questions = new Map<string, Question<unknown>>();
 
-  constructor(
-    feed: ChangeFeed,
-    store: Pick<MetricStore, 'series' | 'summary'>,
-    options: { throttleMs: number; logger: Logger },
-  ) {
+  constructor(feed: ChangeFeed, store: AggregateReads, options: { throttleMs: number; logger: Logger }) {
     this.#feed = feed;
     this.#store = store;
     this.#throttleMs = options.throttleMs;
@@ -84,37 +93,59 @@ export class LiveAggregates {
     return total;
   }
 
-  series(windowSeconds: number, bucketSeconds: number): Promise<AsyncIterable<LiveSeries | StreamFailure>> {
-    return this.#watch(`series:${windowSeconds}:${bucketSeconds}`, windowSeconds, async (window) => ({
-      ...window,
-      bucket: bucketSeconds,
-      buckets: (await this.#store.series(window, bucketSeconds)).value,
-    }));
-  }
-
-  summary(windowSeconds: number): Promise<AsyncIterable<LiveSummary | StreamFailure>> {
-    return this.#watch(`summary:${windowSeconds}`, windowSeconds, async (window) => ({
-      ...window,
-      summary: (await this.#store.summary(window)).value,
-    }));
-  }
-
-  async #watch<T>(
-    key: string,
+  /** With a `filter`, over the samples of the sources it selects; else over every sample. */
+  series(
     windowSeconds: number,
-    compute: (window: Window) => Promise<T>,
+    bucketSeconds: number,
+    filter?: SourceFilter,
+  ): Promise<AsyncIterable<LiveSeries | StreamFailure>> {
+    return this.#watch(
+      `series:${windowSeconds}:${bucketSeconds}`,
+      windowSeconds,
+      filter,
+      async (window, sources) => ({
+        ...window,
+        bucket: bucketSeconds,
+        buckets: (await this.#store.series(window, bucketSeconds, sources)).value,
+      }),
+    );
+  }
+
+  /** With a `filter`, over the samples of the sources it selects; else over every sample. */
+  summary(windowSeconds: number, filter?: SourceFilter): Promise<AsyncIterable<LiveSummary | StreamFailure>> {
+    return this.#watch(`summary:${windowSeconds}`, windowSeconds, filter, async (window, sources) => ({
+      ...window,
+      summary: (await this.#store.summary(window, sources)).value,
+    }));
+  }
+
+  /**
+   * The stream of one question: `kind` and the filter's key tell it apart. Its answers are computed
+   * over the sources the filter selects at each computation (a source created meanwhile counts).
+   */
+  async #watch<T>(
+    kind: string,
+    windowSeconds: number,
+    filter: SourceFilter | undefined,
+    computeOver: (window: Window, sources: SourceSelection) => Promise<T>,
   ): Promise<AsyncIterable<T | StreamFailure>> {
+    const filterKey = sourceFilterKey(filter);
+    // A filter that selects every source (labels: []) asks the question without one.
+    const narrowed = filterKey === undefined ? undefined : filter;
+    const key = filterKey === undefined ? kind : `${kind}:${filterKey}`;
+    // Refused before the stream opens, rather than failing every computation.
+    if (narrowed) await this.#store.checkEvaluable(narrowed);
+    const compute = narrowed
+      ? async (window: Window) => computeOver(window, await this.#store.selectSources(narrowed))
+      : (window: Window) => computeOver(window, ALL_SOURCES);
     // Listening first: a change after this point is heard, one before it is in the first answer.
     await this.#feed.ready();
     return new Repeater<T | StreamFailure>(async (push, stop) => {
       let question = this.#questions.get(key) as Question<T> | undefined;
       if (!question) {
-        const created = new Question<T>(windowSeconds, compute);
-        created.stopListening = this.#feed.onChanged((notice) => {
-          if (touches(notice, created.windowSeconds)) this.#schedule(created);
-        });
-        this.#questions.set(key, created as Question<unknown>);
-        question = created;
+        question = new Question<T>(windowSeconds, compute);
+        question.stopListening = this.#listen(question, narrowed);
+        this.#questions.set(key, question as Question<unknown>);
       }
       const subscriber: Subscriber<T> = {
         next: (value) => void push(value),
@@ -144,6 +175,28 @@ export class LiveAggregates {
       }
       // Only the latest answer matters: a slow client skips the ones it had no time for.
     }, new SlidingBuffer(1));
+  }
+
+  /**
+   * Schedules `question` whenever a change can alter its answer; returns the unsubscribe. Without a
+   * filter, any change that touches its window; with one, inserts only when rows of its sources
+   * in its window were read.
+   */
+  #listen<T>(question: Question<T>, filter: SourceFilter | undefined): () => void {
+    const { windowSeconds } = question;
+    const stopChanges = this.#feed.onChanged((notice) => {
+      if (filter && notice.op === 'INSERT') return;
+      if (touches(notice, windowSeconds)) this.#schedule(question);
+    });
+    if (!filter) return stopChanges;
+    const stopRows = this.#feed.onAdded((rows) => {
+      const windowStart = Date.now() - windowSeconds * 1000;
+      if (rows.some((row) => row.timestamp.getTime() >= windowStart)) this.#schedule(question);
+    }, filter);
+    return () => {
+      stopChanges();
+      stopRows();
+    };
   }
 
   /** Computes soon: now if the last answer is older than the throttle, else when it is. */

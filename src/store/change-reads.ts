@@ -1,14 +1,11 @@
 import type { AnnouncedRows, StoredMetric } from '../domain/metric.js';
-import { InvalidSourceFilterError, type SourceFilter } from '../domain/source.js';
+import type { SourceFilter } from '../domain/source.js';
 import { Prisma } from '../generated/prisma/client.js';
 import type { OperationScope } from '../observability/operation-scope.js';
 import { selectMetrics } from './metric-rows.js';
 import { arrays, type Server } from './server.js';
-import { isFiltered, selectSources, sourceCondition, sourcesWhere } from './source-filter.js';
+import { filterError, isFiltered, selectSources, sourceCondition, sourcesWhere } from './source-filter.js';
 import { METRICS, SOURCES } from './tables.js';
-
-/** PostgreSQL's SQLSTATE for a regular expression it cannot compile. */
-const INVALID_REGULAR_EXPRESSION = '2201B';
 
 /**
  * Filters evaluated by one statement of sourcesSelectedBy: each takes at most 33 parameters (its
@@ -119,10 +116,7 @@ export class ChangeReads {
     try {
       await arrays(this.primary, 'SELECT', statement.text, statement.values, undefined);
     } catch (error) {
-      if ((error as { code?: unknown }).code === INVALID_REGULAR_EXPRESSION) {
-        throw new InvalidSourceFilterError('labels', (error as Error).message);
-      }
-      throw error;
+      throw filterError(error);
     }
   }
 

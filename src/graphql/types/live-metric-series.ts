@@ -5,6 +5,7 @@ import { builder } from '../builder.js';
 import { badUserInput } from '../errors.js';
 import { SHARED_EVENTS } from '../plugins/shared-events.js';
 import { MetricBucket } from './metric-bucket.js';
+import { sourceFilterArguments, sourceFilterOf } from './source-arguments.js';
 
 const LiveMetricSeries = builder.objectRef<LiveSeries>('LiveMetricSeries').implement({
   description: 'The series of a window that ends when it was computed.',
@@ -26,13 +27,18 @@ builder.subscriptionField('metricSeriesUpdated', (t) =>
     description:
       'The series of the last `window`, ending now, in buckets of `bucket`: first at once, then whenever a ' +
       'write changes samples in the window, at most once per LIVE_THROTTLE_MS (500 ms by default). Computed ' +
-      'once per replica for every subscriber asking the same window and bucket.',
+      'once per replica for every subscriber asking the same window and bucket of the same sources. With ' +
+      '`source`, `sources` or `labels`, over the samples of the sources they select (as metricSeries), ' +
+      'computed again when samples of those sources are inserted in the window (and on any update or delete ' +
+      'there).',
     args: {
       window: t.arg({ type: 'Duration', required: true, description: 'How far back from now, e.g. "15m".' }),
       bucket: t.arg({ type: 'Duration', required: true, description: 'Bucket length, e.g. "10s".' }),
+      ...sourceFilterArguments,
     },
     extensions: { [SHARED_EVENTS]: true },
-    subscribe: (_root, { window, bucket }, { config, live }) => {
+    subscribe: (_root, { window, bucket, ...sources }, { config, live }) => {
+      const filter = sourceFilterOf(sources);
       const end = new Date();
       const buckets = seriesBucketCount(new Date(end.getTime() - window * 1000), end, bucket);
       if (buckets > config.maxSeriesBuckets) {
@@ -42,7 +48,7 @@ builder.subscriptionField('metricSeriesUpdated', (t) =>
             `the limit is ${config.maxSeriesBuckets}: use a longer bucket or a shorter window`,
         );
       }
-      return live.aggregates.series(window, bucket);
+      return live.aggregates.series(window, bucket, filter);
     },
     resolve: (series) => unlessFailed(series),
   }),
