@@ -24,6 +24,29 @@ const SERIES = `subscription Series($window: Duration!, $bucket: Duration!, ${FI
   metricSeriesUpdated(window: $window, bucket: $bucket, ${FILTER_ARGUMENTS}) { end buckets { count } }
 }`;
 
+const TOKEN = 'live-sources-token-0123456789';
+
+/** Samples written through the mutation, each naming its source and that source's labels. */
+async function ingest(samples: { source: string; labels: Record<string, string> }[]): Promise<void> {
+  const response = await fetch(`${served.url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+    body: JSON.stringify({
+      query: 'mutation($samples: [MetricInput!]!) { ingestMetrics(samples: $samples) { inserted } }',
+      variables: {
+        samples: samples.map(({ source, labels }) => ({
+          timestamp: new Date(nextSecond++ * 1000).toISOString(),
+          cpuLoad: 0.5,
+          source,
+          labels: Object.entries(labels).map(([name, value]) => ({ name, value })),
+        })),
+      },
+    }),
+  });
+  const body = (await response.json()) as { data?: { ingestMetrics: { inserted: number } } };
+  expect(body.data?.ingestMetrics.inserted).toBe(samples.length);
+}
+
 interface AddedEvent {
   metricsAdded: { cursor: string; node: { timestamp: string; cpuLoad: number } };
 }
@@ -146,7 +169,7 @@ beforeAll(async () => {
   db = await createTestDatabase();
   sql = new pg.Client(db.url);
   await sql.connect();
-  const service = createTestService(db, { LIVE_THROTTLE_MS: '100' });
+  const service = createTestService(db, { LIVE_THROTTLE_MS: '100', INGEST_TOKEN: TOKEN });
   live = service.live;
   store = service.store.primary;
   served = await serve(service.app);
@@ -232,6 +255,33 @@ describe('metricsAdded and metricsAddedBatch filtered by source', () => {
       expect(idsOf(stream)).toEqual(expected[index]);
     }
     for (const stream of streams) stream.close();
+  });
+
+  it('take in a source the mutation creates with its first samples, and one whose labels come to match', async () => {
+    const blue = subscribe(ADDED, { labels: [{ name: 'team', value: 'blue' }] });
+    await blue.opened;
+    const before = await lastId();
+    const asBlue = { team: 'blue' };
+    const asRed = { team: 'red' };
+    await ingest([
+      { source: 'blue-1', labels: asBlue },
+      { source: 'red-1', labels: asRed },
+      { source: 'blue-1', labels: asBlue },
+      { source: 'red-1', labels: asRed },
+    ]);
+    // red-1 joins the team: its next samples are blue ones.
+    const joined = await lastId();
+    await ingest([
+      { source: 'red-1', labels: asBlue },
+      { source: 'blue-1', labels: asBlue },
+    ]);
+    const ofBlue = await storedIds(before, `name = 'blue-1'`);
+    const sinceJoined = await storedIds(joined);
+    const expected = [...new Set([...ofBlue, ...sinceJoined])].sort((x, y) => Number(BigInt(x) - BigInt(y)));
+    expect(expected).toHaveLength(2 + 2);
+    await settle(() => blue.events.length, expected.length);
+    expect(idsOf(blue)).toEqual(expected);
+    blue.close();
   });
 
   it('resumes from a cursor with exactly the filtered rows it missed, sources created meanwhile included, then goes on live', async () => {
