@@ -67,6 +67,31 @@ describe('operationCost', () => {
     expect(cost).toBe(2 ** 30 * 5001);
   });
 
+  it('counts per-source answers by their first, and each per-source series by its buckets', () => {
+    // 5000 for the statement, 10 x (item + summary + its cpuLoad).
+    expect(costOf(`{ sourceSummaries(${DAY}, first: 10) { summary { cpuLoad { p95 } } } }`)).toBe(
+      5000 + 10 * 3,
+    );
+    expect(costOf('{ sourceSummaries { source { name } } }')).toBe(5000 + 10 * 2);
+    // 1000 a series, 10 x (item + 24 buckets of 1 + cpuLoad).
+    expect(
+      costOf(`{ sourceSeries(${DAY}, bucket: "1h", first: 10) { buckets { start cpuLoad { max } } } }`),
+    ).toBe(10 * 1000 + 10 * (1 + 24 * 2));
+    // The most a request may ask for is refused: 100 series of a day by minute.
+    expect(
+      costOf(`{ sourceSeries(${DAY}, bucket: "1m", first: 100) { buckets { start } } }`),
+    ).toBeGreaterThan(50_000);
+  });
+
+  it('counts a field of each source on a page of sources once per source', () => {
+    expect(costOf('{ sources(first: 20) { nodes { name labels { name } } } }')).toBe(10 + 1 + 20 * (1 + 32));
+    expect(costOf('{ sources(first: 20) { nodes { summary { count } } } }')).toBe(10 + 1 + 20 * (1 + 5001));
+    expect(costOf('{ sources { totalCount } }')).toBe(10 + 1 + 100);
+    expect(costOf('{ source(name: "a") { metrics(first: 50) { nodes { id } } } }')).toBe(
+      10 + 1 + 10 + 1 + 50,
+    );
+  });
+
   it('leaves operations that cannot run to execution: no cost for variables of the wrong type', () => {
     expect(costOf('query ($n: Int) { metrics(first: $n) { totalCount } }', { n: 'many' })).toBeUndefined();
   });

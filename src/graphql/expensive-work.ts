@@ -16,17 +16,21 @@ export function expensive<T>(context: WithExpensiveWork, work: () => Promise<T>)
 }
 
 /**
- * `store` for the aggregate cache, computing a summary or series in one of the client's slots:
+ * `store` for the aggregate cache, computing a summary or series (of all its sources, or by source) in one of the client's slots:
  * the cache calls these on a miss only, so remembered answers never wait.
  */
 export function expensiveAggregates(
   context: WithExpensiveWork,
   store: MetricStore,
-): Pick<MetricStore, 'revision' | 'summary' | 'series'> {
+): Pick<MetricStore, 'revision' | 'summary' | 'series' | 'sourceSummaries' | 'sourceSeries'> {
   return {
     revision: (scope) => store.revision(scope),
     summary: (range, sources, scope) => expensive(context, () => store.summary(range, sources, scope)),
     series: (range, bucketSeconds, sources, scope) =>
       expensive(context, () => store.series(range, bucketSeconds, sources, scope)),
+    sourceSummaries: (range, sources, ranking, scope) =>
+      expensive(context, () => store.sourceSummaries(range, sources, ranking, scope)),
+    sourceSeries: (range, bucketSeconds, sources, ranking, scope) =>
+      expensive(context, () => store.sourceSeries(range, bucketSeconds, sources, ranking, scope)),
   };
 }

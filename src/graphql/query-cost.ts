@@ -18,14 +18,18 @@ import {
   type SelectionSetNode,
 } from 'graphql';
 import { seriesBucketCount, seriesWindow } from '../domain/series.js';
+import { MAX_SOURCE_LABELS } from '../domain/source.js';
+import { MAX_SOURCE_SERIES, MAX_SOURCE_SUMMARIES } from '../domain/summary.js';
 
 /**
  * What an operation costs, roughly in rows the database reads or objects the server writes:
  * - every object in the answer costs 1, and a list's objects count once per item: a page's edges
  *   and nodes by its page size (`first`/`last`, else DEFAULT_PAGE_SIZE), a series' buckets by
- *   the buckets its window spans, `nodes` by its ids; leaves (numbers, strings) cost nothing more;
+ *   the buckets its window spans, `nodes` by its ids, per-source answers by their `first`, and
+ *   each per-source series' buckets by its window again; leaves (numbers, strings) cost nothing more;
  * - the fields that read much of the database add a fixed cost: a summary, and `totalCount`
- *   (both read every row of their window, or its rollups), and a series;
+ *   (both read every row of their window, or its rollups), and a series; a field of each item of
+ *   a list (a Source's summary on a page of sources) costs once per item;
  * - aliases ask again, and cost again.
  * Sizes are capped where the resolver refuses larger ones (MAX_PAGE_SIZE, MAX_SERIES_BUCKETS,
  * MAX_NODE_IDS), so that the resolver's more precise refusal is the one a client sees.
@@ -39,6 +43,8 @@ export const COUNT_COST = 5000;
 export const SERIES_COST = 1000;
 /** A page, a node, a subscription's start: one indexed statement. */
 const READ_COST = 10;
+/** Counting sources: at most MAX_SOURCES rows of a narrow table. */
+const SOURCE_COUNT_COST = 100;
 
 export interface CostLimits {
   pagination: { defaultPageSize: number; maxPageSize: number };
@@ -46,41 +52,77 @@ export interface CostLimits {
   limits: { maxNodeIds: number };
 }
 
-/** What a field adds to an operation's cost, and how many items its lists (and those below it) hold. */
+/**
+ * What a field adds to an operation's cost, and how many items its lists (and those below it)
+ * hold; `itemListSize`, when the lists below its items hold another number (a per-source series:
+ * `first` series, each of its window's buckets).
+ */
 interface FieldCost {
   base: number;
   listSize?: number;
+  itemListSize?: number;
 }
 
 type FieldRule = (args: Record<string, unknown>, limits: CostLimits) => FieldCost;
 
 const atMost = (size: number, max: number) => Math.max(0, Math.min(size, max));
 
+/** The buckets a series' arguments span, at most MAX_SERIES_BUCKETS. */
+function seriesBuckets(args: Record<string, unknown>, maxSeriesBuckets: number): number {
+  const bucket = args.bucket as number;
+  const window = seriesWindow(
+    args.start as Date | undefined,
+    args.end as Date | undefined,
+    bucket,
+    maxSeriesBuckets,
+    new Date(),
+  );
+  return atMost(seriesBucketCount(window.start, window.end, bucket), maxSeriesBuckets);
+}
+
+/** A page of samples: Query.metrics and Source.metrics. */
+const metricPage: FieldRule = (args, { pagination }) => ({
+  base: READ_COST,
+  listSize: atMost((args.first ?? args.last ?? pagination.defaultPageSize) as number, pagination.maxPageSize),
+});
+
+/** A series: Query.metricSeries and Source.series. */
+const series: FieldRule = (args, { maxSeriesBuckets }) => ({
+  base: SERIES_COST,
+  listSize: seriesBuckets(args, maxSeriesBuckets),
+});
+
 /** The fields whose cost is more than their objects', by `Type.field`. */
 const FIELD_RULES: Record<string, FieldRule> = {
-  'Query.metrics': (args, { pagination }) => ({
+  'Query.metrics': metricPage,
+  'Source.metrics': metricPage,
+  'MetricConnection.totalCount': () => ({ base: COUNT_COST }),
+  'Query.metricsSummary': () => ({ base: SUMMARY_COST }),
+  'Source.summary': () => ({ base: SUMMARY_COST }),
+  'Query.metricSeries': series,
+  'Source.series': series,
+  'Query.sourceSummaries': (args) => ({
+    base: SUMMARY_COST,
+    listSize: atMost(args.first as number, MAX_SOURCE_SUMMARIES),
+  }),
+  'Query.sourceSeries': (args, { maxSeriesBuckets }) => {
+    const first = atMost(args.first as number, MAX_SOURCE_SERIES);
+    return {
+      base: SERIES_COST * first,
+      listSize: first,
+      itemListSize: seriesBuckets(args, maxSeriesBuckets),
+    };
+  },
+  'Query.source': () => ({ base: READ_COST }),
+  'Query.sources': (args, { pagination }) => ({
     base: READ_COST,
     listSize: atMost(
       (args.first ?? args.last ?? pagination.defaultPageSize) as number,
       pagination.maxPageSize,
     ),
   }),
-  'MetricConnection.totalCount': () => ({ base: COUNT_COST }),
-  'Query.metricsSummary': () => ({ base: SUMMARY_COST }),
-  'Query.metricSeries': (args, { maxSeriesBuckets }) => {
-    const bucket = args.bucket as number;
-    const window = seriesWindow(
-      args.start as Date | undefined,
-      args.end as Date | undefined,
-      bucket,
-      maxSeriesBuckets,
-      new Date(),
-    );
-    return {
-      base: SERIES_COST,
-      listSize: atMost(seriesBucketCount(window.start, window.end, bucket), maxSeriesBuckets),
-    };
-  },
+  'SourceConnection.totalCount': () => ({ base: SOURCE_COUNT_COST }),
+  'Source.labels': () => ({ base: 0, listSize: MAX_SOURCE_LABELS }),
   'Query.node': () => ({ base: READ_COST }),
   'Query.nodes': (args, { limits }) => ({
     base: READ_COST,
@@ -144,7 +186,9 @@ export function operationCost(
     const type = getNamedType(field.type);
     const items = isListType(getNullableType(field.type)) ? size : 1;
     const objectCost =
-      isCompositeType(type) && node.selectionSet ? 1 + selectionCost(type, node.selectionSet, size) : 0;
+      isCompositeType(type) && node.selectionSet
+        ? 1 + selectionCost(type, node.selectionSet, own.itemListSize ?? size)
+        : 0;
     return own.base + items * objectCost;
   };
 

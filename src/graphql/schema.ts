@@ -17,6 +17,7 @@ import './types/concurrency-statistics.js';
 import './types/metric-bucket.js';
 import './types/source-arguments.js';
 import './types/source.js';
+import './types/source-summaries.js';
 import './types/ingest-conflict-policy.js';
 import './types/metric-input.js';
 import './types/ingest-rejection.js';

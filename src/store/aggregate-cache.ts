@@ -2,11 +2,12 @@ import { createHash } from 'node:crypto';
 import type { Meter } from '@opentelemetry/api';
 import { LRUCache } from 'lru-cache';
 import type { MetricBucket } from '../domain/series.js';
-import type { MetricSummary } from '../domain/summary.js';
+import type { MetricSummary, SourceRanking } from '../domain/summary.js';
 import { epochMillisecondsText, type TimeRange } from '../domain/time.js';
 import type { OperationScope } from '../observability/operation-scope.js';
 import type { AtRevision } from './aggregates.js';
 import type { MetricStore } from './metric-store.js';
+import type { OfSource } from './source-aggregates.js';
 import type { SourceSelection } from './source-filter.js';
 
 /**
@@ -15,7 +16,11 @@ import type { SourceSelection } from './source-filter.js';
  */
 const ESTIMATED_BYTES = { summary: 1600, series: 900, seriesBucket: 400 } as const;
 
-type AggregateSource = Pick<MetricStore, 'revision' | 'summary' | 'series'>;
+type AggregateSource = Pick<
+  MetricStore,
+  'revision' | 'summary' | 'series' | 'sourceSummaries' | 'sourceSeries'
+>;
+type AnswerKind = 'summary' | 'series' | 'sourceSummaries' | 'sourceSeries';
 
 /** Source ids written into a key as they are; a longer list, as its digest. */
 const IDS_IN_KEY = 16;
@@ -32,6 +37,14 @@ function sourcesKey(sources: SourceSelection): string {
   if (sources.ids.length <= IDS_IN_KEY) return ids;
   return `${sources.ids.length}#${createHash('sha256').update(ids).digest('base64url')}`;
 }
+
+/** A window in a key. */
+const windowKey = ({ start, end }: TimeRange): string =>
+  `${start ? epochMillisecondsText(start) : ''}:${end ? epochMillisecondsText(end) : ''}`;
+
+/** A ranking in a key. */
+const rankingKey = ({ statistic, direction, first }: SourceRanking): string =>
+  `${statistic}:${direction}:${first}`;
 
 interface Entry {
   revision: string;
@@ -86,11 +99,7 @@ export class AggregateCache {
   }
 
   /** Counts the outcome and shows it on the span of the request. */
-  #outcome(
-    kind: 'summary' | 'series',
-    result: 'hit' | 'miss' | 'off',
-    scope: OperationScope | undefined,
-  ): void {
+  #outcome(kind: AnswerKind, result: 'hit' | 'miss' | 'off', scope: OperationScope | undefined): void {
     this.#requests?.add(1, { kind, result });
     scope?.trace?.span.setAttribute('metrics_api.aggregate_cache', result);
   }
@@ -111,7 +120,7 @@ export class AggregateCache {
     return this.#remember(
       source,
       'summary',
-      `summary:${range.start ? epochMillisecondsText(range.start) : ''}:${range.end ? epochMillisecondsText(range.end) : ''}:${sourcesKey(sources)}`,
+      `summary:${windowKey(range)}:${sourcesKey(sources)}`,
       () => source.summary(range, sources, scope),
       () => ESTIMATED_BYTES.summary,
       scope,
@@ -128,9 +137,50 @@ export class AggregateCache {
     return this.#remember(
       source,
       'series',
-      `series:${epochMillisecondsText(range.start)}:${epochMillisecondsText(range.end)}:${bucketSeconds}:${sourcesKey(sources)}`,
+      `series:${windowKey(range)}:${bucketSeconds}:${sourcesKey(sources)}`,
       () => source.series(range, bucketSeconds, sources, scope),
       (series) => ESTIMATED_BYTES.series + series.length * ESTIMATED_BYTES.seriesBucket,
+      scope,
+    );
+  }
+
+  /** The summaries of the first sources of `sources` by a statistic over a window, in order. */
+  sourceSummaries(
+    range: TimeRange,
+    sources: SourceSelection,
+    ranking: SourceRanking,
+    scope?: OperationScope,
+    source: AggregateSource = this.#store,
+  ): Promise<OfSource<MetricSummary>[]> {
+    return this.#remember(
+      source,
+      'sourceSummaries',
+      `sourceSummaries:${windowKey(range)}:${rankingKey(ranking)}:${sourcesKey(sources)}`,
+      () => source.sourceSummaries(range, sources, ranking, scope),
+      (summaries) => summaries.length * ESTIMATED_BYTES.summary,
+      scope,
+    );
+  }
+
+  /** The series of the first sources of `sources` by a statistic over the series' window, in order. */
+  sourceSeries(
+    range: Required<TimeRange>,
+    bucketSeconds: number,
+    sources: SourceSelection,
+    ranking: SourceRanking,
+    scope?: OperationScope,
+    source: AggregateSource = this.#store,
+  ): Promise<OfSource<MetricBucket[]>[]> {
+    return this.#remember(
+      source,
+      'sourceSeries',
+      `sourceSeries:${windowKey(range)}:${bucketSeconds}:${rankingKey(ranking)}:${sourcesKey(sources)}`,
+      () => source.sourceSeries(range, bucketSeconds, sources, ranking, scope),
+      (series) =>
+        series.reduce(
+          (bytes, { value }) => bytes + ESTIMATED_BYTES.series + value.length * ESTIMATED_BYTES.seriesBucket,
+          0,
+        ),
       scope,
     );
   }
@@ -141,7 +191,7 @@ export class AggregateCache {
    */
   async #remember<T>(
     source: AggregateSource,
-    kind: 'summary' | 'series',
+    kind: AnswerKind,
     key: string,
     compute: () => Promise<AtRevision<T>>,
     size: (value: T) => number,

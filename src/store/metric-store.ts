@@ -3,7 +3,7 @@ import type { AnnouncedRows, StoredMetric } from '../domain/metric.js';
 import type { Page, PageRequest, SourcePageRequest, SourceSearch } from '../domain/paging.js';
 import type { MetricBucket } from '../domain/series.js';
 import type { SourceFilter, StoredSource } from '../domain/source.js';
-import type { MetricSummary } from '../domain/summary.js';
+import type { MetricSummary, SourceRanking } from '../domain/summary.js';
 import type { TimeRange } from '../domain/time.js';
 import type { ConflictMode } from '../domain/writes.js';
 import type { DatabaseTelemetry } from '../observability/database-telemetry.js';
@@ -17,6 +17,7 @@ import { MetricPartitions } from './metric-partitions.js';
 import { Pages } from './pages.js';
 import type { Batch, BatchResult, BatchTarget } from './sample-batch.js';
 import { type Server, type ServerConnection, server } from './server.js';
+import { type OfSource, SourceAggregates } from './source-aggregates.js';
 import { ALL_SOURCES, type SourceSelection, selectSources } from './source-filter.js';
 import { SourceReads } from './source-reads.js';
 import { Writes } from './writes.js';
@@ -44,6 +45,7 @@ export class MetricStore implements BatchTarget {
   readonly #aggregates: Aggregates;
   readonly #reads: Server;
   readonly #sources: SourceReads;
+  readonly #sourceAggregates: SourceAggregates;
   readonly #writes: Writes;
   readonly #health: Health;
 
@@ -82,6 +84,7 @@ export class MetricStore implements BatchTarget {
     this.#writes = new Writes(onPrimary, primary.copyFromStdin, maxSources);
     this.#reads = reads;
     this.#sources = new SourceReads(reads);
+    this.#sourceAggregates = new SourceAggregates(reads);
     this.#health = new Health(onPrimary, reads);
   }
 
@@ -209,6 +212,33 @@ export class MetricStore implements BatchTarget {
     scope?: OperationScope,
   ): Promise<AtRevision<MetricBucket[]>> {
     return this.#aggregates.series(range, bucketSeconds, sources, scope);
+  }
+
+  /**
+   * The summaries of the first sources of `sources` by a statistic over a window, in order, with
+   * the revision they were read at.
+   */
+  sourceSummaries(
+    range: TimeRange,
+    sources: SourceSelection,
+    ranking: SourceRanking,
+    scope?: OperationScope,
+  ): Promise<AtRevision<OfSource<MetricSummary>[]>> {
+    return this.#sourceAggregates.summaries(range, sources, ranking, scope);
+  }
+
+  /**
+   * The series of the first sources of `sources` by a statistic over the series' window, in order,
+   * with the revision they were read at.
+   */
+  sourceSeries(
+    range: Required<TimeRange>,
+    bucketSeconds: number,
+    sources: SourceSelection,
+    ranking: SourceRanking,
+    scope?: OperationScope,
+  ): Promise<AtRevision<OfSource<MetricBucket[]>[]>> {
+    return this.#sourceAggregates.series(range, bucketSeconds, sources, ranking, scope);
   }
 
   writeBatch(batch: Batch, mode: ConflictMode, wantIds: boolean): Promise<BatchResult> {
