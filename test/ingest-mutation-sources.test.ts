@@ -172,3 +172,56 @@ describe('Mutation.ingestMetrics with sources', () => {
     ]);
   });
 });
+
+describe('Mutation.ingestMetrics from many writers at once (group commit)', () => {
+  it('answers each call with its own counts and refusals', async () => {
+    const calls = Array.from({ length: 120 }, (_, i) => {
+      // Calls 0-99: a sample each of one of 3 sources; 100-109 repeat calls 0-9 (duplicates);
+      // 110-119 each name a new source, past MAX_SOURCES (source 1 and s0-s2 exist).
+      if (i < 100) return [{ timestamp: T0 + Math.floor(i / 3), source: `s${i % 3}`, cpuLoad: i }];
+      if (i < 110)
+        return [{ timestamp: T0 + Math.floor((i - 100) / 3), source: `s${(i - 100) % 3}`, cpuLoad: 0 }];
+      return [
+        { timestamp: T0, cpuLoad: 1, concurrency: i },
+        { timestamp: T0 + 1000 + i, source: `new-${i}`, cpuLoad: 1 },
+      ];
+    });
+    const results = await Promise.all(calls.map((samples) => ingest(samples)));
+    for (let i = 0; i < 100; i++)
+      expect(results[i]).toEqual({ inserted: 1, updated: 0, duplicates: 0, rejected: [] });
+    for (let i = 100; i < 110; i++)
+      expect(results[i]).toEqual({ inserted: 0, updated: 0, duplicates: 1, rejected: [] });
+    // Calls 110-119 all write (default, T0): one inserts it, the others count a duplicate; the new
+    // source of each is refused, in its own answer.
+    const last = results.slice(110);
+    expect(last.reduce((sum, r) => sum + (r?.inserted ?? 0), 0)).toBe(1);
+    expect(last.reduce((sum, r) => sum + (r?.duplicates ?? 0), 0)).toBe(9);
+    const refusals = last.flatMap((r) => r?.rejected ?? []);
+    expect(refusals).toHaveLength(10);
+    for (const refusal of refusals)
+      expect(refusal).toMatchObject({ index: 1, field: 'source', code: 'SOURCE_LIMIT_EXCEEDED' });
+    const rows = await sourcedRows(db.url);
+    expect(rows).toHaveLength(100 + 1);
+    expect(
+      rows
+        .filter((row) => row.source.startsWith('s'))
+        .map((row) => row.cpuLoad)
+        .sort((a, b) => (a ?? 0) - (b ?? 0)),
+    ).toEqual(Array.from({ length: 100 }, (_, i) => i));
+  });
+
+  it('writes the samples of calls that come together in one statement', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 100 }, (_, i) =>
+        ingest([{ timestamp: T0 + i, source: `s${i % 3}`, concurrency: i }]),
+      ),
+    );
+    expect(results.every((result) => result.inserted === 1)).toBe(true);
+    // A statement's rows share their (sub)transaction id: fewer of them than calls.
+    const { rows } = await db.pool.query<{ statements: number; samples: number }>(
+      'SELECT count(DISTINCT xmin::text)::integer AS statements, count(*)::integer AS samples FROM metrics',
+    );
+    expect(rows[0]?.samples).toBe(100);
+    expect(rows[0]?.statements).toBeLessThan(50);
+  });
+});

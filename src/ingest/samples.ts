@@ -8,7 +8,7 @@ import {
 import type { BatchCounts, ConflictMode } from '../domain/writes.js';
 import type { OperationScope } from '../observability/operation-scope.js';
 import type { MetricStore } from '../store/metric-store.js';
-import type { BatchTarget } from '../store/sample-batch.js';
+import { Batch, type BatchTarget } from '../store/sample-batch.js';
 import { BatchWriter } from './batch-writer.js';
 import { DEFAULT_BATCH_SIZE } from './pipeline.js';
 
@@ -48,12 +48,13 @@ const rejection = (index: number, problem: Problem): SampleRejection => ({
 /**
  * Validates and stores a list of samples (the GraphQL mutation), with the same rules as the file
  * readers, timestamps past now + `maxFutureSeconds` (MAX_FUTURE) included. Valid samples are
- * stored even when others are refused, as are those of a new source past MAX_SOURCES. More than
- * one batch runs in one transaction, so a call is stored whole or not at all and its counts are
- * never half true.
+ * stored even when others are refused, as are those of a new source past MAX_SOURCES. A call is
+ * stored in one transaction, whole or not at all, and its counts are never half true: one of
+ * a batch or less is written with the calls that come at the same time (the store's group
+ * commit: many writers of a sample each then share a transaction), a larger one on its own.
  */
 export async function ingestSamples(
-  store: Pick<MetricStore, 'inTransaction'>,
+  store: Pick<MetricStore, 'inTransaction' | 'writeGrouped'>,
   inputs: readonly SampleInput[],
   options: {
     onConflict?: ConflictMode;
@@ -73,17 +74,23 @@ export async function ingestSamples(
     else if (result.ok) samples.push({ sample: result.sample, index });
   });
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
-  const write = async (target: BatchTarget) => {
-    const writer = new BatchWriter(target, {
-      batchSize,
-      mode: options.onConflict ?? 'skip',
-      onRefused: (index, problem) => rejected.push(rejection(index, problem)),
-    });
-    for (const { sample, index } of samples) await writer.add(sample, index);
-    return writer.finish();
-  };
-  // One transaction whether the samples make one batch or several.
-  const counts = await store.inTransaction(write, options.scope);
+  const mode = options.onConflict ?? 'skip';
+  const refuse = (index: number, problem: Problem) => rejected.push(rejection(index, problem));
+  let counts: BatchCounts;
+  if (samples.length <= batchSize) {
+    const batch = new Batch(Math.max(1, samples.length));
+    for (const { sample, index } of samples) batch.add(sample, index);
+    const { inserted, updated, duplicates, refused } = await store.writeGrouped(batch, mode, options.scope);
+    for (const { origin, problem } of refused) refuse(origin, problem);
+    counts = { inserted, updated, duplicates };
+  } else {
+    const write = async (target: BatchTarget) => {
+      const writer = new BatchWriter(target, { batchSize, mode, onRefused: refuse });
+      for (const { sample, index } of samples) await writer.add(sample, index);
+      return writer.finish();
+    };
+    counts = await store.inTransaction(write, options.scope);
+  }
   rejected.sort((a, b) => a.index - b.index);
   return { ...counts, rejected };
 }

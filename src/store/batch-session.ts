@@ -79,9 +79,7 @@ export class BatchSession implements BatchTarget {
 
   async writeBatch(batch: Batch, mode: ConflictMode, wantIds: boolean): Promise<BatchResult> {
     if (batch.length === 0) return { inserted: 0, updated: 0, duplicates: 0, ids: [], refused: [] };
-    const sources = await this.options.sources.resolve(batch.sources, () => this.#lockWriters());
-    const refused = refusedRows(batch, sources);
-    const unique = dedupe(batch, mode, sources.ids);
+    const { unique, refused } = await this.#resolved(batch, mode);
     const stored = batch.length - refused.length;
     if (unique.length === 0) return { inserted: 0, updated: 0, duplicates: stored, ids: [], refused };
     const { conflicts } = this.options;
@@ -93,6 +91,26 @@ export class BatchSession implements BatchTarget {
     const written = await this.#merged(unique, mode, wantIds);
     conflicts.lastBatchConflicted = written.inserted < unique.length;
     return { ...written, duplicates: stored - written.inserted - written.updated, refused };
+  }
+
+  /**
+   * Copies the batch into `metrics` when every row is new: no two share a key and none is stored
+   * (the usual case for the batches of many writers of one sample each, written together).
+   * Returns the rows refused (a new source past MAX_SOURCES); undefined, having written no sample,
+   * when a row is not new or COPY is not offered.
+   */
+  async copyIfAllNew(batch: Batch): Promise<RefusedRow[] | undefined> {
+    if (!this.options.copyFromStdin) return undefined;
+    const { unique, refused } = await this.#resolved(batch, 'skip');
+    if (unique.length !== batch.length - refused.length) return undefined;
+    if (unique.length > 0 && !(await this.#copiedIntoMetrics(unique))) return undefined;
+    return refused;
+  }
+
+  /** The batch with its sources resolved: one row per key, without the rows of refused sources, which are returned. */
+  async #resolved(batch: Batch, mode: ConflictMode): Promise<{ unique: Batch; refused: RefusedRow[] }> {
+    const sources = await this.options.sources.resolve(batch.sources, () => this.#lockWriters());
+    return { unique: dedupe(batch, mode, sources.ids), refused: refusedRows(batch, sources) };
   }
 
   /** Takes metrics' writers' lock, once a transaction (see LOCK_WRITERS). */

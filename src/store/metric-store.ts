@@ -289,4 +289,12 @@ export class MetricStore implements BatchTarget {
   countSources(): Promise<number> {
     return this.#writes.sources.count();
   }
+
+  /**
+   * Writes one small batch in a transaction it may share with the batches other callers write at
+   * the same time (group commit; see Writes.writeGrouped), with its own counts.
+   */
+  writeGrouped(batch: Batch, mode: ConflictMode, scope?: OperationScope): Promise<BatchResult> {
+    return this.#writes.writeGrouped(batch, mode, scope);
+  }
 }

@@ -91,6 +91,20 @@ export class Batch {
     this.push(sample.timestampMs, sample.cpuLoad, sample.concurrency, source, origin);
   }
 
+  /** Adds the rows of `other`, with their sources; each row's origin is its place in this batch. */
+  append(other: Batch): void {
+    const indexes = other.sources.map(({ name, labels }) => this.source(name, labels));
+    for (let i = 0; i < other.length; i++) {
+      const at = this.length++;
+      const index = other.sourceIndexes[i] as number;
+      this.timestamps[at] = other.timestamps[i] as number;
+      this.loads[at] = other.loads[i] as number;
+      this.concurrencies[at] = other.concurrencies[i] as number;
+      this.sourceIndexes[at] = index === DEFAULT_SOURCE_ROW ? index : (indexes[index] as number);
+      this.origins[at] = at;
+    }
+  }
+
   /** The index of the source `name` among this batch's; labels given replace those an earlier row gave. */
   source(name: string, labels?: SourceLabels): number {
     let index = this.#indexOf.get(name);
