@@ -120,9 +120,11 @@ export interface PercentileSelection {
   /**
    * The percentiles, exactly as percentile_cont gives them over all the values, from the values
    * the scan collected (in any order); undefined when a bucket's collected values are not the
-   * ones the sketch counts in it (the sketch does not describe the scanned values).
+   * ones the sketch counts in it (the sketch does not describe the scanned values). Null each
+   * when the sketch is empty, as percentile_cont over no value (a window whose samples all lack
+   * this value).
    */
-  percentiles(collected: readonly number[]): number[] | undefined;
+  percentiles(collected: readonly number[]): (number | null)[] | undefined;
 }
 
 /**
@@ -138,6 +140,7 @@ export function percentileSelection(
   fractions: readonly number[],
 ): PercentileSelection {
   const total = sketchCount(sketch);
+  if (total === 0) return { ranges: [], percentiles: () => fractions.map(() => null) };
   const wanted = fractions.map((fraction) => percentileRanks(total, fraction));
   const buckets = new Map<number, { below: number; count: number; above: number; upTo: number }>();
   for (const { low, high } of wanted) {

@@ -117,7 +117,7 @@ export interface WindowSketches {
 export function summaryOf(
   totals: WindowTotals,
   { cpu, concurrency }: WindowSketches,
-  exact?: { cpu_percentiles: number[] | null; concurrency_p95: number | null },
+  exact?: { cpu_percentiles: (number | null)[] | null; concurrency_p95: number | null },
 ): MetricSummary {
   const percentiles = exact
     ? { cpu: exact.cpu_percentiles ?? [], concurrencyP95: exact.concurrency_p95 }

@@ -75,7 +75,7 @@ export async function selectedPercentiles(
   partitions: readonly Partition[],
   sources: SourceSelection,
   scope: OperationScope | undefined,
-): Promise<{ count: number; cpu_percentiles: number[]; concurrency_p95: number } | undefined> {
+): Promise<{ count: number; cpu_percentiles: (number | null)[]; concurrency_p95: number | null } | undefined> {
   const cpu = percentileSelection(sketches.cpu, CPU_PERCENTILES);
   const concurrency = percentileSelection(sketches.concurrency, [0.95]);
   // cpu_load is real and concurrency integer: bounds of their own types compare without a cast
@@ -99,5 +99,9 @@ export async function selectedPercentiles(
   const [concurrencyP95] = concurrency.percentiles(row.concurrency_values ?? []) ?? [];
   if (!cpuPercentiles || concurrencyP95 === undefined) return undefined;
   // percentile_cont over cpu_load is cast to real, as the sorting statement does.
-  return { count: row.count, cpu_percentiles: cpuPercentiles.map(asReal), concurrency_p95: concurrencyP95 };
+  return {
+    count: row.count,
+    cpu_percentiles: cpuPercentiles.map((value) => (value === null ? null : asReal(value))),
+    concurrency_p95: concurrencyP95,
+  };
 }
