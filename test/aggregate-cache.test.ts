@@ -175,3 +175,60 @@ describe('remembered aggregates', () => {
     }
   });
 });
+
+describe('remembered aggregates of some sources', () => {
+  // Twenty days on, clear of the windows above.
+  const T1 = T0 + 20 * 86_400_000;
+  const window = { start: iso(T1), end: iso(T1 + 86_400_000) };
+  const FILTERED = `query ($source: String, $labels: [LabelMatcher!], $start: DateTime, $end: DateTime) {
+    metricsSummary(source: $source, labels: $labels, start: $start, end: $end) { count }
+  }`;
+  const RANKED = `query ($start: DateTime, $end: DateTime) {
+    sourceSummaries(start: $start, end: $end, orderBy: SAMPLES) { source { name } summary { count } }
+  }`;
+  const insertFor = (sourceId: number, count: number, from: number) =>
+    sql.query(
+      `INSERT INTO metrics (source_id, "timestamp", cpu_load, concurrency)
+       SELECT $1::int, to_timestamp($2::float8 / 1000 + g), 1, 1 FROM generate_series($3::int, $4::int) AS g`,
+      [sourceId, T1, from, from + count - 1],
+    );
+
+  it('remembers an answer by the sources a filter selects, not by the filter', async () => {
+    const app = createTestApp(db);
+    await sql.query(
+      `INSERT INTO sources (id, name, labels) VALUES (2, 'eu-1', '{"region": "eu"}'), (3, 'us-1', '{"region": "us"}')`,
+    );
+    await insertFor(2, 10, 0);
+    await insertFor(3, 20, 0);
+    const count = async (variables: Record<string, unknown>) =>
+      (await graphql<Summary>(app, FILTERED, { ...window, ...variables })).data?.metricsSummary.count;
+    const inEu = { labels: [{ name: 'region', value: 'eu' }] };
+    expect(await count(inEu)).toBe(10);
+
+    await behindTheRevision(() => insertFor(2, 5, 100));
+    // Another filter that selects the same source is the same question, remembered.
+    expect(await count({ source: 'eu-1' })).toBe(10);
+    expect(await count({ source: 'us-1' })).toBe(20);
+    // A source made since whose labels match makes the filter select other sources: another question.
+    await sql.query(`INSERT INTO sources (id, name, labels) VALUES (4, 'eu-2', '{"region": "eu"}')`);
+    await behindTheRevision(() => insertFor(4, 7, 0));
+    expect(await count(inEu)).toBe(10 + 5 + 7);
+  });
+
+  it('remembers sources ranked until the data changes', async () => {
+    const app = createTestApp(db);
+    const ranked = async () =>
+      (
+        await graphql<{ sourceSummaries: { source: { name: string }; summary: { count: number } }[] }>(
+          app,
+          RANKED,
+          window,
+        )
+      ).data?.sourceSummaries.map(({ source, summary }) => `${source.name} ${summary.count}`);
+    const before = await ranked();
+    await behindTheRevision(() => insertFor(3, 30, 100));
+    expect(await ranked()).toEqual(before);
+    await insertFor(3, 1, 200);
+    expect(await ranked()).toEqual(['us-1 51', 'eu-1 15', 'eu-2 7']);
+  });
+});
