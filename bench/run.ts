@@ -31,7 +31,7 @@ import {
 } from './lib/dataset.js';
 import { benchIngest, type IngestResult } from './lib/ingest.js';
 import { benchLiveDelivery, type LiveDeliveryResult } from './lib/live-delivery.js';
-import { type LoadOptions, type LoadResult, runLoad, sample } from './lib/load.js';
+import { type LoadOptions, type LoadResult, medianRun, runLoad, sample } from './lib/load.js';
 import { benchObservability, type ObservabilityResult } from './lib/observability.js';
 import {
   cpuMsByPid,
@@ -158,11 +158,6 @@ async function build(): Promise<{ command: string; args: string[]; how: string }
 
 /** Rounds of each workload, baseline and service interleaved; the median round is reported. */
 const ROUNDS = 3;
-
-/** The round with the median req/s. */
-function medianRun(runs: LoadResult[]): LoadResult | undefined {
-  return [...runs].sort((a, b) => a.requestsPerSecond - b.requestsPerSecond)[Math.floor(runs.length / 2)];
-}
 
 /** The baseline as compiled JavaScript (tsc), not through tsx's loader. */
 async function compiledBaseline(): Promise<string> {

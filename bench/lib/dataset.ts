@@ -36,11 +36,13 @@ export function sampleTime(n: number): Date {
  * not into the default one, which maintenance would then move them out of while the bench runs.
  */
 export async function makePartitions(url: string, from: Date, to: Date): Promise<void> {
-  await mustRun(
-    process.execPath,
-    [join(ROOT, 'dist/scripts/partitions.js'), '--from', from.toISOString(), '--to', to.toISOString()],
-    { cwd: ROOT, env: { ...process.env, DATABASE_URL: url, LOG_LEVEL: 'warn' } },
-  );
+  // The bench builds first; without a build (it failed, or --tsx) the script runs from source.
+  const compiled = join(ROOT, 'dist/scripts/partitions.js');
+  const script = existsSync(compiled) ? [compiled] : ['--import', 'tsx', join(ROOT, 'scripts/partitions.ts')];
+  await mustRun(process.execPath, [...script, '--from', from.toISOString(), '--to', to.toISOString()], {
+    cwd: ROOT,
+    env: { ...process.env, DATABASE_URL: url, LOG_LEVEL: 'warn' },
+  });
 }
 
 export interface DataFiles {
@@ -152,7 +154,7 @@ export function databaseName(url: string): string {
   return decodeURIComponent(new URL(url).pathname.slice(1));
 }
 
-function quoteIdentifier(name: string): string {
+export function quoteIdentifier(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 

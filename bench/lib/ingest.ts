@@ -46,7 +46,7 @@ export interface IngestResult {
   rssMethod: string;
 }
 
-async function countRows(url: string): Promise<number> {
+export async function countRows(url: string): Promise<number> {
   return withClient(url, async (client) => {
     const result = await client.query<{ count: string }>('SELECT count(*) AS count FROM metrics');
     return Number(result.rows[0]?.count);
@@ -54,7 +54,7 @@ async function countRows(url: string): Promise<number> {
 }
 
 /** Flushes dirty buffers first, so neither load pays for the other's writes. */
-function checkpoint(url: string): Promise<unknown> {
+export function checkpoint(url: string): Promise<unknown> {
   return withClient(url, (client) => client.query('CHECKPOINT'));
 }
 
@@ -68,7 +68,13 @@ async function canUseGnuTime(): Promise<boolean> {
 
 const COMPILED_SCRIPT = join(ROOT, 'dist/scripts/ingest.js');
 
-async function runIngest(url: string, file: string, round: number, expected: number): Promise<IngestResult> {
+/** The ingest script (compiled when built) on one NDJSON file into `url`, which must then hold `expected` rows. */
+export async function runIngest(
+  url: string,
+  file: string,
+  round: number,
+  expected: number,
+): Promise<IngestResult> {
   // The bench builds first; without a build (it failed) the script runs from source through tsx.
   const compiled = existsSync(COMPILED_SCRIPT);
   const script = compiled ? [COMPILED_SCRIPT] : ['--import', 'tsx', join(ROOT, 'scripts/ingest.ts')];
@@ -116,15 +122,25 @@ async function runIngest(url: string, file: string, round: number, expected: num
   };
 }
 
-async function runCopy(url: string, file: string, round: number): Promise<IngestResult> {
-  const command = `\\copy metrics ("timestamp", cpu_load, concurrency) FROM '${file.replaceAll("'", "''")}' WITH (FORMAT csv, HEADER true)`;
+/** The dataset's CSV columns, in the order `\\copy` reads them. */
+const DATASET_COLUMNS = '"timestamp", cpu_load, concurrency';
+
+/** `psql \\copy` of a CSV file with a header and `columns` into `url`, which must then hold `expected` rows. */
+export async function runCopy(
+  url: string,
+  file: string,
+  round: number,
+  columns: string,
+  expected: number,
+): Promise<IngestResult> {
+  const command = `\\copy metrics (${columns}) FROM '${file.replaceAll("'", "''")}' WITH (FORMAT csv, HEADER true)`;
   const result = await mustRun('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', url, '-c', command]);
   const rows = await countRows(url);
-  if (rows !== DATASET.rows) throw new Error(`\\copy stored ${rows} rows; expected ${DATASET.rows}`);
+  if (rows !== expected) throw new Error(`\\copy stored ${rows} rows; expected ${expected}`);
   return {
     system: COPY_SYSTEM,
     round,
-    command: '`psql -c "\\copy metrics (...) FROM \'<csv>\' WITH (FORMAT csv, HEADER true)"`',
+    command: `\`psql -c "\\copy metrics (${columns}) FROM '<csv>' WITH (FORMAT csv, HEADER true)"\``,
     rows,
     wallSeconds: result.ms / 1000,
     loadSeconds: undefined,
@@ -167,7 +183,7 @@ export async function benchIngest(
       log(
         `  round ${round}: psql \\copy of ${DATASET.rows.toLocaleString('en')} CSV rows into an empty table`,
       );
-      results.push(await runCopy(copyUrl, files.copyCsv, round));
+      results.push(await runCopy(copyUrl, files.copyCsv, round, DATASET_COLUMNS, DATASET.rows));
       await dropDatabase(copyUrl);
       await prepareDatabase(ingestUrl, true);
       await checkpoint(benchUrl);

@@ -5,10 +5,11 @@
  * commit order; the latency is from the writer's COMMIT returning to the sample arriving at the
  * subscriber.
  */
-import { request } from 'node:http';
 import pg from 'pg';
 import { databaseUrl, prepareDatabase } from './dataset.js';
-import { cpuMsByPid, freePort, productionEnv, Service } from './processes.js';
+import { cpuMsByPid, freePort, productionEnv, rssKiB, Service } from './processes.js';
+import { msOfDay, SseSubscription } from './sse-client.js';
+import { LatencyHistogram } from './statistics.js';
 
 /** `sample`: metricsAdded, one SSE event per sample; `batch`: metricsAddedBatch, one per write. */
 export type LiveShape = 'sample' | 'batch';
@@ -63,26 +64,6 @@ const SUBSCRIPTIONS: Record<LiveShape, string> = {
 /** Samples are written one millisecond apart from this midnight on, so a sample's time of day is its index. */
 const FIRST_SAMPLE = Date.parse('2026-06-01T00:00:00Z');
 const TIMESTAMP = '"timestamp":"';
-const EVENT_END = Buffer.from('\n\n');
-const DIGITS: [offset: number, scale: number][] = [
-  [11, 36_000_000],
-  [12, 3_600_000],
-  [14, 600_000],
-  [15, 60_000],
-  [17, 10_000],
-  [18, 1000],
-  [20, 100],
-  [21, 10],
-  [22, 1],
-];
-
-/** Milliseconds since midnight of the ISO timestamp `YYYY-MM-DDTHH:MM:SS.mmmZ` at `at`, read in place. */
-function msOfDay(text: string, at: number): number {
-  let ms = 0;
-  // HH:MM:SS.mmm, the digits after the date and the "T", with their place values.
-  for (const [offset, scale] of DIGITS) ms += (text.charCodeAt(at + offset) - 48) * scale;
-  return ms;
-}
 
 /**
  * One subscriber: counts samples and checks that their indexes (written in increasing order) only
@@ -93,65 +74,30 @@ class Subscriber {
   received = 0;
   disorder = 0;
   last = -1;
-  /** The start of an event that continues in the next chunk. */
-  #rest: Buffer | undefined;
-  readonly opened: Promise<void>;
-  #close: () => void = () => {};
+  readonly #stream: SseSubscription;
 
   constructor(port: number, shape: LiveShape, onSample: (index: number, now: number) => void) {
-    this.opened = new Promise((resolve, reject) => {
-      const req = request(
-        {
-          host: '127.0.0.1',
-          port,
-          path: '/graphql',
-          method: 'POST',
-          agent: false,
-          headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
-        },
-        (response) => {
-          if (response.statusCode !== 200) reject(new Error(`subscription answered ${response.statusCode}`));
-          response.on('data', (chunk: Buffer) => {
-            const bytes = this.#rest ? Buffer.concat([this.#rest, chunk]) : chunk;
-            const end = bytes.lastIndexOf(EVENT_END);
-            if (end === -1) {
-              this.#rest = bytes;
-              return;
-            }
-            this.#rest = end + 2 < bytes.length ? bytes.subarray(end + 2) : undefined;
-            const now = performance.now();
-            // Latin-1 copies the bytes as they are, and a string's indexOf is several times
-            // cheaper than a Buffer's per call (Buffer's was a third of this process's CPU with
-            // an event per sample).
-            const text = bytes.toString('latin1', 0, end);
-            let at = text.indexOf(TIMESTAMP);
-            while (at !== -1) {
-              const index = msOfDay(text, at + TIMESTAMP.length);
-              this.received++;
-              if (index <= this.last) this.disorder++;
-              this.last = index;
-              onSample(index, now);
-              at = text.indexOf(TIMESTAMP, at + TIMESTAMP.length + 24);
-            }
-          });
-          resolve();
-        },
-      );
-      req.on('error', reject);
-      req.end(SUBSCRIPTIONS[shape]);
-      this.#close = () => req.destroy();
+    this.#stream = new SseSubscription(port, SUBSCRIPTIONS[shape], (text, now) => {
+      let at = text.indexOf(TIMESTAMP);
+      while (at !== -1) {
+        const index = msOfDay(text, at + TIMESTAMP.length);
+        this.received++;
+        if (index <= this.last) this.disorder++;
+        this.last = index;
+        onSample(index, now);
+        at = text.indexOf(TIMESTAMP, at + TIMESTAMP.length + 24);
+      }
     });
   }
 
+  get opened(): Promise<void> {
+    return this.#stream.opened;
+  }
+
   close(): void {
-    this.#close();
+    this.#stream.close();
   }
 }
-
-const rssKiB = async (pid: number) => {
-  const status = await import('node:fs/promises').then((fs) => fs.readFile(`/proc/${pid}/status`, 'utf8'));
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-};
 
 export async function benchLiveDelivery(options: LiveDeliveryOptions): Promise<LiveDeliveryResult> {
   const url = databaseUrl(options.serverUrl, 'metrics_bench_live');
@@ -177,15 +123,11 @@ export async function benchLiveDelivery(options: LiveDeliveryOptions): Promise<L
     // When each batch's INSERT returned (NaN before); a sample arriving before its INSERT returned counts 0 ms.
     const committedAt = new Float64Array(batches).fill(Number.NaN);
     let issued = 0;
-    // Latency histogram in 1 ms steps up to 60 s.
-    const histogram = new Uint32Array(60_001);
-    let delivered = 0;
+    const latencies = new LatencyHistogram();
     const onSample = (index: number, now: number) => {
       if (index >= issued * batchSize) return;
-      delivered++;
       const commit = committedAt[Math.floor(index / batchSize)] as number;
-      const ms = Number.isNaN(commit) ? 0 : Math.min(60_000, Math.max(0, Math.round(now - commit)));
-      histogram[ms] = (histogram[ms] as number) + 1;
+      latencies.record(Number.isNaN(commit) ? 0 : now - commit);
     };
     const subscribers: Subscriber[] = [];
     for (let i = 0; i < options.subscribers; i++) {
@@ -222,7 +164,7 @@ export async function benchLiveDelivery(options: LiveDeliveryOptions): Promise<L
     }
     const expected = written * options.subscribers;
     const deadline = performance.now() + DRAIN_MS;
-    while (delivered < expected && performance.now() < deadline) {
+    while (latencies.count < expected && performance.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     const cpuAfter = await cpuMsByPid(pids);
@@ -230,22 +172,7 @@ export async function benchLiveDelivery(options: LiveDeliveryOptions): Promise<L
     let cpuMs = 0;
     for (const [pid, ms] of cpuAfter) cpuMs += ms - (cpuBefore.get(pid) ?? 0);
 
-    const percentile = (p: number) => {
-      const rank = Math.ceil(delivered * p);
-      let seen = 0;
-      for (let ms = 0; ms < histogram.length; ms++) {
-        seen += histogram[ms] as number;
-        if (seen >= rank) return ms;
-      }
-      return Number.NaN;
-    };
-    let maxMs = 0;
-    for (let ms = histogram.length - 1; ms >= 0; ms--) {
-      if ((histogram[ms] as number) > 0) {
-        maxMs = ms;
-        break;
-      }
-    }
+    const delivered = latencies.count;
     const result: LiveDeliveryResult = {
       shape: options.shape,
       subscribers: options.subscribers,
@@ -256,9 +183,9 @@ export async function benchLiveDelivery(options: LiveDeliveryOptions): Promise<L
       duplicatesOrDisorder: subscribers.reduce((sum, s) => sum + s.disorder, 0),
       missing: subscribers.reduce((sum, s) => sum + Math.max(0, written - s.received), 0),
       delivered,
-      p50Ms: percentile(0.5),
-      p99Ms: percentile(0.99),
-      maxMs,
+      p50Ms: latencies.percentile(0.5),
+      p99Ms: latencies.percentile(0.99),
+      maxMs: latencies.max(),
       serverCpuUsPerEvent: delivered > 0 ? (cpuMs * 1000) / delivered : Number.NaN,
       clientCpuUsPerEvent: delivered > 0 ? (client.user + client.system) / delivered : Number.NaN,
       idleSubscriberKiB,

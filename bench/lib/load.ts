@@ -212,6 +212,11 @@ export async function runLoad(
   }
 }
 
+/** The round with the median req/s. */
+export function medianRun(runs: LoadResult[]): LoadResult | undefined {
+  return [...runs].sort((a, b) => a.requestsPerSecond - b.requestsPerSecond)[Math.floor(runs.length / 2)];
+}
+
 /** One request with fetch: the parsed JSON answer, or a description of what went wrong. */
 export async function sample(
   baseUrl: string,

@@ -180,6 +180,12 @@ async function peakRssKb(pid: number): Promise<number | undefined> {
   return match ? Number(match[1]) : undefined;
 }
 
+/** The resident set size of a running process now (VmRSS), in KiB; 0 when it is gone. */
+export async function rssKiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0);
+}
+
 /**
  * Polls /proc for the peak RSS (VmHWM) of `pid` and all its descendants every `intervalMs`; the
  * largest single process wins, as `/usr/bin/time -v` reports it. VmHWM only grows, so a poll
