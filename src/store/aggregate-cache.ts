@@ -216,7 +216,8 @@ export class AggregateCache {
     if (!flight) {
       flight = compute()
         .then(({ revision: computedAt, value }) => {
-          entries.set(key, { revision: computedAt, value }, { size: size(value) });
+          // At least 1: lru-cache refuses a size of 0, which an empty per-source answer estimates.
+          entries.set(key, { revision: computedAt, value }, { size: Math.max(size(value), 1) });
           return value;
         })
         .finally(() => this.#inFlight.delete(flightKey));
