@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PostgresConnection } from '../src/database/connection.js';
+import { sketchOf, sketchQuantile } from '../src/domain/quantile-sketch.js';
 import type { App } from '../src/http/app.js';
 import { createTestApp, type GraphQLResponse, graphql } from './support/app.js';
 import { connectTest, createTestDatabase, type TestDatabase } from './support/database.js';
@@ -8,7 +9,7 @@ import { connectTest, createTestDatabase, type TestDatabase } from './support/da
 // Four sources with labels, three hours of a sample every 10 s each at the same instants (so a page
 // over every source orders each instant's rows by source), some samples holding one value only;
 // the default source (id 1) with the first rows at those instants; twenty small `batch` sources,
-// more than a page reads one by one; and one source that never reported.
+// more than a page reads one by one; one whose first hour stands out; and one that never reported.
 const T0 = Date.UTC(2026, 5, 1);
 const STEPS = 1080;
 const MAIN = [
@@ -42,6 +43,14 @@ beforeAll(async () => {
      SELECT 5 + g, 'batch-' || lpad(g::text, 2, '0'), jsonb_build_object('tier', 'batch') FROM generate_series(1, ${BATCHES}) AS g`,
   );
   await sql.query(`INSERT INTO sources (id, name, labels) VALUES (100, 'silent', '{"tier": "web"}')`);
+  // A source whose first hour differs from the rest: a sketch that counted that hour twice or not
+  // at all would have other percentiles.
+  await sql.query(`INSERT INTO sources (id, name) VALUES (99, 'burst')`);
+  await sql.query(
+    `INSERT INTO metrics (source_id, "timestamp", cpu_load, concurrency)
+     SELECT 99, to_timestamp(${T0 / 1000} + g * 10), CASE WHEN g < 360 THEN 0.5 ELSE 0.125 END, 1
+       FROM generate_series(0, 759) AS g`,
+  );
   await sql.query(`SELECT setval(pg_get_serial_sequence('sources', 'id'), 100)`);
   // Values of sixteenths: exact in float4, so aggregates compare without slack.
   for (const { id, base } of MAIN) {
@@ -144,7 +153,7 @@ async function expected(where: string, direction: 'ASC' | 'DESC' = 'ASC'): Promi
 describe('a page over several sources', () => {
   it('visits every row of every source once, by time then source, forward, backward and newest first', async () => {
     const all = await expected('true');
-    expect(all.length).toBe(MAIN.length * STEPS + 50 + BATCHES * 30);
+    expect(all.length).toBe(MAIN.length * STEPS + 50 + BATCHES * 30 + 760);
     expect(await walk(97, {})).toEqual(all);
     expect(await walk(89, {}, true)).toEqual(all);
     expect(await walk(101, { order: 'DESC' })).toEqual(await expected('true', 'DESC'));
@@ -172,8 +181,8 @@ describe('a page over several sources', () => {
     const { metrics } = await ok<Page>(PAGE, { first: 6, after: plainCursor(T0 + 10_000) });
     expect(metrics.edges.map(({ node }) => `${node.timestamp} ${node.source.name}`)).toEqual(
       [
-        ['web-1', 'web-2', 'db-1', 'db-2'].map((name) => `${iso(T0 + 10_000)} ${name}`),
-        [`${iso(T0 + 20_000)} default`, `${iso(T0 + 20_000)} web-1`],
+        ['web-1', 'web-2', 'db-1', 'db-2', 'burst'].map((name) => `${iso(T0 + 10_000)} ${name}`),
+        [`${iso(T0 + 20_000)} default`],
       ].flat(),
     );
     // Within one source too: after (T0 + 10 s, source 1) in web-1 is web-1's row at T0 + 10 s.
@@ -374,37 +383,55 @@ describe('per-source answers', () => {
   };
   const window = { start: iso(T0 + 1_234_000), end: iso(T0 + 9_876_000) };
 
-  async function exactBySource(statistic: string) {
+  async function exactBySource(statistic: string, within = window) {
     return rows<{ name: string; value: number | null; count: number }>(
       `SELECT s.name, ${statistic} AS value, count(*)::int AS count
          FROM metrics AS m JOIN sources AS s ON s.id = m.source_id
         WHERE m."timestamp" >= $1 AND m."timestamp" < $2 GROUP BY s.name`,
-      [window.start, window.end],
+      [within.start, within.end],
     );
   }
 
-  it('ranks sources by a percentile of the sketches, within 1% of the raw rows, first N', async () => {
-    const exact = await exactBySource('percentile_cont(0.95) WITHIN GROUP (ORDER BY cpu_load)');
-    const byName = new Map(exact.map((row) => [row.name, row]));
-    const ranked = [...exact].sort((a, b) => (b.value ?? -1) - (a.value ?? -1));
-    const { sourceSummaries } = await ok<Summaries>(SUMMARIES, { first: 3, ...window });
-    expect(sourceSummaries.map(({ source }) => source.name)).toEqual(
-      ranked.slice(0, 3).map(({ name }) => name),
-    );
-    for (const { source, summary } of sourceSummaries) {
-      const row = byName.get(source.name);
-      expect(summary.count).toBe(row?.count);
-      expect(summary.percentilesExact).toBe(false);
-      expect(Math.abs(summary.cpuLoad.p95 - (row?.value as number))).toBeLessThanOrEqual(
-        0.01 * (row?.value as number) + 1e-9,
+  it.each([
+    ['a window of whole hours and raw edges', window],
+    // 19 whole hours of the day: its day's row less hour 0 and hours 20 to 23.
+    ['a window of most of a day', { start: iso(T0 + 300_000), end: iso(T0 + 20 * 3_600_000) }],
+  ])(
+    'ranks sources by a percentile of the sketches, within 1% of the raw rows, first N: %s',
+    async (_label, within) => {
+      const exact = await exactBySource('percentile_cont(0.95) WITHIN GROUP (ORDER BY cpu_load)', within);
+      const byName = new Map(exact.map((row) => [row.name, row]));
+      const ranked = [...exact].sort((a, b) => (b.value ?? -1) - (a.value ?? -1));
+      const { sourceSummaries } = await ok<Summaries>(SUMMARIES, { first: 3, ...within });
+      expect(sourceSummaries.map(({ source }) => source.name)).toEqual(
+        ranked.slice(0, 3).map(({ name }) => name),
       );
-    }
-    // The default source's first 50 rows are before the window: it has none there.
-    const all = await ok<Summaries>(SUMMARIES, { first: 1000, order: 'ASC', ...window });
-    expect(all.sourceSummaries.map(({ source }) => source.name).sort()).toEqual(
-      exact.map(({ name }) => name).sort(),
-    );
-  });
+      for (const { source, summary } of sourceSummaries) {
+        const row = byName.get(source.name);
+        expect(summary.count).toBe(row?.count);
+        expect(summary.percentilesExact).toBe(false);
+        expect(Math.abs(summary.cpuLoad.p95 - (row?.value as number))).toBeLessThanOrEqual(
+          0.01 * (row?.value as number) + 1e-9,
+        );
+      }
+      const all = await ok<Summaries>(SUMMARIES, { first: 1000, order: 'ASC', ...within });
+      expect(all.sourceSummaries.map(({ source }) => source.name).sort()).toEqual(
+        exact.map(({ name }) => name).sort(),
+      );
+      // The sketches merged from rollups and raw edges are the sketch of the window's values, exactly.
+      for (const { source, summary } of all.sourceSummaries) {
+        const values = await rows<{ cpu_load: number }>(
+          `SELECT cpu_load FROM metrics AS m JOIN sources AS s ON s.id = m.source_id
+            WHERE s.name = $1 AND m."timestamp" >= $2 AND m."timestamp" < $3 AND cpu_load IS NOT NULL`,
+          [source.name, within.start, within.end],
+        );
+        const sketch = sketchOf(values.map(({ cpu_load }) => cpu_load));
+        expect([summary.cpuLoad.p50, summary.cpuLoad.p95, summary.cpuLoad.p99], source.name).toEqual(
+          [0.5, 0.95, 0.99].map((fraction) => sketchQuantile(sketch, fraction)),
+        );
+      }
+    },
+  );
 
   it.each([
     ['SAMPLES', 'DESC', 'count(*)'],

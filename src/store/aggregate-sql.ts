@@ -4,6 +4,7 @@ import {
   levelWidthMs,
   ROLLUP_LEVELS,
   type RollupLevel,
+  type WindowPart,
   windowParts,
 } from '../domain/rollup-plan.js';
 import type { MetricBucket } from '../domain/series.js';
@@ -64,6 +65,54 @@ export const WINDOW_PARTS = partialAggregates(
   Prisma.sql`SELECT * FROM raw`,
 );
 
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
+
+/**
+ * The rollup rows whose sketches make a window's, as sketches to add and to take away: a run of
+ * more than 12 whole hours within one day is its day's row less the day's other hours (a sketch
+ * holds counts, which subtract exactly). Every other part as windowParts gives it. The 23 hours of
+ * a day that a window from 00:17 to 00:17 the next day holds are 2 rows a source, not 23.
+ */
+function sketchRollups(range: TimeRange): { add: WindowPart[]; subtract: WindowPart[] } {
+  const add: WindowPart[] = [];
+  const subtract: WindowPart[] = [];
+  for (const part of windowParts(range, SKETCH_LEVELS)) {
+    const { start, end } = part;
+    if (part.source !== 'hour' || !start || !end) {
+      add.push(part);
+      continue;
+    }
+    for (let from = start.getTime(); from < end.getTime(); ) {
+      const day = Math.floor(from / DAY_MS) * DAY_MS;
+      const to = Math.min(end.getTime(), day + DAY_MS);
+      if (to - from > 12 * HOUR_MS) {
+        add.push({ source: 'day', start: new Date(day), end: new Date(day + DAY_MS) });
+        if (from > day) subtract.push({ source: 'hour', start: new Date(day), end: new Date(from) });
+        if (to < day + DAY_MS)
+          subtract.push({ source: 'hour', start: new Date(to), end: new Date(day + DAY_MS) });
+      } else {
+        add.push({ source: 'hour', start: new Date(from), end: new Date(to) });
+      }
+      from = to;
+    }
+  }
+  return { add, subtract };
+}
+
+/**
+ * The relations the sketches of a window by source are merged from, as WITH clauses: `rolled`
+ * and `sketch_raw` as windowRelations has them, but whole days for long runs of hours, and
+ * `unrolled`, the hour rows to take away (sketchRollups).
+ */
+export function sketchRelations(range: TimeRange, sources: SourceSelection): Prisma.Sql {
+  const { add, subtract } = sketchRollups(range);
+  return Prisma.sql`
+      sketch_raw AS MATERIALIZED (${rawRowsOf(add, sources)}),
+      rolled AS MATERIALIZED (${rollupRowsOf(add, sources)}),
+      unrolled AS MATERIALIZED (${rollupRowsOf(subtract, sources)})`;
+}
+
 /** A window's totals, as TOTALS reads them. */
 export interface WindowTotals {
   count: number;
@@ -94,14 +143,24 @@ export const TOTALS = Prisma.sql`
 export type SketchColumn = 'cpu_load' | 'concurrency';
 
 /**
- * The sketch keys of `column` in windowRelations' `rolled` and `sketch_raw`: source_id, key, n
- * (how many values the key holds in that row).
+ * The sketch keys of `column` in windowRelations' or sketchRelations' `rolled` and `sketch_raw`
+ * (and sketchRelations' `unrolled`, taken away): source_id, key, n (how many values the key holds
+ * in that row; fewer when negative). Summed by key, they are the window's sketch, and a key whose
+ * sum is 0 holds none of its values.
  */
-export function sketchKeys(column: SketchColumn): Prisma.Sql {
+export function sketchKeys(column: SketchColumn, unrolled = false): Prisma.Sql {
+  const keys = Prisma.raw(`${column}_sketch_keys`);
+  const counts = Prisma.raw(`${column}_sketch_counts`);
   return Prisma.sql`
-      SELECT source_id, s.key, s.n FROM rolled, unnest(${Prisma.raw(`${column}_sketch_keys`)}, ${Prisma.raw(`${column}_sketch_counts`)}) AS s(key, n)
+      SELECT source_id, s.key, s.n FROM rolled, unnest(${keys}, ${counts}) AS s(key, n)
       UNION ALL
-      SELECT source_id, metric_sketch_key(${Prisma.raw(column)}), 1 FROM sketch_raw WHERE ${Prisma.raw(column)} IS NOT NULL`;
+      SELECT source_id, metric_sketch_key(${Prisma.raw(column)}), 1 FROM sketch_raw WHERE ${Prisma.raw(column)} IS NOT NULL${
+        unrolled
+          ? Prisma.sql`
+      UNION ALL
+      SELECT source_id, s.key, -s.n FROM unrolled, unnest(${keys}, ${counts}) AS s(key, n)`
+          : Prisma.empty
+      }`;
 }
 
 /** A window's sketches. */

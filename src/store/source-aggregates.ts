@@ -16,12 +16,12 @@ import {
   type SketchColumn,
   seriesBuckets,
   sketchKeys,
+  sketchRelations,
   summaryOf,
   TOTALS,
   type WindowSketches,
   type WindowTotals,
   windowPartials,
-  windowRelations,
 } from './aggregate-sql.js';
 import { type AtRevision, REVISION_SQL } from './aggregates.js';
 import { inSnapshot, type Server, type SnapshotQuery } from './server.js';
@@ -258,11 +258,12 @@ export class SourceAggregates {
     const ids = ranked.map(({ totals }) => totals.source_id).sort((a, b) => a - b);
     const merged = (column: SketchColumn) => Prisma.sql`
       SELECT source_id, ${column}::text AS value, array_agg(key ORDER BY key) AS keys, array_agg(n ORDER BY key) AS counts
-        FROM (SELECT source_id, key, sum(n)::float8 AS n FROM (${sketchKeys(column)}) AS keyed GROUP BY 1, 2) AS merged
+        FROM (SELECT source_id, key, sum(n)::float8 AS n FROM (${sketchKeys(column, true)}) AS keyed
+               GROUP BY 1, 2 HAVING sum(n) > 0) AS merged
        GROUP BY 1`;
     const rows = await query<{ source_id: number; value: SketchColumn; keys: number[]; counts: number[] }>(
       Prisma.sql`
-      WITH ${windowRelations(range, { all: false, ids })}
+      WITH ${sketchRelations(range, { all: false, ids })}
       ${merged('cpu_load')} UNION ALL ${merged('concurrency')}`,
       scope,
     );
