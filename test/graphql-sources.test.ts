@@ -571,6 +571,15 @@ describe('sources', () => {
     // A cursor of one order is refused in the other.
     const refused = await graphql(app, SOURCES, { first: 2, after: sources.pageInfo.endCursor });
     expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'after' });
+    const badRegex = await graphql(app, SOURCES, {
+      labels: [{ name: 'tier', value: '[', operator: 'MATCHES' }],
+    });
+    expect(badRegex.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'labels' });
+    const longPrefix = await graphql(app, SOURCES, { namePrefix: 'x'.repeat(257) });
+    expect(longPrefix.errors?.[0]?.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      argument: 'namePrefix',
+    });
   });
 
   it('finds a source by name and by its node id, with its own metrics, summary and series', async () => {
