@@ -121,6 +121,9 @@ describe('the dashboard in Chromium', () => {
     await page.waitForFunction(() => document.getElementById('count')?.textContent === '720', undefined, {
       timeout: 10_000,
     });
+    // One source (every sample in `default`): the page as before sources, no fleet and no picker.
+    expect(await page.locator('#fleet').isHidden()).toBe(true);
+    expect(await page.locator('#source-bar').isHidden()).toBe(true);
 
     // A sample ingested now shows within 2 s.
     const ingested = Date.now();

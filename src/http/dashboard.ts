@@ -15,7 +15,7 @@ const SOURCES: Record<string, { file: string; type: string }> = {
   [DASHBOARD_PATH]: { file: join(publicDir, 'index.html'), type: 'text/html; charset=utf-8' },
   // The page's ES modules: dashboard.js imports the others.
   ...Object.fromEntries(
-    ['dashboard.js', 'page.js'].map((module) => [
+    ['dashboard.js', 'fleet.js', 'source-picker.js', 'page.js'].map((module) => [
       `${DASHBOARD_PATH}/${module}`,
       { file: join(publicDir, module), type: 'text/javascript; charset=utf-8' },
     ]),

@@ -1,12 +1,16 @@
 // @ts-check
-// The dashboard: two uPlot charts and summary tiles over a window, kept live by the service's
-// subscriptions (GraphQL over SSE, one connection for all of them). ES modules, type-checked by
-// tsc (src/dashboard/public/tsconfig.json); no framework, nothing from outside the service.
+// The dashboard: two uPlot charts and summary tiles over a window, of every source or of the one
+// chosen in the source picker (source-picker.js), kept live by the service's subscriptions
+// (GraphQL over SSE, one connection for all of them); over every source of a fleet, the fleet view
+// (fleet.js) ranks them. ES modules, type-checked by tsc (src/dashboard/public/tsconfig.json); no
+// framework, nothing from outside the service.
 
+import { createFleet } from './fleet.js';
 import { bucketFor, cssColor, element, formatted, utcText } from './page.js';
+import { createSourcePicker } from './source-picker.js';
 
 /**
- * @typedef {{ min: number, max: number, avg: number }} Statistics
+ * @typedef {{ min: number | null, max: number | null, avg: number | null }} Statistics
  * @typedef {{ start: string, count: number, cpuLoad: Statistics, concurrency: Statistics }} Bucket
  * @typedef {{ count: number, cpuLoad: { p50: number | null, p95: number | null, p99: number | null },
  *   concurrency: { p95: number | null } }} Summary
@@ -33,6 +37,9 @@ const themeButton = element('theme');
 const tokenForm = /** @type {HTMLFormElement} */ (element('token-form'));
 const tokenInput = /** @type {HTMLInputElement} */ (element('token'));
 const tokenMessage = element('token-message');
+const sourceBar = element('source-bar');
+const allSourcesButton = element('all-sources');
+const sourceHeading = element('source-heading');
 
 /** A read the server refused for want of a valid read token: the token form says so. */
 class Unauthorized extends Error {}
@@ -53,6 +60,10 @@ async function authorizedFetch(input, init = {}) {
 
 /** @type {TimeWindow} */
 let current = { kind: 'live', seconds: Number(windowSelect.value) };
+/** The source shown, from the address (`?source=name`); null: every source. */
+let chosen = chosenInAddress();
+/** Sources the server knows, as the fleet view last counted them. */
+let sourceCount = 0;
 /** @type {(() => void)[]} */
 let unsubscribers = [];
 /** @type {Series | undefined} */
@@ -130,7 +141,7 @@ let concurrencyChart = makeChart(concurrencyContainer, 'Concurrency', '--concurr
 function draw(series) {
   lastSeries = series;
   const x = series.buckets.map((bucket) => Date.parse(bucket.start) / 1000);
-  /** @param {(bucket: Bucket) => number} pick */
+  /** @param {(bucket: Bucket) => number | null} pick */
   const column = (pick) => series.buckets.map(pick);
   const range = { min: Date.parse(series.start) / 1000, max: Date.parse(series.end) / 1000 };
   cpuChart.setData([
@@ -151,13 +162,20 @@ function draw(series) {
   document.body.dataset.buckets = String(series.buckets.length);
 }
 
-/** @param {Summary} summary */
+/** Blank charts, until the data of another scope comes. */
+function clearCharts() {
+  lastSeries = undefined;
+  for (const chart of [cpuChart, concurrencyChart]) chart.setData([[], [], [], []]);
+  document.body.dataset.buckets = '0';
+}
+
+/** @param {Summary | undefined} summary undefined: not known yet */
 function showSummary(summary) {
-  element('count').textContent = summary.count.toLocaleString('en');
-  element('p50').textContent = formatted(summary.cpuLoad.p50, 2);
-  element('p95').textContent = formatted(summary.cpuLoad.p95, 2);
-  element('p99').textContent = formatted(summary.cpuLoad.p99, 2);
-  element('concurrency-p95').textContent = formatted(summary.concurrency.p95, 1);
+  element('count').textContent = summary ? summary.count.toLocaleString('en') : '–';
+  element('p50').textContent = formatted(summary?.cpuLoad.p50 ?? null, 2);
+  element('p95').textContent = formatted(summary?.cpuLoad.p95 ?? null, 2);
+  element('p99').textContent = formatted(summary?.cpuLoad.p99 ?? null, 2);
+  element('concurrency-p95').textContent = formatted(summary?.concurrency.p95 ?? null, 1);
 }
 
 function resizeCharts() {
@@ -179,13 +197,7 @@ function rebuildCharts() {
 
 // ---- Data ----
 
-/**
- * One GraphQL query over fetch.
- * @template T
- * @param {string} query
- * @param {Record<string, unknown>} variables
- * @returns {Promise<T>}
- */
+/** @type {import('./page.js').GraphQLRequest} */
 async function request(query, variables) {
   const response = await authorizedFetch('/graphql', {
     method: 'POST',
@@ -201,6 +213,7 @@ async function request(query, variables) {
 function stopLive() {
   for (const unsubscribe of unsubscribers) unsubscribe();
   unsubscribers = [];
+  fleet.stop();
 }
 
 /**
@@ -225,10 +238,26 @@ function subscribe(query, variables, next) {
   );
 }
 
+/** `(a, b)`, or nothing for no parts: a query's variables or a field's arguments. */
+function parenthesized(/** @type {string[]} */ parts) {
+  return parts.length > 0 ? `(${parts.join(', ')})` : '';
+}
+
+/**
+ * What the page's queries add for the chosen source: nothing over every source (each query is the
+ * one-series dashboard's, as it was before sources), `source: $source` when one is chosen.
+ */
+function sourceScope() {
+  return chosen === null
+    ? { variables: [], arguments: [], values: {} }
+    : { variables: ['$source: String!'], arguments: ['source: $source'], values: { source: chosen } };
+}
+
 function show() {
   stopLive();
   // Every read would be refused until the user gives a token.
   if (!tokenForm.hidden) return;
+  const scope = sourceScope();
   const pixels = cpuContainer.clientWidth;
   if (current.kind === 'live') {
     const seconds = current.seconds;
@@ -236,37 +265,47 @@ function show() {
     modeOutput.textContent = `Live, ${bucket}-second buckets`;
     if (document.hidden) return;
     subscribe(
-      `subscription Series($window: Duration!, $bucket: Duration!) {
-        metricSeriesUpdated(window: $window, bucket: $bucket) { start end bucket buckets { ${SERIES_FIELDS} } }
+      `subscription Series${parenthesized(['$window: Duration!', '$bucket: Duration!', ...scope.variables])} {
+        metricSeriesUpdated${parenthesized(['window: $window', 'bucket: $bucket', ...scope.arguments])} {
+          start end bucket buckets { ${SERIES_FIELDS} }
+        }
       }`,
-      { window: seconds, bucket },
+      { window: seconds, bucket, ...scope.values },
       /** @param {{ metricSeriesUpdated: Series }} data */ (data) => draw(data.metricSeriesUpdated),
     );
     subscribe(
-      `subscription Summary($window: Duration!) { metricsSummaryUpdated(window: $window) { summary { ${SUMMARY_FIELDS} } } }`,
-      { window: seconds },
-      /** @param {{ metricsSummaryUpdated: { summary: Summary } }} data */ (data) =>
-        showSummary(data.metricsSummaryUpdated.summary),
+      `subscription Summary${parenthesized(['$window: Duration!', ...scope.variables])} {
+        metricsSummaryUpdated${parenthesized(['window: $window', ...scope.arguments])} { start end summary { ${SUMMARY_FIELDS} } }
+      }`,
+      { window: seconds, ...scope.values },
+      /** @param {{ metricsSummaryUpdated: { start: string, end: string, summary: Summary } }} data */ (
+        data,
+      ) => {
+        const { start, end, summary } = data.metricsSummaryUpdated;
+        showSummary(summary);
+        // Samples changed: the fleet follows, over the server's window (not this browser's clock).
+        if (chosen === null) fleet.update({ start: new Date(start), end: new Date(end) });
+      },
     );
     return;
   }
   const { from, to } = current;
   const bucket = bucketFor((to.getTime() - from.getTime()) / 1000, pixels);
   modeOutput.textContent = `${from.toISOString()} – ${to.toISOString()}, ${bucket}-second buckets`;
+  if (chosen === null) fleet.update({ start: from, end: to });
+  const span = ['start: $start', 'end: $end', ...scope.arguments];
   request(
-    `query Range($start: DateTime!, $end: DateTime!, $bucket: Duration!) {
-      metricSeries(start: $start, end: $end, bucket: $bucket) { ${SERIES_FIELDS} }
-      metricsSummary(start: $start, end: $end) { ${SUMMARY_FIELDS} }
+    `query Range${parenthesized(['$start: DateTime!', '$end: DateTime!', '$bucket: Duration!', ...scope.variables])} {
+      metricSeries${parenthesized([...span, 'bucket: $bucket'])} { ${SERIES_FIELDS} }
+      metricsSummary${parenthesized(span)} { ${SUMMARY_FIELDS} }
     }`,
-    { start: from.toISOString(), end: to.toISOString(), bucket },
+    { start: from.toISOString(), end: to.toISOString(), bucket, ...scope.values },
   ).then(
     /** @param {any} data */ (data) => {
       draw({ start: from.toISOString(), end: to.toISOString(), bucket, buckets: data.metricSeries });
       showSummary(data.metricsSummary);
     },
-    (error) => {
-      if (!(error instanceof Unauthorized)) showProblem(String(error.message ?? error));
-    },
+    readFailed,
   );
 }
 
@@ -288,6 +327,18 @@ function start() {
       if (!(error instanceof Unauthorized)) show();
     })
     .then(checkHealth);
+}
+
+/**
+ * A read that failed says why: in an outage, the health check's banner does; a refused token, the
+ * token form; otherwise its message.
+ */
+function readFailed(/** @type {unknown} */ error) {
+  if (error instanceof Unauthorized) return;
+  const message = error instanceof Error ? error.message : String(error);
+  void checkHealth().then(() => {
+    if (!outage) showProblem(message);
+  });
 }
 
 /** @param {string} message */
@@ -334,8 +385,12 @@ function localValue(/** @type {Date} */ date) {
  * sample (the demo's sample data is from the past).
  */
 async function initialWindow() {
+  const scope = sourceScope();
   /** @type {{ metricsSummary: { count: number, lastTimestamp: string | null } }} */
-  const data = await request('{ metricsSummary { count lastTimestamp } }', {});
+  const data = await request(
+    `query Latest${parenthesized(scope.variables)} { metricsSummary${parenthesized(scope.arguments)} { count lastTimestamp } }`,
+    scope.values,
+  );
   const last = data.metricsSummary.lastTimestamp;
   if (!last || Date.parse(last) > Date.now() - 3600_000) return;
   const to = new Date(Date.parse(last) + 1000);
@@ -347,6 +402,88 @@ async function initialWindow() {
   toInput.value = localValue(to);
 }
 
+// ---- Sources ----
+
+function chosenInAddress() {
+  return new URLSearchParams(location.search).get('source');
+}
+
+const fleet = createFleet({
+  request,
+  onPick: choose,
+  onSourceCount: (count) => {
+    sourceCount = count;
+    showSourceBar();
+  },
+  onError: readFailed,
+});
+
+const picker = createSourcePicker({
+  input: /** @type {HTMLInputElement} */ (element('source-input')),
+  listbox: element('source-options'),
+  request,
+  onPick: choose,
+  onError: readFailed,
+});
+
+/** The picker, where there is a source to pick: on a one-source database the page is as before sources. */
+function showSourceBar() {
+  sourceBar.hidden = sourceCount <= 1 && chosen === null;
+}
+
+/** Shows `name` (null: every source), as the address says from now on (the Back button returns). */
+function choose(/** @type {string | null} */ name) {
+  if (name === chosen) return;
+  chosen = name;
+  history.pushState(null, '', name === null ? location.pathname : `?source=${encodeURIComponent(name)}`);
+  showChosen();
+  show();
+}
+
+/** The page's parts for the chosen source, or for every source; the window's data follows. */
+function showChosen() {
+  picker.showChosen(chosen);
+  showSourceBar();
+  allSourcesButton.hidden = chosen === null;
+  sourceHeading.hidden = chosen === null;
+  document.title = chosen === null ? 'metrics-api dashboard' : `${chosen} · metrics-api dashboard`;
+  // Nothing of the scope before stays on the page while the new one loads.
+  showSummary(undefined);
+  clearCharts();
+  if (!outage) statusLine.hidden = true;
+  if (chosen === null) return;
+  fleet.hide();
+  void describeSource(chosen);
+}
+
+/** The chosen source's name, labels and when it was seen, above its tiles. */
+async function describeSource(/** @type {string} */ name) {
+  element('source-name').textContent = name;
+  const details = element('source-details');
+  details.textContent = '';
+  try {
+    /** @type {{ source: { labels: { name: string, value: string }[], firstSeen: string | null, lastSeen: string | null } | null }} */
+    const data = await request(
+      'query Source($name: String!) { source(name: $name) { labels { name value } firstSeen lastSeen } }',
+      { name },
+    );
+    if (name !== chosen) return;
+    const { source } = data;
+    if (!source) {
+      showProblem(`No source is named “${name}”.`);
+      return;
+    }
+    const labels = source.labels.map((label) => `${label.name}=${label.value}`).join(' ');
+    const seen =
+      source.firstSeen && source.lastSeen
+        ? `seen from ${utcText(new Date(source.firstSeen))} to ${utcText(new Date(source.lastSeen))}`
+        : 'no samples yet';
+    details.textContent = labels ? `${labels} · ${seen}` : seen;
+  } catch (error) {
+    readFailed(error);
+  }
+}
+
 // ---- Wiring ----
 
 applyTheme(preferredTheme());
@@ -355,6 +492,7 @@ themeButton.addEventListener('click', () => {
   localStorage.setItem('metrics-api-theme', theme);
   applyTheme(theme);
   rebuildCharts();
+  fleet.redraw();
 });
 
 windowSelect.addEventListener('change', () => {
@@ -410,5 +548,15 @@ tokenForm.addEventListener('submit', (event) => {
   start();
 });
 
+allSourcesButton.addEventListener('click', () => choose(null));
+
+// Back and Forward between sources.
+window.addEventListener('popstate', () => {
+  chosen = chosenInAddress();
+  showChosen();
+  show();
+});
+
 setInterval(() => void checkHealth(), HEALTH_INTERVAL_MS);
+showChosen();
 start();

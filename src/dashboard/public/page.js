@@ -1,6 +1,13 @@
 // @ts-check
 // What the dashboard's modules share: its elements, its numbers and times as the page writes
-// them, its theme's colors, and the bucket a chart's width calls for.
+// them, its theme's colors, the bucket a chart's width calls for, and the type of the one
+// function they read the API with.
+
+/**
+ * One GraphQL query over fetch (with the read token): its `data`, or an Error with the first
+ * error's message.
+ * @typedef {(query: string, variables: Record<string, unknown>) => Promise<any>} GraphQLRequest
+ */
 
 /** @param {string} id */
 export function element(id) {
