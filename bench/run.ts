@@ -45,6 +45,7 @@ import {
 } from './lib/processes.js';
 import { int, ratio, renderReport, type WorkloadResult } from './lib/report.js';
 import { benchScale, renderScale } from './lib/scale.js';
+import { benchSources, defaultStep, renderSources, SOURCES_PARTS, type SourcesPart } from './lib/sources.js';
 import {
   deepCursorQuery,
   dig,
@@ -73,6 +74,23 @@ Options:
   --cpu-prof         Run the service (and live delivery's replicas) with --cpu-prof; profiles go to
                      bench/.cache/profiles.
   --tsx              Run the service from source with tsx instead of building it.
+  --sources          Only the sources benchmark (issue 23): per-source and fleet-wide reads of
+                     fleets of 1,000 and 10,000 sources, ingest of a fleet's rows, many writers with
+                     live subscribers, 100,000 registered sources. Writes
+                     bench/results/<date>-sources.md when run whole at its default sizes.
+  --sources-parts <p>  Its parts, comma-separated: reads, ingest, writers, registry (default: all).
+  --sources-count <n>  Fleet sizes of the reads, comma-separated (default 1000,10000).
+  --sources-hours <h>  Hours of data of each fleet (default 24).
+  --sources-step <s>   Seconds between a source's samples (default: 10 for 1,000 sources, and as
+                     many rows for more: 100 for 10,000).
+  --ingest-rows <n>  Rows of the fleet ingest (default 10000000).
+  --ingest-sources <n>  Sources of the fleet ingest (default 1000).
+  --ingest-rounds <n>   Rounds of \\copy then the script (default 3).
+  --writers <n>      Clients writing one sample at a time through ingestMetrics (default 200).
+  --writers-rate <n> Samples a second, all writers together (default 1000).
+  --writers-seconds <s>  How long they write (default 300).
+  --writers-subscribers <n>  metricsAdded subscribers counting deliveries (default 100).
+  --registry-sources <n>  Registered sources of the registry part (default 100000).
   --output <path>    Where to write the report. Default: bench/results/<date>.md for a full run;
                      partial runs (--only, --skip-*) write nothing unless given --output.
   -h, --help         Show this help.
@@ -100,6 +118,19 @@ const { values: args } = parseArgs({
     'live-seconds': { type: 'string', default: '5' },
     'cpu-prof': { type: 'boolean', default: false },
     scale: { type: 'boolean', default: false },
+    sources: { type: 'boolean', default: false },
+    'sources-parts': { type: 'string' },
+    'sources-count': { type: 'string' },
+    'sources-hours': { type: 'string' },
+    'sources-step': { type: 'string' },
+    'ingest-rows': { type: 'string' },
+    'ingest-sources': { type: 'string' },
+    'ingest-rounds': { type: 'string' },
+    writers: { type: 'string' },
+    'writers-rate': { type: 'string' },
+    'writers-seconds': { type: 'string' },
+    'writers-subscribers': { type: 'string' },
+    'registry-sources': { type: 'string' },
     tsx: { type: 'boolean', default: false },
     output: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
@@ -347,6 +378,91 @@ async function runHttp(
   return results;
 }
 
+/** A whole number option of the sources mode; `fallback` when not given. */
+function count(name: keyof typeof args, fallback: number, least = 1): number {
+  const given = args[name];
+  if (given === undefined) return fallback;
+  const value = Number(given);
+  if (!Number.isSafeInteger(value) || value < least) throw new Error(`--${name}: a whole number >= ${least}`);
+  return value;
+}
+
+/** The sizes the sources mode takes, by option: a run given none of them is the full one. */
+const SOURCES_SIZES = [
+  'sources-parts',
+  'sources-count',
+  'sources-hours',
+  'sources-step',
+  'ingest-rows',
+  'ingest-sources',
+  'ingest-rounds',
+  'writers',
+  'writers-rate',
+  'writers-seconds',
+  'writers-subscribers',
+  'registry-sources',
+] as const;
+
+async function runSources(
+  serviceCommand: Awaited<ReturnType<typeof build>>,
+  environment: string[],
+  date: string,
+): Promise<void> {
+  const parts = (args['sources-parts']?.split(',') ?? [...SOURCES_PARTS]).map((part) => part.trim());
+  for (const part of parts) {
+    if (!(SOURCES_PARTS as readonly string[]).includes(part))
+      throw new Error(`--sources-parts: unknown part ${part} (${SOURCES_PARTS.join(', ')})`);
+  }
+  const counts = (args['sources-count'] ?? '1000,10000').split(',').map((n) => {
+    const value = Number(n.trim());
+    if (!Number.isSafeInteger(value) || value < 1)
+      throw new Error(`--sources-count: ${n} is not a number of sources`);
+    return value;
+  });
+  const step = args['sources-step'] === undefined ? undefined : count('sources-step', 10);
+  const report = await benchSources({
+    parts: parts as SourcesPart[],
+    counts,
+    stepOf: (sources) => step ?? defaultStep(sources),
+    hours: count('sources-hours', 24),
+    ingest: {
+      rows: count('ingest-rows', 10_000_000),
+      sources: count('ingest-sources', 1000),
+      stepSeconds: 10,
+      rounds: count('ingest-rounds', 3),
+    },
+    writers: {
+      writers: count('writers', 200),
+      rate: count('writers-rate', 1000),
+      seconds: count('writers-seconds', 300),
+      subscribers: count('writers-subscribers', 100, 0),
+    },
+    registrySources: count('registry-sources', 100_000),
+    benchUrl,
+    service: serviceCommand,
+    load,
+    log,
+  });
+  const markdown = [
+    `# Sources benchmark, ${date}`,
+    '',
+    ...environment.map((line) => `- ${line}`),
+    `- services: ${serviceCommand.how}, NODE_ENV=production, LOG_LEVEL=warn, ACCESS_LOG=false, DATABASE_POOL_SIZE=${poolSize}; the reads' services with AGGREGATE_CACHE_BYTES=0 (every answer computed, never remembered)`,
+    `- load: wrk (one thread, Lua script checking every answer), ${load.connections} connections unless said, ${load.warmup} s warm-up + ${load.duration} s measured per run, from the same machine over loopback`,
+    `- whole run: ${elapsed()}; load average at start ${startLoad}, at end ${loadavg()[0]?.toFixed(2)} (other work on the machine shows up here)`,
+    '',
+    ...renderSources(report),
+  ].join('\n');
+  process.stdout.write(`\n${markdown}\n`);
+  const full = SOURCES_SIZES.every((option) => args[option] === undefined);
+  const output = args.output ?? (full ? join(ROOT, 'bench/results', `${date}-sources.md`) : undefined);
+  if (output) {
+    await mkdir(join(output, '..'), { recursive: true });
+    await writeFile(output, markdown);
+    log(`wrote ${relative(ROOT, output)}`);
+  }
+}
+
 async function main() {
   const date = new Date().toISOString().slice(0, 10);
   const notes: string[] = [];
@@ -376,6 +492,10 @@ async function main() {
     await mkdir(join(output, '..'), { recursive: true });
     await writeFile(output, markdown);
     log(`wrote ${relative(ROOT, output)}`);
+    return;
+  }
+  if (args.sources) {
+    await runSources(serviceCommand, environment, date);
     return;
   }
   const files = await ensureDataFiles(log);

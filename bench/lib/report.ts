@@ -39,7 +39,7 @@ export interface Report {
 }
 
 export const int = (n: number) => Math.round(n).toLocaleString('en-US');
-const ms = (n: number) =>
+export const ms = (n: number) =>
   Number.isNaN(n) ? 'n/a' : n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0);
 /**
  * A system's p50 and p99: the medians of its rounds' own, when there are rounds. The round with
@@ -68,12 +68,12 @@ const requestRates = (rounds: RoundFigures[]) => rounds.map((r) => r.requestsPer
 
 export const ratio = (n: number) => (Number.isFinite(n) ? `${(n * 100).toFixed(0)}%` : 'n/a');
 
-function cpu(result: LoadResult, group: string): string {
+export function cpu(result: LoadResult, group: string): string {
   const value = result.cpuMsPerRequest[group];
   return value === undefined ? '-' : value.toFixed(value < 1 ? 3 : 1);
 }
 
-function errors(result: LoadResult): string {
+export function errors(result: LoadResult): string {
   return result.errors === 0 ? '0' : `**${result.errors}** (${result.errorDetail})`;
 }
 
@@ -232,6 +232,31 @@ export function roundRatio(variant: { rounds: number[] }, reference: { rounds: n
   return median(variant.rounds.map((value, round) => value / (reference.rounds[round] ?? Number.NaN)));
 }
 
+/** The ingest rounds under `heading`, each run and its ratio to \copy's of the same round; nothing without a pair. */
+export function renderIngest(ingest: IngestResult[], heading: string): string[] {
+  const comparison = compareIngest(ingest);
+  if (!comparison) return [];
+  const lines = [heading, ''];
+  lines.push(
+    '| round | system | rows | wall s | load s | rows/s | peak RSS MiB | rows/s vs \\copy (same round) |',
+  );
+  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const result of ingest) {
+    const copy = ingest.find((other) => other.round === result.round && other.system === COPY_SYSTEM);
+    lines.push(
+      `| ${result.round || 'small input'} | ${result.system} | ${int(result.rows)} | ${result.wallSeconds.toFixed(2)} | ${result.loadSeconds?.toFixed(2) ?? '-'} | ${int(result.rowsPerSecond)} | ${result.peakRssMiB?.toFixed(0) ?? '-'} | ${copy ? ratio(result.rowsPerSecond / copy.rowsPerSecond) : '-'} |`,
+    );
+  }
+  lines.push('');
+  lines.push(
+    `The ingest script: ${comparison.command}. \`load s\` is its own elapsed time (reading, validating, writing), which its rows/s uses; ` +
+      "`wall s` adds Node's start-up. \\copy's rows/s uses its wall time. " +
+      `Median of the round ratios: ${ratio(comparison.ratio)}. Peak RSS: ${comparison.rssMethod}, the largest process of the tree.`,
+  );
+  lines.push('');
+  return lines;
+}
+
 export function renderReport(report: Report): string {
   const lines: string[] = [`# Benchmark results, ${report.date}`, ''];
   for (const line of report.environment) lines.push(`- ${line}`);
@@ -270,29 +295,7 @@ export function renderReport(report: Report): string {
     lines.push('');
   }
 
-  const comparison = compareIngest(report.ingest);
-  if (comparison) {
-    lines.push(`## Ingest: ${int(DATASET.rows)} rows into an empty table`, '');
-    lines.push(
-      '| round | system | rows | wall s | load s | rows/s | peak RSS MiB | rows/s vs \\copy (same round) |',
-    );
-    lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
-    for (const result of report.ingest) {
-      const copy = report.ingest.find(
-        (other) => other.round === result.round && other.system === COPY_SYSTEM,
-      );
-      lines.push(
-        `| ${result.round || 'small input'} | ${result.system} | ${int(result.rows)} | ${result.wallSeconds.toFixed(2)} | ${result.loadSeconds?.toFixed(2) ?? '-'} | ${int(result.rowsPerSecond)} | ${result.peakRssMiB?.toFixed(0) ?? '-'} | ${copy ? ratio(result.rowsPerSecond / copy.rowsPerSecond) : '-'} |`,
-      );
-    }
-    lines.push('');
-    lines.push(
-      `The ingest script: ${comparison.command}. \`load s\` is its own elapsed time (reading, validating, writing), which its rows/s uses; ` +
-        "`wall s` adds Node's start-up. \\copy's rows/s uses its wall time. " +
-        `Median of the round ratios: ${ratio(comparison.ratio)}. Peak RSS: ${comparison.rssMethod}, the largest process of the tree.`,
-    );
-    lines.push('');
-  }
+  lines.push(...renderIngest(report.ingest, `## Ingest: ${int(DATASET.rows)} rows into an empty table`));
 
   const observability = report.observability;
   if (observability) {

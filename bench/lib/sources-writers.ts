@@ -1,0 +1,307 @@
+/**
+ * Many writers: `writers` clients, each a source of its own writing one sample at a time through
+ * the `ingestMetrics` mutation (the next when the last is acknowledged and its time has come), a
+ * `rate` of samples a second in all, for `seconds`; meanwhile `subscribers` SSE subscriptions of
+ * `metricsAdded` on the same service count what they receive.
+ *
+ * Writer w's k-th sample is taken at FIRST_SAMPLE + k s + w ms, so a timestamp names its writer
+ * and its place (time of day: k * 1000 + w). A subscriber checks, in the bytes as they come, that
+ * each event's cursor (its place in commit order) is after the one before, and that each writer's
+ * samples arrive in the order it wrote them (it writes the next only once the last is
+ * acknowledged, so its samples commit in that order). Complete: every acknowledged sample
+ * received, none twice, none out of order.
+ *
+ * Loopback only, bounded in time (the writers stop at `seconds`, the subscribers get DRAIN_MS
+ * more) and in count (rate x seconds samples).
+ */
+import { randomBytes } from 'node:crypto';
+import { Agent, request } from 'node:http';
+import pg from 'pg';
+import { backendPids, databaseUrl, makePartitions, prepareDatabase } from './dataset.js';
+import { DRAIN_MS } from './live-delivery.js';
+import { cpuMsByPid, freePort, productionEnv, Service } from './processes.js';
+import { msOfDay, SseSubscription } from './sse-client.js';
+import { LatencyHistogram } from './statistics.js';
+
+export interface WritersOptions {
+  service: { command: string; args: string[] };
+  benchUrl: string;
+  writers: number;
+  /** Samples a second, all writers together. */
+  rate: number;
+  seconds: number;
+  subscribers: number;
+  log: (line: string) => void;
+}
+
+export interface WritersResult {
+  writers: number;
+  rate: number;
+  seconds: number;
+  subscribers: number;
+  /** Mutations sent and acknowledged with the sample inserted. */
+  sent: number;
+  acknowledged: number;
+  /** Mutations that failed (HTTP status, connection, or not inserted), and the first such answer. */
+  failed: number;
+  firstFailure?: string;
+  /** Samples acknowledged per second of writing. */
+  achievedRate: number;
+  ack: { p50: number; p99: number; max: number };
+  /** From a sample's acknowledgement to its arrival at a subscriber (0 when it arrived first). */
+  delivery: { p50: number; p99: number; max: number };
+  /** Subscribers that got every acknowledged sample once, in order. */
+  complete: number;
+  /** Acknowledged samples a subscriber had not received DRAIN_MS after the last write, summed over subscribers. */
+  missing: number;
+  /** Events whose cursor was not after the one before (a repeat or a reordering), summed. */
+  outOfCommitOrder: number;
+  /** Samples of a writer arriving before one it wrote earlier, or twice, summed. */
+  outOfWriterOrder: number;
+  /** Samples the table holds after the run. */
+  stored: number;
+  serverCpuMsPerSample: number;
+  postgresCpuMsPerSample: number;
+}
+
+/** Midnight of a day of its own (its partition is made first). */
+const FIRST_SAMPLE = Date.UTC(2026, 5, 1);
+
+const MUTATION =
+  'mutation Write($samples: [MetricInput!]!) { ingestMetrics(samples: $samples) { inserted duplicates rejected { index field reason code } } }';
+const SUBSCRIPTION = JSON.stringify({
+  query: 'subscription { metricsAdded { cursor node { timestamp } } }',
+});
+const CURSOR = '"cursor":"';
+const TIMESTAMP = '"timestamp":"';
+/** What an added-sample cursor holds before its position (domain/cursor.ts). */
+const ADDED_PREFIX = 'added:';
+
+const writerName = (w: number) => `writer-${String(w + 1).padStart(3, '0')}`;
+
+/** One subscriber's checks over what it receives. */
+class Subscriber {
+  received = 0;
+  outOfCommitOrder = 0;
+  outOfWriterOrder = 0;
+  #lastPosition = -1;
+  readonly #lastOfWriter: Int32Array;
+  readonly #stream: SseSubscription;
+
+  constructor(port: number, writers: number, onSample: (writer: number, k: number, now: number) => void) {
+    this.#lastOfWriter = new Int32Array(writers).fill(-1);
+    this.#stream = new SseSubscription(port, SUBSCRIPTION, (text, now) => {
+      let at = text.indexOf(CURSOR);
+      while (at !== -1) {
+        const end = text.indexOf('"', at + CURSOR.length);
+        const cursor = Buffer.from(text.slice(at + CURSOR.length, end), 'base64url').toString('latin1');
+        const position = cursor.startsWith(ADDED_PREFIX) ? Number(cursor.slice(ADDED_PREFIX.length)) : -1;
+        if (!(position > this.#lastPosition)) this.outOfCommitOrder++;
+        this.#lastPosition = position;
+        const stamp = text.indexOf(TIMESTAMP, end);
+        const ms = msOfDay(text, stamp + TIMESTAMP.length);
+        const writer = ms % 1000;
+        const k = Math.floor(ms / 1000);
+        if (writer < writers) {
+          if (k <= (this.#lastOfWriter[writer] as number)) this.outOfWriterOrder++;
+          this.#lastOfWriter[writer] = k;
+          onSample(writer, k, now);
+        }
+        this.received++;
+        at = text.indexOf(CURSOR, stamp);
+      }
+    });
+  }
+
+  get opened(): Promise<void> {
+    return this.#stream.opened;
+  }
+
+  close(): void {
+    this.#stream.close();
+  }
+}
+
+/** POSTs `body` on a kept-alive connection of `agent`; resolves with the status and the answer. */
+function post(
+  agent: Agent,
+  port: number,
+  token: string,
+  body: string,
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/graphql',
+        method: 'POST',
+        agent,
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json',
+          authorization: `Bearer ${token}`,
+          'content-length': Buffer.byteLength(body),
+        },
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () =>
+          resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString() }),
+        );
+        response.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function benchWriters(options: WritersOptions): Promise<WritersResult> {
+  const { writers, rate, seconds, subscribers: subscriberCount, log } = options;
+  if (writers < 1 || writers > 1000)
+    throw new Error('--writers: from 1 to 1000 (a writer is a millisecond of its timestamps)');
+  const perWriter = Math.ceil((rate * seconds) / writers);
+  if (perWriter >= 86_400) throw new Error('--writers-seconds: each writer writes at most 86,399 samples');
+  const url = databaseUrl(options.benchUrl, 'metrics_sources_writers');
+  await prepareDatabase(url, true);
+  await makePartitions(url, new Date(FIRST_SAMPLE), new Date(FIRST_SAMPLE + 86_400_000));
+  const port = await freePort();
+  const token = randomBytes(24).toString('hex');
+  const service = Service.start(
+    'service (writers)',
+    options.service.command,
+    options.service.args,
+    productionEnv(process.env, url, port, { INGEST_TOKEN: token, ACCESS_LOG: 'false' }),
+  );
+  const monitor = new pg.Client({ connectionString: url });
+  const agent = new Agent({ keepAlive: true, maxSockets: writers });
+  const subscribers: Subscriber[] = [];
+  try {
+    await service.waitReady(`http://127.0.0.1:${port}/readyz`);
+    await monitor.connect();
+    // When each sample was acknowledged (NaN before), by writer * perWriter + k.
+    const acknowledgedAt = new Float64Array(writers * perWriter).fill(Number.NaN);
+    const delivery = new LatencyHistogram();
+    const onSample = (writer: number, k: number, now: number) => {
+      const acked = acknowledgedAt[writer * perWriter + k] as number;
+      delivery.record(Number.isNaN(acked) ? 0 : now - acked);
+    };
+    for (let i = 0; i < subscriberCount; i++) {
+      subscribers.push(new Subscriber(port, writers, onSample));
+      if (i % 50 === 49) await Promise.all(subscribers.slice(-50).map((s) => s.opened));
+    }
+    await Promise.all(subscribers.map((s) => s.opened));
+    await sleep(1000);
+    log(
+      `writers: ${writers} clients writing ${rate} samples/s through ingestMetrics for ${seconds} s, ${subscriberCount} subscribers of metricsAdded`,
+    );
+
+    const ack = new LatencyHistogram();
+    let sent = 0;
+    let acknowledged = 0;
+    let failed = 0;
+    let firstFailure: string | undefined;
+    const pid = service.child.pid ?? 0;
+    const cpuBefore = {
+      server: await cpuMsByPid([pid]),
+      postgres: await cpuMsByPid(await backendPids(monitor)),
+    };
+    const intervalMs = (1000 * writers) / rate;
+    const started = performance.now();
+    const stopAt = started + seconds * 1000;
+    const writer = async (w: number) => {
+      for (let k = 0; k < perWriter; k++) {
+        // Writers staggered over the interval, so the total is even over time.
+        const due = started + (w / writers) * intervalMs + k * intervalMs;
+        if (due >= stopAt) return;
+        const wait = due - performance.now();
+        if (wait > 0) await sleep(wait);
+        const body = JSON.stringify({
+          query: MUTATION,
+          variables: {
+            samples: [
+              {
+                timestamp: new Date(FIRST_SAMPLE + k * 1000 + w).toISOString(),
+                source: writerName(w),
+                cpuLoad: Math.round(((k * 7 + w) % 400) * 2.5) / 1000,
+                concurrency: (k + w) % 64,
+              },
+            ],
+          },
+        });
+        const sentAt = performance.now();
+        sent++;
+        try {
+          const answer = await post(agent, port, token, body);
+          const now = performance.now();
+          const result =
+            answer.status === 200
+              ? (JSON.parse(answer.text) as { data?: { ingestMetrics?: { inserted?: number } } })
+              : undefined;
+          if (result?.data?.ingestMetrics?.inserted === 1) {
+            acknowledged++;
+            ack.record(now - sentAt);
+            acknowledgedAt[w * perWriter + k] = now;
+          } else {
+            failed++;
+            firstFailure ??= `HTTP ${answer.status}: ${answer.text.slice(0, 300)}`;
+          }
+        } catch (error) {
+          failed++;
+          firstFailure ??= (error as Error).message;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: writers }, (_, w) => writer(w)));
+    const writingSeconds = (performance.now() - started) / 1000;
+    const deadline = performance.now() + DRAIN_MS;
+    while (subscribers.some((s) => s.received < acknowledged) && performance.now() < deadline)
+      await sleep(100);
+    const cpuAfter = {
+      server: await cpuMsByPid([pid]),
+      postgres: await cpuMsByPid(await backendPids(monitor)),
+    };
+    const used = (group: 'server' | 'postgres') => {
+      let ms = 0;
+      for (const [p, after] of cpuAfter[group]) ms += after - (cpuBefore[group].get(p) ?? 0);
+      return ms;
+    };
+    const stored = Number(
+      (await monitor.query<{ count: string }>('SELECT count(*) AS count FROM metrics')).rows[0]?.count,
+    );
+    log(
+      `writers: ${acknowledged} acknowledged (${failed} failed) in ${writingSeconds.toFixed(1)} s, ack p99 ${ack.percentile(0.99)} ms; subscribers received ${subscribers.map((s) => s.received).reduce((a, b) => Math.min(a, b), Number.POSITIVE_INFINITY)} at least`,
+    );
+    return {
+      writers,
+      rate,
+      seconds,
+      subscribers: subscriberCount,
+      sent,
+      acknowledged,
+      failed,
+      ...(firstFailure ? { firstFailure } : {}),
+      achievedRate: acknowledged / writingSeconds,
+      ack: { p50: ack.percentile(0.5), p99: ack.percentile(0.99), max: ack.max() },
+      delivery: { p50: delivery.percentile(0.5), p99: delivery.percentile(0.99), max: delivery.max() },
+      complete: subscribers.filter(
+        (s) => s.received === acknowledged && s.outOfCommitOrder === 0 && s.outOfWriterOrder === 0,
+      ).length,
+      missing: subscribers.reduce((sum, s) => sum + Math.max(0, acknowledged - s.received), 0),
+      outOfCommitOrder: subscribers.reduce((sum, s) => sum + s.outOfCommitOrder, 0),
+      outOfWriterOrder: subscribers.reduce((sum, s) => sum + s.outOfWriterOrder, 0),
+      stored,
+      serverCpuMsPerSample: acknowledged > 0 ? used('server') / acknowledged : Number.NaN,
+      postgresCpuMsPerSample: acknowledged > 0 ? used('postgres') / acknowledged : Number.NaN,
+    };
+  } finally {
+    for (const subscriber of subscribers) subscriber.close();
+    agent.destroy();
+    await monitor.end().catch(() => {});
+    await service.stop();
+  }
+}
