@@ -169,6 +169,9 @@ describe('a page over several sources', () => {
       await expected(`s.name IN ('web-1', 'db-2') AND m."timestamp" < '${iso(T0 + 600_000)}'`, 'DESC'),
     );
     expect(await walk(250, { source: 'web-2' })).toEqual(await expected(`s.name = 'web-2'`));
+    expect(await walk(99, { source: 'web-2', order: 'DESC' }, true)).toEqual(
+      await expected(`s.name = 'web-2'`, 'DESC'),
+    );
     const many = [{ name: 'tier', value: 'web|batch', operator: 'MATCHES' }];
     expect(await walk(41, { labels: many })).toEqual(await expected(`s.labels->>'tier' IN ('web', 'batch')`));
     expect(await walk(41, { labels: many }, true)).toEqual(
