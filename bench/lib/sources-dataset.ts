@@ -54,7 +54,7 @@ export function fleetDatabase(benchUrl: string, fleet: Fleet): string {
   const name =
     fleet.patternOf === undefined
       ? `metrics_sources_${fleet.sources}x${fleet.stepSeconds}s_${fleet.seconds / 3600}h`
-      : `metrics_sources_single_${fleet.stepSeconds}s_${fleet.seconds / 3600}h`;
+      : `metrics_sources_single_${fleet.patternOf}_${fleet.stepSeconds}s_${fleet.seconds / 3600}h`;
   return databaseUrl(benchUrl, name);
 }
 
@@ -179,6 +179,8 @@ export async function ensureFleet(
   const endMs = fleet.startMs + fleet.seconds * 1000;
   await makePartitions(url, new Date(fleet.startMs), new Date(endMs));
   await withClient(url, async (client) => {
+    // A statement's rows are sorted, and grouped by the rollup triggers, in memory rather than on disk.
+    await client.query(`SET work_mem = '256MB'`);
     await client.query(HASH_FUNCTION);
     let ids: number[];
     let patterns: number[];

@@ -8,7 +8,9 @@
  * - every source (A): the fleet's hourly series, its 10 hottest sources by CPU p95 (sourceSummaries),
  *   their series (sourceSeries) and its summary, one connection, every request computed.
  *
- * Both services run with AGGREGATE_CACHE_BYTES=0: each answer is computed, never remembered.
+ * Both services run with AGGREGATE_CACHE_BYTES=0: each answer is computed, never remembered. The
+ * per-source summaries and series ask about a new window each request, as the bench's W4c does:
+ * requests running at once for the same question would otherwise share one computation.
  */
 import pg from 'pg';
 import { backendPids, waitForIdleDatabase } from './dataset.js';
@@ -21,7 +23,7 @@ import {
   samplesPerSource,
   sourceName,
 } from './sources-dataset.js';
-import { dig, graphql, type Target } from './workloads.js';
+import { dig, graphql, type Target, varying } from './workloads.js';
 
 export type FleetSystem = 'fleet' | 'single';
 
@@ -70,6 +72,15 @@ function graphqlErrors(answer: unknown): string | undefined {
 
 const HOUR_MS = 3_600_000;
 
+/**
+ * Offsets of 0 to `count` - 1 seconds in a fixed order, 0 first (a prime stride: each once, unless
+ * `count` is a multiple of it); just 0 when `count` is 0 or less.
+ */
+function shifts(count: number): () => number {
+  let visited = 0;
+  return () => (count > 0 ? (visited++ * 7919) % count : 0);
+}
+
 /** The workloads of `fleet`; `deepCursor`s are each system's cursor of the measured source's row at 90%. */
 export function fleetWorkloads(
   fleet: Fleet,
@@ -83,16 +94,29 @@ export function fleetWorkloads(
   const hours = fleet.seconds / 3600;
   const start = fleet.startMs;
   const end = start + fleet.seconds * 1000;
-  const hourStart = start + Math.floor(hours / 2) * HOUR_MS;
   const span = `start: "${iso(start)}", end: "${iso(end)}"`;
-  const hour = `start: "${iso(hourStart)}", end: "${iso(hourStart + HOUR_MS)}"`;
+  /** A window of `ms` starting `offset` seconds after the first sample. */
+  const window = (offset: number, ms: number) =>
+    `start: "${iso(start + offset * 1000)}", end: "${iso(start + offset * 1000 + ms)}"`;
   const spanTitle = hours === 24 ? 'the day' : `${hours} h`;
   const buckets = `${hours} bucket${hours === 1 ? '' : 's'}`;
   // The fleet's question names the source; the reference's is today's, without one.
+  const filters = { fleet: `source: ${JSON.stringify(source)}`, single: '' };
   const perSourceTargets = (args: (filter: string) => string) => ({
-    fleet: graphql(args(`source: ${JSON.stringify(source)}`)),
-    single: graphql(args('')),
+    fleet: graphql(args(filters.fleet)),
+    single: graphql(args(filters.single)),
   });
+  // Summaries and series of a window that starts `offsets()` seconds after the first sample, a new
+  // one each request (the same sequence for both systems): with the aggregate cache off, requests
+  // running at once for the same question would share one computation.
+  const perSourceWindows = (count: number, args: (filter: string, offset: number) => string) => {
+    const targetOf = (filter: string) =>
+      varying(graphql(args(filter, 0)), shifts(count), (offset) => ({
+        path: '/graphql',
+        body: JSON.stringify({ query: args(filter, offset) }),
+      }));
+    return { fleet: targetOf(filters.fleet), single: targetOf(filters.single) };
+  };
   const arguments_ = (...parts: string[]) => parts.filter(Boolean).join(', ');
   const sampleTime = (row: number) => iso(start + (row - 1) * fleet.stepSeconds * 1000);
 
@@ -146,9 +170,11 @@ export function fleetWorkloads(
     {
       id: 'P3',
       title: 'summary of one source, 1 h',
-      description: `\`metricsSummary(source, start, end)\` over ${iso(hourStart).slice(11, 16)} to the next hour (${perHour} rows), every field`,
-      ...perSourceTargets(
-        (filter) => `{ metricsSummary(${arguments_(filter, hour)}) { ${SUMMARY_FIELDS} } }`,
+      description: `\`metricsSummary(source, start, end)\` over an hour (${perHour} rows) within ${spanTitle}, starting at a different second each request, every field`,
+      ...perSourceWindows(
+        fleet.seconds - 3600,
+        (filter, offset) =>
+          `{ metricsSummary(${arguments_(filter, window(offset, HOUR_MS))}) { ${SUMMARY_FIELDS} } }`,
       ),
       connections,
       check: (answer) => checkSummary(answer, 'metricsSummary', perHour),
@@ -156,9 +182,11 @@ export function fleetWorkloads(
     {
       id: 'P4',
       title: `summary of one source, ${spanTitle}`,
-      description: `\`metricsSummary(source, start, end)\` over ${spanTitle} (${perSource.toLocaleString('en')} rows), every field`,
-      ...perSourceTargets(
-        (filter) => `{ metricsSummary(${arguments_(filter, span)}) { ${SUMMARY_FIELDS} } }`,
+      description: `\`metricsSummary(source, start, end)\` over ${spanTitle} (${perSource.toLocaleString('en')} rows), then as long a window starting at a different second of its first hour each request, every field`,
+      ...perSourceWindows(
+        3600,
+        (filter, offset) =>
+          `{ metricsSummary(${arguments_(filter, window(offset, fleet.seconds * 1000))}) { ${SUMMARY_FIELDS} } }`,
       ),
       connections,
       check: (answer) => checkSummary(answer, 'metricsSummary', perSource),
@@ -166,9 +194,11 @@ export function fleetWorkloads(
     {
       id: 'P5',
       title: `hourly series of one source, ${spanTitle}`,
-      description: `\`metricSeries(source, bucket: "1h")\` over ${spanTitle}: ${buckets}`,
-      ...perSourceTargets(
-        (filter) => `{ metricSeries(${arguments_(filter, span, 'bucket: "1h"')}) { ${BUCKET_FIELDS} } }`,
+      description: `\`metricSeries(source, bucket: "1h")\` over ${spanTitle} (${buckets}), then over the same windows as P4`,
+      ...perSourceWindows(
+        3600,
+        (filter, offset) =>
+          `{ metricSeries(${arguments_(filter, window(offset, fleet.seconds * 1000), 'bucket: "1h"')}) { ${BUCKET_FIELDS} } }`,
       ),
       connections,
       check: (answer) => graphqlErrors(answer) ?? checkSeries(dig(answer, 'data', 'metricSeries'), perHour),

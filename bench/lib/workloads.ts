@@ -56,7 +56,7 @@ function get(path: string, prefix: string): Target {
 }
 
 /** `target` with a new window from `windows` for each request; the first one is `target`'s own. */
-function varying<W>(
+export function varying<W>(
   target: Target,
   windows: () => W,
   request: (window: W) => { path: string; body?: string },
