@@ -64,7 +64,9 @@ describe('metrics table constraints', () => {
   });
 
   it('takes a sample with one value, in the default source when it names none', async () => {
-    await db.prisma.$executeRawUnsafe(`INSERT INTO metrics ("timestamp", concurrency) VALUES ('2026-01-02', 1)`);
+    await db.prisma.$executeRawUnsafe(
+      `INSERT INTO metrics ("timestamp", concurrency) VALUES ('2026-01-02', 1)`,
+    );
     await db.prisma.$executeRawUnsafe(`INSERT INTO metrics ("timestamp", cpu_load) VALUES ('2026-01-03', 1)`);
     const rows = await db.prisma.metric.findMany({
       where: { timestamp: { in: [new Date('2026-01-02'), new Date('2026-01-03')] } },

@@ -57,7 +57,9 @@ describe('embedded PGlite database', () => {
         data: { timestamp, cpuLoad: 0.25, concurrency: 3 },
       });
       expect(typeof created.id).toBe('bigint');
-      const read = await first.prisma.metric.findUnique({ where: { sourceId_timestamp: { sourceId: 1, timestamp } } });
+      const read = await first.prisma.metric.findUnique({
+        where: { sourceId_timestamp: { sourceId: 1, timestamp } },
+      });
       expect(read).toMatchObject({ id: created.id, cpuLoad: 0.25, concurrency: 3 });
       expect(read?.timestamp.toISOString()).toBe(timestamp.toISOString());
     } finally {
@@ -67,7 +69,9 @@ describe('embedded PGlite database', () => {
     const second = await openDatabase(config, logger);
     try {
       expect(second.created).toBe(false);
-      const read = await second.prisma.metric.findUnique({ where: { sourceId_timestamp: { sourceId: 1, timestamp } } });
+      const read = await second.prisma.metric.findUnique({
+        where: { sourceId_timestamp: { sourceId: 1, timestamp } },
+      });
       expect(read).toMatchObject({ cpuLoad: 0.25, concurrency: 3 });
       expect(read?.timestamp.toISOString()).toBe(timestamp.toISOString());
       // The rollups' triggers and reads work there too: the whole table is read from the day rollups.

@@ -142,7 +142,9 @@ describe('prisma migrate on an empty database, in this repository', { timeout: C
     // One sample per source and instant; a partitioned table's primary key must include its
     // partition key (20261202060000_metrics_partitioned, 20261207000000_sources).
     expect(definitions.metrics_pkey).toBe('PRIMARY KEY (source_id, "timestamp")');
-    expect(definitions.metrics_has_a_value).toBe('CHECK (((cpu_load IS NOT NULL) OR (concurrency IS NOT NULL)))');
+    expect(definitions.metrics_has_a_value).toBe(
+      'CHECK (((cpu_load IS NOT NULL) OR (concurrency IS NOT NULL)))',
+    );
     expect(definitions.metrics_concurrency_non_negative).toBe('CHECK ((concurrency >= 0))');
     expect(definitions.metrics_cpu_load_finite_non_negative).toMatch(
       /cpu_load >= .*cpu_load < 'Infinity'::real/,
@@ -154,7 +156,8 @@ describe('prisma migrate on an empty database, in this repository', { timeout: C
     );
     expect(indexes).toContainEqual({
       indexname: 'metrics_pkey',
-      indexdef: 'CREATE UNIQUE INDEX metrics_pkey ON ONLY public.metrics USING btree (source_id, "timestamp")',
+      indexdef:
+        'CREATE UNIQUE INDEX metrics_pkey ON ONLY public.metrics USING btree (source_id, "timestamp")',
     });
     expect(indexes).toContainEqual({
       indexname: 'metrics_timestamp_source_id_idx',

@@ -75,7 +75,9 @@ export async function selectedPercentiles(
   partitions: readonly Partition[],
   sources: SourceSelection,
   scope: OperationScope | undefined,
-): Promise<{ count: number; cpu_percentiles: (number | null)[]; concurrency_p95: number | null } | undefined> {
+): Promise<
+  { count: number; cpu_percentiles: (number | null)[]; concurrency_p95: number | null } | undefined
+> {
   const cpu = percentileSelection(sketches.cpu, CPU_PERCENTILES);
   const concurrency = percentileSelection(sketches.concurrency, [0.95]);
   // cpu_load is real and concurrency integer: bounds of their own types compare without a cast
