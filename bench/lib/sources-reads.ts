@@ -290,9 +290,14 @@ async function start(
     productionEnv(process.env, databaseUrl, port, { AGGREGATE_CACHE_BYTES: '0', ACCESS_LOG: 'false' }),
   );
   const monitor = new pg.Client({ connectionString: databaseUrl });
-  await monitor.connect();
   const url = `http://127.0.0.1:${port}`;
-  await running.waitReady(`${url}/readyz`);
+  try {
+    await monitor.connect();
+    await running.waitReady(`${url}/readyz`);
+  } catch (error) {
+    await stop({ service: running, url, monitor });
+    throw error;
+  }
   return { service: running, url, monitor };
 }
 
