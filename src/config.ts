@@ -1,7 +1,7 @@
 import { config as loadDotenv } from 'dotenv';
 import { z } from 'zod';
 import { parseDurationSeconds } from './domain/duration.js';
-import { checkSourceName, DEFAULT_SOURCE_NAME } from './domain/source.js';
+import { checkSourceName } from './domain/source.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -107,13 +107,15 @@ const environmentSchema = z
     INGEST_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
     INGEST_MAX_SAMPLES: integer(1, 1_000_000).default(10_000),
     INGEST_BATCH_SIZE: integer(1, 30_000).default(5000),
+    // Unset: source 1 keeps its name (`default`, as the sources migration made it). Set, every
+    // process that writes names it so; unset, none renames it back.
     DEFAULT_SOURCE: z
       .string()
-      .default(DEFAULT_SOURCE_NAME)
       .superRefine((name, context) => {
         const problem = checkSourceName(name);
         if (problem) context.addIssue({ code: 'custom', message: problem });
-      }),
+      })
+      .optional(),
     MAX_SOURCES: integer(1, 10_000_000).default(100_000),
     ACCESS_LOG: z.stringbool().default(true),
     ACCESS_LOG_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(1),
@@ -266,8 +268,8 @@ export interface Config {
     maxFutureSeconds: number | undefined;
   };
   sources: {
-    /** The name of source 1, which holds the samples of writers that name no source. */
-    defaultName: string;
+    /** The name to give source 1, which holds the samples of writers that name no source; undefined: keep its name. */
+    defaultName: string | undefined;
     /** Sources that may exist; a write that would make one more is refused. */
     max: number;
   };

@@ -255,6 +255,29 @@ describe('source filters', () => {
     expect(result.errors?.[0]?.message).toMatch(/^labels: /);
   });
 
+  it.each([
+    ['an expression that would close the anchoring group', 'e.)|(.*'],
+    ['a backreference', '(e)\\1'],
+    ['an expression longer than 256 characters', 'e'.repeat(257)],
+    ['a NUL character', 'e\u0000'],
+  ])('refuses %s as BAD_USER_INPUT naming labels', async (_label, value) => {
+    const result = await graphql(app, COUNT, { labels: [{ name: 'region', value, operator: 'MATCHES' }] });
+    expect(result.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'labels' });
+  });
+
+  it('refuses a NUL character in a name, and finds no source of a name none can have', async () => {
+    const refused = await graphql(app, COUNT, { source: 'web\u0000' });
+    expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'sources' });
+    const prefix = await graphql(app, 'query ($p: String) { sources(namePrefix: $p) { totalCount } }', {
+      p: 'web\u0000',
+    });
+    expect(prefix.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'namePrefix' });
+    const none = await ok<{ source: null }>('query ($n: String!) { source(name: $n) { name } }', {
+      n: 'web\u0000',
+    });
+    expect(none.source).toBeNull();
+  });
+
   it('refuses more names than a filter may hold, naming the argument', async () => {
     const result = await graphql(app, COUNT, { sources: Array.from({ length: 101 }, (_, i) => `s${i}`) });
     expect(result.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'sources' });
@@ -471,6 +494,8 @@ describe('per-source answers', () => {
     expect(sourceSummaries.map(({ source }) => source.name)).toEqual(['db-1', 'db-2']);
     const refused = await graphql(app, SUMMARIES, { first: 1001 });
     expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'first' });
+    const none = await ok<Summaries>(SUMMARIES, { first: 0, orderBy: 'CPU_LOAD_P95', ...window });
+    expect(none.sourceSummaries).toEqual([]);
   });
 
   it('gives each of the first N sources its series, as metricSeries gives it for that source', async () => {

@@ -114,7 +114,7 @@ describe('making sources', () => {
 });
 
 describe('DEFAULT_SOURCE', () => {
-  it('renames source 1, and refuses a name another source has', async () => {
+  it('renames source 1, refuses a name another source has, and renames nothing when unset', async () => {
     const store = new MetricStore(db);
     await store.nameDefaultSource('edge');
     await store.nameDefaultSource('edge'); // already so: nothing to do
@@ -123,6 +123,9 @@ describe('DEFAULT_SOURCE', () => {
     const taken = store.nameDefaultSource('web-1');
     await expect(taken).rejects.toBeInstanceOf(DefaultSourceNameTakenError);
     await expect(taken).rejects.toThrow(/DEFAULT_SOURCE=web-1: another source already has that name/);
+    expect(await sourceNames()).toEqual(['edge', 'web-1']);
+    // DEFAULT_SOURCE unset: a process started without it leaves source 1's name alone.
+    await store.nameDefaultSource(undefined);
     expect(await sourceNames()).toEqual(['edge', 'web-1']);
   });
 });

@@ -4,9 +4,6 @@
  * grow every later read: Prometheus and OpenTelemetry bound theirs likewise.
  */
 
-/** The source of samples whose writer names none (source 1, made by the sources migration). */
-export const DEFAULT_SOURCE_NAME = 'default';
-
 export const MAX_SOURCE_NAME_LENGTH = 256;
 export const MAX_SOURCE_LABELS = 32;
 export const MAX_LABEL_NAME_LENGTH = 128;
@@ -36,7 +33,8 @@ export interface LabelMatcher {
  * Which sources a question covers: all (no filter), those named, those whose labels match every
  * matcher, or both at once. A missing label matches as the empty string, and a regular expression
  * (PostgreSQL's, which for Prometheus' usual patterns reads as RE2 does) matches the whole value,
- * as in Prometheus. The store evaluates it, in SQL, so no source list is ever held in memory.
+ * as in Prometheus. The store evaluates it, in SQL: a question holds the ids of the sources it
+ * selects (four bytes each), never their names or labels.
  */
 export interface SourceFilter {
   names?: readonly string[];
@@ -74,6 +72,9 @@ export function checkLabelName(name: string): string | null {
   return null;
 }
 
+/** PostgreSQL's text and jsonb cannot hold the NUL character: a value holding one never reaches it. */
+const NUL = '\u0000';
+
 /** Why a set of labels is refused, or null: too many, or a name or value out of bounds. */
 export function checkLabels(labels: SourceLabels): string | null {
   const entries = Object.entries(labels);
@@ -84,6 +85,7 @@ export function checkLabels(labels: SourceLabels): string | null {
     if (typeof value !== 'string') return `label "${name}" must be a string`;
     if (value.length > MAX_LABEL_VALUE_LENGTH)
       return `label "${name}" must be at most ${MAX_LABEL_VALUE_LENGTH} characters, got ${value.length}`;
+    if (value.includes(NUL)) return `label "${name}" must not hold the NUL character`;
   }
   return null;
 }
@@ -94,7 +96,9 @@ export function labelsFromPairs(pairs: readonly string[]): { labels: SourceLabel
   for (const pair of pairs) {
     const at = pair.indexOf('=');
     if (at <= 0) return { problem: `"${pair.slice(0, 40)}" is not name=value` };
-    labels[pair.slice(0, at)] = pair.slice(at + 1);
+    const name = pair.slice(0, at);
+    if (Object.hasOwn(labels, name)) return { problem: `label "${name.slice(0, 40)}" given twice` };
+    labels[name] = pair.slice(at + 1);
   }
   const problem = checkLabels(labels);
   return problem ? { problem } : { labels };
@@ -103,6 +107,14 @@ export function labelsFromPairs(pairs: readonly string[]): { labels: SourceLabel
 /** Names one source filter may list, and label matchers it may hold: each is a condition to evaluate. */
 export const MAX_FILTER_SOURCES = 100;
 export const MAX_FILTER_LABELS = 16;
+/**
+ * The longest regular expression a matcher may hold. With backreferences refused, PostgreSQL's
+ * engine (Spencer's, as Tcl's) matches in time bounded by the pattern's size and the value's, and
+ * a value is at most MAX_LABEL_VALUE_LENGTH: a bounded pattern is a bounded cost per source.
+ */
+export const MAX_LABEL_REGEX_LENGTH = 256;
+/** A backreference (`\1` to `\9`): the one construct that makes matching exponential. */
+const BACKREFERENCE = /\\[1-9]/;
 
 /**
  * A source filter the database refused to evaluate (a regular expression PostgreSQL cannot
@@ -131,7 +143,9 @@ export function checkSourceFilter(filter: SourceFilter): { argument: string; pro
       argument: 'labels',
       problem: `at most ${MAX_FILTER_LABELS} label matchers, got ${labels.length}`,
     };
-  for (const { name, value } of labels) {
+  if (names.some((name) => name.includes(NUL)))
+    return { argument: 'sources', problem: 'a source name must not hold the NUL character' };
+  for (const { name, operator, value } of labels) {
     if (name.length === 0 || name.length > MAX_LABEL_NAME_LENGTH)
       return { argument: 'labels', problem: `a label name must be 1 to ${MAX_LABEL_NAME_LENGTH} characters` };
     if (value.length > MAX_LABEL_VALUE_LENGTH)
@@ -139,6 +153,20 @@ export function checkSourceFilter(filter: SourceFilter): { argument: string; pro
         argument: 'labels',
         problem: `a label value must be at most ${MAX_LABEL_VALUE_LENGTH} characters`,
       };
+    if (name.includes(NUL) || value.includes(NUL))
+      return { argument: 'labels', problem: 'a label matcher must not hold the NUL character' };
+    if (operator === '=~' || operator === '!~') {
+      if (value.length > MAX_LABEL_REGEX_LENGTH)
+        return {
+          argument: 'labels',
+          problem: `a regular expression must be at most ${MAX_LABEL_REGEX_LENGTH} characters`,
+        };
+      if (BACKREFERENCE.test(value))
+        return {
+          argument: 'labels',
+          problem: 'a regular expression must not hold backreferences (\\1 to \\9)',
+        };
+    }
   }
   return null;
 }

@@ -37,7 +37,14 @@ class SourceLoader {
     this.#waiting = undefined;
     if (!waiting) return;
     try {
-      const found = await this.context.store.sourcesByIds([...waiting.keys()], this.context.scope);
+      const { store, scope } = this.context;
+      const found = await store.sourcesByIds([...waiting.keys()], scope);
+      // A live event's sample is read on the primary, and its source may be too new for the
+      // standby reads go to: what the standby lacks is read on the primary.
+      const missing = [...waiting.keys()].filter((id) => !found.has(id));
+      if (missing.length > 0 && store.primary !== store) {
+        for (const [id, source] of await store.primary.sourcesByIds(missing, scope)) found.set(id, source);
+      }
       for (const [id, each] of waiting) {
         const source = found.get(id);
         // metrics.source_id has no foreign key: only a row written around the store lacks its source.

@@ -281,7 +281,7 @@ export class MetricStore implements BatchTarget {
    * Names source 1, where the samples of writers naming no source go, DEFAULT_SOURCE's `name` (at
    * start); DefaultSourceNameTakenError when another source has it.
    */
-  nameDefaultSource(name: string): Promise<void> {
+  nameDefaultSource(name: string | undefined): Promise<void> {
     return this.#writes.sources.nameDefaultSource(name);
   }
 

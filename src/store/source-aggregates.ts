@@ -171,7 +171,7 @@ export class SourceAggregates {
     ranking: SourceRanking,
     scope: OperationScope | undefined,
   ): Promise<Ranked[]> {
-    if (!sources.all && sources.ids.length === 0) return [];
+    if (ranking.first === 0 || (!sources.all && sources.ids.length === 0)) return [];
     const column = TOTALS_ORDER[ranking.statistic];
     const ordered = column
       ? Prisma.sql` ORDER BY ${Prisma.raw(column)} ${Prisma.raw(ranking.direction === 'desc' ? 'DESC' : 'ASC')} NULLS LAST, source_id LIMIT ${ranking.first}`

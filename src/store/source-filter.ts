@@ -42,10 +42,23 @@ function labelCondition({ name, operator, value }: LabelMatcher): Prisma.Sql {
     case '!=':
       return Prisma.sql`${actual} <> ${value}::text`;
     case '=~':
-      return Prisma.sql`${actual} ~ ('^(?:' || ${value}::text || ')$')`;
+      return Prisma.sql`(${compiles(value)} AND ${actual} ~ ${anchored(value)})`;
     case '!~':
-      return Prisma.sql`${actual} !~ ('^(?:' || ${value}::text || ')$')`;
+      return Prisma.sql`(${compiles(value)} AND ${actual} !~ ${anchored(value)})`;
   }
+}
+
+/** The expression matching a whole value, as Prometheus anchors its matchers. */
+function anchored(value: string): Prisma.Sql {
+  return Prisma.sql`('^(?:' || ${value}::text || ')$')`;
+}
+
+/**
+ * True when the expression compiles on its own, an error (invalid_regular_expression) when not: an
+ * unbalanced `web)|(.*` would otherwise close the anchoring group and match every value.
+ */
+function compiles(value: string): Prisma.Sql {
+  return Prisma.sql`('' ~ ${value}::text) IS NOT NULL`;
 }
 
 /** The condition a filter puts on `sources`; `true` when it names nothing. */

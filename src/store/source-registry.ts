@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type pg from 'pg';
 import { type Problem, sourceLimitProblem } from '../domain/sample.js';
@@ -9,7 +10,8 @@ import { SOURCES } from './tables.js';
 
 /**
  * Sources whose id and labels a store remembers: a load of a thousand sources looks each up once,
- * and the memory stays the same whatever the number of sources (about 2 MB at most).
+ * and the memory stays the same whatever the number of sources: an entry is a name (at most 256
+ * characters) and a digest of the labels, so 10,000 are a few megabytes at most.
  */
 const REMEMBERED_SOURCES = 10_000;
 
@@ -20,15 +22,19 @@ const REMEMBERED_SOURCES = 10_000;
  */
 const CREATING_SOURCES_LOCK = 0x6d61_7069_5352; // "mapiSR"
 
-/** A source as remembered: its id, and its labels as canonicalLabels writes them. */
+/** A source as remembered: its id, and the digest of its labels canonicalLabels gives. */
 interface KnownSource {
   id: number;
   labels: string;
 }
 
-/** Labels as one text, whatever the order of their names: how two sets of labels are compared. */
+/**
+ * Labels as one digest, whatever the order of their names: how two sets of labels are compared.
+ * A digest, not the labels: 32 labels of 1,024 characters would make an entry 70 KB.
+ */
 function canonicalLabels(labels: SourceLabels): string {
-  return JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  const text = JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return createHash('sha256').update(text).digest('base64');
 }
 
 const FIND = `SELECT id, name, labels FROM ${SOURCES} WHERE name = ANY($1::text[])`;
@@ -77,9 +83,11 @@ export class SourceRegistry {
 
   /**
    * Names source 1 (the samples of writers naming none) `name`, DEFAULT_SOURCE, when it is named
-   * otherwise; a source of that name other than source 1 is DefaultSourceNameTakenError.
+   * otherwise; a source of that name other than source 1 is DefaultSourceNameTakenError. Without a
+   * name (DEFAULT_SOURCE unset), source 1 keeps the one it has.
    */
-  async nameDefaultSource(name: string): Promise<void> {
+  async nameDefaultSource(name: string | undefined): Promise<void> {
+    if (name === undefined) return;
     const rename = `UPDATE ${SOURCES} SET name = $1 WHERE id = ${DEFAULT_SOURCE_ID} AND name <> $1`;
     try {
       const { rowCount } = await this.primary.observed(`UPDATE ${SOURCES}`, rename, [name], () =>

@@ -2,7 +2,7 @@ import type { MetricSummary } from '../../domain/summary.js';
 import { builder } from '../builder.js';
 
 export const CpuLoadSummary = builder.objectRef<MetricSummary['cpuLoad']>('CpuLoadSummary').implement({
-  description: 'CPU load statistics over the samples of a window that hold one; null when none does.',
+  description: 'CPU load statistics over the samples of a window that hold one; each null when none does.',
   fields: (t) => ({
     count: t.exposeInt('count', { description: 'Samples of the window holding a CPU load.' }),
     min: t.exposeFloat('min', { nullable: true }),

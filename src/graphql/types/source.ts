@@ -1,6 +1,11 @@
 import { decodeSourceCursor, encodeSourceCursor } from '../../domain/cursor.js';
 import type { SourceOrder as SourceOrderValue, SourcePosition, SourceSearch } from '../../domain/paging.js';
-import { MAX_SOURCE_NAME_LENGTH, type SourceLabels, type StoredSource } from '../../domain/source.js';
+import {
+  checkSourceName,
+  MAX_SOURCE_NAME_LENGTH,
+  type SourceLabels,
+  type StoredSource,
+} from '../../domain/source.js';
 import type { SourceSelection } from '../../store/source-filter.js';
 import { builder } from '../builder.js';
 import { badUserInput } from '../errors.js';
@@ -167,7 +172,9 @@ builder.queryField('source', (t) =>
     nullable: true,
     description: 'The source of this name; null when there is none.',
     args: { name: t.arg.string({ required: true }) },
-    resolve: (_root, { name }, { store, scope }) => store.sourceByName(name, scope),
+    // A name no source can have (too long, a control character) is not looked for.
+    resolve: (_root, { name }, { store, scope }) =>
+      checkSourceName(name) === null ? store.sourceByName(name, scope) : null,
   }),
 );
 
@@ -196,6 +203,9 @@ builder.queryField('sources', (t) =>
         assertOneEnd(args);
         if (args.namePrefix != null && args.namePrefix.length > MAX_SOURCE_NAME_LENGTH) {
           throw badUserInput('namePrefix', `must be at most ${MAX_SOURCE_NAME_LENGTH} characters`);
+        }
+        if (args.namePrefix?.includes('\u0000')) {
+          throw badUserInput('namePrefix', 'must not hold the NUL character');
         }
         const first = pageSizeArgument('first', args.first, maxPageSize);
         const last = pageSizeArgument('last', args.last, maxPageSize);
