@@ -213,42 +213,78 @@ BEGIN
 END
 $$;
 
--- Adds rollup rows to the stored ones of `target`, key by key. A statistic over no value is NULL:
--- a sum adds only where some value is present; least and greatest skip NULLs.
-CREATE FUNCTION "metric_rollups_merge"(target REGCLASS, additions "metric_rollups_minute"[]) RETURNS void
-  LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+-- Adds rollup rows to the stored ones of a level, as one set, by a function per level with static
+-- SQL (plpgsql keeps its plan): it reads the stored rows of the added keys once, merges totals and
+-- sketches of all keys in one grouping (a statistic over no value stays NULL: sum, min and max
+-- skip NULLs), and writes each key once. One statement of many writers' samples adds a row per
+-- source and bucket (200 sources writing one sample each are 200 keys at each level); a sketch
+-- merge per row, through a statement planned at every call, cost twice as much (measured on this
+-- project's 2-core machine, statements in a loop: one row 3.2 -> 1.4 ms, 200 sources' rows of one
+-- instant 216 -> 100 ms). Writers of metrics are serialized by the revision row's lock (the
+-- metrics_revision migration), so no other writer adds a key between the read and the write;
+-- ON CONFLICT is there for the keys that are stored.
+DO $do$
+DECLARE
+  level TEXT;
 BEGIN
-  EXECUTE format($sql$
-    INSERT INTO %s AS stored SELECT * FROM unnest($1)
-    ON CONFLICT (source_id, bucket) DO UPDATE SET
-      row_count = stored.row_count + excluded.row_count,
-      first_timestamp = least(stored.first_timestamp, excluded.first_timestamp),
-      last_timestamp = greatest(stored.last_timestamp, excluded.last_timestamp),
-      cpu_load_count = stored.cpu_load_count + excluded.cpu_load_count,
-      cpu_load_sum = CASE WHEN stored.cpu_load_sum IS NULL THEN excluded.cpu_load_sum
-                          WHEN excluded.cpu_load_sum IS NULL THEN stored.cpu_load_sum
-                          ELSE stored.cpu_load_sum + excluded.cpu_load_sum END,
-      cpu_load_min = least(stored.cpu_load_min, excluded.cpu_load_min),
-      cpu_load_max = greatest(stored.cpu_load_max, excluded.cpu_load_max),
-      (cpu_load_sketch_keys, cpu_load_sketch_counts) = (
-        SELECT keys, counts FROM metric_sketch_merge(stored.cpu_load_sketch_keys, stored.cpu_load_sketch_counts,
-                                                     excluded.cpu_load_sketch_keys, excluded.cpu_load_sketch_counts)),
-      concurrency_count = stored.concurrency_count + excluded.concurrency_count,
-      concurrency_sum = CASE WHEN stored.concurrency_sum IS NULL THEN excluded.concurrency_sum
-                             WHEN excluded.concurrency_sum IS NULL THEN stored.concurrency_sum
-                             ELSE stored.concurrency_sum + excluded.concurrency_sum END,
-      concurrency_min = least(stored.concurrency_min, excluded.concurrency_min),
-      concurrency_max = greatest(stored.concurrency_max, excluded.concurrency_max),
-      (concurrency_sketch_keys, concurrency_sketch_counts) = (
-        SELECT keys, counts FROM metric_sketch_merge(stored.concurrency_sketch_keys, stored.concurrency_sketch_counts,
-                                                     excluded.concurrency_sketch_keys, excluded.concurrency_sketch_counts))
-  $sql$, target) USING additions;
+  FOREACH level IN ARRAY ARRAY['minute', 'hour', 'day'] LOOP
+    EXECUTE format($create$
+      CREATE FUNCTION %1$I(additions metric_rollups_minute[]) RETURNS void
+        LANGUAGE plpgsql SET search_path FROM CURRENT AS $function$
+      BEGIN
+        WITH added AS MATERIALIZED (
+          SELECT * FROM unnest(additions)
+        ), both_rows AS MATERIALIZED (
+          SELECT * FROM added
+          UNION ALL
+          -- A semi-join: an addition may hold several rows of one key (a day's hours).
+          SELECT * FROM %2$I WHERE (source_id, bucket) IN (SELECT source_id, bucket FROM added)
+        ), totals AS (
+          SELECT source_id, bucket, sum(row_count)::bigint AS row_count, min(first_timestamp) AS first_timestamp,
+                 max(last_timestamp) AS last_timestamp, sum(cpu_load_count)::bigint AS cpu_load_count,
+                 sum(cpu_load_sum) AS cpu_load_sum, min(cpu_load_min) AS cpu_load_min, max(cpu_load_max) AS cpu_load_max,
+                 sum(concurrency_count)::bigint AS concurrency_count, sum(concurrency_sum)::bigint AS concurrency_sum,
+                 min(concurrency_min) AS concurrency_min, max(concurrency_max) AS concurrency_max
+            FROM both_rows GROUP BY 1, 2
+        ), cpu AS (
+          SELECT source_id, bucket, array_agg(key ORDER BY key) AS keys, array_agg(n ORDER BY key) AS counts
+            FROM (SELECT source_id, bucket, s.key, sum(s.n)::integer AS n
+                    FROM both_rows, unnest(cpu_load_sketch_keys, cpu_load_sketch_counts) AS s(key, n)
+                   GROUP BY 1, 2, 3) AS keyed
+           GROUP BY 1, 2
+        ), concurrency AS (
+          SELECT source_id, bucket, array_agg(key ORDER BY key) AS keys, array_agg(n ORDER BY key) AS counts
+            FROM (SELECT source_id, bucket, s.key, sum(s.n)::integer AS n
+                    FROM both_rows, unnest(concurrency_sketch_keys, concurrency_sketch_counts) AS s(key, n)
+                   GROUP BY 1, 2, 3) AS keyed
+           GROUP BY 1, 2
+        )
+        INSERT INTO %2$I AS stored
+          SELECT t.source_id, t.bucket, t.row_count, t.first_timestamp, t.last_timestamp, t.cpu_load_count,
+                 t.cpu_load_sum, t.cpu_load_min, t.cpu_load_max, cpu.keys, cpu.counts, t.concurrency_count,
+                 t.concurrency_sum, t.concurrency_min, t.concurrency_max, concurrency.keys, concurrency.counts
+            FROM totals AS t
+            LEFT JOIN cpu USING (source_id, bucket)
+            LEFT JOIN concurrency USING (source_id, bucket)
+        ON CONFLICT (source_id, bucket) DO UPDATE SET
+          row_count = excluded.row_count, first_timestamp = excluded.first_timestamp,
+          last_timestamp = excluded.last_timestamp, cpu_load_count = excluded.cpu_load_count,
+          cpu_load_sum = excluded.cpu_load_sum, cpu_load_min = excluded.cpu_load_min,
+          cpu_load_max = excluded.cpu_load_max, cpu_load_sketch_keys = excluded.cpu_load_sketch_keys,
+          cpu_load_sketch_counts = excluded.cpu_load_sketch_counts, concurrency_count = excluded.concurrency_count,
+          concurrency_sum = excluded.concurrency_sum, concurrency_min = excluded.concurrency_min,
+          concurrency_max = excluded.concurrency_max, concurrency_sketch_keys = excluded.concurrency_sketch_keys,
+          concurrency_sketch_counts = excluded.concurrency_sketch_counts;
+      END
+      $function$
+    $create$, 'metric_rollups_merge_' || level, 'metric_rollups_' || level);
+  END LOOP;
 END
-$$;
+$do$;
 
 -- INSERT (and COPY, and the insert half of INSERT ... ON CONFLICT DO UPDATE) adds: one pass over
 -- the statement's new rows makes the totals of each (source, minute), another the totals and
--- sketches of each (source, hour), the days are summed from the hours, and each level is merged
+-- sketches of each (source, hour), the days are their hours' additions, and each level is merged
 -- into the stored rows. Rows its UPDATE trigger already counted are left out (see
 -- metric_rollups_change): that trigger recomputed their keys from the table, where this
 -- statement's rows already are.
@@ -304,52 +340,36 @@ BEGIN
     SELECT source_id, bucket, row_count, first_timestamp, last_timestamp, cpu_load_count, cpu_load_sum,
            cpu_load_min, cpu_load_max, concurrency_count, concurrency_sum, concurrency_min, concurrency_max
       FROM grouped WHERE ungrouped = 3
-  ), day_totals AS (
-    SELECT source_id, date_bin(INTERVAL '1 day', bucket, TIMESTAMPTZ 'epoch') AS bucket,
-           sum(row_count)::bigint AS row_count, min(first_timestamp) AS first_timestamp,
-           max(last_timestamp) AS last_timestamp, sum(cpu_load_count)::bigint AS cpu_load_count,
-           sum(cpu_load_sum) AS cpu_load_sum, min(cpu_load_min) AS cpu_load_min, max(cpu_load_max) AS cpu_load_max,
-           sum(concurrency_count)::bigint AS concurrency_count, sum(concurrency_sum)::bigint AS concurrency_sum,
-           min(concurrency_min) AS concurrency_min, max(concurrency_max) AS concurrency_max
-      FROM hour_totals GROUP BY 1, 2
   ), hour_cpu AS MATERIALIZED (
     SELECT source_id, bucket, cpu_key AS key, row_count AS n FROM grouped WHERE ungrouped = 1 AND cpu_key IS NOT NULL
-  ), day_cpu AS (
-    SELECT source_id, date_bin(INTERVAL '1 day', bucket, TIMESTAMPTZ 'epoch') AS bucket, key, sum(n) AS n
-      FROM hour_cpu GROUP BY 1, 2, 3
   ), hour_concurrency AS MATERIALIZED (
     SELECT source_id, bucket, concurrency_key AS key, row_count AS n
       FROM grouped WHERE ungrouped = 2 AND concurrency_key IS NOT NULL
-  ), day_concurrency AS (
-    SELECT source_id, date_bin(INTERVAL '1 day', bucket, TIMESTAMPTZ 'epoch') AS bucket, key, sum(n) AS n
-      FROM hour_concurrency GROUP BY 1, 2, 3
   )
-  SELECT
-    (SELECT array_agg(ROW(t.source_id, t.bucket, t.row_count, t.first_timestamp, t.last_timestamp,
-                         t.cpu_load_count, t.cpu_load_sum, t.cpu_load_min, t.cpu_load_max, c.keys, c.counts,
-                         t.concurrency_count, t.concurrency_sum, t.concurrency_min, t.concurrency_max,
-                         k.keys, k.counts)::metric_rollups_minute)
-       FROM hour_totals AS t
-       LEFT JOIN (SELECT source_id, bucket, array_agg(key ORDER BY key) AS keys, array_agg(n::integer ORDER BY key) AS counts
-                    FROM hour_cpu GROUP BY 1, 2) AS c USING (source_id, bucket)
-       LEFT JOIN (SELECT source_id, bucket, array_agg(key ORDER BY key) AS keys, array_agg(n::integer ORDER BY key) AS counts
-                    FROM hour_concurrency GROUP BY 1, 2) AS k USING (source_id, bucket)),
-    (SELECT array_agg(ROW(t.source_id, t.bucket, t.row_count, t.first_timestamp, t.last_timestamp,
-                         t.cpu_load_count, t.cpu_load_sum, t.cpu_load_min, t.cpu_load_max, c.keys, c.counts,
-                         t.concurrency_count, t.concurrency_sum, t.concurrency_min, t.concurrency_max,
-                         k.keys, k.counts)::metric_rollups_minute)
-       FROM day_totals AS t
-       LEFT JOIN (SELECT source_id, bucket, array_agg(key ORDER BY key) AS keys, array_agg(n::integer ORDER BY key) AS counts
-                    FROM day_cpu GROUP BY 1, 2) AS c USING (source_id, bucket)
-       LEFT JOIN (SELECT source_id, bucket, array_agg(key ORDER BY key) AS keys, array_agg(n::integer ORDER BY key) AS counts
-                    FROM day_concurrency GROUP BY 1, 2) AS k USING (source_id, bucket))
-    INTO hours, days;
+  SELECT array_agg(ROW(t.source_id, t.bucket, t.row_count, t.first_timestamp, t.last_timestamp,
+                       t.cpu_load_count, t.cpu_load_sum, t.cpu_load_min, t.cpu_load_max, c.keys, c.counts,
+                       t.concurrency_count, t.concurrency_sum, t.concurrency_min, t.concurrency_max,
+                       k.keys, k.counts)::metric_rollups_minute)
+    INTO hours
+    FROM hour_totals AS t
+    LEFT JOIN (SELECT source_id, bucket, array_agg(key ORDER BY key) AS keys, array_agg(n::integer ORDER BY key) AS counts
+                 FROM hour_cpu GROUP BY 1, 2) AS c USING (source_id, bucket)
+    LEFT JOIN (SELECT source_id, bucket, array_agg(key ORDER BY key) AS keys, array_agg(n::integer ORDER BY key) AS counts
+                 FROM hour_concurrency GROUP BY 1, 2) AS k USING (source_id, bucket);
   IF minutes IS NOT NULL THEN
-    PERFORM metric_rollups_merge('metric_rollups_minute', minutes);
+    PERFORM metric_rollups_merge_minute(minutes);
   END IF;
   IF hours IS NOT NULL THEN
-    PERFORM metric_rollups_merge('metric_rollups_hour', hours);
-    PERFORM metric_rollups_merge('metric_rollups_day', days);
+    -- A day's addition is its hours' additions, merged by the same grouping as any other.
+    SELECT array_agg(ROW(h.source_id, date_bin(INTERVAL '1 day', h.bucket, TIMESTAMPTZ 'epoch'), h.row_count,
+                         h.first_timestamp, h.last_timestamp, h.cpu_load_count, h.cpu_load_sum, h.cpu_load_min,
+                         h.cpu_load_max, h.cpu_load_sketch_keys, h.cpu_load_sketch_counts, h.concurrency_count,
+                         h.concurrency_sum, h.concurrency_min, h.concurrency_max, h.concurrency_sketch_keys,
+                         h.concurrency_sketch_counts)::metric_rollups_minute)
+      INTO days
+      FROM unnest(hours) AS h;
+    PERFORM metric_rollups_merge_hour(hours);
+    PERFORM metric_rollups_merge_day(days);
   END IF;
   RETURN NULL;
 END
