@@ -178,7 +178,7 @@ $$;
 -- Rollup retention never drops a bucket whose raw rows are still stored, and a partition is at
 -- least an hour: wherever a raw row can change, its hour's raw rows are all there.
 CREATE FUNCTION "metric_rollups_recompute"(source_ids INTEGER[], minutes TIMESTAMPTZ[]) RETURNS void
-  LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
   minute_sources INTEGER[];
   minute_buckets TIMESTAMPTZ[];
@@ -213,6 +213,12 @@ BEGIN
 END
 $$;
 
+-- The functions that keep rollups and sources plan each statement for the rows it is given
+-- (plan_cache_mode = force_custom_plan): plpgsql would otherwise keep, after a few calls, a plan
+-- made for one call's transition table or arrays. A plan made for the empty statement a writer
+-- runs to take the revision lock (src/store/source-registry.ts) estimated one row and joined
+-- 1,000 sources' hours by nested loops: 2.7 s for each batch of 5,000 samples that followed in
+-- that session, instead of about 0.1 s.
 -- Adds rollup rows to the stored ones of a level, as one set, by a function per level with static
 -- SQL (plpgsql keeps its plan): it reads the stored rows of the added keys once, merges totals and
 -- sketches of all keys in one grouping (a statistic over no value stays NULL: sum, min and max
@@ -230,7 +236,7 @@ BEGIN
   FOREACH level IN ARRAY ARRAY['minute', 'hour', 'day'] LOOP
     EXECUTE format($create$
       CREATE FUNCTION %1$I(additions metric_rollups_minute[]) RETURNS void
-        LANGUAGE plpgsql SET search_path FROM CURRENT AS $function$
+        LANGUAGE plpgsql SET search_path FROM CURRENT SET plan_cache_mode = force_custom_plan AS $function$
       BEGIN
         WITH added AS MATERIALIZED (
           SELECT * FROM unnest(additions)
@@ -239,33 +245,35 @@ BEGIN
           UNION ALL
           -- A semi-join: an addition may hold several rows of one key (a day's hours).
           SELECT * FROM %2$I WHERE (source_id, bucket) IN (SELECT source_id, bucket FROM added)
-        ), totals AS (
-          SELECT source_id, bucket, sum(row_count)::bigint AS row_count, min(first_timestamp) AS first_timestamp,
+        ), keyed AS (
+          -- Each stored and added row's totals (kind 0), and its sketches' keys (1: cpu_load,
+          -- 2: concurrency), summed by key; then each key's row from them in one aggregation,
+          -- joining nothing, so no misjudged row count can make a plan loop over every key.
+          SELECT source_id, bucket, 0 AS kind, NULL::integer AS key, NULL::bigint AS n,
+                 sum(row_count)::bigint AS row_count, min(first_timestamp) AS first_timestamp,
                  max(last_timestamp) AS last_timestamp, sum(cpu_load_count)::bigint AS cpu_load_count,
                  sum(cpu_load_sum) AS cpu_load_sum, min(cpu_load_min) AS cpu_load_min, max(cpu_load_max) AS cpu_load_max,
                  sum(concurrency_count)::bigint AS concurrency_count, sum(concurrency_sum)::bigint AS concurrency_sum,
                  min(concurrency_min) AS concurrency_min, max(concurrency_max) AS concurrency_max
             FROM both_rows GROUP BY 1, 2
-        ), cpu AS (
-          SELECT source_id, bucket, array_agg(key ORDER BY key) AS keys, array_agg(n ORDER BY key) AS counts
-            FROM (SELECT source_id, bucket, s.key, sum(s.n)::integer AS n
-                    FROM both_rows, unnest(cpu_load_sketch_keys, cpu_load_sketch_counts) AS s(key, n)
-                   GROUP BY 1, 2, 3) AS keyed
-           GROUP BY 1, 2
-        ), concurrency AS (
-          SELECT source_id, bucket, array_agg(key ORDER BY key) AS keys, array_agg(n ORDER BY key) AS counts
-            FROM (SELECT source_id, bucket, s.key, sum(s.n)::integer AS n
-                    FROM both_rows, unnest(concurrency_sketch_keys, concurrency_sketch_counts) AS s(key, n)
-                   GROUP BY 1, 2, 3) AS keyed
-           GROUP BY 1, 2
+          UNION ALL
+          SELECT source_id, bucket, 1, s.key, sum(s.n)::bigint, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+            FROM both_rows, unnest(cpu_load_sketch_keys, cpu_load_sketch_counts) AS s(key, n)
+           GROUP BY 1, 2, 4
+          UNION ALL
+          SELECT source_id, bucket, 2, s.key, sum(s.n)::bigint, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+            FROM both_rows, unnest(concurrency_sketch_keys, concurrency_sketch_counts) AS s(key, n)
+           GROUP BY 1, 2, 4
         )
         INSERT INTO %2$I AS stored
-          SELECT t.source_id, t.bucket, t.row_count, t.first_timestamp, t.last_timestamp, t.cpu_load_count,
-                 t.cpu_load_sum, t.cpu_load_min, t.cpu_load_max, cpu.keys, cpu.counts, t.concurrency_count,
-                 t.concurrency_sum, t.concurrency_min, t.concurrency_max, concurrency.keys, concurrency.counts
-            FROM totals AS t
-            LEFT JOIN cpu USING (source_id, bucket)
-            LEFT JOIN concurrency USING (source_id, bucket)
+          SELECT source_id, bucket, sum(row_count)::bigint, min(first_timestamp), max(last_timestamp),
+                 sum(cpu_load_count)::bigint, sum(cpu_load_sum), min(cpu_load_min), max(cpu_load_max),
+                 array_agg(key ORDER BY key) FILTER (WHERE kind = 1),
+                 array_agg(n::integer ORDER BY key) FILTER (WHERE kind = 1),
+                 sum(concurrency_count)::bigint, sum(concurrency_sum)::bigint, min(concurrency_min),
+                 max(concurrency_max), array_agg(key ORDER BY key) FILTER (WHERE kind = 2),
+                 array_agg(n::integer ORDER BY key) FILTER (WHERE kind = 2)
+            FROM keyed GROUP BY 1, 2
         ON CONFLICT (source_id, bucket) DO UPDATE SET
           row_count = excluded.row_count, first_timestamp = excluded.first_timestamp,
           last_timestamp = excluded.last_timestamp, cpu_load_count = excluded.cpu_load_count,
@@ -289,7 +297,7 @@ $do$;
 -- metric_rollups_change): that trigger recomputed their keys from the table, where this
 -- statement's rows already are.
 CREATE OR REPLACE FUNCTION "metric_rollups_insert"() RETURNS trigger
-  LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
   recomputed_sources INTEGER[] := coalesce(nullif(current_setting('metric_rollups.recomputed_sources', true), ''), '{}');
   recomputed_minutes TIMESTAMPTZ[] := coalesce(nullif(current_setting('metric_rollups.recomputed_minutes', true), ''), '{}');
@@ -299,6 +307,10 @@ DECLARE
   hours metric_rollups_minute[];
   days metric_rollups_minute[];
 BEGIN
+  -- An insert of no rows (a writer taking the revision lock) has nothing to roll up.
+  IF NOT EXISTS (SELECT FROM new_rows) THEN
+    RETURN NULL;
+  END IF;
   WITH counted AS (
     SELECT * FROM new_rows
      WHERE cardinality(recomputed_sources) = 0
@@ -336,26 +348,35 @@ BEGIN
         OR (source_id, date_bin(INTERVAL '1 hour', "timestamp", TIMESTAMPTZ 'epoch'))
            NOT IN (SELECT * FROM unnest(recomputed_sources, recomputed_hours))
      GROUP BY GROUPING SETS ((1, 2), (1, 2, metric_sketch_key(cpu_load)), (1, 2, metric_sketch_key(concurrency)))
-  ), hour_totals AS MATERIALIZED (
-    SELECT source_id, bucket, row_count, first_timestamp, last_timestamp, cpu_load_count, cpu_load_sum,
-           cpu_load_min, cpu_load_max, concurrency_count, concurrency_sum, concurrency_min, concurrency_max
-      FROM grouped WHERE ungrouped = 3
-  ), hour_cpu AS MATERIALIZED (
-    SELECT source_id, bucket, cpu_key AS key, row_count AS n FROM grouped WHERE ungrouped = 1 AND cpu_key IS NOT NULL
-  ), hour_concurrency AS MATERIALIZED (
-    SELECT source_id, bucket, concurrency_key AS key, row_count AS n
-      FROM grouped WHERE ungrouped = 2 AND concurrency_key IS NOT NULL
   )
+  -- Each (source, hour) from its three kinds of group in one aggregation, joining nothing: a plan
+  -- that joined them misjudged as one row (see plan_cache_mode above) looped over 1,000 sources'
+  -- hours once for each of them.
   SELECT array_agg(ROW(t.source_id, t.bucket, t.row_count, t.first_timestamp, t.last_timestamp,
-                       t.cpu_load_count, t.cpu_load_sum, t.cpu_load_min, t.cpu_load_max, c.keys, c.counts,
+                       t.cpu_load_count, t.cpu_load_sum, t.cpu_load_min, t.cpu_load_max, t.cpu_keys, t.cpu_counts,
                        t.concurrency_count, t.concurrency_sum, t.concurrency_min, t.concurrency_max,
-                       k.keys, k.counts)::metric_rollups_minute)
+                       t.concurrency_keys, t.concurrency_counts)::metric_rollups_minute)
     INTO hours
-    FROM hour_totals AS t
-    LEFT JOIN (SELECT source_id, bucket, array_agg(key ORDER BY key) AS keys, array_agg(n::integer ORDER BY key) AS counts
-                 FROM hour_cpu GROUP BY 1, 2) AS c USING (source_id, bucket)
-    LEFT JOIN (SELECT source_id, bucket, array_agg(key ORDER BY key) AS keys, array_agg(n::integer ORDER BY key) AS counts
-                 FROM hour_concurrency GROUP BY 1, 2) AS k USING (source_id, bucket);
+    FROM (SELECT source_id, bucket,
+                 sum(row_count) FILTER (WHERE ungrouped = 3)::bigint AS row_count,
+                 min(first_timestamp) FILTER (WHERE ungrouped = 3) AS first_timestamp,
+                 max(last_timestamp) FILTER (WHERE ungrouped = 3) AS last_timestamp,
+                 sum(cpu_load_count) FILTER (WHERE ungrouped = 3)::bigint AS cpu_load_count,
+                 sum(cpu_load_sum) FILTER (WHERE ungrouped = 3) AS cpu_load_sum,
+                 min(cpu_load_min) FILTER (WHERE ungrouped = 3) AS cpu_load_min,
+                 max(cpu_load_max) FILTER (WHERE ungrouped = 3) AS cpu_load_max,
+                 array_agg(cpu_key ORDER BY cpu_key) FILTER (WHERE ungrouped = 1 AND cpu_key IS NOT NULL) AS cpu_keys,
+                 array_agg(row_count::integer ORDER BY cpu_key)
+                   FILTER (WHERE ungrouped = 1 AND cpu_key IS NOT NULL) AS cpu_counts,
+                 sum(concurrency_count) FILTER (WHERE ungrouped = 3)::bigint AS concurrency_count,
+                 sum(concurrency_sum) FILTER (WHERE ungrouped = 3)::bigint AS concurrency_sum,
+                 min(concurrency_min) FILTER (WHERE ungrouped = 3) AS concurrency_min,
+                 max(concurrency_max) FILTER (WHERE ungrouped = 3) AS concurrency_max,
+                 array_agg(concurrency_key ORDER BY concurrency_key)
+                   FILTER (WHERE ungrouped = 2 AND concurrency_key IS NOT NULL) AS concurrency_keys,
+                 array_agg(row_count::integer ORDER BY concurrency_key)
+                   FILTER (WHERE ungrouped = 2 AND concurrency_key IS NOT NULL) AS concurrency_counts
+            FROM grouped GROUP BY 1, 2) AS t;
   IF minutes IS NOT NULL THEN
     PERFORM metric_rollups_merge_minute(minutes);
   END IF;
@@ -381,7 +402,7 @@ $$;
 -- them, so they are noted (until the end of the transaction, cleared when the next INSERT
 -- statement starts) for the INSERT trigger that follows to leave out.
 CREATE OR REPLACE FUNCTION "metric_rollups_change"() RETURNS trigger
-  LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
   source_ids INTEGER[];
   minutes TIMESTAMPTZ[];
@@ -417,7 +438,7 @@ $$;
 -- every statement that writes samples (never narrowed: a source was seen even if its samples are
 -- deleted; least and greatest skip a NULL). Only the sources whose bounds move are updated.
 CREATE FUNCTION "sources_seen"() RETURNS trigger
-  LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT SET plan_cache_mode = force_custom_plan AS $$
 BEGIN
   UPDATE sources AS s
      SET first_seen = least(s.first_seen, n.first_seen), last_seen = greatest(s.last_seen, n.last_seen)
