@@ -296,7 +296,7 @@ describe('ingest: the key is (source, timestamp)', () => {
 });
 
 describe('ingest: DEFAULT_SOURCE', () => {
-  it('names source 1 as DEFAULT_SOURCE says, and refuses a name another source has', async () => {
+  it('names source 1 as DEFAULT_SOURCE says, refuses a name another source has, and renames nothing when unset', async () => {
     const path = await ndjson('plain.ndjson', [{ timestamp: T0, cpu_load: 1, concurrency: 1 }]);
     const named = await runIngest(fixture.db.url, [path], undefined, { DEFAULT_SOURCE: 'edge-1' });
     expect(named.code, named.stderr).toBe(0);
@@ -309,9 +309,9 @@ describe('ingest: DEFAULT_SOURCE', () => {
     const taken = await runIngest(fixture.db.url, [path], undefined, { DEFAULT_SOURCE: 'web-1' });
     expect(taken.code).toBe(2);
     expect(taken.stderr).toMatch(/DEFAULT_SOURCE=web-1: another source already has that name/);
-    // Unset, it is `default` again.
+    // Unset, the command leaves source 1's name as it is: it never renames it back.
     expect((await runIngest(fixture.db.url, [path])).code).toBe(0);
-    expect(Object.keys(await sources())).toEqual(['default', 'web-1']);
+    expect(Object.keys(await sources()).sort()).toEqual(['edge-1', 'web-1']);
   });
 });
 
