@@ -4,7 +4,8 @@ import { builder } from '../builder.js';
 export const ConcurrencySummary = builder
   .objectRef<MetricSummary['concurrency']>('ConcurrencySummary')
   .implement({
-    description: 'Concurrency statistics over the samples of a window that hold one; each null when none does.',
+    description:
+      'Concurrency statistics over the samples of a window that hold one; each null when none does.',
     fields: (t) => ({
       count: t.exposeInt('count', { description: 'Samples of the window holding a concurrency.' }),
       min: t.exposeInt('min', { nullable: true }),
