@@ -32,15 +32,39 @@ class MetricEdge {
   }
 }
 
+/** A Relay page's pageInfo. */
+interface PageInfo {
+  startCursor: string | null;
+  endCursor: string | null;
+  hasNextPage: boolean;
+  hasPreviousPage: boolean;
+}
+
+/**
+ * The pageInfo of a keyset page read forward from `after` or backward (`last`) from `before`:
+ * `hasMore` says whether rows lie beyond the page's far end. Pages of samples and of sources.
+ */
+export function keysetPageInfo(
+  edges: readonly { cursor: string }[],
+  {
+    backward,
+    hasMore,
+    after,
+    before,
+  }: { backward: boolean; hasMore: boolean; after: unknown; before: unknown },
+): PageInfo {
+  return {
+    startCursor: edges[0]?.cursor ?? null,
+    endCursor: edges.at(-1)?.cursor ?? null,
+    hasNextPage: backward ? before !== undefined : hasMore,
+    hasPreviousPage: backward ? hasMore : after !== undefined,
+  };
+}
+
 /** A page of samples, with what totalCount counts: the window and sources it was taken from. */
 interface MetricPage {
   edges: MetricEdge[];
-  pageInfo: {
-    startCursor: string | null;
-    endCursor: string | null;
-    hasNextPage: boolean;
-    hasPreviousPage: boolean;
-  };
+  pageInfo: PageInfo;
   range: TimeRange;
   sources: SourceSelection;
 }
@@ -108,12 +132,7 @@ export async function metricPage(
   const edges = rows.map((node) => new MetricEdge(node));
   return {
     edges,
-    pageInfo: {
-      startCursor: edges[0]?.cursor ?? null,
-      endCursor: edges.at(-1)?.cursor ?? null,
-      hasNextPage: backward ? before !== undefined : hasMore,
-      hasPreviousPage: backward ? hasMore : after !== undefined,
-    },
+    pageInfo: keysetPageInfo(edges, { backward, hasMore, after, before }),
     range,
     sources: selection,
   };

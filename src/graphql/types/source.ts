@@ -15,6 +15,7 @@ import { Metric } from './metric.js';
 import { MetricBucket, seriesArguments, seriesOf } from './metric-bucket.js';
 import {
   assertOneEnd,
+  keysetPageInfo,
   MetricConnection,
   metricPage,
   metricPageArguments,
@@ -231,12 +232,7 @@ builder.queryField('sources', (t) =>
         const edges = rows.map((node) => ({ node, cursor: encodeSourceCursor(positionOf(node, order)) }));
         return {
           edges,
-          pageInfo: {
-            startCursor: edges[0]?.cursor ?? null,
-            endCursor: edges.at(-1)?.cursor ?? null,
-            hasNextPage: backward ? before !== undefined : hasMore,
-            hasPreviousPage: backward ? hasMore : after !== undefined,
-          },
+          pageInfo: keysetPageInfo(edges, { backward, hasMore, after, before }),
           search,
         };
       },
