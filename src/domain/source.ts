@@ -126,9 +126,10 @@ export class InvalidSourceFilterError extends Error {
 
   constructor(
     readonly argument: string,
-    message: string,
+    /** Why, without the argument's name (a REST parameter names it its own way). */
+    readonly reason: string,
   ) {
-    super(`${argument}: ${message}`);
+    super(`${argument}: ${reason}`);
   }
 }
 

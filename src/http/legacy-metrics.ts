@@ -108,9 +108,7 @@ export async function legacyMetrics(
     sources = await store.selectSources(filter, scope);
   } catch (error) {
     if (error instanceof InvalidSourceFilterError) {
-      // Its message names the GraphQL argument, `labels`.
-      const reason = error.message.slice(error.argument.length + 2);
-      return jsonError(400, 'Bad Request', `label: ${reason}`, { parameter: 'label' });
+      return jsonError(400, 'Bad Request', `label: ${error.reason}`, { parameter: 'label' });
     }
     throw error;
   }
