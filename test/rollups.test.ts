@@ -276,6 +276,63 @@ describe('rollup maintenance', () => {
   });
 });
 
+describe('rollup parts', () => {
+  /**
+   * Over the hour and day keys: the most rows a key has beyond its source's bound (8 + source_id %
+   * 16, the migration rollup_parts: a key folds at that many parts), and how many rows are parts.
+   */
+  async function partCounts() {
+    const { rows } = await sql.query<{ most: number; parts: number }>(
+      `SELECT max(n - (8 + source_id % 16))::int AS most, sum(parts)::int AS parts
+         FROM (SELECT source_id, count(*) AS n, count(*) FILTER (WHERE part > 0) AS parts
+                 FROM metric_rollups_hour GROUP BY source_id, bucket
+               UNION ALL
+               SELECT source_id, count(*), count(*) FILTER (WHERE part > 0)
+                 FROM metric_rollups_day GROUP BY source_id, bucket) AS keys`,
+    );
+    return rows[0] as { most: number; parts: number };
+  }
+
+  it('answers exactly from keys in parts, folds a key at its bound, and folds every key on demand', async () => {
+    const next = random(9);
+    // 70 statements of a few samples each into the same hours and days of three sources: each
+    // statement adds a part to each key it touches, as writers of one sample each do.
+    for (let statement = 0; statement < 70; statement++) await insertRandom(next, T0, 3 * 3_600_000, 4);
+    const inParts = await partCounts();
+    expect(inParts.parts).toBeGreaterThan(0);
+    expect(inParts.most).toBeLessThanOrEqual(0);
+    const store = new MetricStore(db);
+    const windows: [Date, Date][] = [
+      [new Date(T0), new Date(T0 + DAY)],
+      [new Date(T0 + 1_234_567), new Date(T0 + 3 * 3_600_000 - 7_654)],
+      [new Date(T0 + 3_600_000), new Date(T0 + 2 * 3_600_000)],
+    ];
+    const answers = async () =>
+      Promise.all(
+        windows.map(async ([start, end]) => ({
+          summary: (await store.summary({ start, end })).value,
+          series: (await store.series({ start, end }, 3600)).value,
+        })),
+      );
+    const before = await answers();
+    for (const [index, [start, end]] of windows.entries()) {
+      expect(before[index]?.series).toEqual(await rawSeries(start, end, 3600));
+      expect(before[index]?.summary).toMatchObject(await rawSummary(start, end));
+    }
+
+    await rollups.fold();
+    const folded = await partCounts();
+    expect(folded.parts).toBe(0);
+    const { rows: keys } = await sql.query(
+      `SELECT 1 FROM metric_rollups_hour GROUP BY source_id, bucket HAVING count(*) > 1
+       UNION ALL SELECT 1 FROM metric_rollups_day GROUP BY source_id, bucket HAVING count(*) > 1`,
+    );
+    expect(keys).toEqual([]);
+    expect(await answers()).toEqual(before);
+    await expectRollupsEqualRaw();
+  });
+});
+
 describe('the rollups migration', () => {
   it('rolls up the rows a populated table already holds', async () => {
     const empty = await createEmptyDatabase();
@@ -470,6 +527,7 @@ describe('rollup retention', () => {
     const runs: DroppedRollups[] = [];
     const job = new RollupRetention(
       {
+        fold: () => rollups.fold(),
         dropOld: async (cutoffs) => {
           const dropped = await rollups.dropOld(cutoffs);
           runs.push(dropped);

@@ -10,16 +10,21 @@ export interface RollupRetentionSettings {
 
 /**
  * Drops rollups past their retention every `intervalSeconds` (MAINTENANCE_INTERVAL), first once
- * at start. A failed run is logged and the next one tries again.
+ * at start, having folded the parts of hour and day keys that writes left (RollupStore.fold), so
+ * a key's parts never outlive a pass. A failed run is logged and the next one tries again.
  */
 export class RollupRetention {
-  readonly #store: Pick<RollupStore, 'dropOld'>;
+  readonly #store: Pick<RollupStore, 'fold' | 'dropOld'>;
   readonly #settings: RollupRetentionSettings;
   readonly #logger: Logger;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
 
-  constructor(store: Pick<RollupStore, 'dropOld'>, settings: RollupRetentionSettings, logger: Logger) {
+  constructor(
+    store: Pick<RollupStore, 'fold' | 'dropOld'>,
+    settings: RollupRetentionSettings,
+    logger: Logger,
+  ) {
     this.#store = store;
     this.#settings = settings;
     this.#logger = logger;
@@ -29,6 +34,7 @@ export class RollupRetention {
   async run(now = new Date()): Promise<DroppedRollups> {
     const { minuteRetentionSeconds, hourRetentionSeconds } = this.#settings;
     const before = (seconds: number) => new Date(now.getTime() - seconds * 1000);
+    await this.#store.fold();
     const dropped = await this.#store.dropOld({
       minutesBefore: before(minuteRetentionSeconds),
       ...(hourRetentionSeconds === undefined ? {} : { hoursBefore: before(hourRetentionSeconds) }),

@@ -31,19 +31,29 @@ export function rawRowsOf(parts: readonly WindowPart[], sources: SourceSelection
   }`;
 }
 
+/**
+ * The columns a rollup row has at every level. An hour or day key may be in several rows (its
+ * parts: the migration rollup_parts), each a partial aggregate that every reader adds up.
+ */
+const ROLLUP_COLUMNS = Prisma.raw(
+  `source_id, bucket, row_count, first_timestamp, last_timestamp, cpu_load_count, cpu_load_sum, cpu_load_min,
+   cpu_load_max, cpu_load_sketch_keys, cpu_load_sketch_counts, concurrency_count, concurrency_sum, concurrency_min,
+   concurrency_max, concurrency_sketch_keys, concurrency_sketch_counts`,
+);
+
 /** The rollup rows of `sources` in the window's rollup parts, all levels together (none if it has none). */
 export function rollupRowsOf(parts: readonly WindowPart[], sources: SourceSelection): Prisma.Sql {
   const levels = (Object.keys(ROLLUPS) as RollupLevel[]).flatMap((level) => {
     const ofLevel = parts.filter(({ source }) => source === level);
     return ofLevel.length > 0
       ? [
-          Prisma.sql`SELECT * FROM ${Prisma.raw(ROLLUPS[level])} WHERE ${withinSources(anyOf('bucket', ofLevel), sources)}`,
+          Prisma.sql`SELECT ${ROLLUP_COLUMNS} FROM ${Prisma.raw(ROLLUPS[level])} WHERE ${withinSources(anyOf('bucket', ofLevel), sources)}`,
         ]
       : [];
   });
   return levels.length > 0
     ? Prisma.join(levels, ' UNION ALL ')
-    : Prisma.sql`SELECT * FROM ${Prisma.raw(ROLLUPS.minute)} WHERE false`;
+    : Prisma.sql`SELECT ${ROLLUP_COLUMNS} FROM ${Prisma.raw(ROLLUPS.minute)} WHERE false`;
 }
 
 /**
