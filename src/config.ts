@@ -93,6 +93,7 @@ const environmentSchema = z
     MAX_STREAM_RESERVATIONS_PER_CLIENT: integer(1, 1_000_000).default(16),
     MAX_STREAM_OPERATIONS: integer(1, 10_000).default(100),
     LIVE_MAX_CATCHUP_READS: integer(1, 100).default(2),
+    LIVE_READ_INTERVAL_MS: integer(0, 1000).default(20),
     MAINTENANCE_LOCK_TIMEOUT_MS: integer(10, 600_000).default(2000),
     MAINTENANCE_STATEMENT_TIMEOUT_MS: integer(100, 3_600_000).default(60_000),
     MAINTENANCE_MAX_PARTITIONS: integer(1, 10_000).default(48),
@@ -255,6 +256,8 @@ export interface Config {
     maxStreamOperations: number;
     /** Replays (subscriptions resuming from a cursor) reading the database at once. */
     maxCatchUpReads: number;
+    /** The least time between the starts of two reads of new samples by the change feed. */
+    readIntervalMs: number;
   };
   readinessTimeoutMs: number;
   /** How far behind the primary the read replica may replay while the service says it is ready. */
@@ -374,6 +377,7 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxStreamReservationsPerClient: e.MAX_STREAM_RESERVATIONS_PER_CLIENT,
       maxStreamOperations: e.MAX_STREAM_OPERATIONS,
       maxCatchUpReads: e.LIVE_MAX_CATCHUP_READS,
+      readIntervalMs: e.LIVE_READ_INTERVAL_MS,
     },
     readinessTimeoutMs: e.READINESS_TIMEOUT_MS,
     replicaMaxLagSeconds: e.REPLICA_MAX_LAG,

@@ -142,6 +142,7 @@ async function main(): Promise<void> {
     throttleMs: config.liveThrottleMs,
     readyTimeoutMs: config.databaseConnectTimeoutMs,
     maxCatchUpReads: config.live.maxCatchUpReads,
+    readIntervalMs: config.live.readIntervalMs,
     meter: telemetry.meter,
   });
   const app = createApp({

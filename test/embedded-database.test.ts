@@ -104,6 +104,7 @@ describe('embedded PGlite database', () => {
       throttleMs: 50,
       readyTimeoutMs: 10_000,
       maxCatchUpReads: config.live.maxCatchUpReads,
+      readIntervalMs: config.live.readIntervalMs,
     });
     try {
       const added = (await live.samples.subscribe({}))[Symbol.asyncIterator]();

@@ -84,6 +84,7 @@ describe('live series and summaries', () => {
         throttleMs: 300,
         readyTimeoutMs: 2000,
         maxCatchUpReads: 2,
+        readIntervalMs: 20,
       },
     );
   });

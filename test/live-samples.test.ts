@@ -65,7 +65,7 @@ beforeAll(async () => {
   live = createLiveUpdates(
     new MetricStore(db),
     new PostgresChangeListener(db.url, { logger, connectTimeoutMs: 2000 }),
-    { logger, throttleMs: 300, readyTimeoutMs: 2000, maxCatchUpReads: 2 },
+    { logger, throttleMs: 300, readyTimeoutMs: 2000, maxCatchUpReads: 2, readIntervalMs: 20 },
   );
 });
 afterAll(async () => {
@@ -110,6 +110,33 @@ describe('streams of added samples', () => {
     expect((await batches.next()).value).toHaveLength(3);
     await samples.return?.();
     await batches.return?.();
+  });
+
+  it('reads once per LIVE_READ_INTERVAL_MS under a stream of commits, and still hands every row once, in order', async () => {
+    const spaced = createLiveUpdates(
+      new MetricStore(db),
+      new PostgresChangeListener(db.url, { logger, connectTimeoutMs: 2000 }),
+      { logger, throttleMs: 300, readyTimeoutMs: 2000, maxCatchUpReads: 2, readIntervalMs: 250 },
+    );
+    try {
+      const batches = (await spaced.samples.subscribeBatches({}))[Symbol.asyncIterator]();
+      const from = spaced.feed.position;
+      const readsBefore = spaced.feed.counts.reads;
+      const started = performance.now();
+      // 40 commits of one sample each, as fast as one connection makes them.
+      for (let commit = 0; commit < 40; commit++) await write(1);
+      const expected = await storedIdsAfter(from);
+      const { rows, items } = await take(batches, expected.length, (batch) => [...batch]);
+      const elapsed = performance.now() - started;
+      expect(rows.map((row) => row.id)).toEqual(expected);
+      // A read at the first notification, then at most one per interval: fewer events than commits.
+      const reads = spaced.feed.counts.reads - readsBefore;
+      expect(reads).toBeLessThanOrEqual(Math.ceil(elapsed / 250) + 1);
+      expect(items.length).toBeLessThan(40);
+      await batches.return?.();
+    } finally {
+      await spaced.close();
+    }
   });
 
   it('hands every batch stream that takes a whole read the same array, and each row as the same object', async () => {

@@ -16,7 +16,10 @@ export interface LiveUpdates {
   close(): Promise<void>;
 }
 
-/** `maxCatchUpReads`: resuming streams' reads from the database at once (LIVE_MAX_CATCHUP_READS). */
+/**
+ * `maxCatchUpReads`: resuming streams' reads from the database at once (LIVE_MAX_CATCHUP_READS);
+ * `readIntervalMs`: the change feed's least time between reads (LIVE_READ_INTERVAL_MS).
+ */
 export function createLiveUpdates(
   store: MetricStore,
   listener: ChangeListener,
@@ -25,6 +28,7 @@ export function createLiveUpdates(
     throttleMs: number;
     readyTimeoutMs: number;
     maxCatchUpReads: number;
+    readIntervalMs: number;
     meter?: Meter;
   },
 ): LiveUpdates {

@@ -67,6 +67,7 @@ export function createTestService(
     throttleMs: config.liveThrottleMs,
     readyTimeoutMs: config.databaseConnectTimeoutMs,
     maxCatchUpReads: config.live.maxCatchUpReads,
+    readIntervalMs: config.live.readIntervalMs,
     meter: telemetry.meter,
   });
   const app = createApp({
