@@ -71,7 +71,7 @@ Options:
   --live-subscribers <n>  Live delivery's SSE subscribers, split over two replicas (default 1000).
   --live-rate <n>    Live delivery's samples written per second, in 10 batches a second (default 1000).
   --live-seconds <s> How long live delivery writes (default 5).
-  --cpu-prof         Run the service (and live delivery's replicas) with --cpu-prof; profiles go to
+  --cpu-prof         Run the service (live delivery's replicas, the sources services) with --cpu-prof; profiles go to
                      bench/.cache/profiles.
   --tsx              Run the service from source with tsx instead of building it.
   --sources          Only the sources benchmark (issue 23): per-source and fleet-wide reads of
@@ -439,7 +439,9 @@ async function runSources(
     },
     registrySources: count('registry-sources', 100_000),
     benchUrl,
-    service: serviceCommand,
+    service: args['cpu-prof']
+      ? { ...serviceCommand, args: [...PROFILE_FLAGS, ...serviceCommand.args] }
+      : serviceCommand,
     load,
     log,
   });

@@ -5,9 +5,10 @@
  * `metricsAdded` on the same service count what they receive.
  *
  * Writer w's k-th sample is taken at FIRST_SAMPLE + k s + w ms, so a timestamp names its writer
- * and its place (time of day: k * 1000 + w). A subscriber checks, in the bytes as they come, that
- * each event's cursor (its place in commit order) is after the one before, and that each writer's
- * samples arrive in the order it wrote them (it writes the next only once the last is
+ * and its place (time of day: k * 1000 + w). The subscribers run in a worker thread
+ * (sources-subscribers.ts), so their reading does not delay the writers' timing; each checks
+ * that every event's cursor (its place in commit order) is after the one before, and that each
+ * writer's samples arrive in the order it wrote them (it writes the next only once the last is
  * acknowledged, so its samples commit in that order). Complete: every acknowledged sample
  * received, none twice, none out of order.
  *
@@ -16,11 +17,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:http';
+import { Worker } from 'node:worker_threads';
 import pg from 'pg';
 import { backendPids, databaseUrl, makePartitions, prepareDatabase } from './dataset.js';
 import { DRAIN_MS } from './live-delivery.js';
 import { cpuMsByPid, freePort, productionEnv, Service } from './processes.js';
-import { msOfDay, SseSubscription } from './sse-client.js';
+import type { SubscribersMessage, SubscribersReport, SubscribersSetup } from './sources-subscribers.js';
 import { LatencyHistogram } from './statistics.js';
 
 export interface WritersOptions {
@@ -69,57 +71,38 @@ const FIRST_SAMPLE = Date.UTC(2026, 5, 1);
 
 const MUTATION =
   'mutation Write($samples: [MetricInput!]!) { ingestMetrics(samples: $samples) { inserted duplicates rejected { index field reason code } } }';
-const SUBSCRIPTION = JSON.stringify({
-  query: 'subscription { metricsAdded { cursor node { timestamp } } }',
-});
-const CURSOR = '"cursor":"';
-const TIMESTAMP = '"timestamp":"';
-/** What an added-sample cursor holds before its position (domain/cursor.ts). */
-const ADDED_PREFIX = 'added:';
 
 const writerName = (w: number) => `writer-${String(w + 1).padStart(3, '0')}`;
 
-/** One subscriber's checks over what it receives. */
-class Subscriber {
-  received = 0;
-  outOfCommitOrder = 0;
-  outOfWriterOrder = 0;
-  #lastPosition = -1;
-  readonly #lastOfWriter: Int32Array;
-  readonly #stream: SseSubscription;
+/** The subscribers' worker, once all its subscriptions are open. */
+async function startSubscribers(setup: SubscribersSetup): Promise<Worker> {
+  // The bench runs under tsx, whose loader a worker does not inherit: the worker imports the
+  // module through tsx's API.
+  const entry = new URL('./sources-subscribers.ts', import.meta.url).href;
+  const worker = new Worker(
+    `import('tsx/esm/api').then(({ tsImport }) => tsImport(${JSON.stringify(entry)}, ${JSON.stringify(import.meta.url)}))`,
+    { eval: true, workerData: setup },
+  );
+  await new Promise<void>((resolve, reject) => {
+    worker.once('message', (message: SubscribersMessage) => ('opened' in message ? resolve() : reject()));
+    worker.once('error', reject);
+  });
+  return worker;
+}
 
-  constructor(port: number, writers: number, onSample: (writer: number, k: number, now: number) => void) {
-    this.#lastOfWriter = new Int32Array(writers).fill(-1);
-    this.#stream = new SseSubscription(port, SUBSCRIPTION, (text, now) => {
-      let at = text.indexOf(CURSOR);
-      while (at !== -1) {
-        const end = text.indexOf('"', at + CURSOR.length);
-        const cursor = Buffer.from(text.slice(at + CURSOR.length, end), 'base64url').toString('latin1');
-        const position = cursor.startsWith(ADDED_PREFIX) ? Number(cursor.slice(ADDED_PREFIX.length)) : -1;
-        if (!(position > this.#lastPosition)) this.outOfCommitOrder++;
-        this.#lastPosition = position;
-        const stamp = text.indexOf(TIMESTAMP, end);
-        const ms = msOfDay(text, stamp + TIMESTAMP.length);
-        const writer = ms % 1000;
-        const k = Math.floor(ms / 1000);
-        if (writer < writers) {
-          if (k <= (this.#lastOfWriter[writer] as number)) this.outOfWriterOrder++;
-          this.#lastOfWriter[writer] = k;
-          onSample(writer, k, now);
-        }
-        this.received++;
-        at = text.indexOf(CURSOR, stamp);
-      }
-    });
-  }
-
-  get opened(): Promise<void> {
-    return this.#stream.opened;
-  }
-
-  close(): void {
-    this.#stream.close();
-  }
+/** The subscribers' counts, once they have every acknowledged sample or the deadline passed. */
+function drainSubscribers(
+  worker: Worker,
+  acknowledged: number,
+  deadline: number,
+): Promise<SubscribersReport> {
+  return new Promise((resolve, reject) => {
+    worker.once('message', (message: SubscribersMessage) =>
+      'report' in message ? resolve(message.report) : reject(new Error('subscribers: unexpected message')),
+    );
+    worker.once('error', reject);
+    worker.postMessage({ acknowledged, deadline });
+  });
 }
 
 /** POSTs `body` on a kept-alive connection of `agent`; resolves with the status and the answer. */
@@ -179,22 +162,21 @@ export async function benchWriters(options: WritersOptions): Promise<WritersResu
   );
   const monitor = new pg.Client({ connectionString: url });
   const agent = new Agent({ keepAlive: true, maxSockets: writers });
-  const subscribers: Subscriber[] = [];
+  let subscribers: Worker | undefined;
   try {
     await service.waitReady(`http://127.0.0.1:${port}/readyz`);
     await monitor.connect();
-    // When each sample was acknowledged (NaN before), by writer * perWriter + k.
-    const acknowledgedAt = new Float64Array(writers * perWriter).fill(Number.NaN);
-    const delivery = new LatencyHistogram();
-    const onSample = (writer: number, k: number, now: number) => {
-      const acked = acknowledgedAt[writer * perWriter + k] as number;
-      delivery.record(Number.isNaN(acked) ? 0 : now - acked);
-    };
-    for (let i = 0; i < subscriberCount; i++) {
-      subscribers.push(new Subscriber(port, writers, onSample));
-      if (i % 50 === 49) await Promise.all(subscribers.slice(-50).map((s) => s.opened));
-    }
-    await Promise.all(subscribers.map((s) => s.opened));
+    // When each sample was acknowledged (ms since the epoch, NaN before), by writer * perWriter + k,
+    // shared with the subscribers' worker.
+    const shared = new SharedArrayBuffer(writers * perWriter * Float64Array.BYTES_PER_ELEMENT);
+    const acknowledgedAt = new Float64Array(shared).fill(Number.NaN);
+    subscribers = await startSubscribers({
+      port,
+      writers,
+      perWriter,
+      count: subscriberCount,
+      acknowledgedAt: shared,
+    });
     await sleep(1000);
     log(
       `writers: ${writers} clients writing ${rate} samples/s through ingestMetrics for ${seconds} s, ${subscriberCount} subscribers of metricsAdded`,
@@ -245,7 +227,7 @@ export async function benchWriters(options: WritersOptions): Promise<WritersResu
           if (result?.data?.ingestMetrics?.inserted === 1) {
             acknowledged++;
             ack.record(now - sentAt);
-            acknowledgedAt[w * perWriter + k] = now;
+            acknowledgedAt[w * perWriter + k] = performance.timeOrigin + now;
           } else {
             failed++;
             firstFailure ??= `HTTP ${answer.status}: ${answer.text.slice(0, 300)}`;
@@ -258,9 +240,12 @@ export async function benchWriters(options: WritersOptions): Promise<WritersResu
     };
     await Promise.all(Array.from({ length: writers }, (_, w) => writer(w)));
     const writingSeconds = (performance.now() - started) / 1000;
-    const deadline = performance.now() + DRAIN_MS;
-    while (subscribers.some((s) => s.received < acknowledged) && performance.now() < deadline)
-      await sleep(100);
+    const report = await drainSubscribers(subscribers, acknowledged, Date.now() + DRAIN_MS);
+    const complete = report.received.filter(
+      (received, i) =>
+        received === acknowledged && report.outOfCommitOrder[i] === 0 && report.outOfWriterOrder[i] === 0,
+    ).length;
+    const sum = (values: number[]) => values.reduce((total, value) => total + value, 0);
     const cpuAfter = {
       server: await cpuMsByPid([pid]),
       postgres: await cpuMsByPid(await backendPids(monitor)),
@@ -274,7 +259,7 @@ export async function benchWriters(options: WritersOptions): Promise<WritersResu
       (await monitor.query<{ count: string }>('SELECT count(*) AS count FROM metrics')).rows[0]?.count,
     );
     log(
-      `writers: ${acknowledged} acknowledged (${failed} failed) in ${writingSeconds.toFixed(1)} s, ack p99 ${ack.percentile(0.99)} ms; subscribers received ${subscribers.map((s) => s.received).reduce((a, b) => Math.min(a, b), Number.POSITIVE_INFINITY)} at least`,
+      `writers: ${acknowledged} acknowledged (${failed} failed) in ${writingSeconds.toFixed(1)} s, ack p99 ${ack.percentile(0.99)} ms; subscribers received ${Math.min(...report.received)} at least`,
     );
     return {
       writers,
@@ -287,19 +272,17 @@ export async function benchWriters(options: WritersOptions): Promise<WritersResu
       ...(firstFailure ? { firstFailure } : {}),
       achievedRate: acknowledged / writingSeconds,
       ack: { p50: ack.percentile(0.5), p99: ack.percentile(0.99), max: ack.max() },
-      delivery: { p50: delivery.percentile(0.5), p99: delivery.percentile(0.99), max: delivery.max() },
-      complete: subscribers.filter(
-        (s) => s.received === acknowledged && s.outOfCommitOrder === 0 && s.outOfWriterOrder === 0,
-      ).length,
-      missing: subscribers.reduce((sum, s) => sum + Math.max(0, acknowledged - s.received), 0),
-      outOfCommitOrder: subscribers.reduce((sum, s) => sum + s.outOfCommitOrder, 0),
-      outOfWriterOrder: subscribers.reduce((sum, s) => sum + s.outOfWriterOrder, 0),
+      delivery: report.delivery,
+      complete,
+      missing: sum(report.received.map((received) => Math.max(0, acknowledged - received))),
+      outOfCommitOrder: sum(report.outOfCommitOrder),
+      outOfWriterOrder: sum(report.outOfWriterOrder),
       stored,
       serverCpuMsPerSample: acknowledged > 0 ? used('server') / acknowledged : Number.NaN,
       postgresCpuMsPerSample: acknowledged > 0 ? used('postgres') / acknowledged : Number.NaN,
     };
   } finally {
-    for (const subscriber of subscribers) subscriber.close();
+    await subscribers?.terminate();
     agent.destroy();
     await monitor.end().catch(() => {});
     await service.stop();
