@@ -230,17 +230,8 @@ export function seriesBuckets(
   );
   const grouped = parts.filter((part) => !whole.includes(part));
   const source = bySource ? Prisma.sql`source_id` : Prisma.sql`NULL::int`;
-  // Of one source, or by source, a whole rollup row is its bucket: nothing to sum.
-  const wholeBuckets =
-    bySource || (!sources.all && sources.ids.length === 1)
-      ? Prisma.sql`
-    SELECT ${source} AS source_id, bucket, row_count::int AS count, cpu_load_count::int AS cpu_count,
-           cpu_load_min AS cpu_min, cpu_load_max AS cpu_max,
-           (cpu_load_sum / nullif(cpu_load_count, 0)::float8)::real AS cpu_avg,
-           concurrency_count::int AS concurrency_count, concurrency_min, concurrency_max,
-           (concurrency_sum::numeric / nullif(concurrency_count, 0)::numeric)::float8 AS concurrency_avg
-      FROM (${rollupRowsOf(whole, sources)}) AS whole`
-      : Prisma.sql`
+  // Summed even of one source: an hour or day may be in several rows (its parts).
+  const wholeBuckets = Prisma.sql`
     SELECT ${source} AS source_id, bucket, sum(row_count)::int AS count, sum(cpu_load_count)::int AS cpu_count,
            min(cpu_load_min) AS cpu_min, max(cpu_load_max) AS cpu_max,
            (sum(cpu_load_sum) / nullif(sum(cpu_load_count), 0)::float8)::real AS cpu_avg,
@@ -248,7 +239,7 @@ export function seriesBuckets(
            max(concurrency_max) AS concurrency_max,
            (sum(concurrency_sum)::numeric / nullif(sum(concurrency_count), 0)::numeric)::float8 AS concurrency_avg
       FROM (${rollupRowsOf(whole, sources)}) AS whole
-     GROUP BY bucket`;
+     GROUP BY ${bySource ? Prisma.sql`1, 2` : Prisma.sql`2`}`;
   return Prisma.sql`${wholeBuckets}
     UNION ALL
     SELECT ${source}, date_bin(make_interval(secs => ${bucketSeconds}::int), at, TIMESTAMPTZ 'epoch'),
