@@ -4,14 +4,13 @@
 -- proportion to the sketches a statement touched, not to the samples it wrote: a writer of one
 -- sample per source, or a load interleaving 1,000 sources, paid for 2,000 sketches a statement
 -- (measured on this project's 2-core machine: 200 writers of one sample each, 1.9 ms of the 8 ms of
--- each group's COPY in each of the hour and day merges; bench/results/2026-12-08-rollup-parts.md).
+-- each group's COPY in each of the hour and day merges; bench/results/2026-12-07-rollup-parts.md).
 --
 -- Part 0 of a key is its merged row; parts above 0 are additions not merged yet, numbered from a
 -- sequence. Every reader adds up a key's rows anyway (a rollup row is a partial aggregate, its
 -- sketch counts by key), so a key in parts answers exactly as the merged row would. A key is
--- folded (its parts merged into part 0, in one merge) by the statement that gives it its 8th to
--- 23rd part (by source, below), so no key holds more than 24 rows and a merge is paid once per 8
--- to 23 statements;
+-- folded (its parts merged into part 0, in one merge) about every 16 statements that add to it
+-- (below), so a merge is paid once per 16 statements instead of at each;
 -- metric_rollups_fold() folds every key (the maintenance pass and `npm run rollups -- check`).
 -- Parts are written only by writers of metrics, which hold the revision row's lock (the
 -- metrics_revision migration), and by metric_rollups_fold(), which callers run under that lock:
@@ -95,10 +94,13 @@ BEGIN
 END
 $do$;
 
--- Appends additions to a level as parts, then folds the keys that reached their number of parts:
--- from 8 to 23 by source (8 + source_id % 16), so that sources written in step (a fleet's agents
--- on one interval) do not all fold in the same statement (72 keys at once: 35 ms). Its two
--- statements are probes of the primary key by the added keys, whatever their number: plpgsql may
+-- Appends additions to a level as parts, then folds the keys whose new part is due: a part is
+-- due when the hash of its number falls in one sixteenth, so a key folds every 16 parts on
+-- average, deterministically, without reading how many parts it has (counting each added key's
+-- parts cost a writer of 1,000 sources 43 of its 179 ms a batch), and sources written in step (a
+-- fleet's agents on one interval) fold at different statements (72 keys in one: 35 ms). The
+-- maintenance pass folds every key (metric_rollups_fold), so no key keeps parts for longer.
+-- Its statements probe the primary key by the added keys, whatever their number: plpgsql may
 -- keep one plan for them (planning each call cost more than running it, 0.2 of 0.3 ms).
 DO $do$
 DECLARE
@@ -109,24 +111,28 @@ BEGIN
       CREATE FUNCTION %1$I(additions metric_rollups_minute[]) RETURNS void
         LANGUAGE plpgsql SET search_path FROM CURRENT AS $function$
       DECLARE
+        due_sources INTEGER[];
+        due_buckets TIMESTAMPTZ[];
         folded metric_rollups_minute[];
       BEGIN
-        INSERT INTO %2$I SELECT a.*, nextval('metric_rollups_part_seq') FROM unnest(additions) AS a;
-        WITH crowded AS (
-          SELECT source_id, bucket FROM %2$I
-           WHERE (source_id, bucket) IN (SELECT source_id, bucket FROM unnest(additions)) AND part > 0
-           GROUP BY 1, 2 HAVING count(*) >= 8 + source_id %% 16
-        ), moved AS (
-          DELETE FROM %2$I AS r USING crowded AS c
-           WHERE r.source_id = c.source_id AND r.bucket = c.bucket AND r.part > 0
+        WITH appended AS (
+          INSERT INTO %2$I SELECT a.*, nextval('metric_rollups_part_seq') FROM unnest(additions) AS a
+          RETURNING source_id, bucket, part
+        )
+        SELECT array_agg(source_id), array_agg(bucket) INTO due_sources, due_buckets
+          FROM appended WHERE hashint8(part) & 15 = 0;
+        IF due_sources IS NULL THEN
+          RETURN;
+        END IF;
+        WITH moved AS (
+          DELETE FROM %2$I AS r USING unnest(due_sources, due_buckets) AS d(source_id, bucket)
+           WHERE r.source_id = d.source_id AND r.bucket = d.bucket AND r.part > 0
           RETURNING r.source_id, r.bucket, r.row_count, r.first_timestamp, r.last_timestamp, r.cpu_load_count, r.cpu_load_sum,
               r.cpu_load_min, r.cpu_load_max, r.cpu_load_sketch_keys, r.cpu_load_sketch_counts, r.concurrency_count,
               r.concurrency_sum, r.concurrency_min, r.concurrency_max, r.concurrency_sketch_keys, r.concurrency_sketch_counts
         )
         SELECT array_agg(ROW(moved.*)::metric_rollups_minute) INTO folded FROM moved;
-        IF folded IS NOT NULL THEN
-          PERFORM %3$I(folded);
-        END IF;
+        PERFORM %3$I(folded);
       END
       $function$
     $create$, 'metric_rollups_append_' || level, 'metric_rollups_' || level, 'metric_rollups_merge_' || level);
