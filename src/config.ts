@@ -107,7 +107,9 @@ const environmentSchema = z
     SHUTDOWN_TIMEOUT_MS: integer(0, 600_000).default(10_000),
     INGEST_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
     INGEST_MAX_SAMPLES: integer(1, 1_000_000).default(10_000),
-    INGEST_BATCH_SIZE: integer(1, 30_000).default(5000),
+    // Each batch merges the rollups of every source it holds: a load interleaving 1,000 sources
+    // measured 36% of \copy's rows/s at 5,000 rows a batch, 62% at 15,000, 83% at 30,000.
+    INGEST_BATCH_SIZE: integer(1, 30_000).default(30_000),
     // Unset: source 1 keeps its name (`default`, as the sources migration made it). Set, every
     // process that writes names it so; unset, none renames it back.
     DEFAULT_SOURCE: z

@@ -30,7 +30,7 @@ describe('parseConfig', () => {
       rest: { defaultLimit: 1000, maxLimit: 10_000 },
       readinessTimeoutMs: 1000,
       shutdownTimeoutMs: 10_000,
-      ingest: { token: undefined, maxSamplesPerRequest: 10_000, batchSize: 5000 },
+      ingest: { token: undefined, maxSamplesPerRequest: 10_000, batchSize: 30_000 },
       exactPercentileMaxRows: 1_000_000,
       rollups: { minuteRetentionSeconds: 365 * 86_400, hourRetentionSeconds: undefined },
       maintenanceIntervalMs: 3_600_000,

@@ -40,7 +40,7 @@ Options:
                                and give no labels give it these.
   --strict                     Validate every input first; write nothing if any record is bad.
   --dry-run                    Validate and count without connecting to the database.
-  --batch-size <n>             Rows per INSERT (1-30000). Default: INGEST_BATCH_SIZE or 5000.
+  --batch-size <n>             Rows per INSERT (1-30000). Default: INGEST_BATCH_SIZE or 30000.
   --print-ids                  Print the id of each newly inserted row on stdout, one per line.
   --json                       Print the summary as JSON on stdout (after any ids).
   -h, --help                   Show this help.
