@@ -22,7 +22,8 @@ ALTER TABLE "metric_rollups_hour" DROP CONSTRAINT "metric_rollups_hour_pkey",
   ADD CONSTRAINT "metric_rollups_hour_pkey" PRIMARY KEY ("source_id", "bucket", "part");
 ALTER TABLE "metric_rollups_day" DROP CONSTRAINT "metric_rollups_day_pkey",
   ADD CONSTRAINT "metric_rollups_day_pkey" PRIMARY KEY ("source_id", "bucket", "part");
-CREATE SEQUENCE "metric_rollups_part_seq";
+-- Owned by a column of the tables it numbers, so it goes with them.
+CREATE SEQUENCE "metric_rollups_part_seq" OWNED BY "metric_rollups_hour"."part";
 
 -- The merges (as the sources migration made them), of hours and days reading and writing part 0
 -- only, each reading the stored rows of the added keys by a probe per key: the semi-join it had
