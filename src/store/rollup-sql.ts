@@ -32,14 +32,20 @@ export function rawRowsOf(parts: readonly WindowPart[], sources: SourceSelection
 }
 
 /**
- * The columns a rollup row has at every level. An hour or day key may be in several rows (its
- * parts: the migration rollup_parts), each a partial aggregate that every reader adds up.
+ * The columns of a rollup row at each level: a minute row's, which hours and days have too, but for
+ * their `part`. An hour or day key may be in several rows (its parts: the migration rollup_parts),
+ * each a partial aggregate that every reader adds up.
  */
-const ROLLUP_COLUMNS = Prisma.raw(
-  `source_id, bucket, row_count, first_timestamp, last_timestamp, cpu_load_count, cpu_load_sum, cpu_load_min,
-   cpu_load_max, cpu_load_sketch_keys, cpu_load_sketch_counts, concurrency_count, concurrency_sum, concurrency_min,
-   concurrency_max, concurrency_sketch_keys, concurrency_sketch_counts`,
+const HOUR_AND_DAY_COLUMNS = Prisma.raw(
+  'source_id, bucket, row_count, first_timestamp, last_timestamp, cpu_load_count, cpu_load_sum, cpu_load_min, ' +
+    'cpu_load_max, cpu_load_sketch_keys, cpu_load_sketch_counts, concurrency_count, concurrency_sum, ' +
+    'concurrency_min, concurrency_max, concurrency_sketch_keys, concurrency_sketch_counts',
 );
+const ROLLUP_COLUMNS: Record<RollupLevel, Prisma.Sql> = {
+  minute: Prisma.raw('*'),
+  hour: HOUR_AND_DAY_COLUMNS,
+  day: HOUR_AND_DAY_COLUMNS,
+};
 
 /** The rollup rows of `sources` in the window's rollup parts, all levels together (none if it has none). */
 export function rollupRowsOf(parts: readonly WindowPart[], sources: SourceSelection): Prisma.Sql {
@@ -47,13 +53,13 @@ export function rollupRowsOf(parts: readonly WindowPart[], sources: SourceSelect
     const ofLevel = parts.filter(({ source }) => source === level);
     return ofLevel.length > 0
       ? [
-          Prisma.sql`SELECT ${ROLLUP_COLUMNS} FROM ${Prisma.raw(ROLLUPS[level])} WHERE ${withinSources(anyOf('bucket', ofLevel), sources)}`,
+          Prisma.sql`SELECT ${ROLLUP_COLUMNS[level]} FROM ${Prisma.raw(ROLLUPS[level])} WHERE ${withinSources(anyOf('bucket', ofLevel), sources)}`,
         ]
       : [];
   });
   return levels.length > 0
     ? Prisma.join(levels, ' UNION ALL ')
-    : Prisma.sql`SELECT ${ROLLUP_COLUMNS} FROM ${Prisma.raw(ROLLUPS.minute)} WHERE false`;
+    : Prisma.sql`SELECT * FROM ${Prisma.raw(ROLLUPS.minute)} WHERE false`;
 }
 
 /**
