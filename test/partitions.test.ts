@@ -733,7 +733,8 @@ describe('pages across many partitions', () => {
     const db = await ownDatabase(onTestFinished);
     const first = Date.UTC(2025, 0, 1);
     await new MetricStore(db).partitions.create(new Date(first), new Date(first + 400 * DAY), 86_400);
-    const service = createTestService(db);
+    // A read per notification (no LIVE_READ_INTERVAL_MS), so that each read is what one announced.
+    const service = createTestService(db, { LIVE_READ_INTERVAL_MS: '0' });
     onTestFinished(() => service.app.dispose());
     const feed = service.live.feed;
     const reads: { from: Date; to: Date }[] = [];
