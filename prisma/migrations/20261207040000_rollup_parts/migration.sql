@@ -100,13 +100,13 @@ BEGIN
 END
 $do$;
 
--- Appends additions to a level as parts, then folds the keys whose new part is due: a part is
+-- Folds the given keys of a level: their parts merged into part 0, in one merge. Appends additions to a level as parts, then folds the keys whose new part is due: a part is
 -- due when the hash of its number falls in one sixteenth, so a key folds every 16 parts on
 -- average, deterministically, without reading how many parts it has (counting each added key's
 -- parts cost a writer of 1,000 sources 43 of its 179 ms a batch), and sources written in step (a
 -- fleet's agents on one interval) fold at different statements (72 keys in one: 35 ms). The
 -- maintenance pass folds every key (metric_rollups_fold), so no key keeps parts for longer.
--- Its statements probe the primary key by the added keys, whatever their number: plpgsql may
+-- Their statements probe the primary key by the given keys, whatever their number: plpgsql may
 -- keep one plan for them (planning each call cost more than running it, 0.2 of 0.3 ms).
 DO $do$
 DECLARE
@@ -114,12 +114,31 @@ DECLARE
 BEGIN
   FOREACH level IN ARRAY ARRAY['hour', 'day'] LOOP
     EXECUTE format($create$
+      CREATE FUNCTION %1$I(source_ids INTEGER[], buckets TIMESTAMPTZ[]) RETURNS void
+        LANGUAGE plpgsql SET search_path FROM CURRENT AS $function$
+      DECLARE
+        folded metric_rollups_minute[];
+      BEGIN
+        WITH moved AS (
+          DELETE FROM %2$I AS r USING unnest(source_ids, buckets) AS k(source_id, bucket)
+           WHERE r.source_id = k.source_id AND r.bucket = k.bucket AND r.part > 0
+          RETURNING r.source_id, r.bucket, r.row_count, r.first_timestamp, r.last_timestamp, r.cpu_load_count, r.cpu_load_sum,
+              r.cpu_load_min, r.cpu_load_max, r.cpu_load_sketch_keys, r.cpu_load_sketch_counts, r.concurrency_count,
+              r.concurrency_sum, r.concurrency_min, r.concurrency_max, r.concurrency_sketch_keys, r.concurrency_sketch_counts
+        )
+        SELECT array_agg(ROW(moved.*)::metric_rollups_minute) INTO folded FROM moved;
+        IF folded IS NOT NULL THEN
+          PERFORM %3$I(folded);
+        END IF;
+      END
+      $function$
+    $create$, 'metric_rollups_fold_' || level, 'metric_rollups_' || level, 'metric_rollups_merge_' || level);
+    EXECUTE format($create$
       CREATE FUNCTION %1$I(additions metric_rollups_minute[]) RETURNS void
         LANGUAGE plpgsql SET search_path FROM CURRENT AS $function$
       DECLARE
         due_sources INTEGER[];
         due_buckets TIMESTAMPTZ[];
-        folded metric_rollups_minute[];
       BEGIN
         WITH appended AS (
           INSERT INTO %2$I SELECT a.*, nextval('metric_rollups_part_seq') FROM unnest(additions) AS a
@@ -127,53 +146,25 @@ BEGIN
         )
         SELECT array_agg(source_id), array_agg(bucket) INTO due_sources, due_buckets
           FROM appended WHERE hashint8(part) & 15 = 0;
-        IF due_sources IS NULL THEN
-          RETURN;
+        IF due_sources IS NOT NULL THEN
+          PERFORM %3$I(due_sources, due_buckets);
         END IF;
-        WITH moved AS (
-          DELETE FROM %2$I AS r USING unnest(due_sources, due_buckets) AS d(source_id, bucket)
-           WHERE r.source_id = d.source_id AND r.bucket = d.bucket AND r.part > 0
-          RETURNING r.source_id, r.bucket, r.row_count, r.first_timestamp, r.last_timestamp, r.cpu_load_count, r.cpu_load_sum,
-              r.cpu_load_min, r.cpu_load_max, r.cpu_load_sketch_keys, r.cpu_load_sketch_counts, r.concurrency_count,
-              r.concurrency_sum, r.concurrency_min, r.concurrency_max, r.concurrency_sketch_keys, r.concurrency_sketch_counts
-        )
-        SELECT array_agg(ROW(moved.*)::metric_rollups_minute) INTO folded FROM moved;
-        PERFORM %3$I(folded);
       END
       $function$
-    $create$, 'metric_rollups_append_' || level, 'metric_rollups_' || level, 'metric_rollups_merge_' || level);
+    $create$, 'metric_rollups_append_' || level, 'metric_rollups_' || level, 'metric_rollups_fold_' || level);
   END LOOP;
 END
 $do$;
 
--- Folds every key of both levels: its parts merged into part 0. Run under the revision row's
--- lock (src/store/rollup-store.ts), as writers are.
+-- Folds every key of both levels. Run under the revision row's lock (src/store/rollup-store.ts),
+-- as writers are.
 CREATE FUNCTION "metric_rollups_fold"() RETURNS void
-  LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT SET plan_cache_mode = force_custom_plan AS $$
-DECLARE
-  hours metric_rollups_minute[];
-  days metric_rollups_minute[];
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 BEGIN
-  WITH moved AS (
-    DELETE FROM metric_rollups_hour AS r WHERE r.part > 0
-    RETURNING r.source_id, r.bucket, r.row_count, r.first_timestamp, r.last_timestamp, r.cpu_load_count, r.cpu_load_sum,
-              r.cpu_load_min, r.cpu_load_max, r.cpu_load_sketch_keys, r.cpu_load_sketch_counts, r.concurrency_count,
-              r.concurrency_sum, r.concurrency_min, r.concurrency_max, r.concurrency_sketch_keys, r.concurrency_sketch_counts
-  )
-  SELECT array_agg(ROW(moved.*)::metric_rollups_minute) INTO hours FROM moved;
-  IF hours IS NOT NULL THEN
-    PERFORM metric_rollups_merge_hour(hours);
-  END IF;
-  WITH moved AS (
-    DELETE FROM metric_rollups_day AS r WHERE r.part > 0
-    RETURNING r.source_id, r.bucket, r.row_count, r.first_timestamp, r.last_timestamp, r.cpu_load_count, r.cpu_load_sum,
-              r.cpu_load_min, r.cpu_load_max, r.cpu_load_sketch_keys, r.cpu_load_sketch_counts, r.concurrency_count,
-              r.concurrency_sum, r.concurrency_min, r.concurrency_max, r.concurrency_sketch_keys, r.concurrency_sketch_counts
-  )
-  SELECT array_agg(ROW(moved.*)::metric_rollups_minute) INTO days FROM moved;
-  IF days IS NOT NULL THEN
-    PERFORM metric_rollups_merge_day(days);
-  END IF;
+  PERFORM metric_rollups_fold_hour(array_agg(source_id), array_agg(bucket))
+     FROM (SELECT DISTINCT source_id, bucket FROM metric_rollups_hour WHERE part > 0) AS keys;
+  PERFORM metric_rollups_fold_day(array_agg(source_id), array_agg(bucket))
+     FROM (SELECT DISTINCT source_id, bucket FROM metric_rollups_day WHERE part > 0) AS keys;
 END
 $$;
 
