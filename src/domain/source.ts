@@ -50,6 +50,16 @@ export interface StoredSource {
   lastSeen: Date | null;
 }
 
+/** PostgreSQL's text and jsonb cannot hold the NUL character: a value holding one never reaches it. */
+const NUL = '\u0000';
+
+/** Why a prefix to search names by is refused, or null: longer than a name can be, or holding NUL. */
+export function checkSourceNamePrefix(prefix: string): string | null {
+  if (prefix.length > MAX_SOURCE_NAME_LENGTH) return `must be at most ${MAX_SOURCE_NAME_LENGTH} characters`;
+  if (prefix.includes(NUL)) return 'must not hold the NUL character';
+  return null;
+}
+
 /** Why a source name is refused, or null. */
 export function checkSourceName(name: string): string | null {
   if (name.length === 0) return 'must not be empty';
@@ -71,9 +81,6 @@ export function checkLabelName(name: string): string | null {
   if (name.startsWith('__') || RESERVED_LABEL_NAMES.has(name)) return `label name "${name}" is reserved`;
   return null;
 }
-
-/** PostgreSQL's text and jsonb cannot hold the NUL character: a value holding one never reaches it. */
-const NUL = '\u0000';
 
 /** Why a set of labels is refused, or null: too many, or a name or value out of bounds. */
 export function checkLabels(labels: SourceLabels): string | null {

@@ -2,7 +2,7 @@ import { decodeSourceCursor, encodeSourceCursor } from '../../domain/cursor.js';
 import type { SourceOrder as SourceOrderValue, SourcePosition, SourceSearch } from '../../domain/paging.js';
 import {
   checkSourceName,
-  MAX_SOURCE_NAME_LENGTH,
+  checkSourceNamePrefix,
   type SourceLabels,
   type StoredSource,
 } from '../../domain/source.js';
@@ -202,12 +202,8 @@ builder.queryField('sources', (t) =>
       resolve: async (_root, args, { store, config, scope }) => {
         const { maxPageSize, defaultPageSize } = config.pagination;
         assertOneEnd(args);
-        if (args.namePrefix != null && args.namePrefix.length > MAX_SOURCE_NAME_LENGTH) {
-          throw badUserInput('namePrefix', `must be at most ${MAX_SOURCE_NAME_LENGTH} characters`);
-        }
-        if (args.namePrefix?.includes('\u0000')) {
-          throw badUserInput('namePrefix', 'must not hold the NUL character');
-        }
+        const prefixProblem = args.namePrefix == null ? null : checkSourceNamePrefix(args.namePrefix);
+        if (prefixProblem) throw badUserInput('namePrefix', prefixProblem);
         const first = pageSizeArgument('first', args.first, maxPageSize);
         const last = pageSizeArgument('last', args.last, maxPageSize);
         const order = args.orderBy;
