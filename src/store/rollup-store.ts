@@ -100,13 +100,12 @@ export class RollupStore {
   }
 
   /**
-   * The rollup rows of one day, at every level, that differ from the raw rows (its keys' parts
-   * folded first, so each key is one row to compare): exactly, but for
+   * The rollup rows of one day, at every level, that differ from the raw rows (a key's parts merged
+   * as it is read, as every reader adds them up): exactly, but for
    * the float8 sum of cpu_load, whose summation order differs (a relative 1e-9 is allowed: a sum
    * of up to 2^24 float4 values in float8 is within 2^-29 of exact).
    */
   async checkDay(day: Date): Promise<RollupDifference[]> {
-    await this.fold();
     const differences: RollupDifference[] = [];
     for (const level of Object.keys(ROLLUPS) as RollupLevel[]) {
       const { rows } = await this.#pool.query<[sourceId: number, bucket: Date, columns: string[]]>({
@@ -117,8 +116,15 @@ export class RollupStore {
                       FROM ${METRICS} WHERE "timestamp" >= $1 AND "timestamp" < $1::timestamptz + INTERVAL '1 day') AS keys
           ), expected AS (
             SELECT e.* FROM raw_keys, metric_rollups_of_raw($2::interval, raw_keys.sources, raw_keys.buckets) AS e
+          ), stored_keys AS (
+            SELECT array_agg(source_id) AS sources, array_agg(bucket) AS buckets
+              FROM (SELECT DISTINCT source_id, bucket FROM ${ROLLUPS[level]}
+                     WHERE bucket >= $1 AND bucket < $1::timestamptz + INTERVAL '1 day') AS keys
           ), stored AS (
-            SELECT * FROM ${ROLLUPS[level]} WHERE bucket >= $1 AND bucket < $1::timestamptz + INTERVAL '1 day'
+            -- Each key's rows merged into one (an hour or day may be in parts), in this statement's
+            -- snapshot: writers adding parts meanwhile change nothing it compares.
+            SELECT s.* FROM stored_keys,
+                   metric_rollups_of_rollups('${ROLLUPS[level]}', $2::interval, stored_keys.sources, stored_keys.buckets) AS s
           )
           SELECT coalesce(e.source_id, s.source_id) AS source_id, coalesce(e.bucket, s.bucket) AS bucket,
                  CASE WHEN s.bucket IS NULL THEN ARRAY['missing']

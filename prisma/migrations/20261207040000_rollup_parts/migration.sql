@@ -11,7 +11,7 @@
 -- sketch counts by key), so a key in parts answers exactly as the merged row would. A key is
 -- folded (its parts merged into part 0, in one merge) about every 16 statements that add to it
 -- (below), so a merge is paid once per 16 statements instead of at each;
--- metric_rollups_fold() folds every key (the maintenance pass and `npm run rollups -- check`).
+-- metric_rollups_fold() folds every key (the maintenance pass).
 -- Parts are written only by writers of metrics, which hold the revision row's lock (the
 -- metrics_revision migration), and by metric_rollups_fold(), which callers run under that lock:
 -- no two sessions merge one key at once. Minute rollups carry no sketch and stay merged.
