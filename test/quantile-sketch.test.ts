@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import {
   mergeSketches,
   percentileSelection,
+  quantileUpperBound,
   representativeValue,
   SKETCH_RELATIVE_ACCURACY,
   sketchCount,
@@ -12,6 +13,7 @@ import {
   sketchOf,
   sketchQuantile,
 } from '../src/domain/quantile-sketch.js';
+import { sketchTail } from './support/sketch-tail.js';
 
 /** percentile_cont: linear interpolation between the values at ranks floor and ceil of f·(n-1). */
 function percentileCont(values: readonly number[], fraction: number): number {
@@ -117,5 +119,54 @@ describe('exact percentiles by selection', () => {
         expect(selection.percentiles(extra)).toBeUndefined();
       }),
     );
+  });
+
+  it('bounds a percentile from above by the tails of pieces holding the values, or their maxima', () => {
+    const fraction = fc.constantFrom(0, 0.5, 0.95, 0.99, 1);
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(value, fc.nat(5), fc.boolean()), { minLength: 1, maxLength: 400 }),
+        fc.array(fc.boolean(), { minLength: 6, maxLength: 6 }),
+        fraction,
+        (samples, maxOnly, f) => {
+          // Each value in one of six pieces; a piece may also hold values outside the window.
+          const pieces = Array.from({ length: 6 }, () => [] as number[]);
+          for (const [x, piece] of samples) pieces[piece]?.push(x);
+          const window = samples.filter(([, , inWindow]) => inWindow).map(([x]) => x);
+          const tails = pieces
+            .filter((piece) => piece.length > 0)
+            .map((piece, index) =>
+              maxOnly[index] ? [piece.length, sketchKey(Math.max(...piece)), 0] : sketchTail(sketchOf(piece)),
+            );
+          const bound = quantileUpperBound(tails, window.length, f);
+          if (window.length === 0) {
+            expect(bound).toBeNull();
+            return;
+          }
+          expect(bound).not.toBeNull();
+          expect(sketchQuantile(sketchOf(window), f)).toBeLessThanOrEqual(bound as number);
+          expect(bound).toBeLessThanOrEqual(
+            representativeValue(sketchKey(Math.max(...samples.map(([x]) => x)))),
+          );
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it("bounds a day's p95 near its peak hours', not at its maximum", () => {
+    // 24 hours of 360 values; hour h around h/4, one spike of 50 in each hour.
+    const hours = Array.from({ length: 24 }, (_, h) =>
+      Array.from({ length: 360 }, (_, i) => (i === 0 ? 50 : h / 4 + (i % 10) / 100)),
+    );
+    const all = hours.flat();
+    const bound = quantileUpperBound(
+      hours.map((hour) => sketchTail(sketchOf(hour))),
+      all.length,
+      0.95,
+    );
+    const p95 = sketchQuantile(sketchOf(all), 0.95) as number;
+    expect(bound).toBeGreaterThanOrEqual(p95);
+    expect(bound).toBeLessThan(6);
   });
 });

@@ -186,3 +186,46 @@ export function percentileRanks(
 export function interpolate(low: number, high: number, proportion: number): number {
   return low + proportion * (high - low);
 }
+
+/**
+ * A sketch's tail, as the rollups keep it for each merged hour and day (the migration
+ * rollup_sketch_tails): [count, key, above, key, above, ...], keys ascending, `above` how many of
+ * the values lie in buckets past `key`, the last `above` 0.
+ */
+export type SketchTail = readonly number[];
+
+/**
+ * A value that sketchQuantile(fraction) of the merged sketch of `count` values cannot exceed,
+ * knowing only the tails of pieces those values lie in (a piece may hold more values than the
+ * window, as an hour a window only partly covers): the percentile reads the values at ranks up to
+ * ceil(fraction·(count-1)), so it is at most the representative of the first key past which at
+ * most count-1-that rank values can lie, by the tails' sum. Null when there is no such key.
+ */
+export function quantileUpperBound(
+  tails: readonly SketchTail[],
+  count: number,
+  fraction: number,
+): number | null {
+  if (count === 0) return null;
+  const { high } = percentileRanks(count, fraction);
+  const allowed = count - 1 - high;
+  let above = 0;
+  const steps: { key: number; change: number }[] = [];
+  for (const tail of tails) {
+    let previous = tail[0] ?? 0;
+    above += previous;
+    for (let index = 1; index + 1 < tail.length; index += 2) {
+      const next = tail[index + 1] as number;
+      steps.push({ key: tail[index] as number, change: next - previous });
+      previous = next;
+    }
+  }
+  steps.sort((a, b) => a.key - b.key);
+  for (let index = 0; index < steps.length; ) {
+    const key = (steps[index] as { key: number }).key;
+    for (; index < steps.length && (steps[index] as { key: number }).key === key; index++)
+      above += (steps[index] as { change: number }).change;
+    if (above <= allowed) return representativeValue(key);
+  }
+  return null;
+}
