@@ -147,7 +147,8 @@ describe('embedded PGlite database', () => {
         db.url,
         `DROP FUNCTION metrics_new_revision, metrics_announce, metric_sketch_key, metric_sketch_merge,
            metric_rollups_recompute, metric_rollups_insert, metric_rollups_insert_starts, metric_rollups_change,
-           metric_rollups_truncate, metric_rollups_fold, metric_rollups_fold_hour, metric_rollups_fold_day, sources_seen`,
+           metric_rollups_truncate, metric_rollups_fold, metric_rollups_fold_hour, metric_rollups_fold_day, sources_seen,
+           metric_sketch_tail`,
       );
       const pending = await runPrisma(['migrate', 'status'], { databaseUrl: db.url });
       expect(pending.code, pending.output).toBe(1);

@@ -24,6 +24,7 @@ import {
 } from './support/database.js';
 import { runIngest, scriptEnv } from './support/ingest.js';
 import { committedMigrations } from './support/prisma-cli.js';
+import { sketchTail } from './support/sketch-tail.js';
 import { TracedStatements } from './support/traced-statements.js';
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -288,6 +289,25 @@ describe('rollup parts', () => {
     return rows[0] as { parts: number; folded: number };
   }
 
+  /** Every merged row's sketch tails are its sketches' (metric_sketch_tail), parts have none. */
+  async function expectSketchTails() {
+    for (const table of ['metric_rollups_hour', 'metric_rollups_day']) {
+      const { rows } = await sql.query<Record<string, number[] | null> & { part: string }>(
+        `SELECT part, cpu_load_sketch_keys, cpu_load_sketch_counts, cpu_load_sketch_tail,
+                concurrency_sketch_keys, concurrency_sketch_counts, concurrency_sketch_tail FROM ${table}`,
+      );
+      expect(rows.length).toBeGreaterThan(0);
+      for (const row of rows) {
+        for (const column of ['cpu_load', 'concurrency']) {
+          const [keys, counts] = [row[`${column}_sketch_keys`], row[`${column}_sketch_counts`]];
+          expect(row[`${column}_sketch_tail`]).toEqual(
+            row.part === '0' && keys && counts ? sketchTail({ keys, counts }) : null,
+          );
+        }
+      }
+    }
+  }
+
   it('answers exactly from keys in parts, folds keys as parts come, and folds every key on demand', async () => {
     const next = random(9);
     // 70 statements of a few samples each into the same hours and days of three sources: each
@@ -297,6 +317,7 @@ describe('rollup parts', () => {
     const inParts = await partCounts();
     expect(inParts.parts).toBeGreaterThan(0);
     expect(inParts.folded).toBeGreaterThan(0);
+    await expectSketchTails();
     const store = new MetricStore(db);
     const windows: [Date, Date][] = [
       [new Date(T0), new Date(T0 + DAY)],
@@ -355,6 +376,7 @@ describe('rollup parts', () => {
        UNION ALL SELECT 1 FROM metric_rollups_day GROUP BY source_id, bucket HAVING count(*) > 1`,
     );
     expect(keys).toEqual([]);
+    await expectSketchTails();
     expect(await answers()).toEqual(before);
     await expectRollupsEqualRaw();
   });

@@ -12,7 +12,7 @@ import type { MetricSummary } from '../domain/summary.js';
 import type { TimeRange } from '../domain/time.js';
 import { Prisma } from '../generated/prisma/client.js';
 import { CPU_PERCENTILES } from './exact-percentiles.js';
-import { partialAggregates, rawRowsOf, rollupRowsOf } from './rollup-sql.js';
+import { partialAggregates, rawRowsOf, rollupRowsOf, sketchTailsOf } from './rollup-sql.js';
 import type { SourceSelection } from './source-filter.js';
 
 /**
@@ -111,6 +111,26 @@ export function sketchRelations(range: TimeRange, sources: SourceSelection): Pri
       sketch_raw AS MATERIALIZED (${rawRowsOf(add, sources)}),
       rolled AS MATERIALIZED (${rollupRowsOf(add, sources)}),
       unrolled AS MATERIALIZED (${rollupRowsOf(subtract, sources)})`;
+}
+
+/**
+ * The sketch tails (sketchTailsOf) of the rows holding every value a window's sketches merge
+ * (sketchRelations): the rows it adds, and for its raw edges the hours they lie in. Hours and days
+ * may hold values outside the window (a day it takes hours away from, an edge's whole hour): a
+ * piece holding more values bounds them still (quantileUpperBound).
+ */
+export function sketchTails(range: TimeRange, sources: SourceSelection, column: SketchColumn): Prisma.Sql {
+  const hoursOf = ({ start, end }: WindowPart): WindowPart => ({
+    source: 'hour',
+    start: start && new Date(Math.floor(start.getTime() / HOUR_MS) * HOUR_MS),
+    end: end && new Date(Math.ceil(end.getTime() / HOUR_MS) * HOUR_MS),
+  });
+  const { add } = sketchRollups(range);
+  return sketchTailsOf(
+    add.map((part) => (part.source === 'raw' ? hoursOf(part) : part)),
+    sources,
+    column,
+  );
 }
 
 /** A window's totals, as TOTALS reads them. */
