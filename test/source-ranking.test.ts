@@ -40,6 +40,12 @@ beforeAll(async () => {
          FROM generate_series(1, ${SOURCES}) AS s, generate_series(${quarter * 90}, ${quarter * 90 + 89}) AS g`,
     );
   }
+  // In the window without a CPU load; and with samples in an edge hour, outside the window only.
+  await sql.query(`INSERT INTO sources (id, name) VALUES (50, 'no-cpu'), (51, 'outside')`);
+  await sql.query(
+    `INSERT INTO metrics (source_id, "timestamp", cpu_load, concurrency) VALUES
+       (50, to_timestamp(${(T0 + HOUR) / 1000}), NULL, 3), (51, to_timestamp(${(T0 + 1_000_000) / 1000}), 9, 9)`,
+  );
   traced = new TracedStatements('source-ranking-test');
   store = new MetricStore(db, traced.telemetryFor(db));
 });
@@ -49,19 +55,19 @@ afterAll(async () => {
   await db?.drop();
 });
 
-/** Each source's percentile of the window's values by the sketch of them, highest first, ties by id. */
-async function expectedRanking(column: string, fraction: number): Promise<{ id: number; value: number }[]> {
+/**
+ * Each source's percentile of the window's values by the sketch of them, highest first, ties by
+ * id; then the sources with samples in the window but none of the value, by id.
+ */
+async function expectedRanking(column: string, fraction: number) {
   const { rows } = await sql.query<{ source_id: number; values: number[] }>(
-    `SELECT source_id, array_agg(${column}::float8) AS values FROM metrics
-      WHERE "timestamp" >= $1 AND "timestamp" < $2 GROUP BY source_id`,
+    `SELECT source_id, coalesce(array_agg(${column}::float8) FILTER (WHERE ${column} IS NOT NULL), '{}') AS values
+       FROM metrics WHERE "timestamp" >= $1 AND "timestamp" < $2 GROUP BY source_id`,
     [WINDOW.start, WINDOW.end],
   );
   return rows
-    .map(({ source_id, values }) => ({
-      id: source_id,
-      value: sketchQuantile(sketchOf(values), fraction) as number,
-    }))
-    .sort((a, b) => b.value - a.value || a.id - b.id);
+    .map(({ source_id, values }) => ({ id: source_id, value: sketchQuantile(sketchOf(values), fraction) }))
+    .sort((a, b) => (a.value === b.value ? a.id - b.id : (b.value ?? -1) - (a.value ?? -1)));
 }
 
 const PERCENTILES: [SourceStatistic, string, number][] = [
@@ -88,7 +94,7 @@ describe('ranking sources by a percentile', () => {
     async (statistic, column, fraction) => {
       const expected = await expectedRanking(column, fraction);
       expect((await ranked(statistic, 3)).ranking).toEqual(expected.slice(0, 3));
-      expect((await ranked(statistic, SOURCES)).ranking).toEqual(expected);
+      expect((await ranked(statistic, 100)).ranking).toEqual(expected);
     },
   );
 
@@ -99,9 +105,9 @@ describe('ranking sources by a percentile', () => {
       const expected = await expectedRanking(column, fraction);
       const { ranking, merges } = await ranked(statistic, 3);
       expect(ranking).toEqual(expected.slice(0, 3));
-      // Every maximum is the same spike: bounded by it, all 40 would be merged, in two statements.
+      // Every maximum is the same spike: bounded by it, every source would be merged, in two statements.
       expect(merges).toBe(1);
-      expect((await ranked(statistic, SOURCES)).ranking).toEqual(expected);
+      expect((await ranked(statistic, 100)).ranking).toEqual(expected);
     },
   );
 });

@@ -115,22 +115,31 @@ export function sketchRelations(range: TimeRange, sources: SourceSelection): Pri
 
 /**
  * The sketch tails (sketchTailsOf) of the rows holding every value a window's sketches merge
- * (sketchRelations): the rows it adds, and for its raw edges the hours they lie in. Hours and days
- * may hold values outside the window (a day it takes hours away from, an edge's whole hour): a
- * piece holding more values bounds them still (quantileUpperBound).
+ * (sketchRelations), by weight: 1, the rows it adds (whole days and hours); 0, for its raw edges,
+ * the hours they lie in, which hold more; -1, the hours it takes away from a day, which that day's
+ * row holds. The weighted sum of the rows' counts is the count of the merged sketch less its raw
+ * edges', and the tails of the rows of weight 0 and 1 bound its percentiles (quantileUpperBound):
+ * a row holding more values than the sketch bounds them still.
  */
 export function sketchTails(range: TimeRange, sources: SourceSelection, column: SketchColumn): Prisma.Sql {
-  const hoursOf = ({ start, end }: WindowPart): WindowPart => ({
-    source: 'hour',
-    start: start && new Date(Math.floor(start.getTime() / HOUR_MS) * HOUR_MS),
-    end: end && new Date(Math.ceil(end.getTime() / HOUR_MS) * HOUR_MS),
-  });
-  const { add } = sketchRollups(range);
-  return sketchTailsOf(
-    add.map((part) => (part.source === 'raw' ? hoursOf(part) : part)),
-    sources,
-    column,
-  );
+  const { add, subtract } = sketchRollups(range);
+  const edgeHours = add
+    .filter(({ source }) => source === 'raw')
+    .map(
+      ({ start, end }): WindowPart => ({
+        source: 'hour',
+        start: start && new Date(Math.floor(start.getTime() / HOUR_MS) * HOUR_MS),
+        end: end && new Date(Math.ceil(end.getTime() / HOUR_MS) * HOUR_MS),
+      }),
+    );
+  const rows = [
+    ...sketchTailsOf(add, sources, column, 1),
+    ...sketchTailsOf(edgeHours, sources, column, 0),
+    ...sketchTailsOf(subtract, sources, column, -1),
+  ];
+  return rows.length > 0
+    ? Prisma.join(rows, ' UNION ALL ')
+    : Prisma.sql`SELECT 0 AS source_id, 0 AS weight, '{}'::integer[] AS tail WHERE false`;
 }
 
 /** A window's totals, as TOTALS reads them. */

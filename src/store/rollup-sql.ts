@@ -64,30 +64,28 @@ export function rollupRowsOf(parts: readonly WindowPart[], sources: SourceSelect
 
 /**
  * The sketch tails of `column` (the migration rollup_sketch_tails) of the hour and day rows of
- * `sources` in the window's parts at those levels, with a value: source_id, tail. A part not
- * folded yet has none: it comes as [its count, its maximum's key, 0], which bounds it as its
- * maximum does.
+ * `sources` in the window's parts at those levels, with a value: source_id, weight (given), tail.
+ * A part not folded yet has none: it comes as [its count, its maximum's key, 0], which bounds it
+ * as its maximum does.
  */
 export function sketchTailsOf(
   parts: readonly WindowPart[],
   sources: SourceSelection,
   column: 'cpu_load' | 'concurrency',
-): Prisma.Sql {
+  weight: number,
+): Prisma.Sql[] {
   const [tail, count, max] = ['sketch_tail', 'count', 'max'].map((suffix) =>
     Prisma.raw(`${column}_${suffix}`),
   );
-  const levels = (['hour', 'day'] as const).flatMap((level) => {
+  return (['hour', 'day'] as const).flatMap((level) => {
     const ofLevel = parts.filter(({ source }) => source === level);
     return ofLevel.length > 0
       ? [
-          Prisma.sql`SELECT source_id, coalesce(${tail}, ARRAY[${count}::integer, metric_sketch_key(${max}), 0]) AS tail
+          Prisma.sql`SELECT source_id, ${weight}::int AS weight, coalesce(${tail}, ARRAY[${count}::integer, metric_sketch_key(${max}), 0]) AS tail
              FROM ${Prisma.raw(ROLLUPS[level])} WHERE ${withinSources(anyOf('bucket', ofLevel), sources)} AND ${count} > 0`,
         ]
       : [];
   });
-  return levels.length > 0
-    ? Prisma.join(levels, ' UNION ALL ')
-    : Prisma.sql`SELECT 0 AS source_id, '{}'::integer[] AS tail WHERE false`;
 }
 
 /**

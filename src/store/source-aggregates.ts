@@ -3,14 +3,10 @@ import {
   representativeValue,
   type SketchTail,
   sketchKey,
+  sketchQuantile,
 } from '../domain/quantile-sketch.js';
 import type { MetricBucket } from '../domain/series.js';
-import {
-  type MetricSummary,
-  type SourceRanking,
-  type SourceStatistic,
-  statisticOf,
-} from '../domain/summary.js';
+import type { MetricSummary, SourceRanking, SourceStatistic } from '../domain/summary.js';
 import type { TimeRange } from '../domain/time.js';
 import { Prisma } from '../generated/prisma/client.js';
 import type { OperationScope } from '../observability/operation-scope.js';
@@ -58,8 +54,13 @@ const TOTALS_ORDER: Partial<Record<SourceStatistic, string>> = {
   concurrencyMax: 'concurrency_max',
 };
 
-/** The value a percentile statistic is of (where its extremes are in the totals), and its fraction. */
-const PERCENTILE_OF: Partial<Record<SourceStatistic, { value: 'cpu' | 'concurrency'; fraction: number }>> = {
+/** A percentile statistic: the value it is of and its fraction. */
+interface Percentile {
+  value: 'cpu' | 'concurrency';
+  fraction: number;
+}
+
+const PERCENTILE_OF: Partial<Record<SourceStatistic, Percentile>> = {
   cpuLoadP50: { value: 'cpu', fraction: 0.5 },
   cpuLoadP95: { value: 'cpu', fraction: 0.95 },
   cpuLoadP99: { value: 'cpu', fraction: 0.99 },
@@ -76,12 +77,18 @@ const EMPTY_SKETCHES: WindowSketches = {
   concurrency: { keys: [], counts: [] },
 };
 
-/** A source ranked: its totals, and its sketches once they are read. */
+/** A source ranked: its totals and sketches once they are read, and the statistic ranked by once known. */
 interface Ranked {
-  totals: SourceTotals;
+  sourceId: number;
+  totals?: SourceTotals;
   sketches?: WindowSketches;
-  /** The statistic ranked by, once known. */
   statistic?: number | null;
+}
+
+/** A source that may rank by a percentile, and the best its percentile could be. */
+interface Candidate {
+  ranked: Ranked;
+  best: number;
 }
 
 /**
@@ -96,7 +103,7 @@ function compareRanked(direction: SourceRanking['direction']) {
       if (y === null) return -1;
       return direction === 'desc' ? y - x : x - y;
     }
-    return a.totals.source_id - b.totals.source_id;
+    return a.sourceId - b.sourceId;
   };
 }
 
@@ -107,9 +114,9 @@ function compareRanked(direction: SourceRanking['direction']) {
  * window (aggregate-sql.ts), ordered and cut there when the statistic is one of theirs. A
  * percentile is the sketches' (within SKETCH_RELATIVE_ACCURACY: percentilesExact is false), and
  * merging the sketches of every source is what costs (a day of 1,000 sources is 24,000 hour rows
- * of about 30 keys: 350 ms): they are merged only for the sources that can still rank, in order of
- * how high they could (a percentile is at most the maximum and at least the minimum, which the
- * totals give), until the first N are known.
+ * of about 30 keys: 350 ms): they are merged only for the sources that can still rank
+ * (#byPercentile), and the totals of a ranking by the highest percentiles are read for the first
+ * N only.
  */
 export class SourceAggregates {
   constructor(private readonly reads: Server) {}
@@ -123,9 +130,24 @@ export class SourceAggregates {
   ): Promise<AtRevision<OfSource<MetricSummary>[]>> {
     return this.#inSnapshot(async (query) => {
       const ranked = await this.#ranked(query, range, sources, ranking, scope);
-      return ranked.map(({ totals, sketches }) => ({
-        sourceId: totals.source_id,
-        value: summaryOf(totals, sketches ?? EMPTY_SKETCHES),
+      const withoutTotals = ranked.filter(({ totals }) => !totals);
+      if (withoutTotals.length > 0) {
+        const byId = new Map(withoutTotals.map((each) => [each.sourceId, each]));
+        const ids = [...byId.keys()].sort((a, b) => a - b);
+        for (const { sourceId, totals } of await this.#totals(query, range, { all: false, ids }, scope)) {
+          const each = byId.get(sourceId);
+          if (each) each.totals = totals;
+        }
+      }
+      await this.#sketch(
+        query,
+        range,
+        ranked.filter(({ sketches }) => !sketches),
+        scope,
+      );
+      return ranked.map(({ sourceId, totals, sketches }) => ({
+        sourceId,
+        value: summaryOf(totals as SourceTotals, sketches ?? EMPTY_SKETCHES),
       }));
     });
   }
@@ -143,7 +165,7 @@ export class SourceAggregates {
   ): Promise<AtRevision<OfSource<MetricBucket[]>[]>> {
     return this.#inSnapshot(async (query) => {
       const ranked = await this.#ranked(query, range, sources, ranking, scope);
-      const ids = ranked.map(({ totals }) => totals.source_id);
+      const ids = ranked.map(({ sourceId }) => sourceId);
       const buckets = new Map<number, MetricBucket[]>(ids.map((id) => [id, []]));
       if (ids.length > 0) {
         const rows = await query<Record<string, unknown>>(
@@ -171,7 +193,23 @@ export class SourceAggregates {
     });
   }
 
-  /** The first sources of `ranking`, with their totals and sketches. */
+  /** The totals of `sources` over the window, by source, in `ordered`'s order and cut if given. */
+  async #totals(
+    query: SnapshotQuery,
+    range: TimeRange,
+    sources: SourceSelection,
+    scope: OperationScope | undefined,
+    ordered: Prisma.Sql = Prisma.empty,
+  ): Promise<Ranked[]> {
+    const rows = await query<SourceTotals>(
+      Prisma.sql`
+      SELECT source_id, ${TOTALS} FROM (${windowPartials(range, sources)}) AS parts GROUP BY source_id${ordered}`,
+      scope,
+    );
+    return rows.map((totals) => ({ sourceId: totals.source_id, totals }));
+  }
+
+  /** The first sources of `ranking`, in order: with their totals, or sketches, as ranking them read. */
   async #ranked(
     query: SnapshotQuery,
     range: TimeRange,
@@ -181,63 +219,55 @@ export class SourceAggregates {
   ): Promise<Ranked[]> {
     if (ranking.first === 0 || (!sources.all && sources.ids.length === 0)) return [];
     const column = TOTALS_ORDER[ranking.statistic];
-    const ordered = column
-      ? Prisma.sql` ORDER BY ${Prisma.raw(column)} ${Prisma.raw(ranking.direction === 'desc' ? 'DESC' : 'ASC')} NULLS LAST, source_id LIMIT ${ranking.first}`
-      : Prisma.empty;
-    const totals = await query<SourceTotals>(
-      Prisma.sql`
-      SELECT source_id, ${TOTALS} FROM (${windowPartials(range, sources)}) AS parts GROUP BY source_id${ordered}`,
-      scope,
+    if (column) {
+      const direction = Prisma.raw(ranking.direction === 'desc' ? 'DESC' : 'ASC');
+      return this.#totals(
+        query,
+        range,
+        sources,
+        scope,
+        Prisma.sql` ORDER BY ${Prisma.raw(column)} ${direction} NULLS LAST, source_id LIMIT ${ranking.first}`,
+      );
+    }
+    const percentile = PERCENTILE_OF[ranking.statistic] as Percentile;
+    let all: Ranked[] | undefined;
+    let candidates: Candidate[];
+    if (ranking.direction === 'desc') {
+      candidates = await this.#highestPossible(query, range, sources, percentile, scope);
+    } else {
+      all = await this.#totals(query, range, sources, scope);
+      candidates = lowestPossible(all, percentile);
+    }
+    // A candidate without the percentile holds its values outside the window only.
+    const first = (await this.#byPercentile(query, range, candidates, percentile, ranking, scope)).filter(
+      ({ statistic }) => statistic !== null,
     );
-    const all = totals.map((row): Ranked => ({ totals: row }));
-    const first = column ? all : await this.#byPercentile(query, range, sources, all, ranking, scope);
-    await this.#sketch(
-      query,
-      range,
-      first.filter((ranked) => !ranked.sketches),
-      scope,
-    );
-    return first;
+    if (first.length < ranking.first) {
+      // Fewer hold the value than asked for: the sources without it follow, by id.
+      all ??= await this.#totals(query, range, sources, scope);
+      const taken = new Set(first.map(({ sourceId }) => sourceId));
+      first.push(...all.filter(({ sourceId }) => !taken.has(sourceId)));
+    }
+    return first.sort(compareRanked(ranking.direction)).slice(0, ranking.first);
   }
 
   /**
-   * The first sources of a ranking by a percentile, merging the sketches of as few as can be: the
-   * sources are taken in order of the best their percentile could be, in batches, until the last of
-   * the first N is better than any source not yet merged could be. The best is bounded by the
-   * minimum (ascending), and descending by the lower of the maximum and the bound the sketch tails
-   * of the rows holding the window's values give (tailBounds): in a fleet whose maxima are spikes
-   * far above every p95, the maxima exclude almost no source.
+   * The first sources of a ranking by a percentile and more, in order, merging the sketches of as
+   * few as can be: the candidates are taken in order of the best their percentile could be, in
+   * batches, until the last of the first N is better than any candidate not yet merged could be.
    */
   async #byPercentile(
     query: SnapshotQuery,
     range: TimeRange,
-    sources: SourceSelection,
-    all: Ranked[],
-    { statistic, direction, first }: SourceRanking,
+    candidates: Candidate[],
+    { value, fraction }: Percentile,
+    { direction, first }: SourceRanking,
     scope: OperationScope | undefined,
   ): Promise<Ranked[]> {
-    const { value, fraction } = PERCENTILE_OF[statistic] as {
-      value: 'cpu' | 'concurrency';
-      fraction: number;
-    };
     const compare = compareRanked(direction);
-    const tailBounds =
-      direction === 'desc'
-        ? await this.#tailBounds(query, range, sources, all, value, fraction, scope)
-        : new Map<number, number>();
-    // The best a source's percentile could be: a sketch's value is its bucket's representative, so
-    // one bucket past the extreme, to be sure whichever side of a boundary a key function rounds.
-    const bestPossible = ({ totals }: Ranked): number | null => {
-      const extreme = direction === 'desc' ? totals[`${value}_max`] : totals[`${value}_min`];
-      if (extreme === null) return null;
-      if (extreme === 0 && direction === 'asc') return 0;
-      const byExtreme = representativeValue(sketchKey(extreme) + (direction === 'desc' ? 1 : -1));
-      return Math.min(byExtreme, tailBounds.get(totals.source_id) ?? byExtreme);
-    };
-    const candidates = all
-      .map((ranked) => ({ ranked, best: bestPossible(ranked) }))
-      .filter(({ best }) => best !== null)
-      .sort((a, b) => compare({ ...a.ranked, statistic: a.best }, { ...b.ranked, statistic: b.best }));
+    candidates.sort((a, b) =>
+      compare({ ...a.ranked, statistic: a.best }, { ...b.ranked, statistic: b.best }),
+    );
     const merged: Ranked[] = [];
     let next = 0;
     let batch = Math.max(first, FIRST_SKETCHES);
@@ -247,57 +277,52 @@ export class SourceAggregates {
       batch *= 2;
       await this.#sketch(query, range, taken, scope);
       for (const ranked of taken) {
-        ranked.statistic = statisticOf(
-          summaryOf(ranked.totals, ranked.sketches ?? EMPTY_SKETCHES),
-          statistic,
-        );
+        ranked.statistic = sketchQuantile((ranked.sketches ?? EMPTY_SKETCHES)[value], fraction);
         merged.push(ranked);
       }
       merged.sort(compare);
       const last = merged[first - 1];
       const following = candidates[next];
-      if (last?.statistic != null && following?.best != null) {
+      if (last?.statistic != null && following) {
         const stillBetter =
           direction === 'desc' ? last.statistic > following.best : last.statistic < following.best;
         if (stillBetter) break;
       }
     }
-    // Sources without the value rank last, by id.
-    const without = all.filter((ranked) => bestPossible(ranked) === null);
-    return [...merged, ...without].slice(0, first);
+    return merged;
   }
 
   /**
-   * Each source's bound from above on its `fraction` percentile of `value` (quantileUpperBound),
-   * from the sketch tails of the rows holding its values in the window, read in one statement:
-   * a day of 1,000 sources is some 25,000 rows of a dozen numbers, where merging their sketches
-   * reads as many rows of a hundred or more.
+   * Every source holding the value in the rows of the window, with the highest its percentile
+   * could be (quantileUpperBound), from the sketch tails of the rows holding the values its
+   * sketches merge (sketchTails), read in one statement: a day of 1,000 sources is some 25,000
+   * rows of a dozen numbers, where its totals read as many rows and more, and merging its sketches
+   * as many of a hundred keys or more. The count is the merged sketch's less its raw edges', which
+   * the statement does not read: a count too low only raises the bound.
    */
-  async #tailBounds(
+  async #highestPossible(
     query: SnapshotQuery,
     range: TimeRange,
     sources: SourceSelection,
-    all: readonly Ranked[],
-    value: 'cpu' | 'concurrency',
-    fraction: number,
+    { value, fraction }: Percentile,
     scope: OperationScope | undefined,
-  ): Promise<Map<number, number>> {
-    const rows = await query<{ source_id: number; tail: SketchTail }>(
+  ): Promise<Candidate[]> {
+    const rows = await query<{ source_id: number; weight: number; tail: SketchTail }>(
       sketchTails(range, sources, SKETCH_COLUMN[value]),
       scope,
     );
-    const tails = new Map<number, SketchTail[]>();
-    for (const { source_id, tail } of rows) {
-      const ofSource = tails.get(source_id);
-      if (ofSource) ofSource.push(tail);
-      else tails.set(source_id, [tail]);
+    const bySource = new Map<number, { count: number; tails: SketchTail[] }>();
+    for (const { source_id, weight, tail } of rows) {
+      const ofSource = bySource.get(source_id) ?? { count: 0, tails: [] };
+      bySource.set(source_id, ofSource);
+      ofSource.count += weight * (tail[0] ?? 0);
+      if (weight >= 0) ofSource.tails.push(tail);
     }
-    const bounds = new Map<number, number>();
-    for (const { totals } of all) {
-      const bound = quantileUpperBound(tails.get(totals.source_id) ?? [], totals[`${value}_count`], fraction);
-      if (bound !== null) bounds.set(totals.source_id, bound);
-    }
-    return bounds;
+    return [...bySource].flatMap(([sourceId, { count, tails }]) => {
+      // At least one value, or its percentile would be none: merged, it ranks after those with one.
+      const best = quantileUpperBound(tails, Math.max(count, 1), fraction);
+      return best === null ? [] : [{ ranked: { sourceId }, best }];
+    });
   }
 
   /** Reads the merged sketches of these sources (one statement), for each of them. */
@@ -308,7 +333,7 @@ export class SourceAggregates {
     scope: OperationScope | undefined,
   ): Promise<void> {
     if (ranked.length === 0) return;
-    const ids = ranked.map(({ totals }) => totals.source_id).sort((a, b) => a - b);
+    const ids = ranked.map(({ sourceId }) => sourceId).sort((a, b) => a - b);
     const merged = (column: SketchColumn) => Prisma.sql`
       SELECT source_id, ${column}::text AS value, array_agg(key ORDER BY key) AS keys, array_agg(n ORDER BY key) AS counts
         FROM (SELECT source_id, key, sum(n)::float8 AS n FROM (${sketchKeys(column, true)}) AS keyed
@@ -320,7 +345,7 @@ export class SourceAggregates {
       ${merged('cpu_load')} UNION ALL ${merged('concurrency')}`,
       scope,
     );
-    const byId = new Map(ranked.map((each) => [each.totals.source_id, each]));
+    const byId = new Map(ranked.map((each) => [each.sourceId, each]));
     for (const each of ranked)
       each.sketches = { cpu: { keys: [], counts: [] }, concurrency: { keys: [], counts: [] } };
     for (const { source_id, value, keys, counts } of rows) {
@@ -328,4 +353,17 @@ export class SourceAggregates {
       if (sketches) sketches[value === 'cpu_load' ? 'cpu' : 'concurrency'] = { keys, counts };
     }
   }
+}
+
+/**
+ * Every source holding the value in the window, with the lowest its percentile could be: a
+ * sketch's value is its bucket's representative, so one bucket below the minimum, to be sure
+ * whichever side of a boundary a key function rounds.
+ */
+function lowestPossible(all: readonly Ranked[], { value }: Percentile): Candidate[] {
+  return all.flatMap((ranked) => {
+    const minimum = ranked.totals?.[`${value}_min`] ?? null;
+    if (minimum === null) return [];
+    return [{ ranked, best: minimum === 0 ? 0 : representativeValue(sketchKey(minimum) - 1) }];
+  });
 }
