@@ -116,13 +116,20 @@ export function sketchRelations(range: TimeRange, sources: SourceSelection): Pri
 /**
  * The sketch tails (sketchTailsOf) of the rows holding every value a window's sketches merge
  * (sketchRelations), by weight: 1, the rows it adds (whole days and hours); 0, for its raw edges,
- * the hours they lie in, which hold more; -1, the hours it takes away from a day, which that day's
- * row holds. The weighted sum of the rows' counts is the count of the merged sketch less its raw
- * edges', and the tails of the rows of weight 0 and 1 bound its percentiles (quantileUpperBound):
- * a row holding more values than the sketch bounds them still.
+ * the hours they lie in, which hold more, unless a day it adds holds them; -1, the hours it takes
+ * away from a day, which that day's row holds. The weighted sum of the rows' counts is the count
+ * of the merged sketch less its raw edges', and the tails of the rows of weight 0 and 1 bound its
+ * percentiles (quantileUpperBound): a row holding more values than the sketch bounds them still,
+ * less tightly. These are the fewest rows holding the window's values (a day less an hour is two
+ * rows, not 23): an hour row costs about as much to read as its tails save.
  */
 export function sketchTails(range: TimeRange, sources: SourceSelection, column: SketchColumn): Prisma.Sql {
   const { add, subtract } = sketchRollups(range);
+  const within = (inner: WindowPart, outer: WindowPart) =>
+    !!(outer.start && outer.end && inner.start && inner.end) &&
+    outer.start <= inner.start &&
+    inner.end <= outer.end;
+  const days = add.filter(({ source }) => source === 'day');
   const edgeHours = add
     .filter(({ source }) => source === 'raw')
     .map(
@@ -131,7 +138,8 @@ export function sketchTails(range: TimeRange, sources: SourceSelection, column: 
         start: start && new Date(Math.floor(start.getTime() / HOUR_MS) * HOUR_MS),
         end: end && new Date(Math.ceil(end.getTime() / HOUR_MS) * HOUR_MS),
       }),
-    );
+    )
+    .filter((hour) => !days.some((day) => within(hour, day)));
   const rows = [
     ...sketchTailsOf(add, sources, column, 1),
     ...sketchTailsOf(edgeHours, sources, column, 0),

@@ -265,9 +265,8 @@ export class SourceAggregates {
     scope: OperationScope | undefined,
   ): Promise<Ranked[]> {
     const compare = compareRanked(direction);
-    candidates.sort((a, b) =>
-      compare({ ...a.ranked, statistic: a.best }, { ...b.ranked, statistic: b.best }),
-    );
+    const sign = direction === 'desc' ? -1 : 1;
+    candidates.sort((a, b) => sign * (a.best - b.best) || a.ranked.sourceId - b.ranked.sourceId);
     const merged: Ranked[] = [];
     let next = 0;
     let batch = Math.max(first, FIRST_SKETCHES);

@@ -11,7 +11,7 @@ export function sketchTail({ keys, counts }: QuantileSketch): SketchTail {
   const tail = [total];
   let seen = 0;
   let step = 0;
-  const fractions = [0.5, 0.75, 0.9, 0.95, 0.99, 1];
+  const fractions = [0.5, 0.75, 0.9, 0.95, 0.97, 0.98, 0.99, 1];
   for (let index = 0; index < keys.length && step < fractions.length; index++) {
     seen += counts[index] as number;
     if (seen < Math.ceil(total * (fractions[step] as number))) continue;

@@ -1,6 +1,6 @@
 -- Sketch tails: each merged hour and day row (part 0) keeps, for each value, how many of its values
--- lie above a few of its sketch's keys, the first keys at or past 50, 75, 90, 95 and 99% of its
--- values and its last key: [count, key, above, key, above, ...]. A ranking of sources by a
+-- lie above a few of its sketch's keys, the first keys at or past 50, 75, 90, 95, 97, 98 and 99%
+-- of its values and its last key: [count, key, above, key, above, ...]. A ranking of sources by a
 -- percentile ("the 10 hottest by CPU p95") bounds every source's percentile from above by these
 -- rows alone (domain/quantile-sketch.ts, quantileUpperBound) and merges the sketches only of
 -- sources that can still rank. The bound it had, each source's maximum, excluded almost none: on
@@ -14,7 +14,7 @@
 CREATE FUNCTION "metric_sketch_tail"(keys INTEGER[], counts INTEGER[]) RETURNS INTEGER[]
   LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
 DECLARE
-  fractions CONSTANT NUMERIC[] := ARRAY[0.5, 0.75, 0.9, 0.95, 0.99, 1];
+  fractions CONSTANT NUMERIC[] := ARRAY[0.5, 0.75, 0.9, 0.95, 0.97, 0.98, 0.99, 1];
   total INTEGER := 0;
   seen INTEGER := 0;
   n INTEGER;
