@@ -213,16 +213,24 @@ export function fleetWorkloads(
       check: (answer) =>
         graphqlErrors(answer) ?? checkSeries(dig(answer, 'data', 'metricSeries'), perHour * fleet.sources),
     },
-    {
-      id: 'A2',
-      title: `the ${top} hottest sources by CPU p95, ${spanTitle}`,
+    ...[
+      { id: 'A2', title: spanTitle, within: span },
+      // A window starting at no whole minute, hour or day, as "the last 24 hours" does.
+      {
+        id: 'A2u',
+        title: `${spanTitle} from an unaligned instant`,
+        within: window(2233, fleet.seconds * 1000),
+      },
+    ].map(({ id, title, within }) => ({
+      id,
+      title: `the ${top} hottest sources by CPU p95, ${title}`,
       description: `\`sourceSummaries(start, end, first: ${top})\` (orderBy CPU_LOAD_P95, DESC) with each source's name and labels and every summary field`,
       fleet: graphql(
-        `{ sourceSummaries(${span}, first: ${top}, orderBy: CPU_LOAD_P95) { source { name labels { name value } } summary { ${SUMMARY_FIELDS} } } }`,
+        `{ sourceSummaries(${within}, first: ${top}, orderBy: CPU_LOAD_P95) { source { name labels { name value } } summary { ${SUMMARY_FIELDS} } } }`,
       ),
       connections: 1,
       targetMs: 100,
-      check: (answer) => {
+      check: (answer: unknown) => {
         const problem = graphqlErrors(answer);
         if (problem) return problem;
         const ranked = dig(answer, 'data', 'sourceSummaries');
@@ -232,7 +240,7 @@ export function fleetWorkloads(
           ? undefined
           : `not by CPU p95, descending: ${p95s.join(', ')}`;
       },
-    },
+    })),
     {
       id: 'A3',
       title: `hourly series of the ${top} hottest sources, ${spanTitle}`,
