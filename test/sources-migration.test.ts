@@ -11,6 +11,7 @@ import { projectRoot } from '../src/paths.js';
 import { createTestApp, graphql } from './support/app.js';
 import { connectTest, createEmptyDatabase } from './support/database.js';
 import { committedMigrations } from './support/prisma-cli.js';
+import { sketchTail } from './support/sketch-tail.js';
 
 const SOURCES_MIGRATION = '20261207000000_sources';
 const T0 = Date.UTC(2026, 10, 1);
@@ -147,8 +148,21 @@ describe('the sources migration on a populated database', () => {
           source_id: 1,
           cpu_load_count: row.row_count,
           concurrency_count: row.row_count,
-          // An hour or day is its merged row, part 0 (the later migration rollup_parts).
-          ...(table === 'metric_rollups_minute' ? {} : { part: '0' }),
+          // An hour or day is its merged row, part 0 (the later migration rollup_parts), with
+          // its sketch tails (the migration rollup_sketch_tails).
+          ...(table === 'metric_rollups_minute'
+            ? {}
+            : {
+                part: '0',
+                cpu_load_sketch_tail: sketchTail({
+                  keys: row.cpu_load_sketch_keys as number[],
+                  counts: row.cpu_load_sketch_counts as number[],
+                }),
+                concurrency_sketch_tail: sketchTail({
+                  keys: row.concurrency_sketch_keys as number[],
+                  counts: row.concurrency_sketch_counts as number[],
+                }),
+              }),
         })),
       );
     }
