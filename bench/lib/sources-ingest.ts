@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import {
@@ -72,6 +72,7 @@ async function fleetFiles(options: FleetIngestOptions, log: (line: string) => vo
     copyCsv: `${base}.copy.csv`,
     sourcesJson: `${base}.sources.json`,
   };
+  await mkdir(CACHE_DIR, { recursive: true });
   if (!existsSync(files.ndjson)) {
     log(
       `generating ${options.rows.toLocaleString('en')} samples of ${options.sources.toLocaleString('en')} sources (NDJSON) -> ${files.ndjson}`,
