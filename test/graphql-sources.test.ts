@@ -4,7 +4,8 @@ import type { PostgresConnection } from '../src/database/connection.js';
 import { sketchOf, sketchQuantile } from '../src/domain/quantile-sketch.js';
 import type { App } from '../src/http/app.js';
 import { createTestApp, type GraphQLResponse, graphql } from './support/app.js';
-import { connectTest, createTestDatabase, type TestDatabase } from './support/database.js';
+import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { connectLogged, type LoggedStatement } from './support/logged-statements.js';
 
 // Four sources with labels, three hours of a sample every 10 s each at the same instants (so a page
 // over every source orders each instant's rows by source), some samples holding one value only;
@@ -25,7 +26,7 @@ let db: TestDatabase;
 let app: App;
 let sql: pg.Client;
 let logged: PostgresConnection;
-const statements: string[] = [];
+let statements: LoggedStatement[] = [];
 
 async function rows<T>(text: string, values: unknown[] = []): Promise<T[]> {
   return (await sql.query(text, values)).rows as T[];
@@ -73,15 +74,7 @@ beforeAll(async () => {
   );
   await sql.query('ANALYZE');
   // The statements the app's store runs, to count them.
-  logged = connectTest(db.url, 4);
-  const query = logged.pool.query.bind(logged.pool) as (
-    config: unknown,
-    values?: unknown,
-  ) => Promise<unknown>;
-  (logged.pool as { query: unknown }).query = (config: string | { text: string }, values?: unknown) => {
-    statements.push(typeof config === 'string' ? config : config.text);
-    return query(config, values);
-  };
+  ({ connection: logged, statements } = connectLogged(db.url, 4));
   app = createTestApp({ ...logged, url: db.url });
 });
 afterAll(async () => {
@@ -661,8 +654,8 @@ describe('sources', () => {
       `SELECT count(DISTINCT source_id)::int AS n FROM (SELECT source_id FROM metrics ORDER BY "timestamp", source_id LIMIT 100) AS page`,
     );
     expect(new Set(metrics.nodes.map(({ source }) => source.name)).size).toBe(distinct?.n);
-    const reads = statements.filter((text) => /\bFROM (metrics|sources)\b/.test(text));
-    expect(reads.filter((text) => /FROM metrics/.test(text))).toHaveLength(1);
-    expect(reads.filter((text) => /FROM sources/.test(text))).toHaveLength(1);
+    const reads = statements.filter(({ text }) => /\bFROM (metrics|sources)\b/.test(text));
+    expect(reads.filter(({ text }) => /FROM metrics/.test(text))).toHaveLength(1);
+    expect(reads.filter(({ text }) => /FROM sources/.test(text))).toHaveLength(1);
   });
 });

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PostgresConnection } from '../src/database/connection.js';
 import { encodeCursor } from '../src/domain/cursor.js';
 import { createTestApp, graphql } from './support/app.js';
-import { connectTest, createTestDatabase, type TestDatabase } from './support/database.js';
+import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { connectLogged, type LoggedStatement } from './support/logged-statements.js';
 
 // Enough rows that the planner prefers the index for real, not because the table is tiny.
 const ROWS = 200_000;
@@ -15,7 +16,7 @@ const at = (ms: number) => ({ timestamp: new Date(ms), sourceId: 1 });
 let db: TestDatabase;
 let logged: PostgresConnection;
 let sql: pg.Client;
-const queries: { query: string; params: unknown[] }[] = [];
+let queries: LoggedStatement[] = [];
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -32,13 +33,7 @@ beforeAll(async () => {
   );
   await sql.query('ANALYZE metrics');
   // The page query runs on the client's pg pool: record what reaches it.
-  logged = connectTest(db.url, 2);
-  const pool = logged.pool;
-  const query = pool.query.bind(pool) as (config: { text: string; values: unknown[] }) => Promise<unknown>;
-  (pool as { query: unknown }).query = (config: { text: string; values: unknown[] }) => {
-    queries.push({ query: config.text, params: config.values });
-    return query(config);
-  };
+  ({ connection: logged, statements: queries } = connectLogged(db.url, 2));
 });
 afterAll(async () => {
   await logged.close();
@@ -71,9 +66,9 @@ async function explainPage(variables: Record<string, unknown>) {
     variables,
   );
   expect(result.errors).toBeUndefined();
-  const pageQueries = queries.filter((q) => q.query.includes('FROM metrics'));
+  const pageQueries = queries.filter((q) => q.text.includes('FROM metrics'));
   expect(pageQueries).toHaveLength(1);
-  const { query, params } = pageQueries[0] as (typeof queries)[number];
+  const { text: query, values: params } = pageQueries[0] as LoggedStatement;
   const { rows } = await sql.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${query}`, params);
   const plan = flatten(rows[0]['QUERY PLAN'][0].Plan as PlanNode);
   return {

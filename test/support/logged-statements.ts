@@ -1,0 +1,41 @@
+import type pg from 'pg';
+import type { PostgresConnection } from '../../src/database/connection.js';
+import { connectTest } from './database.js';
+
+/** A statement run on a logged pool, with its values. */
+export interface LoggedStatement {
+  text: string;
+  values: unknown[];
+}
+
+type QueryConfig = string | { text?: string; values?: unknown[] };
+
+/**
+ * A connection to the database at `url` whose pool records every statement its clients run, in a
+ * transaction or not, for tests that read the SQL the app sent: to count it, or to have PostgreSQL
+ * EXPLAIN it.
+ */
+export function connectLogged(
+  url: string,
+  poolSize?: number,
+): { connection: PostgresConnection; statements: LoggedStatement[] } {
+  const connection = connectTest(url, poolSize);
+  const statements: LoggedStatement[] = [];
+  connection.pool.on('connect', (client: pg.PoolClient) => {
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    (client as { query: unknown }).query = (config: QueryConfig, ...rest: unknown[]) => {
+      const text = typeof config === 'string' ? config : config.text;
+      // A COPY stream is a query object without text.
+      if (text !== undefined) {
+        const values = Array.isArray(rest[0])
+          ? rest[0]
+          : typeof config === 'string'
+            ? []
+            : (config.values ?? []);
+        statements.push({ text, values });
+      }
+      return query(config, ...rest);
+    };
+  });
+  return { connection, statements };
+}
