@@ -164,6 +164,12 @@ describe('prisma migrate on an empty database, in this repository', { timeout: C
       indexdef:
         'CREATE INDEX metrics_timestamp_source_id_idx ON ONLY public.metrics USING btree ("timestamp", source_id)',
     });
+    // A source's rows with every column its reads return (20261207150000_metrics_source_reads_index).
+    expect(indexes).toContainEqual({
+      indexname: 'metrics_source_reads_idx',
+      indexdef:
+        'CREATE INDEX metrics_source_reads_idx ON ONLY public.metrics USING btree (source_id, "timestamp", id, cpu_load, concurrency)',
+    });
     expect(indexes).toContainEqual({
       indexname: 'metrics_id_idx',
       indexdef: 'CREATE INDEX metrics_id_idx ON ONLY public.metrics USING btree (id)',

@@ -1,0 +1,13 @@
+-- A source's rows in key order, with every column a read of them returns: a page of one source, and
+-- the raw rows a summary of one source scans (its exact percentiles), are read from this index's
+-- leaves alone (an index-only scan) once VACUUM (autovacuum, on an insert-mostly table) has marked
+-- their heap pages all-visible. In a fleet the samples of one source are interleaved with every
+-- other source's in the heap, one row per heap page: a day of one source of 1,000 at 10 s (8,640
+-- rows) sat on 8,640 pages, where a single series holds them on a few dozen
+-- (bench/results/2026-12-07-source-reads.md).
+--
+-- The primary key (source_id, timestamp) cannot carry the values as INCLUDE columns: Prisma reads
+-- INCLUDE columns as key columns, so the schema could not describe it. The values are key columns
+-- here instead; (source_id, timestamp) is unique already, so they never decide an order.
+-- Built on every partition: a write waits for the build (reads do not); plan it like an index build.
+CREATE INDEX "metrics_source_reads_idx" ON "metrics"("source_id", "timestamp", "id", "cpu_load", "concurrency");

@@ -1,0 +1,133 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PostgresConnection } from '../src/database/connection.js';
+import type { App } from '../src/http/app.js';
+import { createTestApp, graphql } from './support/app.js';
+import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { connectLogged, type LoggedStatement } from './support/logged-statements.js';
+
+// A fleet written as agents write it: every source's sample of an instant, then the next instant,
+// so that in the heap each source's rows lie one or two to a page among the others'.
+const SOURCES = 40;
+const STEPS = 2_000;
+const T0 = Date.UTC(2026, 0, 1);
+const MEASURED = 'host-17';
+
+let db: TestDatabase;
+let logged: PostgresConnection;
+let statements: LoggedStatement[] = [];
+let sql: pg.Client;
+let app: App;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  sql = new pg.Client({ connectionString: db.url });
+  await sql.connect();
+  await sql.query(
+    `INSERT INTO sources (id, name) SELECT s, 'host-' || s FROM generate_series(2, ${SOURCES + 1}) AS s`,
+  );
+  await sql.query(
+    `INSERT INTO metrics (source_id, "timestamp", cpu_load, concurrency)
+     SELECT s, to_timestamp(${T0 / 1000} + g * 10), ((g * s) % 97) / 8.0, (g + s) % 13
+       FROM generate_series(0, ${STEPS - 1}) AS g, generate_series(2, ${SOURCES + 1}) AS s
+      ORDER BY g, s`,
+  );
+  // What autovacuum does to a table that is inserted into: sets its pages all-visible.
+  await sql.query('VACUUM (ANALYZE) metrics');
+  ({ connection: logged, statements } = connectLogged(db.url, 2));
+  app = createTestApp({ ...logged, url: db.url });
+});
+afterAll(async () => {
+  await app?.dispose();
+  await logged?.close();
+  await sql?.end();
+  await db?.drop();
+});
+
+type PlanNode = {
+  'Node Type': string;
+  'Index Name'?: string;
+  'Relation Name'?: string;
+  'Heap Fetches'?: number;
+  'Actual Rows'?: number;
+  'Actual Loops'?: number;
+  Plans?: PlanNode[];
+};
+const flatten = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(flatten)];
+
+/** The scans of the metrics partitions in PostgreSQL's plan of `statement`, run. */
+async function scansOf({ text, values }: LoggedStatement): Promise<PlanNode[]> {
+  const { rows } = await sql.query(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${text}`, values);
+  return flatten(rows[0]['QUERY PLAN'][0].Plan as PlanNode).filter((node) =>
+    node['Relation Name']?.startsWith('metrics'),
+  );
+}
+
+/** Runs a GraphQL query that must succeed; returns its data and the statements it ran. */
+async function run<Data>(query: string): Promise<{ data: Data; ran: LoggedStatement[] }> {
+  statements.length = 0;
+  const result = await graphql<Data>(app, query);
+  expect(result.errors).toBeUndefined();
+  return { data: result.data as Data, ran: [...statements] };
+}
+
+describe("a source's rows in a fleet are read from its index, not from the interleaved heap", () => {
+  it('reads a page of one source by an index-only scan: no heap page', async () => {
+    const { data, ran } = await run<{ metrics: { nodes: { timestamp: string; cpuLoad: number }[] } }>(
+      `{ metrics(source: "${MEASURED}", first: 100, start: "${new Date(T0 + 5_000_000).toISOString()}") {
+           nodes { id timestamp cpuLoad concurrency } } }`,
+    );
+    expect(data.metrics.nodes).toHaveLength(100);
+    expect(data.metrics.nodes[0]?.timestamp).toBe(new Date(T0 + 5_000_000).toISOString());
+    const page = ran.filter(({ text }) => /FROM metrics\b/.test(text));
+    expect(page).toHaveLength(1);
+    const scans = await scansOf(page[0] as LoggedStatement);
+    expect(scans.map((node) => [node['Node Type'], node['Index Name'], node['Heap Fetches']])).toEqual([
+      ['Index Only Scan', expect.stringMatching(/^metrics_default_source_id_timestamp_id_cpu_load_conc/), 0],
+    ]);
+  });
+
+  it("scans a summary's raw rows (its exact percentiles) by index-only scans, and answers as percentile_cont", async () => {
+    // Four hours and a few minutes, from no whole hour: the rollups answer the totals, the raw
+    // rows the exact percentiles.
+    const start = new Date(T0 + 1_234_000);
+    const end = new Date(T0 + 1_234_000 + 4 * 3_600_000 + 420_000);
+    const { data, ran } = await run<{
+      metricsSummary: {
+        count: number;
+        percentilesExact: boolean;
+        cpuLoad: { p50: number; p95: number; p99: number };
+      };
+    }>(
+      `{ metricsSummary(source: "${MEASURED}", start: "${start.toISOString()}", end: "${end.toISOString()}") {
+           count percentilesExact cpuLoad { p50 p95 p99 } } }`,
+    );
+    const [expected] = (
+      await sql.query(
+        `SELECT count(*)::int AS count,
+                (percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY cpu_load))::real[] AS cpu
+           FROM metrics JOIN sources ON sources.id = source_id
+          WHERE name = $1 AND "timestamp" >= $2 AND "timestamp" < $3`,
+        [MEASURED, start, end],
+      )
+    ).rows as { count: number; cpu: number[] }[];
+    expect(data.metricsSummary.count).toBe(expected?.count);
+    expect(data.metricsSummary.percentilesExact).toBe(true);
+    const { p50, p95, p99 } = data.metricsSummary.cpuLoad;
+    expect([p50, p95, p99]).toEqual(expected?.cpu);
+
+    const rawReads = ran.filter(({ text }) => text.includes('array_agg(cpu_load::float8)'));
+    expect(rawReads).toHaveLength(1);
+    const scans = await scansOf(rawReads[0] as LoggedStatement);
+    expect(scans.length).toBeGreaterThan(0);
+    for (const scan of scans) {
+      expect([scan['Node Type'], scan['Heap Fetches']]).toEqual(['Index Only Scan', 0]);
+    }
+    // Every one of the window's rows came from the index.
+    const read = scans.reduce(
+      (rows, scan) => rows + (scan['Actual Rows'] ?? 0) * (scan['Actual Loops'] ?? 1),
+      0,
+    );
+    expect(read).toBe(expected?.count);
+  });
+});
