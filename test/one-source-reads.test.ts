@@ -131,3 +131,35 @@ describe("a source's rows in a fleet are read from its index, not from the inter
     expect(read).toBe(expected?.count);
   });
 });
+
+describe('a source named in a question is looked up once', () => {
+  const page = (name: string) => `{ metrics(source: "${name}", first: 10) { nodes { timestamp } } }`;
+
+  it('answers the next question about it with its own statement alone', async () => {
+    await run(page('host-5'));
+    const { data, ran } = await run<{ metrics: { nodes: unknown[] } }>(page('host-5'));
+    expect(data.metrics.nodes).toHaveLength(10);
+    expect(ran.map(({ text }) => text).filter((text) => /\bFROM (sources|metrics)\b/.test(text))).toEqual([
+      expect.stringMatching(/FROM metrics WHERE source_id = \$2::int/),
+    ]);
+  });
+
+  it('does not remember a name no source has: the source made next is found at once', async () => {
+    const before = await run<{ metrics: { nodes: unknown[] } }>(page('host-new'));
+    expect(before.data.metrics.nodes).toEqual([]);
+    await sql.query(`INSERT INTO sources (id, name) VALUES (100, 'host-new')`);
+    await sql.query(
+      `INSERT INTO metrics (source_id, "timestamp", cpu_load) SELECT 100, to_timestamp(${T0 / 1000} + g), 1 FROM generate_series(1, 3) AS g`,
+    );
+    const after = await run<{ metrics: { nodes: unknown[] } }>(page('host-new'));
+    expect(after.data.metrics.nodes).toHaveLength(3);
+  });
+
+  it('resolves several names, known and not, to the sources that exist', async () => {
+    await run(page('host-7'));
+    const { data } = await run<{ metricsSummary: { count: number } }>(
+      `{ metricsSummary(sources: ["host-7", "host-8", "nobody"], start: "${new Date(T0).toISOString()}", end: "${new Date(T0 + 100_000).toISOString()}") { count } }`,
+    );
+    expect(data.metricsSummary.count).toBe(20);
+  });
+});

@@ -18,7 +18,7 @@ import { Pages } from './pages.js';
 import type { Batch, BatchResult, BatchTarget } from './sample-batch.js';
 import { type Server, type ServerConnection, server } from './server.js';
 import { type OfSource, SourceAggregates } from './source-aggregates.js';
-import { ALL_SOURCES, type SourceSelection, selectSources } from './source-filter.js';
+import { ALL_SOURCES, SourceIdsByName, type SourceSelection, selectSources } from './source-filter.js';
 import { SourceReads } from './source-reads.js';
 import { Writes } from './writes.js';
 
@@ -44,6 +44,8 @@ export class MetricStore implements BatchTarget {
   readonly #changes: ChangeReads;
   readonly #aggregates: Aggregates;
   readonly #reads: Server;
+  /** Ids of sources by the names read filters give. */
+  readonly #sourceIds = new SourceIdsByName();
   readonly #sources: SourceReads;
   readonly #sourceAggregates: SourceAggregates;
   readonly #writes: Writes;
@@ -102,7 +104,7 @@ export class MetricStore implements BatchTarget {
 
   /** The sources `filter` selects, resolved once for a question (every source without one). */
   selectSources(filter: SourceFilter | undefined, scope?: OperationScope): Promise<SourceSelection> {
-    return selectSources(this.#reads, filter, scope);
+    return selectSources(this.#reads, filter, scope, this.#sourceIds);
   }
 
   /** The sources with these ids, by id, in one statement; ids no source has are absent. */
