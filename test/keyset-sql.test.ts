@@ -4,7 +4,7 @@ import type { PostgresConnection } from '../src/database/connection.js';
 import { encodeCursor } from '../src/domain/cursor.js';
 import { createTestApp, graphql } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { connectLogged, type LoggedStatement } from './support/logged-statements.js';
+import { connectLogged, explainedPlan, type LoggedStatement } from './support/logged-statements.js';
 
 // Enough rows that the planner prefers the index for real, not because the table is tiny.
 const ROWS = 200_000;
@@ -41,15 +41,6 @@ afterAll(async () => {
   await db.drop();
 });
 
-type PlanNode = {
-  'Node Type': string;
-  'Index Name'?: string;
-  'Actual Rows'?: number;
-  'Actual Loops'?: number;
-  Plans?: PlanNode[];
-};
-const flatten = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(flatten)];
-
 /** Captures the SQL Prisma sends for one GraphQL page, then has Postgres EXPLAIN ANALYZE it. */
 async function explainPage(variables: Record<string, unknown>) {
   const app = createTestApp({ ...logged, url: db.url });
@@ -68,12 +59,11 @@ async function explainPage(variables: Record<string, unknown>) {
   expect(result.errors).toBeUndefined();
   const pageQueries = queries.filter((q) => q.text.includes('FROM metrics'));
   expect(pageQueries).toHaveLength(1);
-  const { text: query, values: params } = pageQueries[0] as LoggedStatement;
-  const { rows } = await sql.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${query}`, params);
-  const plan = flatten(rows[0]['QUERY PLAN'][0].Plan as PlanNode);
+  const statement = pageQueries[0] as LoggedStatement;
+  const plan = await explainedPlan(sql, statement);
   return {
-    query,
-    params,
+    query: statement.text,
+    params: statement.values,
     plan,
     nodes: result.data?.metrics.edges.map((edge) => edge.node.timestamp) ?? [],
   };

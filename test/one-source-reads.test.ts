@@ -4,7 +4,12 @@ import type { PostgresConnection } from '../src/database/connection.js';
 import type { App } from '../src/http/app.js';
 import { createTestApp, graphql } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { connectLogged, type LoggedStatement } from './support/logged-statements.js';
+import {
+  connectLogged,
+  explainedPlan,
+  type LoggedStatement,
+  type PlanNode,
+} from './support/logged-statements.js';
 
 // A fleet written as agents write it: every source's sample of an instant, then the next instant,
 // so that in the heap each source's rows lie one or two to a page among the others'.
@@ -44,23 +49,9 @@ afterAll(async () => {
   await db?.drop();
 });
 
-type PlanNode = {
-  'Node Type': string;
-  'Index Name'?: string;
-  'Relation Name'?: string;
-  'Heap Fetches'?: number;
-  'Actual Rows'?: number;
-  'Actual Loops'?: number;
-  Plans?: PlanNode[];
-};
-const flatten = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(flatten)];
-
 /** The scans of the metrics partitions in PostgreSQL's plan of `statement`, run. */
-async function scansOf({ text, values }: LoggedStatement): Promise<PlanNode[]> {
-  const { rows } = await sql.query(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${text}`, values);
-  return flatten(rows[0]['QUERY PLAN'][0].Plan as PlanNode).filter((node) =>
-    node['Relation Name']?.startsWith('metrics'),
-  );
+async function scansOf(statement: LoggedStatement): Promise<PlanNode[]> {
+  return (await explainedPlan(sql, statement)).filter((node) => node['Relation Name']?.startsWith('metrics'));
 }
 
 /** Runs a GraphQL query that must succeed; returns its data and the statements it ran. */

@@ -39,3 +39,24 @@ export function connectLogged(
   });
   return { connection, statements };
 }
+
+/** A node of PostgreSQL's plan as EXPLAIN (FORMAT JSON) gives it: the fields tests read. */
+export interface PlanNode {
+  'Node Type': string;
+  'Index Name'?: string;
+  'Relation Name'?: string;
+  'Heap Fetches'?: number;
+  'Actual Rows'?: number;
+  'Actual Loops'?: number;
+  Plans?: PlanNode[];
+}
+
+/** Runs `statement` under EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) on `client`: its plan's nodes, depth first. */
+export async function explainedPlan(
+  client: pg.ClientBase,
+  { text, values }: LoggedStatement,
+): Promise<PlanNode[]> {
+  const { rows } = await client.query(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${text}`, values);
+  const nodes = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodes)];
+  return nodes(rows[0]['QUERY PLAN'][0].Plan as PlanNode);
+}
