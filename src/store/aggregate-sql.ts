@@ -11,7 +11,7 @@ import type { MetricBucket } from '../domain/series.js';
 import type { MetricSummary } from '../domain/summary.js';
 import type { TimeRange } from '../domain/time.js';
 import { Prisma } from '../generated/prisma/client.js';
-import { CPU_PERCENTILES } from './exact-percentiles.js';
+import { CONCURRENCY_PERCENTILE, CPU_PERCENTILES } from './exact-percentiles.js';
 import { partialAggregates, rawRowsOf, rollupRowsOf, sketchTailsOf } from './rollup-sql.js';
 import type { SourceSelection } from './source-filter.js';
 
@@ -219,7 +219,7 @@ export function summaryOf(
     ? { cpu: exact.cpu_percentiles ?? [], concurrencyP95: exact.concurrency_p95 }
     : {
         cpu: CPU_PERCENTILES.map((fraction) => sketchQuantile(cpu, fraction)),
-        concurrencyP95: sketchQuantile(concurrency, 0.95),
+        concurrencyP95: sketchQuantile(concurrency, CONCURRENCY_PERCENTILE),
       };
   const [p50 = null, p95 = null, p99 = null] = percentiles.cpu;
   return {

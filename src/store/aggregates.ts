@@ -17,7 +17,7 @@ import {
   type WindowTotals,
   windowRelations,
 } from './aggregate-sql.js';
-import { selectedPercentiles } from './exact-percentiles.js';
+import { CONCURRENCY_PERCENTILE, CPU_PERCENTILES, selectedPercentiles } from './exact-percentiles.js';
 import type { KnownPartitions } from './known-partitions.js';
 import { fastTimestamptzTypes } from './pg-timestamptz.js';
 import { arrays, inSnapshot, raw, type Server } from './server.js';
@@ -113,8 +113,8 @@ export class Aggregates {
       FROM (${WINDOW_PARTS}) AS parts`;
     const exactSql = Prisma.sql`
     SELECT count(*)::int AS count,
-           (percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY cpu_load))::real[] AS cpu_percentiles,
-           percentile_cont(0.95) WITHIN GROUP (ORDER BY concurrency) AS concurrency_p95
+           (percentile_cont(${[...CPU_PERCENTILES]}::float8[]) WITHIN GROUP (ORDER BY cpu_load))::real[] AS cpu_percentiles,
+           percentile_cont(${CONCURRENCY_PERCENTILE}::float8) WITHIN GROUP (ORDER BY concurrency) AS concurrency_p95
       FROM ${METRICS_SQL} ${rangeCondition(range, sources)}`;
     const sketch = (column: SketchColumn) => Prisma.sql`
       SELECT array_agg(key ORDER BY key) AS keys, array_agg(n ORDER BY key) AS counts

@@ -7,8 +7,10 @@ import type { SnapshotQuery } from './server.js';
 import type { SourceSelection } from './source-filter.js';
 import { rowsOf } from './window-sql.js';
 
-/** The percentiles of cpu_load a summary gives (p50, p95, p99); of concurrency, p95. */
-export const CPU_PERCENTILES = [0.5, 0.95, 0.99];
+/** The percentiles of cpu_load a summary gives, in this order: p50, p95, p99. */
+export const CPU_PERCENTILES = [0.5, 0.95, 0.99] as const;
+/** The percentile of concurrency a summary gives: p95. */
+export const CONCURRENCY_PERCENTILE = 0.95;
 
 /**
  * `value` cast to real and read back as pg reads a real: PostgreSQL prints the shortest decimal
@@ -79,7 +81,7 @@ export async function selectedPercentiles(
   { count: number; cpu_percentiles: (number | null)[]; concurrency_p95: number | null } | undefined
 > {
   const cpu = percentileSelection(sketches.cpu, CPU_PERCENTILES);
-  const concurrency = percentileSelection(sketches.concurrency, [0.95]);
+  const concurrency = percentileSelection(sketches.concurrency, [CONCURRENCY_PERCENTILE]);
   // cpu_load is real and concurrency integer: bounds of their own types compare without a cast
   // per row (a third of the scan), and equal the float8 ranges on every value of those types.
   const cpuBounds = (value: number) => Prisma.sql`${realAtOrBelow(value)}::real`;

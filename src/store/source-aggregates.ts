@@ -26,6 +26,7 @@ import {
   windowPartials,
 } from './aggregate-sql.js';
 import { type AtRevision, REVISION_SQL } from './aggregates.js';
+import { CONCURRENCY_PERCENTILE, CPU_PERCENTILES } from './exact-percentiles.js';
 import { inSnapshot, type Server, type SnapshotQuery } from './server.js';
 import type { SourceSelection } from './source-filter.js';
 import { REVISION } from './tables.js';
@@ -60,11 +61,13 @@ interface Percentile {
   fraction: number;
 }
 
+const [P50, P95, P99] = CPU_PERCENTILES;
+/** The percentiles a summary gives (exact-percentiles.ts), by the statistic naming each. */
 const PERCENTILE_OF: Partial<Record<SourceStatistic, Percentile>> = {
-  cpuLoadP50: { value: 'cpu', fraction: 0.5 },
-  cpuLoadP95: { value: 'cpu', fraction: 0.95 },
-  cpuLoadP99: { value: 'cpu', fraction: 0.99 },
-  concurrencyP95: { value: 'concurrency', fraction: 0.95 },
+  cpuLoadP50: { value: 'cpu', fraction: P50 },
+  cpuLoadP95: { value: 'cpu', fraction: P95 },
+  cpuLoadP99: { value: 'cpu', fraction: P99 },
+  concurrencyP95: { value: 'concurrency', fraction: CONCURRENCY_PERCENTILE },
 };
 
 const SKETCH_COLUMN = { cpu: 'cpu_load', concurrency: 'concurrency' } as const;
