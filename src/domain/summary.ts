@@ -59,29 +59,3 @@ export interface SourceRanking {
   direction: 'asc' | 'desc';
   first: number;
 }
-
-/** A statistic's value in a source's summary; null when it has none. */
-export function statisticOf(summary: MetricSummary, statistic: SourceStatistic): number | null {
-  switch (statistic) {
-    case 'samples':
-      return summary.count;
-    case 'lastSeen':
-      return summary.lastTimestamp?.getTime() ?? null;
-    case 'cpuLoadAvg':
-      return summary.cpuLoad.avg;
-    case 'cpuLoadMax':
-      return summary.cpuLoad.max;
-    case 'cpuLoadP50':
-      return summary.cpuLoad.p50;
-    case 'cpuLoadP95':
-      return summary.cpuLoad.p95;
-    case 'cpuLoadP99':
-      return summary.cpuLoad.p99;
-    case 'concurrencyAvg':
-      return summary.concurrency.avg;
-    case 'concurrencyMax':
-      return summary.concurrency.max;
-    case 'concurrencyP95':
-      return summary.concurrency.p95;
-  }
-}
