@@ -46,6 +46,7 @@ export interface PlanNode {
   'Index Name'?: string;
   'Relation Name'?: string;
   'Heap Fetches'?: number;
+  'Rows Removed by Filter'?: number;
   'Actual Rows'?: number;
   'Actual Loops'?: number;
   Plans?: PlanNode[];
