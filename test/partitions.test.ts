@@ -667,6 +667,33 @@ describe('summaries over partitions', () => {
   });
 });
 
+describe('a summary once retention has dropped raw rows', () => {
+  it("counts what the rollups keep of the dropped partition's partial hour", async ({ onTestFinished }) => {
+    const db = await ownDatabase(onTestFinished);
+    const store = new MetricStore(db);
+    const first = TODAY - 30 * DAY;
+    await store.partitions.create(new Date(first), new Date(first + 3 * DAY), 86_400);
+    // Every 30 s over days 0-2.
+    await store.writeBatch(
+      batchAt(Array.from({ length: (3 * DAY) / 30_000 }, (_, index) => first + index * 30_000)),
+      'skip',
+      false,
+    );
+    // From 00:17:30 of day 0 (an unaligned instant) to noon of day 2.
+    const window = { start: new Date(first + 1_050_000), end: new Date(first + 2 * DAY + DAY / 2) };
+    const before = (await store.summary(window)).value.count;
+    expect(before).toBe((window.end.getTime() - window.start.getTime()) / 30_000);
+
+    // Day 0's partition dropped with its rows, as retention drops it; its rollups stay.
+    await query(db.url, `ALTER TABLE metrics DETACH PARTITION ${dayName(first)}`);
+    await query(db.url, `DROP TABLE ${dayName(first)}`);
+    // The minutes from 00:18 and the hours and days still count day 0's samples; only the raw
+    // edge before 00:18 (the sample at 00:17:30) is gone. Totalled from the raw rows left of the
+    // partial hour, 85 samples (00:17:30 to 01:00) would be missing.
+    expect((await store.summary(window)).value.count).toBe(before - 1);
+  });
+});
+
 describe('pages across many partitions', () => {
   it('are the rows one ORDER BY over the whole table gives, in both orders, with cursors and windows', async ({
     onTestFinished,
