@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { databaseUrl, prepareDatabase, waitForIdleDatabase, withClient } from './dataset.js';
+import { type RetainedMemory, retainedMemory } from './inspector.js';
 import { type LoadOptions, type LoadResult, medianRun, runLoad, sample } from './load.js';
 import { cpuMsByPid, freePort, productionEnv, rssKiB, Service } from './processes.js';
 import { dig, graphql, type Target } from './workloads.js';
@@ -39,6 +40,8 @@ export interface RegistryMemory {
   seconds: number;
   beforeKiB: number;
   afterKiB: number;
+  /** After the reads and a full garbage collection: what the service keeps. */
+  retained: RetainedMemory;
 }
 
 export interface RegistryResult {
@@ -106,10 +109,15 @@ async function walk(url: string, order: Order, expected: number): Promise<{ midd
   let middle: string | undefined;
   let previous: { name: string; lastSeen: string | null } | undefined;
   for (;;) {
+    // The cursor as a variable, as Relay and every client library pass it: one document for
+    // every page. Inlined, each page would be a document of its own, which the service parses,
+    // validates and compiles once seen twice, and keeps while its parse cache does (a bound in
+    // documents, whatever the number of sources).
     const answer = await sample(
       url,
       graphql(
-        `{ sources(first: ${PAGE}, orderBy: ${order}${after ? `, after: ${JSON.stringify(after)}` : ''}) { edges { cursor node { name lastSeen } } pageInfo { hasNextPage endCursor } } }`,
+        `query SourcesPage($after: String) { sources(first: ${PAGE}, orderBy: ${order}, after: $after) { edges { cursor node { name lastSeen } } pageInfo { hasNextPage endCursor } } }`,
+        { after: after ?? null },
       ),
     );
     if (!answer.ok) throw new Error(`sources by ${order}, page ${pages + 1}: ${answer.problem}`);
@@ -139,22 +147,24 @@ async function walk(url: string, order: Order, expected: number): Promise<{ midd
   return { middle: middle ?? '', pages };
 }
 
+/** The service on `url`, with its inspector on a loopback port for retainedMemory. */
 async function withService<T>(
   service: { command: string; args: string[] },
   url: string,
-  fn: (baseUrl: string, pid: number) => Promise<T>,
+  fn: (baseUrl: string, pid: number, inspectorPort: number) => Promise<T>,
 ): Promise<T> {
   const port = await freePort();
+  const inspectorPort = await freePort();
   const running = Service.start(
     'service (registry)',
     service.command,
-    service.args,
+    [`--inspect=127.0.0.1:${inspectorPort}`, ...service.args],
     productionEnv(process.env, url, port, { ACCESS_LOG: 'false' }),
   );
   try {
     const baseUrl = `http://127.0.0.1:${port}`;
     await running.waitReady(`${baseUrl}/readyz`);
-    return await fn(baseUrl, running.child.pid ?? 0);
+    return await fn(baseUrl, running.child.pid ?? 0, inspectorPort);
   } finally {
     await running.stop();
   }
@@ -168,6 +178,7 @@ async function withService<T>(
 async function readPages(
   baseUrl: string,
   pid: number,
+  inspectorPort: number,
   sources: number,
   pages: number | ((firstWalks: number) => number),
 ): Promise<{ memory: RegistryMemory; middle: Record<Order, string> }> {
@@ -189,6 +200,7 @@ async function readPages(
       seconds: (performance.now() - started) / 1000,
       beforeKiB,
       afterKiB: await rssKiB(pid),
+      retained: await retainedMemory(inspectorPort),
     },
     middle: { NAME: first.NAME.middle, LAST_SEEN: first.LAST_SEEN.middle },
   };
@@ -207,9 +219,9 @@ export async function benchRegistry(options: {
   const total = count + 1;
   const questions: RegistryQuestion[] = [];
   const memory: RegistryMemory[] = [];
-  await withService(options.service, registry.url, async (baseUrl, pid) => {
+  await withService(options.service, registry.url, async (baseUrl, pid, inspectorPort) => {
     log('registry: every page of both orders, read twice');
-    const reads = await readPages(baseUrl, pid, total, (pagesOfAWalk) => 2 * pagesOfAWalk);
+    const reads = await readPages(baseUrl, pid, inspectorPort, total, (pagesOfAWalk) => 2 * pagesOfAWalk);
     memory.push(reads.memory);
     const monitor = new pg.Client({ connectionString: registry.url });
     await monitor.connect();
@@ -308,8 +320,8 @@ export async function benchRegistry(options: {
   log(
     `registry: ${pages} page reads of ${REFERENCE_SOURCES.toLocaleString('en')} sources, for the memory reference`,
   );
-  await withService(options.service, reference.url, async (baseUrl, pid) => {
-    memory.push((await readPages(baseUrl, pid, REFERENCE_SOURCES + 1, pages)).memory);
+  await withService(options.service, reference.url, async (baseUrl, pid, inspectorPort) => {
+    memory.push((await readPages(baseUrl, pid, inspectorPort, REFERENCE_SOURCES + 1, pages)).memory);
   });
   return { sources: count, state: registry.state, questions, memory };
 }

@@ -41,11 +41,11 @@ const SUMMARY_FIELDS =
   'count firstTimestamp lastTimestamp cpuLoad { min max avg p50 p95 p99 } concurrency { min max avg p95 }';
 const SERIES_FIELDS = 'start count cpuLoad { min max avg } concurrency { min max avg }';
 
-export function graphql(query: string): Target {
+export function graphql(query: string, variables?: Record<string, unknown>): Target {
   return {
     method: 'POST',
     path: '/graphql',
-    body: JSON.stringify({ query }),
+    body: JSON.stringify(variables ? { query, variables } : { query }),
     headers: { 'content-type': 'application/json', accept: 'application/json' },
     prefix: '{"data":',
   };
