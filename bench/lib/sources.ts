@@ -23,7 +23,7 @@ import {
   sourceName,
 } from './sources-dataset.js';
 import { benchFleetIngest, type FleetIngest, type FleetIngestOptions } from './sources-ingest.js';
-import { benchFleetReads, type FleetReads, type FleetWorkloadResult } from './sources-reads.js';
+import { benchFleetReads, type FleetReads, type FleetWorkloadResult, READ_ROUNDS } from './sources-reads.js';
 import {
   benchRegistry,
   PAGE_TARGET_MS,
@@ -224,7 +224,7 @@ function renderReads(reads: FleetReads): string[] {
     `- fleet: \`${states.fleet.database}\`, ${state(states.fleet)}`,
     `- single series: \`${states.single.database}\`, the ${int(samplesPerSource(fleet))} rows of ${sourceName(measuredSource(fleet.sources), fleet.sources)} alone in source 1 (\`default\`), ${state(states.single)}`,
     '',
-    "Per source: the fleet asked about one source by name, the single series the same without a filter (today's question); three rounds, each the single series then the fleet; p50 and p99 of the median round; ratio: the median of the rounds' ratios.",
+    `Per source: the fleet asked about one source by name, the single series the same without a filter (today's question); ${READ_ROUNDS} rounds, each the single series then the fleet; p50 and p99 of the median round; ratio: the median of the rounds' ratios.`,
     '',
     '| # | question | conns | single series req/s (rounds) | p50 ms | p99 ms | fleet req/s (rounds) | p50 ms | p99 ms | errors | server CPU ms/req single, fleet | PG CPU ms/req single, fleet | fleet vs single |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |',
@@ -240,7 +240,7 @@ function renderReads(reads: FleetReads): string[] {
   }
   lines.push(
     '',
-    'Every source, one connection (what one request costs, computed: the aggregate cache is off); three rounds, the median round shown:',
+    `Every source, one connection (what one request costs, computed: the aggregate cache is off); ${READ_ROUNDS} rounds, the median round shown:`,
     '',
     '| # | question | p50 ms (rounds) | p99 ms | req/s | errors | server CPU ms/req | PG CPU ms/req | target |',
     '| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- |',
