@@ -8,7 +8,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EXIT, run as runRollups } from '../src/cli/rollups/run.js';
 import { parseConfig } from '../src/config.js';
-import { SKETCH_RELATIVE_ACCURACY } from '../src/domain/quantile-sketch.js';
+import { SKETCH_RELATIVE_ACCURACY, sketchOf, sketchQuantile } from '../src/domain/quantile-sketch.js';
 import { RollupRetention } from '../src/maintenance/rollup-retention.js';
 import { createLogger } from '../src/observability/logger.js';
 import { projectRoot } from '../src/paths.js';
@@ -476,13 +476,35 @@ describe('reads from rollups', () => {
         concurrency: { p95: number };
       };
     };
+    // Whole days; 22 hours of a day (merged as the day's sketch less two hours) and 2 of the next,
+    // from no whole minute; 13 hours within a day.
     const windows = [
       [new Date(T0), new Date(T0 + 2 * DAY)],
       [new Date(T0 + 3_723_456), new Date(T0 + DAY + 7_654_321)],
+      [new Date(T0 + DAY + 3_600_000), new Date(T0 + DAY + 14 * 3_600_000)],
     ] as const;
     for (const [start, end] of windows) {
       const answer = (await graphql<Answer>(app, query, { start, end })).data?.metricsSummary;
       const exact = await rawSummary(start, end);
+      // The sketches merged from rollups and raw edges are the sketch of the window's values, exactly.
+      const { rows } = await sql.query<{ cpu: number[]; concurrency: number[] }>(
+        `SELECT array_agg(cpu_load) FILTER (WHERE cpu_load IS NOT NULL) AS cpu,
+                array_agg(concurrency) FILTER (WHERE concurrency IS NOT NULL) AS concurrency
+           FROM metrics WHERE "timestamp" >= $1 AND "timestamp" < $2`,
+        [start, end],
+      );
+      const cpuSketch = sketchOf(rows[0]?.cpu ?? []);
+      expect([
+        answer?.cpuLoad.p50,
+        answer?.cpuLoad.p95,
+        answer?.cpuLoad.p99,
+        answer?.concurrency.p95,
+      ]).toEqual([
+        sketchQuantile(cpuSketch, 0.5),
+        sketchQuantile(cpuSketch, 0.95),
+        sketchQuantile(cpuSketch, 0.99),
+        sketchQuantile(sketchOf(rows[0]?.concurrency ?? []), 0.95),
+      ]);
       expect(answer?.count).toBe(exact.count);
       expect(exact.count).toBeGreaterThan(1000);
       expect(answer?.percentilesExact).toBe(false);

@@ -24,32 +24,10 @@ import type { SourceSelection } from './source-filter.js';
 const SKETCH_LEVELS: RollupLevel[] = ['day', 'hour'];
 
 /**
- * The relations a summary reads, as WITH clauses: `raw` and `minutes`, the raw rows and minute
- * rollups of the window's parts that whole days and hours (`rolled`) leave; `sketch_raw`, the raw
- * rows of what whole days and hours leave (minutes carry no sketch). The whole hours and days are
- * the same with minutes as a level or without (windowParts), so they are read once, for both.
- */
-export function windowRelations(range: TimeRange, sources: SourceSelection): Prisma.Sql {
-  const parts = windowParts(
-    range,
-    ROLLUP_LEVELS.map(({ level }) => level),
-  );
-  const sketchParts = windowParts(range, SKETCH_LEVELS);
-  return Prisma.sql`
-      raw AS MATERIALIZED (${rawRowsOf(parts, sources)}),
-      sketch_raw AS MATERIALIZED (${rawRowsOf(sketchParts, sources)}),
-      rolled AS MATERIALIZED (${rollupRowsOf(sketchParts, sources)}),
-      minutes AS MATERIALIZED (${rollupRowsOf(
-        parts.filter(({ source }) => source === 'minute'),
-        sources,
-      )})`;
-}
-
-/**
  * Every sample of a window once, as partial aggregates: its whole days, hours and minutes from the
- * rollups, its edges from raw rows. Read straight from the tables, without windowRelations'
- * materialized copies (with their sketches) that a summary shares with its sketches: totals by
- * source over 65,000 rollup rows in half the time.
+ * rollups, its edges from raw rows. Read straight from the tables, apart from the relations its
+ * sketches are merged from (sketchRelations): a summary's totals by source over 65,000 rollup rows
+ * took half the time of reading them from materialized copies with their sketches.
  */
 export function windowPartials(range: TimeRange, sources: SourceSelection): Prisma.Sql {
   const parts = windowParts(
@@ -58,12 +36,6 @@ export function windowPartials(range: TimeRange, sources: SourceSelection): Pris
   );
   return partialAggregates(rollupRowsOf(parts, sources), rawRowsOf(parts, sources));
 }
-
-/** The partial aggregates of windowRelations: every sample of the window, once. */
-export const WINDOW_PARTS = partialAggregates(
-  Prisma.sql`SELECT * FROM rolled UNION ALL SELECT * FROM minutes`,
-  Prisma.sql`SELECT * FROM raw`,
-);
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
@@ -101,9 +73,10 @@ function sketchRollups(range: TimeRange): { add: WindowPart[]; subtract: WindowP
 }
 
 /**
- * The relations the sketches of a window by source are merged from, as WITH clauses: `rolled`
- * and `sketch_raw` as windowRelations has them, but whole days for long runs of hours, and
- * `unrolled`, the hour rows to take away (sketchRollups).
+ * The relations the sketches of a window are merged from, as WITH clauses: `sketch_raw`, the raw
+ * rows of what whole days and hours leave (minutes carry no sketch); `rolled`, the hour and day
+ * rows, with a whole day for a long run of hours; and `unrolled`, the hour rows to take away
+ * (sketchRollups).
  */
 export function sketchRelations(range: TimeRange, sources: SourceSelection): Prisma.Sql {
   const { add, subtract } = sketchRollups(range);
@@ -180,24 +153,19 @@ export const TOTALS = Prisma.sql`
 export type SketchColumn = 'cpu_load' | 'concurrency';
 
 /**
- * The sketch keys of `column` in windowRelations' or sketchRelations' `rolled` and `sketch_raw`
- * (and sketchRelations' `unrolled`, taken away): source_id, key, n (how many values the key holds
- * in that row; fewer when negative). Summed by key, they are the window's sketch, and a key whose
- * sum is 0 holds none of its values.
+ * The sketch keys of `column` in sketchRelations' `rolled` and `sketch_raw`, less those of its
+ * `unrolled`: source_id, key, n (how many values the key holds in that row; fewer when negative).
+ * Summed by key, they are the window's sketch, and a key whose sum is 0 holds none of its values.
  */
-export function sketchKeys(column: SketchColumn, unrolled = false): Prisma.Sql {
+export function sketchKeys(column: SketchColumn): Prisma.Sql {
   const keys = Prisma.raw(`${column}_sketch_keys`);
   const counts = Prisma.raw(`${column}_sketch_counts`);
   return Prisma.sql`
       SELECT source_id, s.key, s.n FROM rolled, unnest(${keys}, ${counts}) AS s(key, n)
       UNION ALL
-      SELECT source_id, metric_sketch_key(${Prisma.raw(column)}), 1 FROM sketch_raw WHERE ${Prisma.raw(column)} IS NOT NULL${
-        unrolled
-          ? Prisma.sql`
+      SELECT source_id, metric_sketch_key(${Prisma.raw(column)}), 1 FROM sketch_raw WHERE ${Prisma.raw(column)} IS NOT NULL
       UNION ALL
-      SELECT source_id, s.key, -s.n FROM unrolled, unnest(${keys}, ${counts}) AS s(key, n)`
-          : Prisma.empty
-      }`;
+      SELECT source_id, s.key, -s.n FROM unrolled, unnest(${keys}, ${counts}) AS s(key, n)`;
 }
 
 /** A window's sketches. */

@@ -10,12 +10,12 @@ import {
   type SketchColumn,
   seriesBuckets,
   sketchKeys,
+  sketchRelations,
   summaryOf,
   TOTALS,
-  WINDOW_PARTS,
   type WindowSketches,
   type WindowTotals,
-  windowRelations,
+  windowPartials,
 } from './aggregate-sql.js';
 import { CONCURRENCY_PERCENTILE, CPU_PERCENTILES, selectedPercentiles } from './exact-percentiles.js';
 import type { KnownPartitions } from './known-partitions.js';
@@ -110,7 +110,7 @@ export class Aggregates {
   ): Promise<AtRevision<MetricSummary>> {
     const windowTotals = Prisma.sql`
     SELECT (SELECT revision FROM ${REVISION_SQL})::text AS revision, ${TOTALS}
-      FROM (${WINDOW_PARTS}) AS parts`;
+      FROM (${windowPartials(range, sources)}) AS parts`;
     const exactSql = Prisma.sql`
     SELECT count(*)::int AS count,
            (percentile_cont(${[...CPU_PERCENTILES]}::float8[]) WITHIN GROUP (ORDER BY cpu_load))::real[] AS cpu_percentiles,
@@ -118,10 +118,13 @@ export class Aggregates {
       FROM ${METRICS_SQL} ${rangeCondition(range, sources)}`;
     const sketch = (column: SketchColumn) => Prisma.sql`
       SELECT array_agg(key ORDER BY key) AS keys, array_agg(n ORDER BY key) AS counts
-        FROM (SELECT key, sum(n)::float8 AS n FROM (${sketchKeys(column)}) AS keyed GROUP BY key) AS merged`;
-    // Totals and sketches in one statement: one round trip, one snapshot.
+        FROM (SELECT key, sum(n)::float8 AS n FROM (${sketchKeys(column)}) AS keyed GROUP BY key HAVING sum(n) > 0) AS merged`;
+    // Totals and sketches in one statement: one round trip, one snapshot. The totals read the
+    // window's rollups narrow, straight from the tables; the sketches read a run of more than 12
+    // hours of a day as the day's row less its other hours (sketchRelations): 3 rows a source for
+    // a day from an unaligned instant, where the totals read 22 hours.
     const totalsSql = Prisma.sql`
-    WITH ${windowRelations(range, sources)}
+    WITH ${sketchRelations(range, sources)}
     SELECT * FROM (${windowTotals}) AS totals,
            (SELECT keys AS cpu_keys, counts AS cpu_counts FROM (${sketch('cpu_load')}) AS merged) AS cpu,
            (SELECT keys AS concurrency_keys, counts AS concurrency_counts FROM (${sketch('concurrency')}) AS merged) AS concurrency`;

@@ -338,7 +338,7 @@ export class SourceAggregates {
     const ids = ranked.map(({ sourceId }) => sourceId).sort((a, b) => a - b);
     const merged = (column: SketchColumn) => Prisma.sql`
       SELECT source_id, ${column}::text AS value, array_agg(key ORDER BY key) AS keys, array_agg(n ORDER BY key) AS counts
-        FROM (SELECT source_id, key, sum(n)::float8 AS n FROM (${sketchKeys(column, true)}) AS keyed
+        FROM (SELECT source_id, key, sum(n)::float8 AS n FROM (${sketchKeys(column)}) AS keyed
                GROUP BY 1, 2 HAVING sum(n) > 0) AS merged
        GROUP BY 1`;
     const rows = await query<{ source_id: number; value: SketchColumn; keys: number[]; counts: number[] }>(
