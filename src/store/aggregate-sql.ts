@@ -168,6 +168,20 @@ export function sketchKeys(column: SketchColumn): Prisma.Sql {
       SELECT source_id, s.key, -s.n FROM unrolled, unnest(${keys}, ${counts}) AS s(key, n)`;
 }
 
+/**
+ * The window's merged sketch of `column`, keys and counts in key order: over every source, or
+ * one row a source (with its source_id) when `bySource`. A key whose values were all subtracted
+ * (its sum is 0) is left out.
+ */
+export function mergedSketch(column: SketchColumn, { bySource }: { bySource: boolean }): Prisma.Sql {
+  const source = bySource ? Prisma.sql`source_id, ` : Prisma.empty;
+  return Prisma.sql`
+      SELECT ${source}array_agg(key ORDER BY key) AS keys, array_agg(n ORDER BY key) AS counts
+        FROM (SELECT ${source}key, sum(n)::float8 AS n FROM (${sketchKeys(column)}) AS keyed
+               GROUP BY ${source}key HAVING sum(n) > 0) AS merged
+       ${bySource ? Prisma.sql`GROUP BY source_id` : Prisma.empty}`;
+}
+
 /** A window's sketches. */
 export interface WindowSketches {
   cpu: QuantileSketch;

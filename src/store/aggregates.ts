@@ -7,9 +7,8 @@ import {
   type BucketRow,
   bucketOf,
   inTimeOrder,
-  type SketchColumn,
+  mergedSketch,
   seriesBuckets,
-  sketchKeys,
   sketchRelations,
   summaryOf,
   TOTALS,
@@ -116,9 +115,6 @@ export class Aggregates {
            (percentile_cont(${[...CPU_PERCENTILES]}::float8[]) WITHIN GROUP (ORDER BY cpu_load))::real[] AS cpu_percentiles,
            percentile_cont(${CONCURRENCY_PERCENTILE}::float8) WITHIN GROUP (ORDER BY concurrency) AS concurrency_p95
       FROM ${METRICS_SQL} ${rangeCondition(range, sources)}`;
-    const sketch = (column: SketchColumn) => Prisma.sql`
-      SELECT array_agg(key ORDER BY key) AS keys, array_agg(n ORDER BY key) AS counts
-        FROM (SELECT key, sum(n)::float8 AS n FROM (${sketchKeys(column)}) AS keyed GROUP BY key HAVING sum(n) > 0) AS merged`;
     // Totals and sketches in one statement: one round trip, one snapshot. The totals read the
     // window's rollups narrow, straight from the tables; the sketches read a run of more than 12
     // hours of a day as the day's row less its other hours (sketchRelations): 3 rows a source for
@@ -126,8 +122,8 @@ export class Aggregates {
     const totalsSql = Prisma.sql`
     WITH ${sketchRelations(range, sources)}
     SELECT * FROM (${windowTotals}) AS totals,
-           (SELECT keys AS cpu_keys, counts AS cpu_counts FROM (${sketch('cpu_load')}) AS merged) AS cpu,
-           (SELECT keys AS concurrency_keys, counts AS concurrency_counts FROM (${sketch('concurrency')}) AS merged) AS concurrency`;
+           (SELECT keys AS cpu_keys, counts AS cpu_counts FROM (${mergedSketch('cpu_load', { bySource: false })}) AS merged) AS cpu,
+           (SELECT keys AS concurrency_keys, counts AS concurrency_counts FROM (${mergedSketch('concurrency', { bySource: false })}) AS merged) AS concurrency`;
 
     const read = (byName: boolean) =>
       inSnapshot(this.reads, async (query) => {

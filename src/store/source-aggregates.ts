@@ -14,9 +14,9 @@ import {
   type BucketRow,
   bucketOf,
   inTimeOrder,
+  mergedSketch,
   type SketchColumn,
   seriesBuckets,
-  sketchKeys,
   sketchRelations,
   sketchTails,
   summaryOf,
@@ -337,10 +337,7 @@ export class SourceAggregates {
     if (ranked.length === 0) return;
     const ids = ranked.map(({ sourceId }) => sourceId).sort((a, b) => a - b);
     const merged = (column: SketchColumn) => Prisma.sql`
-      SELECT source_id, ${column}::text AS value, array_agg(key ORDER BY key) AS keys, array_agg(n ORDER BY key) AS counts
-        FROM (SELECT source_id, key, sum(n)::float8 AS n FROM (${sketchKeys(column)}) AS keyed
-               GROUP BY 1, 2 HAVING sum(n) > 0) AS merged
-       GROUP BY 1`;
+      SELECT source_id, ${column}::text AS value, keys, counts FROM (${mergedSketch(column, { bySource: true })}) AS merged`;
     const rows = await query<{ source_id: number; value: SketchColumn; keys: number[]; counts: number[] }>(
       Prisma.sql`
       WITH ${sketchRelations(range, { all: false, ids })}
