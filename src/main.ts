@@ -13,7 +13,7 @@ import { answeringLiveness } from './http/health.js';
 import { metricsServer } from './http/metrics-endpoint.js';
 import { type HttpServer, ListenError, listen } from './http/server.js';
 import { loadSampleData } from './ingest/sample-data.js';
-import { createLiveUpdates } from './live/live-updates.js';
+import { createLiveUpdates, liveSettings } from './live/live-updates.js';
 import { PartitionMaintenance } from './maintenance/partition-maintenance.js';
 import { RollupRetention } from './maintenance/rollup-retention.js';
 import { DatabaseTelemetry, databaseAddress } from './observability/database-telemetry.js';
@@ -138,11 +138,8 @@ async function main(): Promise<void> {
   const serviceMetrics = new ServiceMetrics(telemetry.meter, { count: () => store.countSources() });
   // Live updates read what a notification announced: on the primary, which has it already.
   const live = createLiveUpdates(store.primary, database.changes, {
+    ...liveSettings(config),
     logger,
-    throttleMs: config.liveThrottleMs,
-    readyTimeoutMs: config.databaseConnectTimeoutMs,
-    maxCatchUpReads: config.live.maxCatchUpReads,
-    readIntervalMs: config.live.readIntervalMs,
     meter: telemetry.meter,
   });
   const app = createApp({

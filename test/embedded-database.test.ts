@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config.js';
 import { startEmbeddedDatabase } from '../src/database/embedded.js';
 import { openDatabase } from '../src/database/open.js';
-import { createLiveUpdates } from '../src/live/live-updates.js';
+import { createLiveUpdates, liveSettings } from '../src/live/live-updates.js';
 import { createLogger } from '../src/observability/logger.js';
 import { MetricStore } from '../src/store/metric-store.js';
 import {
@@ -100,11 +100,10 @@ describe('embedded PGlite database', () => {
     const database = await openDatabase(config, logger);
     const store = new MetricStore(database);
     const live = createLiveUpdates(store, database.changes, {
+      ...liveSettings(config),
       logger,
       throttleMs: 50,
       readyTimeoutMs: 10_000,
-      maxCatchUpReads: config.live.maxCatchUpReads,
-      readIntervalMs: config.live.readIntervalMs,
     });
     try {
       const added = (await live.samples.subscribe({}))[Symbol.asyncIterator]();

@@ -1,4 +1,5 @@
 import type { Meter } from '@opentelemetry/api';
+import type { Config } from '../config.js';
 import type { ChangeListener } from '../database/change-listener.js';
 import type { Logger } from '../observability/logger.js';
 import type { MetricStore } from '../store/metric-store.js';
@@ -16,21 +17,31 @@ export interface LiveUpdates {
   close(): Promise<void>;
 }
 
-/**
- * `maxCatchUpReads`: resuming streams' reads from the database at once (LIVE_MAX_CATCHUP_READS);
- * `readIntervalMs`: the change feed's least time between reads (LIVE_READ_INTERVAL_MS).
- */
+/** The live updates' settings as the service's configuration gives them. */
+export interface LiveSettings {
+  /** LIVE_THROTTLE_MS: the least time between two answers of a live series or summary. */
+  throttleMs: number;
+  /** How long a subscription waits for the listener to be ready (DATABASE_CONNECT_TIMEOUT_MS). */
+  readyTimeoutMs: number;
+  /** LIVE_MAX_CATCHUP_READS: resuming streams' reads from the database at once. */
+  maxCatchUpReads: number;
+  /** LIVE_READ_INTERVAL_MS: the change feed's least time between reads. */
+  readIntervalMs: number;
+}
+
+export function liveSettings(config: Config): LiveSettings {
+  return {
+    throttleMs: config.liveThrottleMs,
+    readyTimeoutMs: config.databaseConnectTimeoutMs,
+    maxCatchUpReads: config.live.maxCatchUpReads,
+    readIntervalMs: config.live.readIntervalMs,
+  };
+}
+
 export function createLiveUpdates(
   store: MetricStore,
   listener: ChangeListener,
-  options: {
-    logger: Logger;
-    throttleMs: number;
-    readyTimeoutMs: number;
-    maxCatchUpReads: number;
-    readIntervalMs: number;
-    meter?: Meter;
-  },
+  options: LiveSettings & { logger: Logger; meter?: Meter },
 ): LiveUpdates {
   const feed = new ChangeFeed(store, listener, options);
   const permits = new ReadPermits(options.maxCatchUpReads);

@@ -2,7 +2,7 @@ import { parseConfig } from '../../src/config.js';
 import { type ChangeListener, PostgresChangeListener } from '../../src/database/change-listener.js';
 import type { PostgresConnection } from '../../src/database/connection.js';
 import { type App, createApp } from '../../src/http/app.js';
-import { createLiveUpdates, type LiveUpdates } from '../../src/live/live-updates.js';
+import { createLiveUpdates, type LiveUpdates, liveSettings } from '../../src/live/live-updates.js';
 import { DatabaseTelemetry, databaseAddress } from '../../src/observability/database-telemetry.js';
 import { createLogger, type Logger } from '../../src/observability/logger.js';
 import { ServiceMetrics } from '../../src/observability/service-metrics.js';
@@ -63,11 +63,8 @@ export function createTestService(
     parts.changes ??
     new PostgresChangeListener(config.databaseListenUrl as string, { logger, connectTimeoutMs: 2000 });
   const live = createLiveUpdates(store.primary, changes, {
+    ...liveSettings(config),
     logger,
-    throttleMs: config.liveThrottleMs,
-    readyTimeoutMs: config.databaseConnectTimeoutMs,
-    maxCatchUpReads: config.live.maxCatchUpReads,
-    readIntervalMs: config.live.readIntervalMs,
     meter: telemetry.meter,
   });
   const app = createApp({
