@@ -80,6 +80,8 @@ Options:
                      bench/results/<date>-sources.md when run whole at its default sizes.
   --sources-parts <p>  Its parts, comma-separated: reads, ingest, writers, registry (default: all).
   --sources-count <n>  Fleet sizes of the reads, comma-separated (default 1000,10000).
+  --sources-questions <ids>  Only these questions of the reads, comma-separated (P1..P5, A1..A4;
+                     default: all), to measure one again.
   --sources-hours <h>  Hours of data of each fleet (default 24).
   --sources-step <s>   Seconds between a source's samples (default: 10 for 1,000 sources, and as
                      many rows for more: 100 for 10,000).
@@ -121,6 +123,7 @@ const { values: args } = parseArgs({
     sources: { type: 'boolean', default: false },
     'sources-parts': { type: 'string' },
     'sources-count': { type: 'string' },
+    'sources-questions': { type: 'string' },
     'sources-hours': { type: 'string' },
     'sources-step': { type: 'string' },
     'ingest-rows': { type: 'string' },
@@ -391,6 +394,7 @@ function count(name: keyof typeof args, fallback: number, least = 1): number {
 const SOURCES_SIZES = [
   'sources-parts',
   'sources-count',
+  'sources-questions',
   'sources-hours',
   'sources-step',
   'ingest-rows',
@@ -424,6 +428,7 @@ async function runSources(
     parts: parts as SourcesPart[],
     counts,
     stepOf: (sources) => step ?? defaultStep(sources),
+    questions: args['sources-questions']?.split(',').map((id) => id.trim()),
     hours: count('sources-hours', 24),
     ingest: {
       rows: count('ingest-rows', 10_000_000),

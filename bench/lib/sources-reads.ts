@@ -106,18 +106,31 @@ export function fleetWorkloads(
     fleet: graphql(args(filters.fleet)),
     single: graphql(args(filters.single)),
   });
+  const arguments_ = (...parts: string[]) => parts.filter(Boolean).join(', ');
   // Summaries and series of a window that starts `offsets()` seconds after the first sample, a new
   // one each request (the same sequence for both systems): with the aggregate cache off, requests
-  // running at once for the same question would share one computation.
-  const perSourceWindows = (count: number, args: (filter: string, offset: number) => string) => {
-    const targetOf = (filter: string) =>
-      varying(graphql(args(filter, 0)), shifts(count), (offset) => ({
+  // running at once for the same question would share one computation. The source and the window
+  // are variables, as the dashboard and GraphQL client libraries send them: the service parses and
+  // validates the one document once, as it does for theirs.
+  const perSourceWindows = (count: number, ms: number, field: (args: string) => string) => {
+    const targetOf = (system: FleetSystem) => {
+      const named = system === 'fleet';
+      const declared = named
+        ? '$source: String!, $start: DateTime!, $end: DateTime!'
+        : '$start: DateTime!, $end: DateTime!';
+      const query = `query (${declared}) { ${field(arguments_(named ? 'source: $source' : '', 'start: $start, end: $end'))} }`;
+      const variablesAt = (offset: number) => ({
+        ...(named ? { source } : {}),
+        start: iso(start + offset * 1000),
+        end: iso(start + offset * 1000 + ms),
+      });
+      return varying(graphql(query, variablesAt(0)), shifts(count), (offset) => ({
         path: '/graphql',
-        body: JSON.stringify({ query: args(filter, offset) }),
+        body: JSON.stringify({ query, variables: variablesAt(offset) }),
       }));
-    return { fleet: targetOf(filters.fleet), single: targetOf(filters.single) };
+    };
+    return { fleet: targetOf('fleet'), single: targetOf('single') };
   };
-  const arguments_ = (...parts: string[]) => parts.filter(Boolean).join(', ');
   const sampleTime = (row: number) => iso(start + (row - 1) * fleet.stepSeconds * 1000);
 
   const checkPage = (answer: unknown, firstRow: number) => {
@@ -173,8 +186,8 @@ export function fleetWorkloads(
       description: `\`metricsSummary(source, start, end)\` over an hour (${perHour} rows) within ${spanTitle}, starting at a different second each request, every field`,
       ...perSourceWindows(
         fleet.seconds - 3600,
-        (filter, offset) =>
-          `{ metricsSummary(${arguments_(filter, window(offset, HOUR_MS))}) { ${SUMMARY_FIELDS} } }`,
+        HOUR_MS,
+        (args) => `metricsSummary(${args}) { ${SUMMARY_FIELDS} }`,
       ),
       connections,
       check: (answer) => checkSummary(answer, 'metricsSummary', perHour),
@@ -185,8 +198,8 @@ export function fleetWorkloads(
       description: `\`metricsSummary(source, start, end)\` over ${spanTitle} (${perSource.toLocaleString('en')} rows), then as long a window starting at a different second of its first hour each request, every field`,
       ...perSourceWindows(
         3600,
-        (filter, offset) =>
-          `{ metricsSummary(${arguments_(filter, window(offset, fleet.seconds * 1000))}) { ${SUMMARY_FIELDS} } }`,
+        fleet.seconds * 1000,
+        (args) => `metricsSummary(${args}) { ${SUMMARY_FIELDS} }`,
       ),
       connections,
       check: (answer) => checkSummary(answer, 'metricsSummary', perSource),
@@ -197,8 +210,8 @@ export function fleetWorkloads(
       description: `\`metricSeries(source, bucket: "1h")\` over ${spanTitle} (${buckets}), then over the same windows as P4`,
       ...perSourceWindows(
         3600,
-        (filter, offset) =>
-          `{ metricSeries(${arguments_(filter, window(offset, fleet.seconds * 1000), 'bucket: "1h"')}) { ${BUCKET_FIELDS} } }`,
+        fleet.seconds * 1000,
+        (args) => `metricSeries(${args}, bucket: "1h") { ${BUCKET_FIELDS} }`,
       ),
       connections,
       check: (answer) => graphqlErrors(answer) ?? checkSeries(dig(answer, 'data', 'metricSeries'), perHour),
@@ -337,6 +350,8 @@ export async function benchFleetReads(options: {
   service: { command: string; args: string[] };
   load: LoadOptions;
   log: (line: string) => void;
+  /** Only the workloads of these ids (all when absent). */
+  questions?: readonly string[] | undefined;
 }): Promise<FleetReads> {
   const { fleet, states, load, log } = options;
   const systems: Partial<Record<FleetSystem, Running>> = {};
@@ -366,7 +381,10 @@ export async function benchFleetReads(options: {
           }),
         },
       );
-    for (const workload of fleetWorkloads(fleet, load.connections, deepCursor, deepRow)) {
+    const workloads = fleetWorkloads(fleet, load.connections, deepCursor, deepRow);
+    const unknown = options.questions?.filter((id) => !workloads.some((workload) => workload.id === id));
+    if (unknown?.length) throw new Error(`--sources-questions: no question ${unknown.join(', ')}`);
+    for (const workload of workloads.filter(({ id }) => options.questions?.includes(id) ?? true)) {
       const problems: string[] = [];
       for (const system of ['single', 'fleet'] as const) {
         const target = workload[system];

@@ -44,6 +44,8 @@ export interface SourcesOptions {
   stepOf: (count: number) => number;
   /** Hours of data of each fleet (24: the day). */
   hours: number;
+  /** Only these questions of the reads (all when absent). */
+  questions?: string[] | undefined;
   ingest: FleetIngestOptions;
   writers: { writers: number; rate: number; seconds: number; subscribers: number };
   registrySources: number;
@@ -82,7 +84,14 @@ export async function benchSources(options: SourcesOptions): Promise<SourcesRepo
         single: await ensureFleet(options.benchUrl, singleSeriesOf(fleet), log),
       };
       report.reads.push(
-        await benchFleetReads({ fleet, states, service: options.service, load: options.load, log }),
+        await benchFleetReads({
+          fleet,
+          states,
+          service: options.service,
+          load: options.load,
+          log,
+          questions: options.questions,
+        }),
       );
     }
   }
