@@ -115,9 +115,7 @@ export function fleetWorkloads(
   const perSourceWindows = (count: number, ms: number, field: (args: string) => string) => {
     const targetOf = (system: FleetSystem) => {
       const named = system === 'fleet';
-      const declared = named
-        ? '$source: String!, $start: DateTime!, $end: DateTime!'
-        : '$start: DateTime!, $end: DateTime!';
+      const declared = arguments_(named ? '$source: String!' : '', '$start: DateTime!, $end: DateTime!');
       const query = `query (${declared}) { ${field(arguments_(named ? 'source: $source' : '', 'start: $start, end: $end'))} }`;
       const variablesAt = (offset: number) => ({
         ...(named ? { source } : {}),
