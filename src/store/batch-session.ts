@@ -219,6 +219,14 @@ function refusedRows(batch: Batch, { refusals }: ResolvedSources): RefusedRow[] 
 const DRAW_ID_BOUND = `WITH locked AS (INSERT INTO ${METRICS} (${COLUMNS}) SELECT ${COLUMNS} FROM ${STAGING} WHERE false RETURNING id)
   SELECT nextval(pg_get_serial_sequence('${METRICS}', 'id'))::text AS bound FROM (SELECT count(*) FROM locked) AS taken`;
 
+/** The update of a stored row: its values replaced, or (merging) those the new row holds. */
+function conflictUpdate(merging: boolean): string {
+  const value = (column: string) =>
+    merging ? `COALESCE(EXCLUDED.${column}, ${METRICS}.${column})` : `EXCLUDED.${column}`;
+  return `DO UPDATE SET cpu_load = ${value('cpu_load')}, concurrency = ${value('concurrency')}
+          WHERE (${METRICS}.cpu_load, ${METRICS}.concurrency) IS DISTINCT FROM (${value('cpu_load')}, ${value('concurrency')})`;
+}
+
 /**
  * The statement that moves the staged batch into `metrics`. A row whose id is above the bound
  * ($1, from DRAW_ID_BOUND) is one this statement inserted; the others it updated. (`xmax = 0`,
@@ -228,11 +236,7 @@ const DRAW_ID_BOUND = `WITH locked AS (INSERT INTO ${METRICS} (${COLUMNS}) SELEC
  * command's row count.
  */
 function mergeStatement(mode: ConflictMode, wantIds: boolean): string {
-  const onConflict =
-    mode === 'update'
-      ? `DO UPDATE SET cpu_load = EXCLUDED.cpu_load, concurrency = EXCLUDED.concurrency
-          WHERE (${METRICS}.cpu_load, ${METRICS}.concurrency) IS DISTINCT FROM (EXCLUDED.cpu_load, EXCLUDED.concurrency)`
-      : 'DO NOTHING';
+  const onConflict = mode === 'skip' ? 'DO NOTHING' : conflictUpdate(mode === 'merge');
   const insert = `INSERT INTO ${METRICS} (${COLUMNS}) SELECT ${COLUMNS} FROM ${STAGING}
       ON CONFLICT (source_id, "timestamp") ${onConflict}`;
   if (mode === 'skip' && !wantIds) return insert;

@@ -147,7 +147,7 @@ function forReal(value: number): number {
 
 /**
  * Gives each row its source id from `ids` (the id of each of the batch's sources; 0: refused) and
- * keeps one row per (source, timestamp): the first for `skip`, the last for `update`, matching
+ * keeps one row per (source, timestamp): the first for `skip`, the last for `update` and `merge`, matching
  * what the database does with a key that is already stored, each in the place of the first.
  * Postgres refuses an ON CONFLICT DO UPDATE that would touch the same row twice in one statement,
  * so this is required, not an optimisation; it goes by id, since two names of a batch may be one
@@ -188,7 +188,7 @@ export function dedupe(batch: Batch, mode: ConflictMode, ids: Int32Array): Batch
     if (place === undefined) {
       ofSource.set(key, count);
       kept[count++] = i;
-    } else if (mode === 'update') {
+    } else if (mode !== 'skip') {
       kept[place] = i;
     }
   }
