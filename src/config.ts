@@ -1,5 +1,6 @@
 import { config as loadDotenv } from 'dotenv';
 import { z } from 'zod';
+import type { AgentMapping } from './domain/agent-mapping.js';
 import { parseDurationSeconds } from './domain/duration.js';
 import { checkSourceName } from './domain/source.js';
 
@@ -120,6 +121,11 @@ const environmentSchema = z
       })
       .optional(),
     MAX_SOURCES: integer(1, 10_000_000).default(100_000),
+    AGENT_CPU_LOAD_METRICS: list.default(['system.cpu.load_average.1m', 'node_load1']),
+    AGENT_CONCURRENCY_METRICS: list.default(['http.server.active_requests', 'http_server_active_requests']),
+    AGENT_SOURCE_LABELS: list
+      .pipe(z.array(z.string()).min(1, 'must name at least one attribute or label'))
+      .default(['service.instance.id', 'k8s.pod.name', 'host.name', 'instance']),
     ACCESS_LOG: z.stringbool().default(true),
     ACCESS_LOG_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(1),
     SLOW_OPERATION_MS: integer(1, 3_600_000).default(1000),
@@ -184,6 +190,11 @@ const environmentSchema = z
     path: ['CORS_ORIGINS'],
     message: '* allows every origin: it cannot be listed with others',
     when: (payload) => fieldsValid(payload.issues, 'CORS_ORIGINS'),
+  })
+  .refine((env) => !env.AGENT_CPU_LOAD_METRICS.some((name) => env.AGENT_CONCURRENCY_METRICS.includes(name)), {
+    path: ['AGENT_CONCURRENCY_METRICS'],
+    message: 'a metric cannot be both a CPU load and a concurrency: it is also in AGENT_CPU_LOAD_METRICS',
+    when: (payload) => fieldsValid(payload.issues, 'AGENT_CPU_LOAD_METRICS', 'AGENT_CONCURRENCY_METRICS'),
   })
   .refine((env) => env.REST_DEFAULT_LIMIT <= env.REST_MAX_LIMIT, {
     path: ['REST_DEFAULT_LIMIT'],
@@ -272,6 +283,8 @@ export interface Config {
     /** Samples further ahead of now than this are refused; undefined: any time (MAX_FUTURE=off). */
     maxFutureSeconds: number | undefined;
   };
+  /** Which pushed metrics (OTLP, remote-write) are stored, as which field, and of which source. */
+  agents: AgentMapping;
   sources: {
     /** The name to give source 1, which holds the samples of writers that name no source; undefined: keep its name. */
     defaultName: string | undefined;
@@ -389,6 +402,11 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxSamplesPerRequest: e.INGEST_MAX_SAMPLES,
       batchSize: e.INGEST_BATCH_SIZE,
       maxFutureSeconds: e.MAX_FUTURE,
+    },
+    agents: {
+      cpuLoadMetrics: e.AGENT_CPU_LOAD_METRICS,
+      concurrencyMetrics: e.AGENT_CONCURRENCY_METRICS,
+      sourceLabels: e.AGENT_SOURCE_LABELS,
     },
     sources: { defaultName: e.DEFAULT_SOURCE, max: e.MAX_SOURCES },
     observability: {

@@ -15,6 +15,7 @@ import type { ServiceMetrics } from '../observability/service-metrics.js';
 import type { Telemetry } from '../observability/telemetry.js';
 import type { AggregateCache } from '../store/aggregate-cache.js';
 import type { MetricStore } from '../store/metric-store.js';
+import { OTLP_METRICS_PATHS, REMOTE_WRITE_PATH } from './agent-receivers.js';
 import { useCors } from './cors.js';
 import { dashboardPaths } from './dashboard.js';
 import { useCoalescedEventStreams } from './event-streams.js';
@@ -71,6 +72,8 @@ const ROUTES = [
   '/readyz',
   '/metrics',
   '/api/metrics',
+  REMOTE_WRITE_PATH,
+  ...OTLP_METRICS_PATHS,
   ...dashboardPaths,
 ];
 /** Probes and scrapes: answered without a span, a measurement or an access log line. */

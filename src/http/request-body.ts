@@ -19,8 +19,11 @@ function tooLarge(maxBodyBytes: number): Response {
   return jsonError(413, 'Payload Too Large', `Request bodies are limited to ${maxBodyBytes} bytes.`);
 }
 
-/** The body as text (GraphQL requests are UTF-8), or undefined once it grows past `maxBytes`. */
-async function readAtMost(body: ReadableStream<Uint8Array>, maxBytes: number): Promise<string | undefined> {
+/** The body's bytes, or undefined once it grows past `maxBytes`. */
+export async function readAtMost(
+  body: ReadableStream<Uint8Array>,
+  maxBytes: number,
+): Promise<Buffer | undefined> {
   const chunks: Uint8Array[] = [];
   let total = 0;
   // A reader released rather than cancelled: cancelling (as leaving a for-await loop does) would
@@ -35,7 +38,7 @@ async function readAtMost(body: ReadableStream<Uint8Array>, maxBytes: number): P
   } finally {
     reader.releaseLock();
   }
-  return Buffer.concat(chunks, total).toString();
+  return Buffer.concat(chunks, total);
 }
 
 /**
@@ -69,7 +72,8 @@ export function requestBodyRules(options: { maxBodyBytes: number }): Plugin {
       if (!requestParser || length !== null || request.body === null) return;
       const parse = requestParser;
       setRequestParser(async (streamed) => {
-        const body = streamed.body ? await readAtMost(streamed.body, maxBodyBytes) : '';
+        // GraphQL requests are UTF-8 text.
+        const body = streamed.body ? (await readAtMost(streamed.body, maxBodyBytes))?.toString() : '';
         if (body === undefined) return tooLarge(maxBodyBytes);
         const headers = new fetchAPI.Headers(streamed.headers);
         headers.set('content-length', String(Buffer.byteLength(body)));

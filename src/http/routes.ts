@@ -4,6 +4,7 @@ import type { Logger } from '../observability/logger.js';
 import type { OperationScope } from '../observability/operation-scope.js';
 import { DatabaseUnavailableError, RETRY_AFTER_SECONDS } from '../store/errors.js';
 import type { MetricStore } from '../store/metric-store.js';
+import { OTLP_METRICS_PATHS, otlpHandler, REMOTE_WRITE_PATH, remoteWriteHandler } from './agent-receivers.js';
 import { DASHBOARD_PATH, dashboardAsset, dashboardPaths } from './dashboard.js';
 import { healthz, readyz } from './health.js';
 import { jsonError, jsonResponse } from './json.js';
@@ -60,6 +61,8 @@ export function restRoutes(options: {
       readiness: '/readyz',
       rest: '/api/metrics',
     });
+  const receivers = { config, store, scopeOf };
+  const otlp = otlpHandler(receivers);
   const routes: Record<string, Record<string, Handler>> = {
     // A browser opening the service lands on the dashboard; other clients get the index.
     '/': {
@@ -81,6 +84,8 @@ export function restRoutes(options: {
           : legacyMetrics(request, reader, config, scopeOf(request));
       },
     },
+    [REMOTE_WRITE_PATH]: { POST: remoteWriteHandler(receivers) },
+    ...Object.fromEntries(OTLP_METRICS_PATHS.map((path) => [path, { POST: otlp }])),
     ...(metrics ? { '/metrics': { GET: (request: Request) => metricsResponse(request, metrics) } } : {}),
   };
 

@@ -5,6 +5,7 @@ import {
   validateRecord,
   withSource,
 } from '../domain/sample.js';
+import type { SourceLabels } from '../domain/source.js';
 import type { BatchCounts, ConflictMode } from '../domain/writes.js';
 import type { OperationScope } from '../observability/operation-scope.js';
 import type { MetricStore } from '../store/metric-store.js';
@@ -18,7 +19,8 @@ export interface SampleInput {
   cpuLoad?: number | null | undefined;
   concurrency?: number | null | undefined;
   source?: string | null | undefined;
-  labels?: readonly { name: string; value: string }[] | null | undefined;
+  /** A list (the mutation's LabelInput) or an object of name to value (the agent receivers). */
+  labels?: readonly { name: string; value: string }[] | SourceLabels | null | undefined;
 }
 
 /**

@@ -1,0 +1,141 @@
+/**
+ * What agents push (OTLP, Prometheus remote-write) in the service's terms: a metric's value of a
+ * source at an instant. Both receivers decode into these points; the points of one source and
+ * instant then become one sample, which goes through the mutation's validation and writing.
+ */
+import type { SampleField } from '../domain/agent-mapping.js';
+import type { SourceLabels } from '../domain/source.js';
+import type { BatchCounts } from '../domain/writes.js';
+import type { OperationScope } from '../observability/operation-scope.js';
+import { PayloadTooLargeError } from './agent-payload.js';
+import { ingestSamples, type SampleInput } from './samples.js';
+
+/** One value an agent reported. */
+export interface AgentPoint {
+  field: SampleField;
+  timestampMs: number;
+  value: number;
+  /** The source's name; undefined: none of the source labels was given (the default source). */
+  source: string | undefined;
+  /** Every other attribute or label of the point's series or resource. */
+  labels: SourceLabels;
+}
+
+/** The source named by the first of `sourceLabels` present in `labels`, and the labels left. */
+export function splitSource(
+  labels: Readonly<Record<string, string>>,
+  sourceLabels: readonly string[],
+): { source: string | undefined; labels: Record<string, string> } {
+  const named = sourceLabels.find((name) => Object.hasOwn(labels, name));
+  if (named === undefined) return { source: undefined, labels: { ...labels } };
+  const { [named]: source, ...rest } = labels;
+  return { source, labels: rest };
+}
+
+/** Samples made of points, each with how many points it holds (what a refusal of it refuses). */
+export interface AgentSamples {
+  samples: SampleInput[];
+  pointCounts: number[];
+}
+
+/** The labels two label sets agree on. */
+function sharedLabels(a: SourceLabels, b: SourceLabels): SourceLabels {
+  const shared: Record<string, string> = {};
+  for (const [name, value] of Object.entries(a)) if (b[name] === value) shared[name] = value;
+  return shared;
+}
+
+/**
+ * The points of one source and instant as one sample. Values of one field are added: an
+ * up-down counter such as active requests comes as one series per method or route, and the
+ * source's concurrency is their total. The sample's labels are those all its points agree on, so
+ * that a per-series label (`method`) never becomes a label of the source.
+ */
+export function samplesOfPoints(points: readonly AgentPoint[]): AgentSamples {
+  const bySourceAndTime = new Map<string, number>();
+  const samples: SampleInput[] = [];
+  const pointCounts: number[] = [];
+  const labelsOf: SourceLabels[] = [];
+  for (const point of points) {
+    const key = `${point.timestampMs}\u0000${point.source ?? ''}`;
+    const index = bySourceAndTime.get(key);
+    if (index === undefined) {
+      bySourceAndTime.set(key, samples.length);
+      samples.push({
+        timestamp: new Date(point.timestampMs),
+        source: point.source,
+        [point.field]: point.value,
+      });
+      pointCounts.push(1);
+      labelsOf.push(point.labels);
+      continue;
+    }
+    const sample = samples[index] as SampleInput;
+    sample[point.field] = (sample[point.field] ?? 0) + point.value;
+    pointCounts[index] = (pointCounts[index] as number) + 1;
+    labelsOf[index] = sharedLabels(labelsOf[index] as SourceLabels, point.labels);
+  }
+  samples.forEach((sample, index) => {
+    // Labels describe a named source; the default source's are left as they are.
+    if (sample.source !== undefined) sample.labels = labelsOf[index];
+  });
+  return { samples, pointCounts };
+}
+
+/** Points refused, each reason once per source and field, the first of them kept. */
+export interface PointRefusals {
+  points: number;
+  reasons: string[];
+}
+
+/** How many refusal reasons an answer quotes; the count covers every refused point. */
+const QUOTED_REASONS = 10;
+
+export function addRefusal(refusals: PointRefusals, points: number, reason: string): void {
+  refusals.points += points;
+  if (refusals.reasons.length < QUOTED_REASONS) refusals.reasons.push(reason);
+}
+
+/** The refusals in a sentence: how many points, and the first reasons. */
+export function refusalMessage(refusals: PointRefusals): string {
+  const more = refusals.points > refusals.reasons.length ? '; ...' : '';
+  return `${refusals.points} data point${refusals.points === 1 ? '' : 's'} refused: ${refusals.reasons.join('; ')}${more}`;
+}
+
+/**
+ * Stores the points as samples through the mutation's path (validation, MAX_FUTURE, MAX_SOURCES,
+ * group commit), merging into a stored sample of the same source and instant: an agent's CPU load
+ * and concurrency of one scrape may come in separate requests. Resending is harmless.
+ */
+export async function ingestAgentPoints(
+  store: Parameters<typeof ingestSamples>[0],
+  points: readonly AgentPoint[],
+  options: {
+    maxSamples: number;
+    batchSize: number;
+    maxFutureSeconds: number | undefined;
+    scope?: OperationScope;
+  },
+  refusals: PointRefusals,
+): Promise<BatchCounts> {
+  const { samples, pointCounts } = samplesOfPoints(points);
+  if (samples.length > options.maxSamples)
+    throw new PayloadTooLargeError(
+      `the body holds ${samples.length} samples; at most ${options.maxSamples} are accepted at once (INGEST_MAX_SAMPLES)`,
+    );
+  const { rejected, ...counts } = await ingestSamples(store, samples, {
+    onConflict: 'merge',
+    batchSize: options.batchSize,
+    maxFutureSeconds: options.maxFutureSeconds,
+    ...(options.scope ? { scope: options.scope } : {}),
+  });
+  for (const { index, field, reason } of rejected) {
+    const sample = samples[index] as SampleInput;
+    addRefusal(
+      refusals,
+      pointCounts[index] as number,
+      `${sample.source ?? 'the default source'} at ${sample.timestamp.toISOString()}: ${field} ${reason}`,
+    );
+  }
+  return counts;
+}
