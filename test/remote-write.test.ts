@@ -22,7 +22,7 @@ afterAll(async () => {
 });
 
 /** Posts as Prometheus does; a header given as '' is left out. */
-function post(body: Uint8Array | string, headers: Record<string, string> = {}): Promise<Response> {
+async function post(body: Uint8Array, headers: Record<string, string> = {}): Promise<Response> {
   const sent = {
     'content-type': 'application/x-protobuf',
     'content-encoding': 'snappy',
@@ -33,7 +33,7 @@ function post(body: Uint8Array | string, headers: Record<string, string> = {}): 
   return app.fetch('http://localhost/api/v1/write', {
     method: 'POST',
     headers: Object.fromEntries(Object.entries(sent).filter(([, value]) => value !== '')),
-    body,
+    body: body as BodyInit,
   });
 }
 
@@ -199,7 +199,7 @@ describe('POST /api/v1/write refuses what will never be accepted, and keeps ever
       const response = await closed.fetch('http://localhost/api/v1/write', {
         method: 'POST',
         headers: { 'content-type': 'application/x-protobuf', authorization: `Bearer ${TOKEN}` },
-        body: remoteWriteBody([load('x', 1)]),
+        body: remoteWriteBody([load('x', 1)]) as BodyInit,
       });
       expect(response.status).toBe(403);
       expect(((await response.json()) as { code: string }).code).toBe('INGEST_DISABLED');

@@ -1,3 +1,4 @@
+import { loadavg } from 'node:os';
 import type { Meter } from '@opentelemetry/api';
 import { buildInfo } from './build-info.js';
 
@@ -14,8 +15,9 @@ const SOURCE_COUNT_TTL_MS = 10_000;
 
 /**
  * The service's own metrics that no library gives: rows ingested through the mutation by outcome,
- * the number of sources (with `sources`), the build, and the process's CPU time (runtime-node
- * gives event-loop, GC and heap).
+ * the number of sources (with `sources`), the build, the process's CPU time (runtime-node gives
+ * event-loop, GC and heap) and its host's load average, by its semantic-convention name: pushed
+ * over OTLP to a metrics-api (this one, even), it is the host's CPU load.
  */
 export class ServiceMetrics {
   readonly #ingestRows;
@@ -37,6 +39,12 @@ export class ServiceMetrics {
         result.observe(usage.user / 1e6, { 'cpu.mode': 'user' });
         result.observe(usage.system / 1e6, { 'cpu.mode': 'system' });
       });
+    meter
+      .createObservableGauge('system.cpu.load_average.1m', {
+        unit: '{run_queue_item}',
+        description: "The host's load average over the last minute.",
+      })
+      .addCallback((result) => result.observe(loadavg()[0] as number));
     if (sources) {
       const count = remembered(SOURCE_COUNT_TTL_MS, () => sources.count());
       meter

@@ -66,6 +66,8 @@ const telemetryEnvironment = z.object({
   OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url().optional(),
   OTEL_EXPORTER_OTLP_PROTOCOL: z.enum(['http/protobuf', 'http/json']).default('http/protobuf'),
+  // The specification's default; the SDK's reader does not read the variable itself.
+  OTEL_METRIC_EXPORT_INTERVAL: z.coerce.number().int().min(100).max(86_400_000).default(60_000),
 });
 
 export interface TelemetrySettings {
@@ -73,6 +75,8 @@ export interface TelemetrySettings {
   serviceName: string;
   tracesExporter: 'otlp' | 'console' | 'none';
   otlpMetrics: boolean;
+  /** How often metrics are pushed over OTLP, when they are. */
+  metricExportIntervalMs: number;
   protocol: 'http/protobuf' | 'http/json';
 }
 
@@ -92,6 +96,7 @@ export function telemetrySettings(env: NodeJS.ProcessEnv, defaultServiceName: st
     serviceName: e.OTEL_SERVICE_NAME ?? defaultServiceName,
     tracesExporter: e.OTEL_SDK_DISABLED ? 'none' : (e.OTEL_TRACES_EXPORTER ?? (endpoint ? 'otlp' : 'none')),
     otlpMetrics: !e.OTEL_SDK_DISABLED && e.OTEL_METRICS_EXPORTER === 'otlp',
+    metricExportIntervalMs: e.OTEL_METRIC_EXPORT_INTERVAL,
     protocol: e.OTEL_EXPORTER_OTLP_PROTOCOL,
   };
 }
@@ -161,7 +166,12 @@ export function startTelemetry(
   const readers = [
     prometheus,
     ...(settings.otlpMetrics
-      ? [new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter() })]
+      ? [
+          new PeriodicExportingMetricReader({
+            exporter: new OTLPMetricExporter(),
+            exportIntervalMillis: settings.metricExportIntervalMs,
+          }),
+        ]
       : []),
   ];
   const meterProvider = new MeterProvider({ resource, readers });

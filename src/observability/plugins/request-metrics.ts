@@ -7,8 +7,9 @@ import type { ObservedRequests } from './observed-requests.js';
 const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
 
 /**
- * The measurements of every observed request: the request duration histogram, and GraphQL
- * operations (by type, name and outcome) and errors (by extensions.code) counted.
+ * The measurements of every observed request: the requests in progress, the request duration
+ * histogram, and GraphQL operations (by type, name and outcome) and errors (by extensions.code)
+ * counted.
  */
 export function useRequestMetrics(options: {
   meter: Meter;
@@ -23,6 +24,10 @@ export function useRequestMetrics(options: {
     description: 'Duration of HTTP server requests.',
     advice: { explicitBucketBoundaries: HTTP_BUCKETS },
   });
+  const active = meter.createUpDownCounter('http.server.active_requests', {
+    unit: '{request}',
+    description: 'HTTP server requests in progress (until their response starts).',
+  });
   const operations = meter.createCounter('graphql.server.operations', {
     unit: '{operation}',
     description: 'GraphQL operations by type, name and outcome.',
@@ -32,9 +37,14 @@ export function useRequestMetrics(options: {
     description: 'GraphQL errors by extensions.code.',
   });
   return {
+    onRequest({ request }) {
+      const observed = requests.of(request);
+      if (observed) active.add(1, { 'http.request.method': observed.method });
+    },
     onResponse({ request, response }) {
       const observed = requests.finished(request);
       if (!observed) return;
+      active.add(-1, { 'http.request.method': observed.method });
       const { operation, route, errorCodes: codes } = observed;
       duration.record(observed.durationMs / 1000, {
         'http.request.method': observed.method,
