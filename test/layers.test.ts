@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
  */
 const LAYERS: readonly (readonly string[])[] = [
   ['domain', 'paths.ts'],
+  ['promql'],
   ['config.ts'],
   ['observability'],
   ['database'],
