@@ -121,6 +121,9 @@ const environmentSchema = z
       })
       .optional(),
     MAX_SOURCES: integer(1, 10_000_000).default(100_000),
+    PROMETHEUS_MAX_SERIES: integer(1, 1_000_000).default(10_000),
+    // Each sample read costs about 100 bytes while a query runs (the row, then two numbers).
+    PROMETHEUS_MAX_SAMPLES: integer(1000, 100_000_000).default(1_000_000),
     AGENT_CPU_LOAD_METRICS: list.default(['system.cpu.load_average.1m', 'node_load1']),
     AGENT_CONCURRENCY_METRICS: list.default(['http.server.active_requests', 'http_server_active_requests']),
     AGENT_SOURCE_LABELS: list
@@ -283,6 +286,13 @@ export interface Config {
     /** Samples further ahead of now than this are refused; undefined: any time (MAX_FUTURE=off). */
     maxFutureSeconds: number | undefined;
   };
+  /** Bounds on one request of the Prometheus-compatible read API. */
+  prometheus: {
+    /** Series one selector may select. */
+    maxSeries: number;
+    /** Samples one query may read, over all its selectors. */
+    maxSamples: number;
+  };
   /** Which pushed metrics (OTLP, remote-write) are stored, as which field, and of which source. */
   agents: AgentMapping;
   sources: {
@@ -403,6 +413,7 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
       batchSize: e.INGEST_BATCH_SIZE,
       maxFutureSeconds: e.MAX_FUTURE,
     },
+    prometheus: { maxSeries: e.PROMETHEUS_MAX_SERIES, maxSamples: e.PROMETHEUS_MAX_SAMPLES },
     agents: {
       cpuLoadMetrics: e.AGENT_CPU_LOAD_METRICS,
       concurrencyMetrics: e.AGENT_CONCURRENCY_METRICS,

@@ -19,9 +19,10 @@ import { OTLP_METRICS_PATHS, REMOTE_WRITE_PATH } from './agent-receivers.js';
 import { useCors } from './cors.js';
 import { dashboardPaths } from './dashboard.js';
 import { useCoalescedEventStreams } from './event-streams.js';
-import { useExpensiveWorkSlots } from './expensive-work-slots.js';
+import { ExpensiveWorkSlots, useExpensiveWorkSlots } from './expensive-work-slots.js';
 import { useGraphiQLPage } from './graphiql.js';
 import { useGraphQLOverSSE } from './graphql-over-sse.js';
+import { LABEL_VALUES_PREFIX, PROMETHEUS_API_PATHS, usePrometheusApi } from './prometheus-api.js';
 import { useReadAccess } from './read-access.js';
 import { READ_FROM_HEADER, storeFor } from './read-from.js';
 import { requestBodyRules } from './request-body.js';
@@ -74,6 +75,7 @@ const ROUTES = [
   '/api/metrics',
   REMOTE_WRITE_PATH,
   ...OTLP_METRICS_PATHS,
+  ...PROMETHEUS_API_PATHS,
   ...dashboardPaths,
 ];
 /** Probes and scrapes: answered without a span, a measurement or an access log line. */
@@ -105,6 +107,8 @@ export function createApp(parts: AppParts): App {
   };
   const masking = maskedErrors(config.env);
   const batchReaders = new WeakSet<Request>();
+  // One set of slots for the expensive work of GraphQL and of the Prometheus API alike.
+  const slots = new ExpensiveWorkSlots(config.limits.expensiveOperations);
   return createYoga<Record<string, never>, Context>({
     schema,
     graphqlEndpoint: GRAPHQL_ENDPOINT,
@@ -158,8 +162,9 @@ export function createApp(parts: AppParts): App {
         readTokens: config.http.readTokens,
         writeToken: config.ingest.token,
         graphqlPaths: [GRAPHQL_ENDPOINT, GRAPHQL_STREAM_ENDPOINT],
-        restPaths: ['/api/metrics'],
+        restPaths: ['/api/metrics', ...PROMETHEUS_API_PATHS, LABEL_VALUES_PREFIX],
       }),
+      usePrometheusApi({ config, store, logger, slots, scopeOf: requestTelemetry.scopeOf }),
       restRoutes({
         config,
         store,
@@ -174,7 +179,7 @@ export function createApp(parts: AppParts): App {
       }),
       requestBodyRules({ maxBodyBytes: config.limits.maxBodyBytes }),
       useQueryLimits(config),
-      useExpensiveWorkSlots(config),
+      useExpensiveWorkSlots(config, slots),
       useCompiledQueries(),
       useSharedEvents({ finish: finishedEvents(masking, logUnexpected), batchReaders }),
       useCoalescedEventStreams({ batchReaders }),

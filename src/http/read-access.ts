@@ -10,7 +10,7 @@ const INVALID = 'The bearer token is not valid for reading.';
  * With READ_TOKEN set (`readTokens`), every request to `graphqlPaths` (queries, subscriptions,
  * SSE streams and their reservations) and `restPaths` needs one of them, or the write token, as a
  * bearer token; else 401 with `WWW-Authenticate: Bearer`, GraphQL-shaped (UNAUTHENTICATED) on
- * GraphQL's paths and REST-shaped elsewhere. Pages (GraphiQL, the dashboard), health, readiness
+ * GraphQL's paths and REST-shaped elsewhere. A REST path ending in `/` covers the paths under it. Pages (GraphiQL, the dashboard), health, readiness
  * and /metrics (its own METRICS_TOKEN) are not read paths. Without READ_TOKEN, nothing is asked.
  */
 export function useReadAccess(options: {
@@ -25,7 +25,10 @@ export function useReadAccess(options: {
   return {
     onRequest({ request, url, endResponse }) {
       const graphql = graphqlPaths.includes(url.pathname);
-      if (request.method === 'OPTIONS' || (!graphql && !restPaths.includes(url.pathname))) return;
+      const rest = restPaths.some((path) =>
+        path.endsWith('/') ? url.pathname.startsWith(path) : url.pathname === path,
+      );
+      if (request.method === 'OPTIONS' || (!graphql && !rest)) return;
       const header = request.headers.get('authorization');
       if (matches(header)) return;
       const message = header === null ? MISSING : INVALID;

@@ -15,6 +15,7 @@ import { KnownPartitions } from './known-partitions.js';
 import { Lookup } from './lookup.js';
 import { MetricPartitions } from './metric-partitions.js';
 import { Pages } from './pages.js';
+import { PrometheusReads } from './prometheus-reads.js';
 import type { Batch, BatchResult, BatchTarget } from './sample-batch.js';
 import { type Server, type ServerConnection, server } from './server.js';
 import { type OfSource, SourceAggregates } from './source-aggregates.js';
@@ -37,6 +38,8 @@ export class MetricStore implements BatchTarget {
   readonly primary: MetricStore;
   /** The partitions of `metrics`, on the primary. */
   readonly partitions: MetricPartitions;
+  /** The reads of the Prometheus-compatible API: series by matchers, their samples, label names and values. */
+  readonly prometheus: PrometheusReads;
   /** What pages, lookups and summaries know of the partitions; see refreshPartitions. */
   readonly #known: KnownPartitions;
   readonly #pages: Pages;
@@ -86,6 +89,7 @@ export class MetricStore implements BatchTarget {
     this.#writes = new Writes(onPrimary, primary.copyFromStdin, maxSources);
     this.#reads = reads;
     this.#sources = new SourceReads(reads);
+    this.prometheus = new PrometheusReads(reads);
     this.#sourceAggregates = new SourceAggregates(reads);
     this.#health = new Health(onPrimary, reads);
   }

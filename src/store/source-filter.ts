@@ -32,21 +32,36 @@ export function sourceCondition(selection: SourceSelection, column = 'source_id'
 }
 
 /**
- * A label matcher as a condition on `sources.labels`: a missing label is the empty string, and a
- * regular expression matches the whole value, as Prometheus' matchers do.
+ * A matcher's comparison of `actual` (an expression of text): a regular expression matches the
+ * whole value, as Prometheus' matchers do.
  */
-function labelCondition({ name, operator, value }: LabelMatcher): Prisma.Sql {
-  const actual = Prisma.sql`coalesce(labels ->> ${name}::text, '')`;
+export function matchCondition(
+  actual: Prisma.Sql,
+  operator: LabelMatcher['operator'],
+  value: string,
+): Prisma.Sql {
   switch (operator) {
     case '=':
       return Prisma.sql`${actual} = ${value}::text`;
     case '!=':
       return Prisma.sql`${actual} <> ${value}::text`;
     case '=~':
-      return Prisma.sql`(${compiles(value)} AND ${actual} ~ ${anchored(value)})`;
-    case '!~':
-      return Prisma.sql`(${compiles(value)} AND ${actual} !~ ${anchored(value)})`;
+    case '!~': {
+      // RE2's leading (?i), common in Grafana's variables, is PostgreSQL's case-insensitive operator:
+      // its own embedded options would fall inside the anchoring group, where they are refused.
+      const insensitive = CASE_INSENSITIVE.test(value);
+      const pattern = insensitive ? value.replace(CASE_INSENSITIVE, '') : value;
+      const match = Prisma.raw(`${operator === '=~' ? '~' : '!~'}${insensitive ? '*' : ''}`);
+      return Prisma.sql`(${compiles(pattern)} AND ${actual} ${match} ${anchored(pattern)})`;
+    }
   }
+}
+
+const CASE_INSENSITIVE = /^\(\?i\)/;
+
+/** A label matcher as a condition on `sources.labels`: a missing label is the empty string. */
+function labelCondition({ name, operator, value }: LabelMatcher): Prisma.Sql {
+  return matchCondition(Prisma.sql`coalesce(labels ->> ${name}::text, '')`, operator, value);
 }
 
 /** The expression matching a whole value, as Prometheus anchors its matchers. */

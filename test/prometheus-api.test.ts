@@ -1,0 +1,273 @@
+// The Prometheus-compatible read API over HTTP, with Prometheus 2.42 as the oracle: the same data
+// set pushed to the service through its remote-write receiver and built into Prometheus' TSDB by
+// promtool; every query of the conformance list answered by both; promtool's own client pointed at
+// the service; the requests Grafana makes; and the errors.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { QueryData } from '../src/promql/index.js';
+import { remoteWriteBody, type TestSeries } from './support/agent-payloads.js';
+import { createTestApp } from './support/app.js';
+import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { differences, type Outcome, theirs } from './support/promql-compare.js';
+import {
+  CONFORMANCE_ERRORS,
+  CONFORMANCE_QUERIES,
+  INSTANT_TIMES_MS,
+  RANGE_WINDOWS,
+} from './support/promql-conformance-queries.js';
+import { DATASET, datasetAsOpenMetrics } from './support/promql-dataset.js';
+import { PROMTOOL_BINARY, type RunningPrometheus, startPrometheus } from './support/promql-prometheus.js';
+import { type ServedApp, serve } from './support/sse.js';
+
+const TOKEN = 'prometheus-api-token-0123456789';
+const READ_TOKEN = 'prometheus-api-read-token-0123';
+
+let db: TestDatabase;
+let served: ServedApp;
+let prometheus: RunningPrometheus;
+
+/** The data set as remote-write pushes of at most 2,000 samples, as Prometheus sends them. */
+function pushes(): TestSeries[][] {
+  const batches: TestSeries[][] = [];
+  for (const series of DATASET) {
+    for (let at = 0; at < series.timestamps.length; at += 2000) {
+      batches.push([
+        {
+          labels: series.labels,
+          samples: series.timestamps
+            .slice(at, at + 2000)
+            .map((timestamp, i) => ({ timestamp, value: series.values[at + i] as number })),
+        },
+      ]);
+    }
+  }
+  return batches;
+}
+
+beforeAll(async () => {
+  [db, prometheus] = await Promise.all([createTestDatabase(), startPrometheus(datasetAsOpenMetrics())]);
+  const app = createTestApp(db, {
+    INGEST_TOKEN: TOKEN,
+    READ_TOKEN,
+    AGENT_CPU_LOAD_METRICS: 'cpu_load',
+    AGENT_CONCURRENCY_METRICS: 'concurrency',
+    AGENT_SOURCE_LABELS: 'source',
+  });
+  served = await serve(app);
+  for (const batch of pushes()) {
+    const response = await fetch(`${served.url}/api/v1/write`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-protobuf',
+        'content-encoding': 'snappy',
+        authorization: `Bearer ${TOKEN}`,
+      },
+      body: remoteWriteBody(batch) as BodyInit,
+    });
+    expect(response.status).toBe(204);
+  }
+}, 60_000);
+afterAll(async () => {
+  await served?.close();
+  await prometheus?.stop();
+  await db?.drop();
+});
+
+const readHeaders = { authorization: `Bearer ${READ_TOKEN}` };
+
+async function get(path: string, parameters: Record<string, string | string[]> = {}): Promise<Response> {
+  const query = new URLSearchParams();
+  for (const [name, value] of Object.entries(parameters))
+    for (const one of Array.isArray(value) ? value : [value]) query.append(name, one);
+  return fetch(`${served.url}${path}?${query}`, { headers: readHeaders });
+}
+
+async function ours(path: string, parameters: Record<string, string>): Promise<Outcome> {
+  const body = (await (await get(path, parameters)).json()) as
+    | { status: 'success'; data: QueryData }
+    | { status: 'error'; errorType: string; error: string };
+  return body.status === 'success'
+    ? body
+    : {
+        status: 'error',
+        errorType: body.errorType,
+        error: body.error.replace('invalid parameter "query": ', ''),
+      };
+}
+
+const seconds = (ms: number) => String(ms / 1000);
+/** Fewer times and windows than the evaluator's own test: each is a request to both servers. */
+const TIMES = INSTANT_TIMES_MS.filter((_, index) => index % 3 === 1);
+const WINDOWS = RANGE_WINDOWS.slice(0, 3);
+
+describe('answers as Prometheus 2.42 over the same data', () => {
+  it.each(CONFORMANCE_QUERIES)('$query', async ({ query, ordered = false, instantOnly = false }) => {
+    const asked = [
+      ...TIMES.map((time) => ({ path: '/api/v1/query', parameters: { query, time: seconds(time) } })),
+      ...(instantOnly ? [] : WINDOWS).map(({ startMs, endMs, stepMs }) => ({
+        path: '/api/v1/query_range',
+        parameters: { query, start: seconds(startMs), end: seconds(endMs), step: seconds(stepMs) },
+      })),
+    ];
+    const mismatches: string[] = [];
+    for (const { path, parameters } of asked) {
+      const [mine, prometheusOwn] = await Promise.all([
+        ours(path, parameters),
+        prometheus.get(path, parameters).then(theirs),
+      ]);
+      for (const line of differences(mine, prometheusOwn, ordered))
+        mismatches.push(`${path} ${JSON.stringify(parameters)}: ${line}`);
+    }
+    expect(mismatches).toEqual([]);
+  });
+
+  it.each(CONFORMANCE_ERRORS)('refuses %j with the same error type and status', async (query) => {
+    const parameters = { query, time: seconds(INSTANT_TIMES_MS[3] as number) };
+    const [mine, prometheusOwn] = await Promise.all([
+      get('/api/v1/query', parameters),
+      fetch(`${prometheus.url}/api/v1/query?${new URLSearchParams(parameters)}`),
+    ]);
+    expect(mine.status).toBe(prometheusOwn.status);
+    const [a, b] = [await mine.json(), await prometheusOwn.json()];
+    expect(a).toEqual(b);
+  });
+});
+
+describe('the metadata endpoints', () => {
+  const window = { start: seconds(DATASET[0]?.timestamps[0] as number), end: seconds(Date.now()) };
+
+  it('lists label names, label values and series as Prometheus does', async () => {
+    for (const [path, parameters] of [
+      ['/api/v1/labels', window],
+      ['/api/v1/label/source/values', window],
+      ['/api/v1/label/__name__/values', window],
+      ['/api/v1/label/tier/values', { ...window, 'match[]': 'cpu_load{region="eu"}' }],
+      ['/api/v1/series', { ...window, 'match[]': 'cpu_load{tier=~"w.*"}' }],
+    ] as const) {
+      const mine = (await (await get(path, parameters)).json()) as { data: unknown[] };
+      const theirsAnswer = await prometheus.get(path, parameters);
+      const sort = (list: unknown[]) => list.map((item) => JSON.stringify(item)).sort();
+      expect(sort(mine.data), path).toEqual(sort((theirsAnswer as { data: unknown[] }).data));
+    }
+  });
+
+  it('answers the health check (1+1), buildinfo and metadata', async () => {
+    const health = (await (
+      await get('/api/v1/query', { query: '1+1', time: '1700000000' })
+    ).json()) as object;
+    expect(health).toEqual({ status: 'success', data: { resultType: 'scalar', result: [1700000000, '2'] } });
+    const build = (await (await get('/api/v1/status/buildinfo')).json()) as { data: { version: string } };
+    expect(build.data.version).toMatch(/^2\.\d+\.\d+$/);
+    const metadata = (await (await get('/api/v1/metadata')).json()) as {
+      data: Record<string, { type: string }[]>;
+    };
+    expect(Object.keys(metadata.data).sort()).toEqual(['concurrency', 'cpu_load']);
+    expect(metadata.data.cpu_load?.[0]?.type).toBe('gauge');
+  });
+
+  it('takes its parameters as a form, as Grafana posts them', async () => {
+    const response = await fetch(`${served.url}/api/v1/query_range`, {
+      method: 'POST',
+      headers: { ...readHeaders, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        query: 'max by (region) (max_over_time(cpu_load[5m]))',
+        start: '1700000000',
+        end: '1700003600',
+        step: '60',
+      }),
+    });
+    const body = (await response.json()) as {
+      status: string;
+      data: { resultType: string; result: unknown[] };
+    };
+    expect(body.status).toBe('success');
+    expect(body.data.resultType).toBe('matrix');
+    expect(body.data.result).toHaveLength(2);
+  });
+});
+
+describe("promtool's client against the service", () => {
+  /** promtool's output for `args` with `server` in its place; run asynchronously, as the service answers in this process. */
+  async function promtool(server: string, args: (server: string) => string[]): Promise<string> {
+    const { stdout } = await promisify(execFile)(PROMTOOL_BINARY, ['query', ...args(server)], {
+      timeout: 20_000,
+    });
+    return stdout;
+  }
+
+  it('prints the same answers for query instant, query range, query labels and query series', async () => {
+    // promtool sends no token: an app of its own on the same database, reads open.
+    const open = await serve(createTestApp(db));
+    try {
+      const time = seconds(INSTANT_TIMES_MS[4] as number);
+      const start = seconds(RANGE_WINDOWS[0]?.startMs as number);
+      const end = seconds(RANGE_WINDOWS[0]?.endMs as number);
+      for (const args of [
+        (server: string) => ['instant', `--time=${time}`, server, 'sum by (tier) (cpu_load)'],
+        (server: string) => ['instant', `--time=${time}`, server, 'cpu_load{region="eu"}'],
+        (server: string) => [
+          'range',
+          `--start=${start}`,
+          `--end=${end}`,
+          '--step=5m',
+          server,
+          'avg_over_time(concurrency{source="web-1"}[5m])',
+        ],
+        (server: string) => ['labels', `--start=${start}`, `--end=${end}`, server, 'region'],
+        (server: string) => [
+          'series',
+          '--match=concurrency{tier="db"}',
+          `--start=${start}`,
+          `--end=${end}`,
+          server,
+        ],
+      ]) {
+        const mine = await promtool(open.url, args);
+        expect(mine.length).toBeGreaterThan(0);
+        // Values to 12 digits: the service stores CPU loads as 32-bit floats (the data set's
+        // 3.3529999999999998 comes back 3.353), and means may differ in their last bit.
+        const sortedLines = (text: string) =>
+          text
+            .replace(/(\S+) @\[/g, (_, value: string) => `${Number(value).toPrecision(12)} @[`)
+            .split('\n')
+            .sort()
+            .join('\n');
+        expect(sortedLines(mine), args('').join(' ')).toBe(sortedLines(await promtool(prometheus.url, args)));
+      }
+    } finally {
+      await open.close();
+    }
+  });
+});
+
+describe('refusals', () => {
+  it('401 without the read token', async () => {
+    const response = await fetch(`${served.url}/api/v1/query?query=cpu_load`);
+    expect(response.status).toBe(401);
+  });
+
+  it('bad_data naming what is not supported, or what is wrong with a parameter', async () => {
+    const unsupported = await get('/api/v1/query', { query: 'rate(cpu_load[5m])' });
+    expect(unsupported.status).toBe(400);
+    expect(await unsupported.json()).toEqual({
+      status: 'error',
+      errorType: 'bad_data',
+      error: 'invalid parameter "query": unsupported in this service: function "rate"',
+    });
+    const badTime = (await (await get('/api/v1/query', { query: 'cpu_load', time: 'yesterday' })).json()) as {
+      error: string;
+    };
+    expect(badTime.error).toBe('invalid parameter "time": cannot parse "yesterday" to a valid timestamp');
+    const tooFine = await get('/api/v1/query_range', {
+      query: 'cpu_load',
+      start: '0',
+      end: '86400',
+      step: '1',
+    });
+    expect(tooFine.status).toBe(400);
+    expect(((await tooFine.json()) as { error: string }).error).toMatch(/11,000 points/);
+    const badRegex = await get('/api/v1/query', { query: 'cpu_load{source=~"web-("}' });
+    expect(badRegex.status).toBe(400);
+  });
+});
