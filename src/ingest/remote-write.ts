@@ -1,0 +1,121 @@
+/**
+ * Prometheus remote-write 1.0: a snappy-compressed (block format) protobuf WriteRequest. Series
+ * of the mapped metrics become points; every other series is ignored, so that an agent can send
+ * all it scrapes. Stale markers (the NaN Prometheus writes when a series disappears) are dropped,
+ * as a store of samples has nothing to keep for them.
+ */
+import type protobuf from 'protobufjs';
+import snappy from 'snappy';
+import { type AgentMapping, fieldsByMetric } from '../domain/agent-mapping.js';
+import {
+  decodeMessage,
+  int64Number,
+  loadSchema,
+  MalformedPayloadError,
+  PayloadTooLargeError,
+} from './agent-payload.js';
+import { type AgentPoint, splitSource } from './agent-samples.js';
+
+interface Label {
+  name: string;
+  value: string;
+}
+interface Sample {
+  value: number;
+  timestamp: protobuf.Long | number;
+}
+interface TimeSeries {
+  labels: Label[];
+  samples: Sample[];
+}
+interface WriteRequest {
+  timeseries: TimeSeries[];
+}
+
+const writeRequestType = loadSchema('remote-write.proto').lookupType('prometheus.WriteRequest');
+
+/** The stale marker's bits: a NaN of its own (Prometheus' value.StaleNaN). */
+const STALE_HIGH = 0x7ff00000;
+const STALE_LOW = 0x00000002;
+const bits = new Float64Array(1);
+const words = new Uint32Array(bits.buffer);
+function isStaleMarker(value: number): boolean {
+  if (!Number.isNaN(value)) return false;
+  bits[0] = value;
+  return words[1] === STALE_HIGH && words[0] === STALE_LOW;
+}
+
+/**
+ * The uncompressed length a snappy block declares in its first bytes (a varint), read before
+ * decompressing so that a small body declaring gigabytes is refused without allocating them.
+ */
+function declaredLength(body: Uint8Array): number {
+  let length = 0;
+  for (let index = 0; index < 5 && index < body.length; index++) {
+    const byte = body[index] as number;
+    length += (byte & 0x7f) * 2 ** (7 * index);
+    if (byte < 0x80) return length;
+  }
+  throw new MalformedPayloadError('the body is not snappy-compressed: its length header is cut short');
+}
+
+export interface RemoteWriteContent {
+  points: AgentPoint[];
+  /** Series of metrics the mapping does not name: not stored. */
+  ignoredSeries: number;
+  staleMarkers: number;
+}
+
+/** Decodes a remote-write body into the points of the mapped metrics. */
+export function decodeRemoteWrite(
+  body: Uint8Array,
+  mapping: AgentMapping,
+  maxDecodedBytes: number,
+): RemoteWriteContent {
+  const length = declaredLength(body);
+  if (length > maxDecodedBytes)
+    throw new PayloadTooLargeError(
+      `the body declares ${length} bytes uncompressed; at most ${maxDecodedBytes} are accepted at once`,
+    );
+  let message: Uint8Array;
+  try {
+    message = snappy.uncompressSync(Buffer.from(body.buffer, body.byteOffset, body.byteLength)) as Buffer;
+  } catch (error) {
+    throw new MalformedPayloadError(
+      `the body is not snappy-compressed (block format): ${(error as Error).message}`,
+    );
+  }
+  const request = decodeMessage<WriteRequest>(writeRequestType, message, 'remote-write WriteRequest');
+  const fields = fieldsByMetric(mapping);
+  const points: AgentPoint[] = [];
+  let ignoredSeries = 0;
+  let staleMarkers = 0;
+  for (const series of request.timeseries) {
+    const labels: Record<string, string> = {};
+    let metric: string | undefined;
+    for (const label of series.labels) {
+      if (label.name === '__name__') metric = label.value;
+      else labels[label.name] = label.value;
+    }
+    const field = metric === undefined ? undefined : fields.get(metric);
+    if (field === undefined) {
+      ignoredSeries++;
+      continue;
+    }
+    const source = splitSource(labels, mapping.sourceLabels);
+    for (const sample of series.samples) {
+      if (isStaleMarker(sample.value)) {
+        staleMarkers++;
+        continue;
+      }
+      points.push({
+        field,
+        timestampMs: int64Number(sample.timestamp),
+        value: sample.value,
+        source: source.source,
+        labels: source.labels,
+      });
+    }
+  }
+  return { points, ignoredSeries, staleMarkers };
+}
