@@ -3,8 +3,11 @@
 // promtool; every query of the conformance list answered by both; promtool's own client pointed at
 // the service; the requests Grafana makes; and the errors.
 import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { projectRoot } from '../src/paths.js';
 import type { QueryData } from '../src/promql/index.js';
 import { remoteWriteBody, type TestSeries } from './support/agent-payloads.js';
 import { createTestApp } from './support/app.js';
@@ -269,5 +272,88 @@ describe('refusals', () => {
     expect(((await tooFine.json()) as { error: string }).error).toMatch(/11,000 points/);
     const badRegex = await get('/api/v1/query', { query: 'cpu_load{source=~"web-("}' });
     expect(badRegex.status).toBe(400);
+  });
+});
+
+/**
+ * What Grafana (10 and 11, Prometheus data source, `httpMethod: POST`) sends, request by request:
+ * docs/prometheus-api.md lists them. Panels' queries come from deploy/grafana/samples.json, with the
+ * template variables as Grafana fills them ($source: All, $__interval: the step).
+ */
+describe('the requests Grafana makes', () => {
+  const [start, end] = [
+    seconds(RANGE_WINDOWS[0]?.startMs as number),
+    seconds(RANGE_WINDOWS[0]?.endMs as number),
+  ];
+  const post = (path: string, form: Record<string, string>) =>
+    fetch(`${served.url}${path}`, {
+      method: 'POST',
+      headers: {
+        ...readHeaders,
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-grafana-org-id': '1',
+      },
+      body: new URLSearchParams(form),
+    });
+  const succeeded = async (response: Response) => {
+    const body = (await response.json()) as { status: string; data: unknown };
+    expect(response.status, JSON.stringify(body)).toBe(200);
+    expect(body.status).toBe('success');
+    return body.data;
+  };
+
+  it('the health check (Save & test): 1+1 and buildinfo', async () => {
+    expect(await succeeded(await get('/api/v1/query', { query: '1+1', time: end }))).toEqual({
+      resultType: 'scalar',
+      result: [Number(end), '2'],
+    });
+    expect(await succeeded(await get('/api/v1/status/buildinfo'))).toMatchObject({ version: '2.42.0' });
+  });
+
+  it('the metric browser and the query builder: names, labels, values, series, metadata', async () => {
+    expect(await succeeded(await get('/api/v1/label/__name__/values', { start, end }))).toEqual([
+      'concurrency',
+      'cpu_load',
+    ]);
+    expect(
+      await succeeded(await get('/api/v1/labels', { start, end, 'match[]': '{__name__="cpu_load"}' })),
+    ).toEqual(['__name__', 'region', 'source', 'tier']);
+    const series = (await succeeded(
+      await post('/api/v1/series', { 'match[]': 'cpu_load', start, end }),
+    )) as object[];
+    expect(series).toHaveLength(5);
+    expect(Object.keys((await succeeded(await get('/api/v1/metadata'))) as object)).toEqual([
+      'concurrency',
+      'cpu_load',
+    ]);
+  });
+
+  it("the dashboard's variable: label_values(cpu_load, source)", async () => {
+    expect(
+      await succeeded(await get('/api/v1/label/source/values', { 'match[]': 'cpu_load', start, end })),
+    ).toEqual(['batch-1', 'db-1', 'db-2', 'web-1', 'web-2']);
+  });
+
+  it('every panel of deploy/grafana/samples.json, answered as Prometheus answers it; exemplars empty', async () => {
+    const dashboard = JSON.parse(
+      await readFile(join(projectRoot, 'deploy/grafana/samples.json'), 'utf8'),
+    ) as {
+      panels: { targets: { expr: string; instant?: boolean }[] }[];
+    };
+    const targets = dashboard.panels.flatMap((panel) => panel.targets);
+    expect(targets.length).toBeGreaterThanOrEqual(5);
+    for (const { expr, instant } of targets) {
+      const query = expr.replaceAll('$source', '.*').replaceAll('$__interval', '60s');
+      const [path, form] = instant
+        ? ['/api/v1/query', { query, time: end }]
+        : ['/api/v1/query_range', { query, start, end, step: '60' }];
+      const mine: Outcome = {
+        status: 'success',
+        data: (await succeeded(await post(path, form))) as QueryData,
+      };
+      const prometheusOwn = theirs(await prometheus.get(path, form));
+      expect(differences(mine, prometheusOwn, instant === true), query).toEqual([]);
+      expect(await succeeded(await post('/api/v1/query_exemplars', { query, start, end }))).toEqual([]);
+    }
   });
 });

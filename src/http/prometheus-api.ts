@@ -39,6 +39,7 @@ export const PROMETHEUS_API_PATHS = [
   '/api/v1/series',
   '/api/v1/metadata',
   '/api/v1/status/buildinfo',
+  '/api/v1/query_exemplars',
 ] as const;
 /** `/api/v1/label/<name>/values`. */
 export const LABEL_VALUES_PREFIX = '/api/v1/label/';
@@ -264,6 +265,9 @@ export function usePrometheusApi(options: PrometheusApiOptions): Plugin {
             .map((metric) => [metric, [{ type: 'gauge', help: METRIC_HELP[metric], unit: '' }]]),
         );
       }
+      case '/api/v1/query_exemplars':
+        // No exemplars are stored; Grafana's Explore asks with every query.
+        return [];
       case '/api/v1/status/buildinfo':
         return {
           version: PROMETHEUS_VERSION,
