@@ -171,6 +171,25 @@ describe('POST /api/v1/write refuses what will never be accepted, and keeps ever
     expect(bomb.body.message).toMatch(/declares 17179869184 bytes uncompressed/);
   });
 
+  it('413 for more samples than INGEST_MAX_SAMPLES in one push, nothing of it stored', async () => {
+    const small = createTestApp(db, { INGEST_TOKEN: TOKEN, INGEST_MAX_SAMPLES: '10' });
+    try {
+      const series = Array.from({ length: 11 }, (_, index) => load(`over-${index}`, 1));
+      const response = await small.fetch('http://localhost/api/v1/write', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-protobuf', authorization: `Bearer ${TOKEN}` },
+        body: remoteWriteBody(series) as BodyInit,
+      });
+      expect(response.status).toBe(413);
+      expect(((await response.json()) as { message: string }).message).toMatch(
+        /holds 11 samples; at most 10 .*INGEST_MAX_SAMPLES/,
+      );
+      expect(await stored('over-0')).toEqual([]);
+    } finally {
+      await small.dispose();
+    }
+  });
+
   it('415 for another content type or encoding, and for remote-write 2.0', async () => {
     const body = remoteWriteBody([load('x', 1)]);
     expect((await post(body, { 'content-type': 'application/json' })).status).toBe(415);
