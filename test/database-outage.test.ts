@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectPostgres, type PostgresConnection } from '../src/database/connection.js';
 import type { App } from '../src/http/app.js';
+import { remoteWriteBody } from './support/agent-payloads.js';
 import { createTestApp } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { capturingLogger } from './support/logs.js';
@@ -94,6 +95,67 @@ describe('while PostgreSQL is unreachable', () => {
     expect(recovered.data.metrics.totalCount).toBe(1);
     expect((await app.fetch('http://localhost/api/metrics')).status).toBe(200);
     expect(logLines.filter((line) => line.msg === 'Database available again')).toHaveLength(1);
+  });
+
+  it('answers agents 503 with Retry-After, which they retry, and the Prometheus API errorType unavailable', async () => {
+    const token = 'outage-ingest-token-0123456789';
+    const pushed = createTestApp(
+      { ...connection, url: db.url },
+      { INGEST_TOKEN: token, ACCESS_LOG: 'false' },
+      { logger: capturingLogger().logger },
+    );
+    const push = () =>
+      pushed.fetch('http://localhost/api/v1/write', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-protobuf', authorization: `Bearer ${token}` },
+        body: remoteWriteBody([
+          {
+            labels: { __name__: 'node_load1', instance: 'outage-1' },
+            samples: [{ value: 1, timestamp: Date.now() - 1000 }],
+          },
+        ]) as BodyInit,
+      });
+    const exportOtlp = () =>
+      pushed.fetch('http://localhost/v1/metrics', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({
+          resourceMetrics: [
+            {
+              resource: { attributes: [{ key: 'host.name', value: { stringValue: 'outage-2' } }] },
+              scopeMetrics: [
+                {
+                  metrics: [
+                    {
+                      name: 'system.cpu.load_average.1m',
+                      gauge: {
+                        dataPoints: [
+                          { timeUnixNano: `${BigInt(Date.now() - 1000) * 1_000_000n}`, asDouble: 1 },
+                        ],
+                      },
+                    },
+                  ],
+                },
+              ],
+            },
+          ],
+        }),
+      });
+    try {
+      await proxy.stop();
+      for (const response of [await push(), await exportOtlp()]) {
+        expect(response.status).toBe(503);
+        expect(response.headers.get('retry-after')).toBe('5');
+      }
+      const query = await pushed.fetch('http://localhost/api/v1/query?query=cpu_load');
+      expect(query.status).toBe(503);
+      expect(await query.json()).toMatchObject({ status: 'error', errorType: 'unavailable' });
+      await proxy.start();
+      expect((await exportOtlp()).status).toBe(200);
+      expect((await push()).status).toBe(204);
+    } finally {
+      await pushed.dispose();
+    }
   });
 
   it('gives up on a server that accepts connections and never answers within the connect timeout', async () => {
