@@ -17,6 +17,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { AGENT_SYSTEMS, type AgentSystem, benchAgents, renderAgents } from './lib/agents.js';
 import {
   backendPids,
   CACHE_DIR,
@@ -93,6 +94,15 @@ Options:
   --writers-seconds <s>  How long they write (default 300).
   --writers-subscribers <n>  metricsAdded subscribers counting deliveries (default 100).
   --registry-sources <n>  Registered sources of the registry part (default 100000).
+  --agents           Only the agents benchmark: the same samples through \`npm run ingest\`, Prometheus
+                     remote-write and OTLP (protobuf, JSON), each into a fresh database; rows/s and
+                     the ratio to the CLI. Writes bench/results/<date>-agents.md at its default sizes.
+  --agents-sources <n>  Sources of its samples (default 100).
+  --agents-steps <n>    Instants of each source, 10 s apart (default 5000: 500,000 samples).
+  --agents-batch <n>    Points per request (default 2000, Prometheus' max_samples_per_send).
+  --agents-senders <n>  Concurrent senders: remote-write shards, OTLP senders (default 4).
+  --agents-rounds <n>   Rounds of every system (default 3).
+  --agents-systems <s>  Which, in order (default cli,remote-write,otlp-protobuf,otlp-json).
   --output <path>    Where to write the report. Default: bench/results/<date>.md for a full run;
                      partial runs (--only, --skip-*) write nothing unless given --output.
   -h, --help         Show this help.
@@ -134,6 +144,13 @@ const { values: args } = parseArgs({
     'writers-seconds': { type: 'string' },
     'writers-subscribers': { type: 'string' },
     'registry-sources': { type: 'string' },
+    agents: { type: 'boolean', default: false },
+    'agents-sources': { type: 'string' },
+    'agents-steps': { type: 'string' },
+    'agents-batch': { type: 'string' },
+    'agents-senders': { type: 'string' },
+    'agents-rounds': { type: 'string' },
+    'agents-systems': { type: 'string' },
     tsx: { type: 'boolean', default: false },
     output: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
@@ -470,6 +487,61 @@ async function runSources(
   }
 }
 
+/** The sizes the agents mode takes: a run given none of them is the full one. */
+const AGENTS_SIZES = [
+  'agents-sources',
+  'agents-steps',
+  'agents-batch',
+  'agents-senders',
+  'agents-rounds',
+  'agents-systems',
+] as const;
+
+async function runAgents(
+  serviceCommand: Awaited<ReturnType<typeof build>>,
+  environment: string[],
+  date: string,
+): Promise<void> {
+  const systems = (args['agents-systems']?.split(',') ?? [...AGENT_SYSTEMS]).map((system) => system.trim());
+  for (const system of systems) {
+    if (!(AGENT_SYSTEMS as readonly string[]).includes(system))
+      throw new Error(`--agents-systems: unknown system ${system} (${AGENT_SYSTEMS.join(', ')})`);
+  }
+  const report = await benchAgents({
+    benchUrl,
+    service: args['cpu-prof']
+      ? { ...serviceCommand, args: [...PROFILE_FLAGS, ...serviceCommand.args] }
+      : serviceCommand,
+    sources: count('agents-sources', 100),
+    steps: count('agents-steps', 5000),
+    stepSeconds: 10,
+    batchPoints: count('agents-batch', 2000),
+    senders: count('agents-senders', 4),
+    rounds: count('agents-rounds', 3),
+    systems: systems as AgentSystem[],
+    // Profiling: where PostgreSQL's time goes too.
+    sampleBackends: args['cpu-prof'],
+    log,
+  });
+  if (args['cpu-prof']) log(`CPU profiles written to ${relative(ROOT, join(CACHE_DIR, 'profiles'))}/`);
+  const markdown = [
+    `# Agents benchmark, ${date}`,
+    '',
+    ...environment.map((line) => `- ${line}`),
+    `- whole run: ${elapsed()}; load average at start ${startLoad}, at end ${loadavg()[0]?.toFixed(2)} (other work on the machine shows up here)${args['cpu-prof'] ? '; **the services ran with --cpu-prof**' : ''}`,
+    '',
+    ...renderAgents(report),
+  ].join('\n');
+  process.stdout.write(`\n${markdown}\n`);
+  const full = AGENTS_SIZES.every((option) => args[option] === undefined) && !args['cpu-prof'];
+  const output = args.output ?? (full ? join(ROOT, 'bench/results', `${date}-agents.md`) : undefined);
+  if (output) {
+    await mkdir(join(output, '..'), { recursive: true });
+    await writeFile(output, markdown);
+    log(`wrote ${relative(ROOT, output)}`);
+  }
+}
+
 async function main() {
   const date = new Date().toISOString().slice(0, 10);
   const notes: string[] = [];
@@ -503,6 +575,10 @@ async function main() {
   }
   if (args.sources) {
     await runSources(serviceCommand, environment, date);
+    return;
+  }
+  if (args.agents) {
+    await runAgents(serviceCommand, environment, date);
     return;
   }
   const files = await ensureDataFiles(log);

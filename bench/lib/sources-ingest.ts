@@ -47,7 +47,7 @@ const DAY_MS = 86_400_000;
 const GENERATOR = join(ROOT, 'scripts/generate-metrics.ts');
 const COPY_COLUMNS = '"timestamp", source_id, cpu_load, concurrency';
 
-interface FleetFiles {
+export interface FleetFiles {
   ndjson: string;
   /** The same rows as CSV: ISO-8601 timestamp, source id, values. */
   copyCsv: string;
@@ -55,7 +55,10 @@ interface FleetFiles {
   sourcesJson: string;
 }
 
-async function fleetFiles(options: FleetIngestOptions, log: (line: string) => void): Promise<FleetFiles> {
+export async function fleetFiles(
+  options: Pick<FleetIngestOptions, 'rows' | 'sources' | 'stepSeconds'>,
+  log: (line: string) => void,
+): Promise<FleetFiles> {
   const generator = createHash('sha256')
     .update(await readFile(GENERATOR))
     .digest('hex')
@@ -137,7 +140,10 @@ async function toCopyCsv(files: FleetFiles): Promise<void> {
 }
 
 /** A fresh, migrated database with the partitions of the fleet's span. */
-async function prepare(url: string, options: FleetIngestOptions): Promise<void> {
+export async function prepareFleetDatabase(
+  url: string,
+  options: Pick<FleetIngestOptions, 'rows' | 'sources' | 'stepSeconds'>,
+): Promise<void> {
   await prepareDatabase(url, true);
   const seconds = Math.ceil(options.rows / options.sources) * options.stepSeconds;
   const days = Math.ceil((seconds * 1000) / DAY_MS);
@@ -175,7 +181,7 @@ export async function benchFleetIngest(
   const rows = options.rows.toLocaleString('en');
   try {
     for (let round = 1; round <= options.rounds; round++) {
-      await prepare(copyUrl, options);
+      await prepareFleetDatabase(copyUrl, options);
       await withClient(copyUrl, (client) =>
         client.query(
           `INSERT INTO sources (name, labels)
@@ -189,7 +195,7 @@ export async function benchFleetIngest(
       const copied = round === 1 ? await fingerprint(copyUrl) : undefined;
       await dropDatabase(copyUrl);
 
-      await prepare(ingestUrl, options);
+      await prepareFleetDatabase(ingestUrl, options);
       await checkpoint(ingestUrl);
       log(`  round ${round}: the ingest script on ${rows} NDJSON rows of ${sources.length} sources`);
       results.push(await runIngest(ingestUrl, files.ndjson, round, options.rows));
