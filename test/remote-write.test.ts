@@ -86,6 +86,24 @@ describe('POST /api/v1/write', () => {
     ]);
   });
 
+  it('makes one sample of halves pushed at once, whichever group commit takes them', async () => {
+    const instances = Array.from({ length: 50 }, (_, index) => `pair-${index}`);
+    const active = (instance: string) => ({
+      labels: { __name__: 'http_server_active_requests', instance, job: 'node' },
+      samples: [{ value: 5, timestamp: NOW }],
+    });
+    const responses = await Promise.all(
+      instances.flatMap((instance) => [write([load(instance, 1.5)]), write([active(instance)])]),
+    );
+    expect(responses.map((response) => response.status)).toEqual(responses.map(() => 204));
+    const { rows } = await db.pool.query<{ cpu_load: number; concurrency: number; count: number }>(
+      `SELECT m.cpu_load, m.concurrency, count(*) OVER ()::int AS count
+         FROM metrics m JOIN sources s ON s.id = m.source_id WHERE s.name LIKE 'pair-%'`,
+    );
+    expect(rows).toHaveLength(50);
+    for (const row of rows) expect(row).toMatchObject({ cpu_load: 1.5, concurrency: 5 });
+  });
+
   it('ignores the series of other metrics and drops stale markers', async () => {
     const response = await write([
       {

@@ -94,15 +94,16 @@ export class BatchSession implements BatchTarget {
   }
 
   /**
-   * Copies the batch into `metrics` when every row is new: no two share a key and none is stored
-   * (the usual case for the batches of many writers of one sample each, written together).
-   * Returns the rows refused (a new source past MAX_SOURCES); undefined, having written no sample,
-   * when a row is not new or COPY is not offered.
+   * Copies the batch into `metrics` when every row is new: none is stored, and no two share a key
+   * (the usual case for the batches of many writers of one sample each, written together) or,
+   * merging, those that do are made one (an agent's CPU load and concurrency of one instant, sent
+   * in two requests). Returns the rows refused (a new source past MAX_SOURCES); undefined, having
+   * written no sample, when a row is not new or COPY is not offered.
    */
-  async copyIfAllNew(batch: Batch): Promise<RefusedRow[] | undefined> {
+  async copyIfAllNew(batch: Batch, mode: 'skip' | 'merge' = 'skip'): Promise<RefusedRow[] | undefined> {
     if (!this.options.copyFromStdin) return undefined;
-    const { unique, refused } = await this.#resolved(batch, 'skip');
-    if (unique.length !== batch.length - refused.length) return undefined;
+    const { unique, refused } = await this.#resolved(batch, mode);
+    if (mode === 'skip' && unique.length !== batch.length - refused.length) return undefined;
     if (unique.length > 0 && !(await this.#copiedIntoMetrics(unique))) return undefined;
     return refused;
   }

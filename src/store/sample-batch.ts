@@ -147,7 +147,8 @@ function forReal(value: number): number {
 
 /**
  * Gives each row its source id from `ids` (the id of each of the batch's sources; 0: refused) and
- * keeps one row per (source, timestamp): the first for `skip`, the last for `update` and `merge`, matching
+ * keeps one row per (source, timestamp): the first for `skip`, the last for `update`, the first
+ * with every later row's values filled in for `merge`, matching
  * what the database does with a key that is already stored, each in the place of the first.
  * Postgres refuses an ON CONFLICT DO UPDATE that would touch the same row twice in one statement,
  * so this is required, not an optimisation; it goes by id, since two names of a batch may be one
@@ -188,8 +189,14 @@ export function dedupe(batch: Batch, mode: ConflictMode, ids: Int32Array): Batch
     if (place === undefined) {
       ofSource.set(key, count);
       kept[count++] = i;
-    } else if (mode !== 'skip') {
+    } else if (mode === 'update') {
       kept[place] = i;
+    } else if (mode === 'merge') {
+      // The row kept takes the values this one holds, as a stored row would (COALESCE).
+      const into = kept[place] as number;
+      if (!isMissingLoad(batch.loads[i] as number)) batch.loads[into] = batch.loads[i] as number;
+      if (!isMissingConcurrency(batch.concurrencies[i] as number))
+        batch.concurrencies[into] = batch.concurrencies[i] as number;
     }
   }
   if (count === length) return batch;

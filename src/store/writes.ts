@@ -112,8 +112,9 @@ export class Writes implements BatchTarget {
 
 /**
  * The batches of a group, written in the group's transaction: all in one COPY when every row is
- * new (each caller's rows then all inserted, but those refused), else each batch on its own, in
- * order, as writeBatch writes it.
+ * new (each caller's rows then all inserted, but those refused; merging callers' rows of one key
+ * made one row first, each caller's counted as inserted), else each batch on its own, in order, as
+ * writeBatch writes it.
  */
 async function writeGroup(
   session: BatchSession,
@@ -128,7 +129,8 @@ async function writeGroup(
       together.append(batch);
       return start;
     });
-    const refused = await session.copyIfAllNew(together);
+    const merging = group.every(({ mode }) => mode === 'merge');
+    const refused = await session.copyIfAllNew(together, merging ? 'merge' : 'skip');
     if (refused) {
       return group.map(({ batch }, caller) => {
         const start = starts[caller] as number;
