@@ -112,9 +112,10 @@ export class Writes implements BatchTarget {
 
 /**
  * The batches of a group, written in the group's transaction: all in one COPY when every row is
- * new (each caller's rows then all inserted, but those refused; merging callers' rows of one key
- * made one row first, each caller's counted as inserted), else each batch on its own, in order, as
- * writeBatch writes it.
+ * new (each caller's rows then all inserted, but those refused); merging callers' rows of one key
+ * made one row first, and written in one merge statement when some are stored, each caller's rows
+ * counted as inserted (what a merging caller is told is how many of its rows were stored); else
+ * each batch on its own, in order, as writeBatch writes it.
  */
 async function writeGroup(
   session: BatchSession,
@@ -130,7 +131,10 @@ async function writeGroup(
       return start;
     });
     const merging = group.every(({ mode }) => mode === 'merge');
-    const refused = await session.copyIfAllNew(together, merging ? 'merge' : 'skip');
+    let refused = await session.copyIfAllNew(together, merging ? 'merge' : 'skip');
+    // Merging callers' rows go in one merge statement when some are stored: one each would cost
+    // a staging table's fill and a statement per caller.
+    if (!refused && merging) refused = (await session.writeBatch(together, 'merge', false)).refused;
     if (refused) {
       return group.map(({ batch }, caller) => {
         const start = starts[caller] as number;
