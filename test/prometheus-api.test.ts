@@ -12,6 +12,7 @@ import type { QueryData } from '../src/promql/index.js';
 import { remoteWriteBody, type TestSeries } from './support/agent-payloads.js';
 import { createTestApp } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { connectLogged } from './support/logged-statements.js';
 import { differences, type Outcome, theirs } from './support/promql-compare.js';
 import {
   CONFORMANCE_ERRORS,
@@ -134,6 +135,56 @@ describe('answers as Prometheus 2.42 over the same data', () => {
     expect(mine.status).toBe(prometheusOwn.status);
     const [a, b] = [await mine.json(), await prometheusOwn.json()];
     expect(a).toEqual(b);
+  });
+});
+
+/** The whole minutes of the data set (it starts between two): where ranges read the minute rollups. */
+const FIRST_MINUTE_MS = Math.ceil((DATASET[0]?.timestamps[0] as number) / 60_000) * 60_000;
+/**
+ * Rollups sum CPU loads as stored, 32-bit floats widened, where Prometheus sums the data set's
+ * decimals: equal to float32's precision, not to the last bit.
+ */
+const FLOAT32_TOLERANCE = 1e-6;
+
+describe('range functions over whole minutes read the minute rollups and answer as Prometheus', () => {
+  const queries = CONFORMANCE_QUERIES.filter(({ query }) =>
+    /\b(min|max|sum|count|avg)_over_time\(/.test(query),
+  );
+
+  it.each(queries)('$query', async ({ query, ordered = false }) => {
+    const logged = connectLogged(db.url);
+    const open = createTestApp({ ...logged.connection, url: db.url });
+    try {
+      const asked = [
+        ...[1, 45, 61, 105].map((minute) => ({
+          path: '/api/v1/query',
+          parameters: { query, time: seconds(FIRST_MINUTE_MS + minute * 60_000) },
+        })),
+        ...[60_000, 300_000].map((stepMs) => ({
+          path: '/api/v1/query_range',
+          parameters: {
+            query,
+            start: seconds(FIRST_MINUTE_MS),
+            end: seconds(FIRST_MINUTE_MS + 120 * 60_000),
+            step: seconds(stepMs),
+          },
+        })),
+      ];
+      const mismatches: string[] = [];
+      for (const { path, parameters } of asked) {
+        const response = await open.fetch(`http://localhost${path}?${new URLSearchParams(parameters)}`);
+        const mine = (await response.json()) as Outcome;
+        const prometheusOwn = theirs(await prometheus.get(path, parameters));
+        for (const line of differences(mine, prometheusOwn, ordered, FLOAT32_TOLERANCE))
+          mismatches.push(`${path} ${JSON.stringify(parameters)}: ${line}`);
+      }
+      expect(mismatches).toEqual([]);
+      if (!query.includes(' offset ') && /\[\d+[mh]/.test(query))
+        expect(logged.statements.some(({ text }) => text.includes('metric_rollups_minute'))).toBe(true);
+    } finally {
+      await open.dispose();
+      await logged.connection.close();
+    }
   });
 });
 

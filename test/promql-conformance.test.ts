@@ -5,9 +5,11 @@ import {
   DEFAULT_LOOKBACK_DELTA_MS,
   evaluateInstant,
   evaluateRange,
+  MINUTE_MS,
   PromQLError,
   parseQuery,
   type QueryData,
+  type SeriesReader,
 } from '../src/promql/index.js';
 import { differences, type Outcome, theirs } from './support/promql-compare.js';
 import {
@@ -16,8 +18,8 @@ import {
   INSTANT_TIMES_MS,
   RANGE_WINDOWS,
 } from './support/promql-conformance-queries.js';
-import { DATASET, datasetAsOpenMetrics } from './support/promql-dataset.js';
-import { memoryReader } from './support/promql-memory-reader.js';
+import { DATASET, DATASET_START_MS, datasetAsOpenMetrics } from './support/promql-dataset.js';
+import { memoryReader, minuteReader } from './support/promql-memory-reader.js';
 import { type RunningPrometheus, startPrometheus } from './support/promql-prometheus.js';
 
 const LIMITS = { maxSamples: 50_000_000, lookbackDeltaMs: DEFAULT_LOOKBACK_DELTA_MS };
@@ -42,9 +44,13 @@ async function ours(evaluate: () => Promise<QueryData>): Promise<Outcome> {
 
 const seconds = (ms: number): string => String(ms / 1000);
 
-function askInstant(query: string, timeMs: number): Promise<[Outcome, Outcome]> {
+function askInstant(
+  query: string,
+  timeMs: number,
+  reader: SeriesReader = memoryReader(DATASET),
+): Promise<[Outcome, Outcome]> {
   return Promise.all([
-    ours(() => evaluateInstant(parseQuery(query), timeMs, memoryReader(DATASET), LIMITS)),
+    ours(() => evaluateInstant(parseQuery(query), timeMs, reader, LIMITS)),
     prometheus.get('/api/v1/query', { query, time: seconds(timeMs) }).then(theirs),
   ]);
 }
@@ -54,9 +60,10 @@ function askRange(
   startMs: number,
   endMs: number,
   stepMs: number,
+  reader: SeriesReader = memoryReader(DATASET),
 ): Promise<[Outcome, Outcome]> {
   return Promise.all([
-    ours(() => evaluateRange(parseQuery(query), startMs, endMs, stepMs, memoryReader(DATASET), LIMITS)),
+    ours(() => evaluateRange(parseQuery(query), startMs, endMs, stepMs, reader, LIMITS)),
     prometheus
       .get('/api/v1/query_range', {
         query,
@@ -95,5 +102,56 @@ describe('the evaluator answers as Prometheus 2.42', () => {
     const [mine, prometheusOwn] = await askInstant(query, INSTANT_TIMES_MS[3] as number);
     expect(prometheusOwn.status).toBe('error');
     expect(mine).toEqual(prometheusOwn);
+  });
+});
+
+/** The queries whose range functions read minute statistics where instants and ranges are whole minutes. */
+const MINUTE_QUERIES = CONFORMANCE_QUERIES.filter(({ query }) =>
+  /\b(min|max|sum|count|avg)_over_time\(/.test(query),
+);
+/** Whole minutes over the data set (it starts between two), every one of them the end of ranges. */
+const FIRST_MINUTE_MS = Math.ceil(DATASET_START_MS / MINUTE_MS) * MINUTE_MS;
+const MINUTE_TIMES_MS = [0, 1, 30, 45, 52, 61, 75, 105, 119, 125].map(
+  (minute) => FIRST_MINUTE_MS + minute * MINUTE_MS,
+);
+const MINUTE_WINDOWS = [
+  { startMs: FIRST_MINUTE_MS, endMs: FIRST_MINUTE_MS + 120 * MINUTE_MS, stepMs: MINUTE_MS },
+  {
+    startMs: FIRST_MINUTE_MS - 10 * MINUTE_MS,
+    endMs: FIRST_MINUTE_MS + 130 * MINUTE_MS,
+    stepMs: 5 * MINUTE_MS,
+  },
+  { startMs: FIRST_MINUTE_MS, endMs: FIRST_MINUTE_MS + 120 * MINUTE_MS, stepMs: 60 * MINUTE_MS },
+];
+
+describe('range functions read from minute statistics answer as Prometheus 2.42', () => {
+  it('covers queries of every function that minutes answer', () => {
+    expect(MINUTE_QUERIES.length).toBeGreaterThanOrEqual(8);
+  });
+
+  it.each(MINUTE_QUERIES)('$query', async ({ query, ordered = false }) => {
+    const mismatches: string[] = [];
+    let rawReads = 0;
+    for (const timeMs of MINUTE_TIMES_MS) {
+      const reader = minuteReader(DATASET);
+      const [mine, prometheusOwn] = await askInstant(query, timeMs, reader);
+      mismatches.push(
+        ...differences(mine, prometheusOwn, ordered).map((line) => `instant at ${timeMs}: ${line}`),
+      );
+      rawReads += reader.calls.length;
+    }
+    for (const { startMs, endMs, stepMs } of MINUTE_WINDOWS) {
+      const reader = minuteReader(DATASET);
+      const [mine, prometheusOwn] = await askRange(query, startMs, endMs, stepMs, reader);
+      mismatches.push(
+        ...differences(mine, prometheusOwn, ordered).map(
+          (line) => `range ${startMs} step ${stepMs}: ${line}`,
+        ),
+      );
+      rawReads += reader.calls.length;
+    }
+    expect(mismatches).toEqual([]);
+    // Whole-minute ranges without other selectors read minutes only.
+    if (/^\w+\(\w+(\{[^}]*\})?\[\d+[mh]\]\)$/.test(query)) expect(rawReads).toBe(0);
   });
 });

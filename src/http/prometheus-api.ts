@@ -18,6 +18,7 @@ import {
   evaluateInstant,
   evaluateRange,
   type Matcher,
+  type MinuteSeries,
   PromQLError,
   parseDuration,
   parseQuery,
@@ -180,30 +181,53 @@ export interface PrometheusApiOptions {
  */
 function storeReader(store: MetricStore, config: Config, scope: OperationScope | undefined): SeriesReader {
   let samplesLeft = config.prometheus.maxSamples;
+  const reads = store.prometheus;
+  /** The series the matchers select, by field. */
+  const selected = async (matchers: readonly Matcher[], startMs: number, endMs: number) => {
+    const series = await reads.series(
+      labelMatchers(matchers),
+      { startMs, endMs },
+      config.prometheus.maxSeries,
+      scope,
+    );
+    return Object.values(PROMETHEUS_METRICS)
+      .map((field) => ({ field, ofField: series.filter((one) => one.field === field) }))
+      .filter(({ ofField }) => ofField.length > 0);
+  };
   return {
     async select(matchers, startMs, endMs) {
-      const series = await store.prometheus.series(
-        labelMatchers(matchers),
-        { startMs, endMs },
-        config.prometheus.maxSeries,
-        scope,
-      );
       const result: RawSeries[] = [];
-      for (const field of Object.values(PROMETHEUS_METRICS)) {
-        const ofField = series.filter((one) => one.field === field);
-        if (ofField.length === 0) continue;
-        const samples = await store.prometheus.samples(
-          ofField.map((one) => one.sourceId),
-          field,
-          startMs,
-          endMs,
-          samplesLeft,
-          scope,
-        );
+      for (const { field, ofField } of await selected(matchers, startMs, endMs)) {
+        const ids = ofField.map((one) => one.sourceId);
+        const samples = await reads.samples(ids, field, startMs, endMs, samplesLeft, scope);
         for (const one of ofField) {
           const found = samples.get(one.sourceId) ?? { timestamps: [], values: [] };
           samplesLeft -= found.timestamps.length;
           result.push({ labels: one.labels, ...found });
+        }
+      }
+      return result;
+    },
+    async selectMinutes(matchers, startMs, endMs, instants) {
+      const result: MinuteSeries[] = [];
+      for (const { field, ofField } of await selected(matchers, startMs, endMs)) {
+        const ids = ofField.map((one) => one.sourceId);
+        const minutes = await reads.minutes(ids, field, startMs, endMs, samplesLeft, scope);
+        const exact = await reads.samplesAt(ids, field, instants, scope);
+        for (const one of ofField) {
+          const found = minutes.get(one.sourceId) ?? {
+            minutes: [],
+            counts: [],
+            sums: [],
+            mins: [],
+            maxs: [],
+          };
+          samplesLeft -= found.minutes.length;
+          result.push({
+            labels: one.labels,
+            ...found,
+            exact: exact.get(one.sourceId) ?? { timestamps: [], values: [] },
+          });
         }
       }
       return result;

@@ -19,6 +19,7 @@ import { duplicateLabelsetError, PromQLError } from './errors.js';
 import { formatFloat, type QueryData, toSeconds } from './format.js';
 import { compareLabels, dropMetricName, type Labels, labelsKey, toLabels } from './labels.js';
 import type { Matcher } from './matchers.js';
+import { answerableFromMinutes, type MinuteSeries, minuteWindows } from './minute-windows.js';
 import { keepsMetricName, RANGE_FUNCTIONS } from './range-functions.js';
 
 export interface RawSeries {
@@ -32,6 +33,17 @@ export interface RawSeries {
 export interface SeriesReader {
   /** Every series matching all matchers, with its samples whose timestamp t satisfies startMs <= t <= endMs. */
   select(matchers: readonly Matcher[], startMs: number, endMs: number): Promise<RawSeries[]>;
+  /**
+   * Optional: every series matching all matchers, with its statistics of the minutes starting in
+   * [startMs, endMs) and its samples exactly at `instants`. Range functions over whole minutes at
+   * whole minutes are then read from these (see minute-windows.ts).
+   */
+  selectMinutes?(
+    matchers: readonly Matcher[],
+    startMs: number,
+    endMs: number,
+    instants: readonly number[],
+  ): Promise<MinuteSeries[]>;
 }
 
 export interface EvalLimits {
@@ -135,6 +147,8 @@ export async function evaluateRange(
 
 class Evaluation {
   private readonly loaded = new Map<VectorSelector | MatrixSelector, LoadedSeries[]>();
+  /** Range selectors read as minute statistics, sorted as `loaded` is. */
+  private readonly minuteLoaded = new Map<MatrixSelector, MinuteSeries[]>();
   private loadedSamples = 0;
 
   constructor(
@@ -164,9 +178,26 @@ class Evaluation {
         const { selector, rangeMs } = expr;
         return this.select(expr, selector, first - selector.offsetMs - rangeMs, last - selector.offsetMs);
       }
-      case 'rangeFunction':
+      case 'rangeFunction': {
         if (expr.param) await this.load(expr.param);
+        const { selector, rangeMs } = expr.range;
+        const instants = this.steps.map((step) => step - selector.offsetMs);
+        if (this.reader.selectMinutes && answerableFromMinutes(expr.func, rangeMs, instants)) {
+          const series = await this.reader.selectMinutes(
+            selector.matchers,
+            first - selector.offsetMs - rangeMs,
+            last - selector.offsetMs,
+            instants,
+          );
+          for (const { minutes, exact } of series) this.count(minutes.length + exact.timestamps.length);
+          this.minuteLoaded.set(
+            expr.range,
+            series.sort((a, b) => compareLabels(toLabels(a.labels), toLabels(b.labels))),
+          );
+          return;
+        }
         return this.load(expr.range);
+      }
       case 'instantFunction':
         for (const arg of expr.args) await this.load(arg);
         return;
@@ -191,18 +222,23 @@ class Evaluation {
     endMs: number,
   ): Promise<void> {
     const series = await this.reader.select(selector.matchers, startMs, endMs);
-    for (const { timestamps } of series) this.loadedSamples += timestamps.length;
+    for (const { timestamps } of series) this.count(timestamps.length);
+    // Storage hands Prometheus series sorted by labels; that order shows in instant results.
+    const sorted = series
+      .map(({ labels, timestamps, values }) => ({ metric: toLabels(labels), timestamps, values }))
+      .sort((a, b) => compareLabels(a.metric, b.metric));
+    this.loaded.set(key, sorted);
+  }
+
+  /** Counts samples (or minutes) read against the limit. */
+  private count(samples: number): void {
+    this.loadedSamples += samples;
     if (this.loadedSamples > this.limits.maxSamples) {
       throw new PromQLError(
         'execution',
         'query processing would load too many samples into memory in query execution',
       );
     }
-    // Storage hands Prometheus series sorted by labels; that order shows in instant results.
-    const sorted = series
-      .map(({ labels, timestamps, values }) => ({ metric: toLabels(labels), timestamps, values }))
-      .sort((a, b) => compareLabels(a.metric, b.metric));
-    this.loaded.set(key, sorted);
   }
 
   private evaluate(expr: Expr): Value {
@@ -264,6 +300,17 @@ class Evaluation {
     const windowFunction = RANGE_FUNCTIONS[call.func];
     const { selector, rangeMs } = call.range;
     const output: StepSeries[] = [];
+    const instants = this.steps.map((step) => step - selector.offsetMs);
+    for (const series of this.minuteLoaded.get(call.range) ?? []) {
+      const stepValues = minuteWindows(call.func, series, instants, rangeMs);
+      if (stepValues.some((value) => value !== undefined)) {
+        const metric = toLabels(series.labels);
+        output.push({
+          metric: keepsMetricName(call.func) ? metric : dropMetricName(metric),
+          values: stepValues,
+        });
+      }
+    }
     for (const { metric, timestamps, values } of this.loaded.get(call.range) ?? []) {
       const stepValues: Array<number | undefined> = [];
       let from = 0;

@@ -10,7 +10,7 @@ import { Prisma } from '../generated/prisma/client.js';
 import type { OperationScope } from '../observability/operation-scope.js';
 import { arrays, type Server } from './server.js';
 import { filterError, matchCondition } from './source-filter.js';
-import { METRICS, SOURCES } from './tables.js';
+import { METRICS, ROLLUPS, SOURCES } from './tables.js';
 
 /** One series as Prometheus sees it: a metric of a source, with its labels (`__name__` and `source` among them). */
 export interface PrometheusSeries {
@@ -21,6 +21,12 @@ export interface PrometheusSeries {
 
 /** The samples of some sources, each source's in time order. */
 export type SamplesBySource = Map<number, { timestamps: number[]; values: number[] }>;
+
+/** Statistics of one field of some sources by minute (the minute rollups), each source's minutes ascending. */
+export type MinutesBySource = Map<
+  number,
+  { minutes: number[]; counts: number[]; sums: number[]; mins: number[]; maxs: number[] }
+>;
 
 /** A selection past a limit: the client must narrow it. */
 export class TooManySeriesError extends Error {
@@ -195,6 +201,88 @@ export class PrometheusReads {
       throw new TooManySamplesError(
         `the query would read more than ${limit} samples (PROMETHEUS_MAX_SAMPLES); narrow the selector or the time range`,
       );
+    for (const [sourceId, ms, value] of rows) {
+      let samples = bySource.get(sourceId);
+      if (!samples) {
+        samples = { timestamps: [], values: [] };
+        bySource.set(sourceId, samples);
+      }
+      samples.timestamps.push(ms);
+      samples.values.push(Number(value));
+    }
+    return bySource;
+  }
+
+  /**
+   * The minute rollups of `field` for `sourceIds`, minutes starting in [startMs, endMs), at most
+   * `limit` (TooManySamplesError past it). A minute's sum of CPU loads adds them as stored, 32-bit
+   * floats widened, so it may differ from the raw samples' sum in the eighth digit.
+   */
+  async minutes(
+    sourceIds: readonly number[],
+    field: SampleField,
+    startMs: number,
+    endMs: number,
+    limit: number,
+    scope?: OperationScope,
+  ): Promise<MinutesBySource> {
+    const bySource: MinutesBySource = new Map();
+    if (sourceIds.length === 0) return bySource;
+    const column = SAMPLE_COLUMNS[field];
+    const { rows } = await arrays<
+      [sourceId: number, ms: number, count: number, sum: number, min: number, max: number]
+    >(
+      this.reads,
+      `SELECT ${ROLLUPS.minute}`,
+      `SELECT source_id, (extract(epoch FROM bucket) * 1000)::float8, ${column}_count::float8,
+              ${column}_sum::float8, ${column}_min, ${column}_max
+         FROM ${ROLLUPS.minute}
+        WHERE source_id = ANY($1::int[]) AND ${column}_count > 0
+          AND bucket >= to_timestamp($2::float8 / 1000) AND bucket < to_timestamp($3::float8 / 1000)
+        ORDER BY source_id, bucket LIMIT $4`,
+      [sourceIds, startMs, endMs, limit + 1],
+      scope,
+    );
+    if (rows.length > limit)
+      throw new TooManySamplesError(
+        `the query would read more than ${limit} samples (PROMETHEUS_MAX_SAMPLES); narrow the selector or the time range`,
+      );
+    for (const [sourceId, ms, count, sum, min, max] of rows) {
+      let minutes = bySource.get(sourceId);
+      if (!minutes) {
+        minutes = { minutes: [], counts: [], sums: [], mins: [], maxs: [] };
+        bySource.set(sourceId, minutes);
+      }
+      minutes.minutes.push(ms);
+      minutes.counts.push(count);
+      minutes.sums.push(sum);
+      minutes.mins.push(Number(min));
+      minutes.maxs.push(Number(max));
+    }
+    return bySource;
+  }
+
+  /** The `field` samples of `sourceIds` at exactly these instants. */
+  async samplesAt(
+    sourceIds: readonly number[],
+    field: SampleField,
+    instants: readonly number[],
+    scope?: OperationScope,
+  ): Promise<SamplesBySource> {
+    const bySource: SamplesBySource = new Map();
+    if (sourceIds.length === 0 || instants.length === 0) return bySource;
+    const column = SAMPLE_COLUMNS[field];
+    const { rows } = await arrays<[sourceId: number, ms: number, value: number]>(
+      this.reads,
+      `SELECT ${METRICS}`,
+      `SELECT source_id, (extract(epoch FROM "timestamp") * 1000)::float8, ${column}
+         FROM ${METRICS}
+        WHERE source_id = ANY($1::int[]) AND ${column} IS NOT NULL
+          AND "timestamp" = ANY(ARRAY(SELECT to_timestamp(ms / 1000) FROM unnest($2::float8[]) AS ms))
+        ORDER BY source_id, "timestamp"`,
+      [sourceIds, instants],
+      scope,
+    );
     for (const [sourceId, ms, value] of rows) {
       let samples = bySource.get(sourceId);
       if (!samples) {

@@ -1,5 +1,6 @@
 // Comparing an answer of this service with Prometheus' own, as the conformance tests do: same
-// label sets and timestamps, values equal within 1e-9 relative (NaN equal to NaN).
+// label sets and timestamps, values equal within a relative tolerance, 1e-9 unless told (NaN equal
+// to NaN).
 import type { QueryData } from '../../src/promql/index.js';
 import type { PrometheusResponse } from './promql-prometheus.js';
 
@@ -19,18 +20,23 @@ export function theirs(response: PrometheusResponse): Outcome {
   };
 }
 
-function sameValue(a: string, b: string): boolean {
+function sameValue(a: string, b: string, tolerance: number): boolean {
   if (a === b) return true;
   const x = Number(a);
   const y = Number(b);
   if (!Number.isFinite(x) || !Number.isFinite(y)) return false;
-  return Math.abs(x - y) <= 1e-9 * Math.max(Math.abs(x), Math.abs(y));
+  return Math.abs(x - y) <= tolerance * Math.max(Math.abs(x), Math.abs(y));
 }
 
 const metricKey = (metric: object): string => JSON.stringify(Object.entries(metric).sort());
 
 /** Differences between two outcomes, as readable lines (empty when they agree). */
-export function differences(actual: Outcome, expected: Outcome, ordered: boolean): string[] {
+export function differences(
+  actual: Outcome,
+  expected: Outcome,
+  ordered: boolean,
+  tolerance = 1e-9,
+): string[] {
   if (actual.status !== expected.status || actual.status === 'error' || expected.status === 'error') {
     return JSON.stringify(actual) === JSON.stringify(expected)
       ? []
@@ -40,7 +46,7 @@ export function differences(actual: Outcome, expected: Outcome, ordered: boolean
   if (a.resultType !== b.resultType) return [`result type ${a.resultType} vs ${b.resultType}`];
   const found: string[] = [];
   const comparePair = (where: string, x: [number, string], y: [number, string]): void => {
-    if (x[0] !== y[0] || !sameValue(x[1], y[1]))
+    if (x[0] !== y[0] || !sameValue(x[1], y[1], tolerance))
       found.push(`${where}: ${JSON.stringify(x)} vs ${JSON.stringify(y)}`);
   };
   if (a.resultType === 'scalar' || a.resultType === 'string') {
