@@ -259,6 +259,9 @@ describe('/', () => {
       graphql: '/graphql',
       dashboard: '/dashboard',
       health: '/healthz',
+      prometheus: '/api/v1/query',
+      otlp: '/v1/metrics',
+      remoteWrite: '/api/v1/write',
     });
   });
 });

@@ -60,6 +60,10 @@ export function restRoutes(options: {
       health: '/healthz',
       readiness: '/readyz',
       rest: '/api/metrics',
+      // Prometheus' query API, for Grafana; where agents push (OTLP, remote-write).
+      prometheus: '/api/v1/query',
+      otlp: OTLP_METRICS_PATHS[0],
+      remoteWrite: REMOTE_WRITE_PATH,
     });
   const receivers = { config, store, scopeOf };
   const otlp = otlpHandler(receivers);
