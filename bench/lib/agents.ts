@@ -43,7 +43,7 @@ import { backendPids, databaseUrl, dropDatabase, ingestWithScript, ROOT, withCli
 import { checkpoint, countRows } from './ingest.js';
 import { cpuMsByPid, freePort, machineBusyMs, productionEnv, Service } from './processes.js';
 import { int, ratio } from './report.js';
-import { fleetFiles, prepareFleetDatabase } from './sources-ingest.js';
+import { fleetFiles, type GeneratedRecord, prepareFleetDatabase } from './sources-ingest.js';
 import { median } from './statistics.js';
 
 export const AGENT_SYSTEMS = ['cli', 'remote-write', 'otlp-protobuf', 'otlp-json'] as const;
@@ -123,14 +123,6 @@ interface Samples {
   timestampMs: Float64Array;
   cpuLoad: Float64Array;
   concurrency: Float64Array;
-}
-
-interface GeneratedRecord {
-  timestamp: number;
-  source: string;
-  labels?: Record<string, string>;
-  cpu_load: number;
-  concurrency: number;
 }
 
 async function readSamples(file: string, sources: number, steps: number): Promise<Samples> {

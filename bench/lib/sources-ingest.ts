@@ -95,7 +95,8 @@ export async function fleetFiles(
   return files;
 }
 
-interface GeneratedRecord {
+/** A record as scripts/generate-metrics.ts writes it. */
+export interface GeneratedRecord {
   timestamp: number;
   source: string;
   labels?: Record<string, string>;

@@ -37,6 +37,29 @@ export class TooManySamplesError extends Error {
   override name = 'TooManySamplesError';
 }
 
+/** Refuses a read of more than `limit` rows (it asked for one more). */
+function withinLimit(rows: readonly unknown[], limit: number): void {
+  if (rows.length > limit)
+    throw new TooManySamplesError(
+      `the query would read more than ${limit} samples (PROMETHEUS_MAX_SAMPLES); narrow the selector or the time range`,
+    );
+}
+
+/** Rows of (source id, milliseconds, value) in source order, by source. */
+function samplesBySource(rows: readonly [sourceId: number, ms: number, value: number][]): SamplesBySource {
+  const bySource: SamplesBySource = new Map();
+  for (const [sourceId, ms, value] of rows) {
+    let samples = bySource.get(sourceId);
+    if (!samples) {
+      samples = { timestamps: [], values: [] };
+      bySource.set(sourceId, samples);
+    }
+    samples.timestamps.push(ms);
+    samples.values.push(Number(value));
+  }
+  return bySource;
+}
+
 /** How long the stored label names, and how they are shown, are remembered. */
 const LABEL_NAMES_REMEMBERED_MS = 10_000;
 
@@ -183,8 +206,7 @@ export class PrometheusReads {
     limit: number,
     scope?: OperationScope,
   ): Promise<SamplesBySource> {
-    const bySource: SamplesBySource = new Map();
-    if (sourceIds.length === 0) return bySource;
+    if (sourceIds.length === 0) return new Map();
     const column = SAMPLE_COLUMNS[field];
     const { rows } = await arrays<[sourceId: number, ms: number, value: number]>(
       this.reads,
@@ -197,20 +219,8 @@ export class PrometheusReads {
       [sourceIds, startMs, endMs, limit + 1],
       scope,
     );
-    if (rows.length > limit)
-      throw new TooManySamplesError(
-        `the query would read more than ${limit} samples (PROMETHEUS_MAX_SAMPLES); narrow the selector or the time range`,
-      );
-    for (const [sourceId, ms, value] of rows) {
-      let samples = bySource.get(sourceId);
-      if (!samples) {
-        samples = { timestamps: [], values: [] };
-        bySource.set(sourceId, samples);
-      }
-      samples.timestamps.push(ms);
-      samples.values.push(Number(value));
-    }
-    return bySource;
+    withinLimit(rows, limit);
+    return samplesBySource(rows);
   }
 
   /**
@@ -243,10 +253,7 @@ export class PrometheusReads {
       [sourceIds, startMs, endMs, limit + 1],
       scope,
     );
-    if (rows.length > limit)
-      throw new TooManySamplesError(
-        `the query would read more than ${limit} samples (PROMETHEUS_MAX_SAMPLES); narrow the selector or the time range`,
-      );
+    withinLimit(rows, limit);
     for (const [sourceId, ms, count, sum, min, max] of rows) {
       let minutes = bySource.get(sourceId);
       if (!minutes) {
@@ -269,8 +276,7 @@ export class PrometheusReads {
     instants: readonly number[],
     scope?: OperationScope,
   ): Promise<SamplesBySource> {
-    const bySource: SamplesBySource = new Map();
-    if (sourceIds.length === 0 || instants.length === 0) return bySource;
+    if (sourceIds.length === 0 || instants.length === 0) return new Map();
     const column = SAMPLE_COLUMNS[field];
     const { rows } = await arrays<[sourceId: number, ms: number, value: number]>(
       this.reads,
@@ -283,16 +289,7 @@ export class PrometheusReads {
       [sourceIds, instants],
       scope,
     );
-    for (const [sourceId, ms, value] of rows) {
-      let samples = bySource.get(sourceId);
-      if (!samples) {
-        samples = { timestamps: [], values: [] };
-        bySource.set(sourceId, samples);
-      }
-      samples.timestamps.push(ms);
-      samples.values.push(Number(value));
-    }
-    return bySource;
+    return samplesBySource(rows);
   }
 
   /** The label names of the series the matchers select (every series without matchers), sorted. */
