@@ -323,6 +323,18 @@ describe('refusals', () => {
     expect(((await tooFine.json()) as { error: string }).error).toMatch(/11,000 points/);
     const badRegex = await get('/api/v1/query', { query: 'cpu_load{source=~"web-("}' });
     expect(badRegex.status).toBe(400);
+    // Times far outside what PostgreSQL holds are answered (nothing is there), not refused by it.
+    for (const time of ['1e15', '-1e15']) {
+      const far = await get('/api/v1/query', { query: 'max_over_time(cpu_load[5m])', time });
+      expect(far.status).toBe(200);
+      expect(((await far.json()) as { data: { result: unknown[] } }).data.result).toEqual([]);
+    }
+    const selectors = Array.from({ length: 101 }, (_, index) => `cpu_load{source="s${index}"}`);
+    const tooMany = await get('/api/v1/series', { 'match[]': selectors });
+    expect(tooMany.status).toBe(400);
+    expect(((await tooMany.json()) as { error: string }).error).toBe(
+      'at most 100 match[] selectors a request, got 101',
+    );
   });
 });
 

@@ -90,7 +90,8 @@ async function parametersOf(request: Request, maxBodyBytes: number): Promise<URL
   return parameters;
 }
 
-const DECIMAL_SECONDS = /^[+-]?\d+(\.\d+)?$/;
+/** A number of seconds as Go's ParseFloat reads one (Prometheus parses times and steps so). */
+const DECIMAL_SECONDS = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i;
 
 /** A time parameter (Unix seconds, or RFC 3339), in milliseconds; `fallback` when absent. */
@@ -133,6 +134,9 @@ function queryParameter(parameters: URLSearchParams) {
   }
 }
 
+/** The most `match[]` selectors one request may give: each is a statement. */
+const MAX_SELECTORS = 100;
+
 /** The selectors of `match[]`, each a vector selector, as matchers; none given: every series. */
 function selectorsOf(parameters: URLSearchParams, required: boolean): (readonly Matcher[])[] {
   const texts = parameters.getAll('match[]');
@@ -140,6 +144,11 @@ function selectorsOf(parameters: URLSearchParams, required: boolean): (readonly 
     if (required) throw new ApiError('bad_data', 'no match[] parameter provided');
     return [[]];
   }
+  if (texts.length > MAX_SELECTORS)
+    throw new ApiError(
+      'bad_data',
+      `at most ${MAX_SELECTORS} match[] selectors a request, got ${texts.length}`,
+    );
   return texts.map((text) => {
     let expr: ReturnType<typeof parseQuery>;
     try {

@@ -6,6 +6,7 @@ import {
   SOURCE_LABEL,
 } from '../domain/prometheus-names.js';
 import type { LabelMatcher } from '../domain/source.js';
+import { MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS } from '../domain/time.js';
 import { Prisma } from '../generated/prisma/client.js';
 import type { OperationScope } from '../observability/operation-scope.js';
 import { arrays, type Server } from './server.js';
@@ -35,6 +36,19 @@ export class TooManySeriesError extends Error {
 
 export class TooManySamplesError extends Error {
   override name = 'TooManySamplesError';
+}
+
+/**
+ * A time within the range samples may have (years 1 to 9999): the API takes any time, as
+ * Prometheus does, and nothing is stored beyond, where PostgreSQL's timestamps would overflow.
+ */
+function storable(ms: number): number {
+  return Math.min(MAX_TIMESTAMP_MS, Math.max(MIN_TIMESTAMP_MS, ms));
+}
+
+/** Whether [startMs, endMs] holds times a sample may have. */
+function overlapsStorable(startMs: number, endMs: number): boolean {
+  return endMs >= MIN_TIMESTAMP_MS && startMs <= MAX_TIMESTAMP_MS;
 }
 
 /** Refuses a read of more than `limit` rows (it asked for one more). */
@@ -139,8 +153,8 @@ export class PrometheusReads {
     conditions.push(Prisma.sql`first_seen IS NOT NULL`);
     if (range) {
       conditions.push(
-        Prisma.sql`first_seen <= to_timestamp(${range.endMs / 1000}::float8)`,
-        Prisma.sql`last_seen >= to_timestamp(${range.startMs / 1000}::float8)`,
+        Prisma.sql`first_seen <= to_timestamp(${storable(range.endMs) / 1000}::float8)`,
+        Prisma.sql`last_seen >= to_timestamp(${storable(range.startMs) / 1000}::float8)`,
       );
     }
     return Prisma.join(conditions, ' AND ');
@@ -206,7 +220,7 @@ export class PrometheusReads {
     limit: number,
     scope?: OperationScope,
   ): Promise<SamplesBySource> {
-    if (sourceIds.length === 0) return new Map();
+    if (sourceIds.length === 0 || !overlapsStorable(startMs, endMs)) return new Map();
     const column = SAMPLE_COLUMNS[field];
     const { rows } = await arrays<[sourceId: number, ms: number, value: number]>(
       this.reads,
@@ -216,7 +230,7 @@ export class PrometheusReads {
         WHERE source_id = ANY($1::int[]) AND ${column} IS NOT NULL
           AND "timestamp" >= to_timestamp($2::float8 / 1000) AND "timestamp" <= to_timestamp($3::float8 / 1000)
         ORDER BY source_id, "timestamp" LIMIT $4`,
-      [sourceIds, startMs, endMs, limit + 1],
+      [sourceIds, storable(startMs), storable(endMs), limit + 1],
       scope,
     );
     withinLimit(rows, limit);
@@ -237,7 +251,7 @@ export class PrometheusReads {
     scope?: OperationScope,
   ): Promise<MinutesBySource> {
     const bySource: MinutesBySource = new Map();
-    if (sourceIds.length === 0) return bySource;
+    if (sourceIds.length === 0 || !overlapsStorable(startMs, endMs)) return bySource;
     const column = SAMPLE_COLUMNS[field];
     const { rows } = await arrays<
       [sourceId: number, ms: number, count: number, sum: number, min: number, max: number]
@@ -250,7 +264,7 @@ export class PrometheusReads {
         WHERE source_id = ANY($1::int[]) AND ${column}_count > 0
           AND bucket >= to_timestamp($2::float8 / 1000) AND bucket < to_timestamp($3::float8 / 1000)
         ORDER BY source_id, bucket LIMIT $4`,
-      [sourceIds, startMs, endMs, limit + 1],
+      [sourceIds, storable(startMs), storable(endMs), limit + 1],
       scope,
     );
     withinLimit(rows, limit);
@@ -286,7 +300,7 @@ export class PrometheusReads {
         WHERE source_id = ANY($1::int[]) AND ${column} IS NOT NULL
           AND "timestamp" = ANY(ARRAY(SELECT to_timestamp(ms / 1000) FROM unnest($2::float8[]) AS ms))
         ORDER BY source_id, "timestamp"`,
-      [sourceIds, instants],
+      [sourceIds, instants.filter((instant) => storable(instant) === instant)],
       scope,
     );
     return samplesBySource(rows);
