@@ -324,11 +324,29 @@ describe('refusals', () => {
     const badRegex = await get('/api/v1/query', { query: 'cpu_load{source=~"web-("}' });
     expect(badRegex.status).toBe(400);
     // Times far outside what PostgreSQL holds are answered (nothing is there), not refused by it.
-    for (const time of ['1e15', '-1e15']) {
+    for (const time of ['8e12', '-8e12']) {
       const far = await get('/api/v1/query', { query: 'max_over_time(cpu_load[5m])', time });
       expect(far.status).toBe(200);
       expect(((await far.json()) as { data: { result: unknown[] } }).data.result).toEqual([]);
     }
+    // Beyond the dates JavaScript holds (±275,000 years), a time is refused.
+    expect(
+      (await get('/api/v1/query_range', { query: '1', start: '1e17', end: '1e17', step: '1' })).status,
+    ).toBe(400);
+    // Nesting the parser cannot follow is the client's mistake, not a crash.
+    const deep = await fetch(`${served.url}/api/v1/query`, {
+      method: 'POST',
+      headers: { ...readHeaders, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ query: `${'-'.repeat(9000)}1` }),
+    });
+    expect(deep.status, await deep.clone().text()).toBeLessThan(500);
+    const unencoded = await get('/api/v1/label/%E0%A4%A/values');
+    expect(unencoded.status).toBe(400);
+    const flagged = await get('/api/v1/query', {
+      query: '{__name__=~"(?i)CPU_LOAD", source=~"(?i)WEB-1"}',
+      time: '1700001000',
+    });
+    expect(((await flagged.json()) as { data: { result: unknown[] } }).data.result).toHaveLength(1);
     const selectors = Array.from({ length: 101 }, (_, index) => `cpu_load{source="s${index}"}`);
     const tooMany = await get('/api/v1/series', { 'match[]': selectors });
     expect(tooMany.status).toBe(400);

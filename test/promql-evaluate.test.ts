@@ -50,9 +50,10 @@ describe('evaluation', () => {
     ]);
   });
 
-  it('refuses to load more samples than the limit allows', async () => {
+  it('refuses to load more samples than the limit allows, a series counting a value per step too', async () => {
+    // One step: each series' samples, and its one value.
     const loaded = DATASET.filter((series) => series.labels.__name__ === 'cpu_load').reduce(
-      (total, series) => total + series.timestamps.length,
+      (total, series) => total + series.timestamps.length + 1,
       0,
     );
     const query = parseQuery('max_over_time(cpu_load[3h])');
@@ -62,6 +63,35 @@ describe('evaluation', () => {
     const error = await failure(() => run(loaded - 1));
     expect(error.type).toBe('execution');
     expect(error.message).toBe('query processing would load too many samples into memory in query execution');
+  });
+
+  it('refuses a range query whose series times steps pass the limit, before evaluating it', async () => {
+    const query = parseQuery('cpu_load');
+    const steps = 7201;
+    const error = await failure(() =>
+      evaluateRange(query, DATASET_END_MS - 7_200_000, DATASET_END_MS, 1000, memoryReader(DATASET), {
+        ...LIMITS,
+        maxSamples: 5 * steps,
+      }),
+    );
+    expect(error.type).toBe('execution');
+  });
+
+  it('refuses range functions whose windows would scan far more than the samples read', async () => {
+    const query = parseQuery('max_over_time(cpu_load[2h])');
+    const error = await failure(() =>
+      evaluateRange(query, DATASET_END_MS - 7_200_000, DATASET_END_MS, 1000, memoryReader(DATASET), {
+        ...LIMITS,
+        maxSamples: 50_000,
+      }),
+    );
+    expect(error.message).toMatch(/would scan too many samples/);
+  });
+
+  it('steps by index: a start where floats are 16 s apart still ends', async () => {
+    const start = 1e20;
+    const data = await evaluateRange(parseQuery('1'), start, start, 1000, memoryReader([]), LIMITS);
+    expect(data).toMatchObject({ resultType: 'matrix' });
   });
 
   it('answers 1+1 (Grafana’s health check) with a scalar', async () => {

@@ -26,10 +26,11 @@ export const OTLP_METRICS_PATHS = ['/v1/metrics', '/api/v1/otlp/v1/metrics'] as 
 export const REMOTE_WRITE_PATH = '/api/v1/write';
 
 /**
- * How far a compressed body may expand: sixteen times MAX_BODY_BYTES (32 MiB by default), well
- * above what an agent's batch holds (Prometheus' 2,000 samples are ~300 kB), far below a bomb's.
+ * How far a compressed body may expand: four times MAX_BODY_BYTES (8 MiB by default), well above
+ * what an agent's batch holds (Prometheus' 2,000 samples are ~300 kB decoded), and a bound on the
+ * objects one push decodes into.
  */
-const DECODED_BODY_FACTOR = 16;
+const DECODED_BODY_FACTOR = 4;
 
 export interface ReceiverParts {
   config: Config;
@@ -170,7 +171,7 @@ export function remoteWriteHandler(parts: ReceiverParts): (request: Request) => 
       const refusals: PointRefusals = { points: 0, reasons: [] };
       try {
         const body = await readBody(request, maxBodyBytes);
-        const { points } = decodeRemoteWrite(body, config.agents, maxBodyBytes * DECODED_BODY_FACTOR);
+        const points = decodeRemoteWrite(body, config.agents, maxBodyBytes * DECODED_BODY_FACTOR);
         await store(parts, request, points, refusals);
       } catch (error) {
         throw asRefusal(error);
@@ -239,7 +240,7 @@ export function otlpHandler(parts: ReceiverParts): (request: Request) => Promise
       try {
         const sent = await readBody(request, maxBodyBytes);
         const body = compression === 'gzip' ? gunzip(sent, maxDecodedBytes) : sent;
-        const { points } = decodeOtlpMetrics(body, encoding, config.agents, refusals);
+        const points = decodeOtlpMetrics(body, encoding, config.agents, refusals);
         await store(parts, request, points, refusals);
       } catch (error) {
         throw asRefusal(error);

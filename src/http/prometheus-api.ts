@@ -8,7 +8,8 @@
 import type { Plugin } from 'graphql-yoga';
 import type { Config } from '../config.js';
 import { METRIC_HELP, PROMETHEUS_METRICS } from '../domain/prometheus-names.js';
-import { InvalidSourceFilterError, type LabelMatcher } from '../domain/source.js';
+import { InvalidSourceFilterError } from '../domain/source.js';
+import { DECIMAL, quotedPrefix } from '../domain/time.js';
 import { buildInfo } from '../observability/build-info.js';
 import type { Logger } from '../observability/logger.js';
 import type { OperationScope } from '../observability/operation-scope.js';
@@ -90,8 +91,7 @@ async function parametersOf(request: Request, maxBodyBytes: number): Promise<URL
   return parameters;
 }
 
-/** A number of seconds as Go's ParseFloat reads one (Prometheus parses times and steps so). */
-const DECIMAL_SECONDS = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+const MAX_DATE_MS = 8.64e15;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i;
 
 /** A time parameter (Unix seconds, or RFC 3339), in milliseconds; `fallback` when absent. */
@@ -101,15 +101,12 @@ function timeParameter(parameters: URLSearchParams, name: string, fallback?: num
     if (fallback !== undefined) return fallback;
     throw new ApiError('bad_data', `invalid parameter "${name}": cannot parse "" to a valid timestamp`);
   }
-  const ms = DECIMAL_SECONDS.test(text)
-    ? Number(text) * 1000
-    : RFC3339.test(text)
-      ? Date.parse(text)
-      : Number.NaN;
-  if (!Number.isFinite(ms))
+  const ms = DECIMAL.test(text) ? Number(text) * 1000 : RFC3339.test(text) ? Date.parse(text) : Number.NaN;
+  // Within the dates JavaScript holds (±275,000 years): steps stay whole milliseconds apart.
+  if (!(Math.abs(ms) <= MAX_DATE_MS))
     throw new ApiError(
       'bad_data',
-      `invalid parameter "${name}": cannot parse "${text}" to a valid timestamp`,
+      `invalid parameter "${name}": cannot parse ${quotedPrefix(text)} to a valid timestamp`,
     );
   return Math.round(ms);
 }
@@ -117,21 +114,38 @@ function timeParameter(parameters: URLSearchParams, name: string, fallback?: num
 /** A duration parameter (seconds, or a Prometheus duration such as `15s` or `1m30s`), in milliseconds. */
 function durationParameter(parameters: URLSearchParams, name: string): number {
   const text = parameters.get(name) ?? '';
-  const ms = DECIMAL_SECONDS.test(text) ? Number(text) * 1000 : parseDuration(text);
+  const ms = DECIMAL.test(text) ? Number(text) * 1000 : parseDuration(text);
   if (ms === undefined || !Number.isFinite(ms))
-    throw new ApiError('bad_data', `invalid parameter "${name}": cannot parse "${text}" to a valid duration`);
+    throw new ApiError(
+      'bad_data',
+      `invalid parameter "${name}": cannot parse ${quotedPrefix(text)} to a valid duration`,
+    );
   return Math.round(ms);
 }
 
-function queryParameter(parameters: URLSearchParams) {
-  const text = parameters.get('query') ?? '';
+/** The longest query taken: Grafana's are a few hundred characters; the parser recurses with nesting. */
+const MAX_QUERY_LENGTH = 10_000;
+
+/** A PromQL text parsed: its errors, and too deep a nesting for the parser's stack, are bad_data. */
+function parsed(text: string, parameter: string) {
+  if (text.length > MAX_QUERY_LENGTH)
+    throw new ApiError(
+      'bad_data',
+      `invalid parameter "${parameter}": longer than ${MAX_QUERY_LENGTH} characters`,
+    );
   try {
     return parseQuery(text);
   } catch (error) {
     if (error instanceof PromQLError)
-      throw new ApiError('bad_data', `invalid parameter "query": ${error.message}`);
+      throw new ApiError('bad_data', `invalid parameter "${parameter}": ${error.message}`);
+    if (error instanceof RangeError)
+      throw new ApiError('bad_data', `invalid parameter "${parameter}": nested too deeply`);
     throw error;
   }
+}
+
+function queryParameter(parameters: URLSearchParams) {
+  return parsed(parameters.get('query') ?? '', 'query');
 }
 
 /** The most `match[]` selectors one request may give: each is a statement. */
@@ -150,18 +164,27 @@ function selectorsOf(parameters: URLSearchParams, required: boolean): (readonly 
       `at most ${MAX_SELECTORS} match[] selectors a request, got ${texts.length}`,
     );
   return texts.map((text) => {
-    let expr: ReturnType<typeof parseQuery>;
-    try {
-      expr = parseQuery(text);
-    } catch (error) {
-      if (error instanceof PromQLError)
-        throw new ApiError('bad_data', `invalid parameter "match[]": ${error.message}`);
-      throw error;
-    }
+    const expr = parsed(text, 'match[]');
     if (expr.kind !== 'vectorSelector')
-      throw new ApiError('bad_data', `invalid parameter "match[]": ${text} is not a series selector`);
+      throw new ApiError(
+        'bad_data',
+        `invalid parameter "match[]": ${quotedPrefix(text)} is not a series selector`,
+      );
     return expr.matchers;
   });
+}
+
+/** The label name of a `/api/v1/label/<name>/values` path, percent-decoded. */
+function labelNameOf(path: string): string {
+  const encoded = LABEL_VALUES.exec(path)?.[1] ?? '';
+  try {
+    return decodeURIComponent(encoded);
+  } catch {
+    throw new ApiError(
+      'bad_data',
+      `invalid label name: ${quotedPrefix(encoded)} is not percent-encoded text`,
+    );
+  }
 }
 
 /** The optional start and end of the metadata endpoints, as a range. */
@@ -172,9 +195,6 @@ function rangeOf(parameters: URLSearchParams): { startMs: number; endMs: number 
     endMs: timeParameter(parameters, 'end', Number.MAX_SAFE_INTEGER),
   };
 }
-
-const labelMatchers = (matchers: readonly Matcher[]): LabelMatcher[] =>
-  matchers.map((matcher) => ({ ...matcher }));
 
 export interface PrometheusApiOptions {
   config: Config;
@@ -193,12 +213,7 @@ function storeReader(store: MetricStore, config: Config, scope: OperationScope |
   const reads = store.prometheus;
   /** The series the matchers select, by field. */
   const selected = async (matchers: readonly Matcher[], startMs: number, endMs: number) => {
-    const series = await reads.series(
-      labelMatchers(matchers),
-      { startMs, endMs },
-      config.prometheus.maxSeries,
-      scope,
-    );
+    const series = await reads.series(matchers, { startMs, endMs }, config.prometheus.maxSeries, scope);
     return Object.values(PROMETHEUS_METRICS)
       .map((field) => ({ field, ofField: series.filter((one) => one.field === field) }))
       .filter(({ ofField }) => ofField.length > 0);
@@ -253,41 +268,54 @@ export function usePrometheusApi(options: PrometheusApiOptions): Plugin {
   };
   const maxBodyBytes = config.limits.maxBodyBytes;
 
-  async function answer(request: Request, path: string) {
-    const parameters = await parametersOf(request, maxBodyBytes);
-    const scope = scopeOf(request);
+  /**
+   * The answer to `path`: what reads the database runs in one of the client's slots for
+   * expensive work (`expensive`); the parameters, read before, hold none while they arrive.
+   */
+  async function answer(
+    parameters: URLSearchParams,
+    path: string,
+    scope: OperationScope | undefined,
+    expensive: <T>(work: () => Promise<T>) => Promise<T>,
+  ) {
     const reads = store.prometheus;
+    const maxSeries = config.prometheus.maxSeries;
     switch (path) {
       case '/api/v1/query': {
         const expr = queryParameter(parameters);
         const time = timeParameter(parameters, 'time', Date.now());
-        return evaluateInstant(expr, time, storeReader(store, config, scope), limits);
+        return expensive(() => evaluateInstant(expr, time, storeReader(store, config, scope), limits));
       }
       case '/api/v1/query_range': {
         const expr = queryParameter(parameters);
         const start = timeParameter(parameters, 'start');
         const end = timeParameter(parameters, 'end');
         const step = durationParameter(parameters, 'step');
-        return evaluateRange(expr, start, end, step, storeReader(store, config, scope), limits);
+        return expensive(() =>
+          evaluateRange(expr, start, end, step, storeReader(store, config, scope), limits),
+        );
       }
       case '/api/v1/labels': {
+        const selectors = selectorsOf(parameters, false);
+        const range = rangeOf(parameters);
         const names = new Set<string>();
-        for (const matchers of selectorsOf(parameters, false))
-          for (const name of await reads.labelNames(labelMatchers(matchers), rangeOf(parameters), scope))
-            names.add(name);
+        await expensive(async () => {
+          for (const matchers of selectors)
+            for (const name of await reads.labelNames(matchers, range, scope)) names.add(name);
+        });
         return [...names].sort();
       }
       case '/api/v1/series': {
+        const selectors = selectorsOf(parameters, true);
+        const range = rangeOf(parameters);
         const found = new Map<string, Record<string, string>>();
-        for (const matchers of selectorsOf(parameters, true)) {
-          for (const series of await reads.series(
-            labelMatchers(matchers),
-            rangeOf(parameters),
-            config.prometheus.maxSeries,
-            scope,
-          ))
-            found.set(JSON.stringify(Object.entries(series.labels).sort()), series.labels);
-        }
+        await expensive(async () => {
+          for (const matchers of selectors) {
+            // The limit holds for the whole answer, over all its selectors.
+            for (const series of await reads.series(matchers, range, maxSeries - found.size, scope))
+              found.set(JSON.stringify(Object.entries(series.labels)), series.labels);
+          }
+        });
         return [...found.values()];
       }
       case '/api/v1/metadata': {
@@ -312,22 +340,23 @@ export function usePrometheusApi(options: PrometheusApiOptions): Plugin {
           application: `metrics-api ${buildInfo.version}`,
         };
       default: {
-        const name = decodeURIComponent(LABEL_VALUES.exec(path)?.[1] ?? '');
+        const name = labelNameOf(path);
+        const selectors = selectorsOf(parameters, false);
+        const range = rangeOf(parameters);
         const values = new Set<string>();
-        for (const matchers of selectorsOf(parameters, false))
-          for (const value of await reads.labelValues(
-            name,
-            labelMatchers(matchers),
-            rangeOf(parameters),
-            scope,
-          ))
-            values.add(value);
+        await expensive(async () => {
+          for (const matchers of selectors)
+            for (const value of await reads.labelValues(name, matchers, range, maxSeries, scope))
+              values.add(value);
+        });
         return [...values].sort();
       }
     }
   }
 
-  function failed(error: unknown, path: string): Response {
+  function failed(error: unknown, path: string, request: Request): Response {
+    // The client went away while its request waited for a slot: nothing went wrong here.
+    if (request.signal.aborted) return failure('canceled', 'the request was canceled');
     if (error instanceof ApiError) return failure(error.type, error.message);
     if (error instanceof PromQLError) return failure(error.type, error.message);
     if (error instanceof TooManySeriesError || error instanceof TooManySamplesError)
@@ -356,9 +385,10 @@ export function usePrometheusApi(options: PrometheusApiOptions): Plugin {
         serverContext as Parameters<typeof clientAddress>[1],
         config.http.clientAddressHeader,
       );
-      return slots
-        .run(client, () => answer(request, path), request.signal)
-        .then(success, (error: unknown) => failed(error, path))
+      const expensive = <T>(work: () => Promise<T>) => slots.run(client, work, request.signal);
+      return parametersOf(request, maxBodyBytes)
+        .then((parameters) => answer(parameters, path, scopeOf(request), expensive))
+        .then(success, (error: unknown) => failed(error, path, request))
         .then(endResponse);
     },
   };

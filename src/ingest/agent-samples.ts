@@ -17,8 +17,11 @@ export interface AgentPoint {
   value: number;
   /** The source's name; undefined: none of the source labels was given (the default source). */
   source: string | undefined;
-  /** Every other attribute or label of the point's series or resource. */
-  labels: SourceLabels;
+  /**
+   * The source's labels as this point gives them (a resource's other attributes, a load series'
+   * other labels); undefined: the point says nothing of them.
+   */
+  labels: SourceLabels | undefined;
 }
 
 /** The source named by the first of `sourceLabels` present in `labels`, and the labels left. */
@@ -38,24 +41,26 @@ export interface AgentSamples {
   pointCounts: number[];
 }
 
-/** The labels two label sets agree on. */
-function sharedLabels(a: SourceLabels, b: SourceLabels): SourceLabels {
+/** The labels two label sets agree on; either unknown: the other. */
+function sharedLabels(a: SourceLabels | undefined, b: SourceLabels | undefined): SourceLabels | undefined {
+  if (a === undefined || b === undefined) return a ?? b;
   const shared: Record<string, string> = {};
   for (const [name, value] of Object.entries(a)) if (b[name] === value) shared[name] = value;
   return shared;
 }
 
 /**
- * The points of one source and instant as one sample. Values of one field are added: an
- * up-down counter such as active requests comes as one series per method or route, and the
- * source's concurrency is their total. The sample's labels are those all its points agree on, so
- * that a per-series label (`method`) never becomes a label of the source.
+ * The points of one source and instant as one sample. Concurrencies are added: an up-down
+ * counter such as active requests comes as one series per method or route, and the source's
+ * concurrency is their total (of the series in one push: a sample merges into a stored one by
+ * replacing the values it holds). Of several CPU loads the last is kept: a source has one load.
+ * The sample's labels are those all its points that give labels agree on.
  */
 export function samplesOfPoints(points: readonly AgentPoint[]): AgentSamples {
   const bySourceAndTime = new Map<string, number>();
   const samples: SampleInput[] = [];
   const pointCounts: number[] = [];
-  const labelsOf: SourceLabels[] = [];
+  const labelsOf: (SourceLabels | undefined)[] = [];
   for (const point of points) {
     const key = `${point.timestampMs}\u0000${point.source ?? ''}`;
     const index = bySourceAndTime.get(key);
@@ -71,13 +76,14 @@ export function samplesOfPoints(points: readonly AgentPoint[]): AgentSamples {
       continue;
     }
     const sample = samples[index] as SampleInput;
-    sample[point.field] = (sample[point.field] ?? 0) + point.value;
+    if (point.field === 'concurrency') sample.concurrency = (sample.concurrency ?? 0) + point.value;
+    else sample.cpuLoad = point.value;
     pointCounts[index] = (pointCounts[index] as number) + 1;
-    labelsOf[index] = sharedLabels(labelsOf[index] as SourceLabels, point.labels);
+    labelsOf[index] = sharedLabels(labelsOf[index], point.labels);
   }
   samples.forEach((sample, index) => {
     // Labels describe a named source; the default source's are left as they are.
-    if (sample.source !== undefined) sample.labels = labelsOf[index];
+    if (sample.source !== undefined && labelsOf[index] !== undefined) sample.labels = labelsOf[index];
   });
   return { samples, pointCounts };
 }
@@ -87,6 +93,9 @@ export interface PointRefusals {
   points: number;
   reasons: string[];
 }
+
+/** Points a sample may be made of: its load, and its concurrency in a few series (methods, routes). */
+const POINTS_PER_SAMPLE = 4;
 
 /** How many refusal reasons an answer quotes; the count covers every refused point. */
 const QUOTED_REASONS = 10;
@@ -118,6 +127,11 @@ export async function ingestAgentPoints(
   },
   refusals: PointRefusals,
 ): Promise<BatchCounts> {
+  // Before folding: a push of a million points of one sample would fold into one.
+  if (points.length > options.maxSamples * POINTS_PER_SAMPLE)
+    throw new PayloadTooLargeError(
+      `the body holds ${points.length} data points; at most ${options.maxSamples * POINTS_PER_SAMPLE} are accepted at once (${POINTS_PER_SAMPLE} times INGEST_MAX_SAMPLES)`,
+    );
   const { samples, pointCounts } = samplesOfPoints(points);
   if (samples.length > options.maxSamples)
     throw new PayloadTooLargeError(

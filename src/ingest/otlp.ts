@@ -84,12 +84,6 @@ function attributeLabels(attributes: readonly KeyValue[]): Record<string, string
   return labels;
 }
 
-export interface OtlpContent {
-  points: AgentPoint[];
-  /** Points of metrics the mapping does not name: not stored, not refused. */
-  ignoredPoints: number;
-}
-
 function parse(body: Uint8Array, encoding: OtlpEncoding): ExportMetricsServiceRequest {
   if (encoding === 'protobuf')
     return decodeMessage<ExportMetricsServiceRequest>(requestType, body, 'ExportMetricsServiceRequest');
@@ -120,11 +114,10 @@ export function decodeOtlpMetrics(
   encoding: OtlpEncoding,
   mapping: AgentMapping,
   refusals: PointRefusals,
-): OtlpContent {
+): AgentPoint[] {
   const request = parse(body, encoding);
   const fields = fieldsByMetric(mapping);
   const points: AgentPoint[] = [];
-  let ignoredPoints = 0;
   for (const resourceMetrics of request.resourceMetrics) {
     const { source, labels } = splitSource(
       attributeLabels(resourceMetrics.resource?.attributes ?? []),
@@ -134,10 +127,7 @@ export function decodeOtlpMetrics(
       for (const metric of scope.metrics) {
         const field = fields.get(metric.name);
         const count = metric.data ? (metric[metric.data]?.dataPoints.length ?? 0) : 0;
-        if (field === undefined) {
-          ignoredPoints += count;
-          continue;
-        }
+        if (field === undefined) continue;
         if (metric.data !== 'gauge' && metric.data !== 'sum') {
           addRefusal(
             refusals,
@@ -169,7 +159,7 @@ export function decodeOtlpMetrics(
       }
     }
   }
-  return { points, ignoredPoints };
+  return points;
 }
 
 /** The answer to an export, in the request's encoding: a partial success when points were refused. */

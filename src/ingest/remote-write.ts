@@ -59,19 +59,12 @@ function declaredLength(body: Uint8Array): number {
   throw new MalformedPayloadError('the body is not snappy-compressed: its length header is cut short');
 }
 
-export interface RemoteWriteContent {
-  points: AgentPoint[];
-  /** Series of metrics the mapping does not name: not stored. */
-  ignoredSeries: number;
-  staleMarkers: number;
-}
-
 /** Decodes a remote-write body into the points of the mapped metrics. */
 export function decodeRemoteWrite(
   body: Uint8Array,
   mapping: AgentMapping,
   maxDecodedBytes: number,
-): RemoteWriteContent {
+): AgentPoint[] {
   const length = declaredLength(body);
   if (length > maxDecodedBytes)
     throw new PayloadTooLargeError(
@@ -88,8 +81,6 @@ export function decodeRemoteWrite(
   const request = decodeMessage<WriteRequest>(writeRequestType, message, 'remote-write WriteRequest');
   const fields = fieldsByMetric(mapping);
   const points: AgentPoint[] = [];
-  let ignoredSeries = 0;
-  let staleMarkers = 0;
   for (const series of request.timeseries) {
     const labels: Record<string, string> = {};
     let metric: string | undefined;
@@ -98,24 +89,19 @@ export function decodeRemoteWrite(
       else labels[label.name] = label.value;
     }
     const field = metric === undefined ? undefined : fields.get(metric);
-    if (field === undefined) {
-      ignoredSeries++;
-      continue;
-    }
+    if (field === undefined) continue;
     const source = splitSource(labels, mapping.sourceLabels);
     for (const sample of series.samples) {
-      if (isStaleMarker(sample.value)) {
-        staleMarkers++;
-        continue;
-      }
+      if (isStaleMarker(sample.value)) continue;
       points.push({
         field,
         timestampMs: int64Number(sample.timestamp),
         value: sample.value,
         source: source.source,
-        labels: source.labels,
+        // A concurrency series carries labels of its own (method, route): only a load's are the source's.
+        labels: field === 'cpuLoad' ? source.labels : undefined,
       });
     }
   }
-  return { points, ignoredSeries, staleMarkers };
+  return points;
 }

@@ -19,7 +19,7 @@ import { duplicateLabelsetError, PromQLError } from './errors.js';
 import { formatFloat, type QueryData, toSeconds } from './format.js';
 import { compareLabels, dropMetricName, type Labels, labelsKey, toLabels } from './labels.js';
 import type { Matcher } from './matchers.js';
-import { answerableFromMinutes, type MinuteSeries, minuteWindows } from './minute-windows.js';
+import { answerableFromMinutes, MINUTE_MS, type MinuteSeries, minuteWindows } from './minute-windows.js';
 import { keepsMetricName, RANGE_FUNCTIONS } from './range-functions.js';
 
 export interface RawSeries {
@@ -54,6 +54,8 @@ export interface EvalLimits {
 }
 
 export const DEFAULT_LOOKBACK_DELTA_MS = 300_000;
+/** Samples a query's range-function windows may scan, per sample it may read. */
+const WINDOW_WORK_PER_SAMPLE = 20;
 /** Prometheus' HTTP API refuses range queries with more steps than this. */
 export const MAX_POINTS_PER_SERIES = 11_000;
 
@@ -126,7 +128,9 @@ export async function evaluateRange(
     );
   }
   const steps: number[] = [];
-  for (let t = startMs; t <= endMs; t += stepMs) steps.push(t);
+  // By index: an addition would stall where a float's spacing exceeds the step.
+  const count = Math.floor((endMs - startMs) / stepMs);
+  for (let i = 0; i <= count; i++) steps.push(startMs + i * stepMs);
   const value = await new Evaluation(steps, reader, limits).run(expr);
   const toPairs = (values: ReadonlyArray<number | undefined>): Array<[number, string]> =>
     values.flatMap((sample, i) =>
@@ -189,7 +193,8 @@ class Evaluation {
             last - selector.offsetMs,
             instants,
           );
-          for (const { minutes, exact } of series) this.count(minutes.length + exact.timestamps.length);
+          for (const { minutes, exact } of series)
+            this.count(minutes.length + exact.timestamps.length + this.steps.length);
           this.minuteLoaded.set(
             expr.range,
             series.sort((a, b) => compareLabels(toLabels(a.labels), toLabels(b.labels))),
@@ -222,7 +227,8 @@ class Evaluation {
     endMs: number,
   ): Promise<void> {
     const series = await this.reader.select(selector.matchers, startMs, endMs);
-    for (const { timestamps } of series) this.count(timestamps.length);
+    // A series costs its samples, and a value for each step once evaluated.
+    for (const { timestamps } of series) this.count(timestamps.length + this.steps.length);
     // Storage hands Prometheus series sorted by labels; that order shows in instant results.
     const sorted = series
       .map(({ labels, timestamps, values }) => ({ metric: toLabels(labels), timestamps, values }))
@@ -230,7 +236,24 @@ class Evaluation {
     this.loaded.set(key, sorted);
   }
 
-  /** Counts samples (or minutes) read against the limit. */
+  /**
+   * Work the windows of range functions may take: each step's window is scanned, so a long
+   * range at many steps costs far more than its samples; past this (in samples scanned) the
+   * query is refused rather than holding the event loop.
+   */
+  private workLeft: number | undefined;
+
+  private spend(scanned: number): void {
+    this.workLeft = (this.workLeft ?? this.limits.maxSamples * WINDOW_WORK_PER_SAMPLE) - scanned;
+    if (this.workLeft < 0) {
+      throw new PromQLError(
+        'execution',
+        "query processing would scan too many samples: shorten the range functions' ranges or use fewer steps",
+      );
+    }
+  }
+
+  /** Counts samples (or minutes) read, and the values of their steps, against the limit. */
   private count(samples: number): void {
     this.loadedSamples += samples;
     if (this.loadedSamples > this.limits.maxSamples) {
@@ -302,6 +325,7 @@ class Evaluation {
     const output: StepSeries[] = [];
     const instants = this.steps.map((step) => step - selector.offsetMs);
     for (const series of this.minuteLoaded.get(call.range) ?? []) {
+      this.spend((rangeMs / MINUTE_MS) * instants.length);
       const stepValues = minuteWindows(call.func, series, instants, rangeMs);
       if (stepValues.some((value) => value !== undefined)) {
         const metric = toLabels(series.labels);
@@ -319,6 +343,7 @@ class Evaluation {
         const reference = step - selector.offsetMs;
         while (to < timestamps.length && (timestamps[to] as number) <= reference) to++;
         while (from < to && (timestamps[from] as number) < reference - rangeMs) from++;
+        this.spend(to - from);
         stepValues.push(
           to > from ? windowFunction(values.slice(from, to), phi?.[i] ?? Number.NaN) : undefined,
         );

@@ -23,6 +23,6 @@ export {
 export { formatFloat, type QueryData, type SamplePair } from './format.js';
 export type { Labels } from './labels.js';
 export { parseDuration } from './literals.js';
-export { type Matcher, type MatchOperator, seriesFilter } from './matchers.js';
+export { type Matcher, type MatchOperator, seriesFilter, valueTest } from './matchers.js';
 export { MINUTE_MS, type MinuteSeries } from './minute-windows.js';
 export { parseQuery } from './syntax.js';

@@ -9,6 +9,7 @@ import type { LabelMatcher } from '../domain/source.js';
 import { MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS } from '../domain/time.js';
 import { Prisma } from '../generated/prisma/client.js';
 import type { OperationScope } from '../observability/operation-scope.js';
+import { valueTest } from '../promql/index.js';
 import { arrays, type Server } from './server.js';
 import { filterError, matchCondition } from './source-filter.js';
 import { METRICS, ROLLUPS, SOURCES } from './tables.js';
@@ -39,7 +40,7 @@ export class TooManySamplesError extends Error {
 }
 
 /**
- * A time within the range samples may have (years 1 to 9999): the API takes any time, as
+ * A time within the range samples may have (1970 to 9999): the API takes any time, as
  * Prometheus does, and nothing is stored beyond, where PostgreSQL's timestamps would overflow.
  */
 function storable(ms: number): number {
@@ -81,19 +82,6 @@ const SAMPLE_COLUMNS: Readonly<Record<SampleField, string>> = {
   cpuLoad: 'cpu_load',
   concurrency: 'concurrency',
 };
-
-function matchesText(matcher: LabelMatcher, text: string): boolean {
-  switch (matcher.operator) {
-    case '=':
-      return text === matcher.value;
-    case '!=':
-      return text !== matcher.value;
-    case '=~':
-      return new RegExp(`^(?:${matcher.value})$`).test(text);
-    case '!~':
-      return !new RegExp(`^(?:${matcher.value})$`).test(text);
-  }
-}
 
 /**
  * The reads behind the Prometheus-compatible API: which sources a selector's matchers choose (in
@@ -151,7 +139,8 @@ export class PrometheusReads {
       });
     // A source never seen (the default one, before any write names none) has no series.
     conditions.push(Prisma.sql`first_seen IS NOT NULL`);
-    if (range) {
+    if (range && !overlapsStorable(range.startMs, range.endMs)) conditions.push(Prisma.sql`false`);
+    else if (range) {
       conditions.push(
         Prisma.sql`first_seen <= to_timestamp(${storable(range.endMs) / 1000}::float8)`,
         Prisma.sql`last_seen >= to_timestamp(${storable(range.startMs) / 1000}::float8)`,
@@ -164,7 +153,7 @@ export class PrometheusReads {
   #metrics(matchers: readonly LabelMatcher[]): [string, SampleField][] {
     const byName = matchers.filter((matcher) => matcher.name === METRIC_NAME_LABEL);
     return Object.entries(PROMETHEUS_METRICS).filter(([name]) =>
-      byName.every((matcher) => matchesText(matcher, name)),
+      byName.every((matcher) => valueTest(matcher)(name)),
     );
   }
 
@@ -331,11 +320,12 @@ export class PrometheusReads {
     return [...names].sort();
   }
 
-  /** The values `name` takes in the series the matchers select, sorted. */
+  /** The values `name` takes in the series the matchers select, sorted; at most `limit` (TooManySeriesError past it). */
   async labelValues(
     name: string,
     matchers: readonly LabelMatcher[],
     range: { startMs: number; endMs: number } | undefined,
+    limit: number,
     scope?: OperationScope,
   ): Promise<string[]> {
     const metrics = this.#metrics(matchers);
@@ -354,7 +344,7 @@ export class PrometheusReads {
       )})`;
     }
     const statement = Prisma.sql`SELECT DISTINCT ${value} FROM ${Prisma.raw(SOURCES)}
-      WHERE ${where} AND ${value} IS NOT NULL ORDER BY 1`;
+      WHERE ${where} AND ${value} IS NOT NULL ORDER BY 1 LIMIT ${limit + 1}`;
     const { rows } = await arrays<[value: string]>(
       this.reads,
       'SELECT sources',
@@ -364,6 +354,10 @@ export class PrometheusReads {
     ).catch((error: unknown) => {
       throw filterError(error);
     });
+    if (rows.length > limit)
+      throw new TooManySeriesError(
+        `the label has more than ${limit} values (PROMETHEUS_MAX_SERIES); narrow match[]`,
+      );
     return rows.map(([text]) => text);
   }
 }

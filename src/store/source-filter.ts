@@ -47,17 +47,19 @@ export function matchCondition(
       return Prisma.sql`${actual} <> ${value}::text`;
     case '=~':
     case '!~': {
-      // RE2's leading (?i), common in Grafana's variables, is PostgreSQL's case-insensitive operator:
-      // its own embedded options would fall inside the anchoring group, where they are refused.
-      const insensitive = CASE_INSENSITIVE.test(value);
-      const pattern = insensitive ? value.replace(CASE_INSENSITIVE, '') : value;
+      // RE2's leading flags, such as Grafana variables' (?i): PostgreSQL refuses its own embedded
+      // options inside the anchoring group. `i` is its case-insensitive operator; `s` is its
+      // default (. matches a newline), and `m` changes nothing in a matcher anchored whole.
+      const flags = LEADING_FLAGS.exec(value)?.[1] ?? '';
+      const insensitive = flags.includes('i');
+      const pattern = value.slice(flags === '' ? 0 : flags.length + 3);
       const match = Prisma.raw(`${operator === '=~' ? '~' : '!~'}${insensitive ? '*' : ''}`);
       return Prisma.sql`(${compiles(pattern)} AND ${actual} ${match} ${anchored(pattern)})`;
     }
   }
 }
 
-const CASE_INSENSITIVE = /^\(\?i\)/;
+const LEADING_FLAGS = /^\(\?([ims]+)\)/;
 
 /** A label matcher as a condition on `sources.labels`: a missing label is the empty string. */
 function labelCondition({ name, operator, value }: LabelMatcher): Prisma.Sql {
