@@ -122,7 +122,7 @@ const environmentSchema = z
       .optional(),
     MAX_SOURCES: integer(1, 10_000_000).default(100_000),
     PROMETHEUS_MAX_SERIES: integer(1, 1_000_000).default(10_000),
-    // Each sample read costs about 100 bytes while a query runs (the row, then two numbers).
+    // Counts the samples read and a value per series and step (src/promql/evaluate.ts).
     PROMETHEUS_MAX_SAMPLES: integer(1000, 100_000_000).default(1_000_000),
     AGENT_CPU_LOAD_METRICS: list.default(['system.cpu.load_average.1m', 'node_load1']),
     AGENT_CONCURRENCY_METRICS: list.default(['http.server.active_requests', 'http_server_active_requests']),

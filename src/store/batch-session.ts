@@ -104,7 +104,11 @@ export class BatchSession implements BatchTarget {
     if (!this.options.copyFromStdin) return undefined;
     const { unique, refused } = await this.#resolved(batch, mode);
     if (mode === 'skip' && unique.length !== batch.length - refused.length) return undefined;
-    if (unique.length > 0 && !(await this.#copiedIntoMetrics(unique))) return undefined;
+    if (unique.length > 0 && !(await this.#copiedIntoMetrics(unique))) {
+      // The batches written next after a taken key go straight to the merge, not to a doomed COPY.
+      this.options.conflicts.lastBatchConflicted = true;
+      return undefined;
+    }
     return refused;
   }
 
