@@ -147,6 +147,21 @@ const FIRST_MINUTE_MS = Math.ceil((DATASET[0]?.timestamps[0] as number) / 60_000
 const FLOAT32_TOLERANCE = 1e-6;
 
 describe('range functions over whole minutes read the minute rollups and answer as Prometheus', () => {
+  it("gives a mean of CPU loads to float32's seven digits, not the widening's", async () => {
+    const parameters = {
+      query: 'avg_over_time(cpu_load{source="web-1"}[5m])',
+      time: seconds(FIRST_MINUTE_MS + 45 * 60_000),
+    };
+    const mine = (await (await get('/api/v1/query', parameters)).json()) as {
+      data: { result: { value: [number, string] }[] };
+    };
+    const theirsAnswer = (await prometheus.get('/api/v1/query', parameters)) as {
+      data: { result: { value: [number, string] }[] };
+    };
+    const value = mine.data.result[0]?.value[1] as string;
+    expect(value).toBe(String(Number(Number(theirsAnswer.data.result[0]?.value[1]).toPrecision(7))));
+  });
+
   const queries = CONFORMANCE_QUERIES.filter(({ query }) =>
     /\b(min|max|sum|count|avg)_over_time\(/.test(query),
   );

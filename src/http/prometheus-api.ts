@@ -47,6 +47,9 @@ export const PROMETHEUS_API_PATHS = [
 export const LABEL_VALUES_PREFIX = '/api/v1/label/';
 const LABEL_VALUES = /^\/api\/v1\/label\/([^/]+)\/values$/;
 
+/** CPU loads are stored as 32-bit floats: about seven significant digits. */
+const FLOAT32_DIGITS = 7;
+
 /** The Prometheus version whose API this one follows: Grafana chooses its requests by it. */
 const PROMETHEUS_VERSION = '2.42.0';
 
@@ -251,6 +254,7 @@ function storeReader(store: MetricStore, config: Config, scope: OperationScope |
             labels: one.labels,
             ...found,
             exact: exact.get(one.sourceId) ?? { timestamps: [], values: [] },
+            ...(field === 'cpuLoad' ? { precision: FLOAT32_DIGITS } : {}),
           });
         }
       }

@@ -24,6 +24,11 @@ export interface MinuteSeries {
   maxs: readonly number[];
   /** Samples exactly at an evaluation instant (the closed end of its range), ascending. */
   exact: { timestamps: readonly number[]; values: readonly number[] };
+  /**
+   * Significant digits the stored values hold (7 for 32-bit floats), when fewer than a double's:
+   * sums and means are given to it, not with the digits of the widening's error.
+   */
+  precision?: number;
 }
 
 /** Whether `func` over a `rangeMs` range at these instants (offset applied) can be read from minutes. */
@@ -71,17 +76,19 @@ export function minuteWindows(
       max = Math.max(max, value);
     }
     if (count === 0) return undefined;
+    const atPrecision = (value: number) =>
+      series.precision === undefined ? value : Number(value.toPrecision(series.precision));
     switch (func) {
       case 'min_over_time':
         return min;
       case 'max_over_time':
         return max;
       case 'sum_over_time':
-        return sum;
+        return atPrecision(sum);
       case 'count_over_time':
         return count;
       default:
-        return sum / count;
+        return atPrecision(sum / count);
     }
   });
 }
