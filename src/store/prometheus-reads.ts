@@ -210,16 +210,12 @@ export class PrometheusReads {
     scope?: OperationScope,
   ): Promise<SamplesBySource> {
     if (sourceIds.length === 0 || !overlapsStorable(startMs, endMs)) return new Map();
-    const column = SAMPLE_COLUMNS[field];
-    const { rows } = await arrays<[sourceId: number, ms: number, value: number]>(
-      this.reads,
-      `SELECT ${METRICS}`,
-      `SELECT source_id, (extract(epoch FROM "timestamp") * 1000)::float8, ${column}
-         FROM ${METRICS}
-        WHERE source_id = ANY($1::int[]) AND ${column} IS NOT NULL
-          AND "timestamp" >= to_timestamp($2::float8 / 1000) AND "timestamp" <= to_timestamp($3::float8 / 1000)
-        ORDER BY source_id, "timestamp" LIMIT $4`,
-      [sourceIds, storable(startMs), storable(endMs), limit + 1],
+    const rows = await this.#sampleRows(
+      sourceIds,
+      field,
+      `"timestamp" >= to_timestamp($2::float8 / 1000) AND "timestamp" <= to_timestamp($3::float8 / 1000)`,
+      [storable(startMs), storable(endMs), limit + 1],
+      'LIMIT $4',
       scope,
     );
     withinLimit(rows, limit);
@@ -272,6 +268,29 @@ export class PrometheusReads {
     return bySource;
   }
 
+  /** The `field` samples of `sourceIds` whose timestamps pass `when` (its parameters from $2), in source order. */
+  async #sampleRows(
+    sourceIds: readonly number[],
+    field: SampleField,
+    when: string,
+    values: unknown[],
+    limit: string,
+    scope: OperationScope | undefined,
+  ): Promise<[sourceId: number, ms: number, value: number][]> {
+    const column = SAMPLE_COLUMNS[field];
+    const { rows } = await arrays<[sourceId: number, ms: number, value: number]>(
+      this.reads,
+      `SELECT ${METRICS}`,
+      `SELECT source_id, (extract(epoch FROM "timestamp") * 1000)::float8, ${column}
+         FROM ${METRICS}
+        WHERE source_id = ANY($1::int[]) AND ${column} IS NOT NULL AND ${when}
+        ORDER BY source_id, "timestamp" ${limit}`,
+      [sourceIds, ...values],
+      scope,
+    );
+    return rows;
+  }
+
   /** The `field` samples of `sourceIds` at exactly these instants. */
   async samplesAt(
     sourceIds: readonly number[],
@@ -280,16 +299,12 @@ export class PrometheusReads {
     scope?: OperationScope,
   ): Promise<SamplesBySource> {
     if (sourceIds.length === 0 || instants.length === 0) return new Map();
-    const column = SAMPLE_COLUMNS[field];
-    const { rows } = await arrays<[sourceId: number, ms: number, value: number]>(
-      this.reads,
-      `SELECT ${METRICS}`,
-      `SELECT source_id, (extract(epoch FROM "timestamp") * 1000)::float8, ${column}
-         FROM ${METRICS}
-        WHERE source_id = ANY($1::int[]) AND ${column} IS NOT NULL
-          AND "timestamp" = ANY(ARRAY(SELECT to_timestamp(ms / 1000) FROM unnest($2::float8[]) AS ms))
-        ORDER BY source_id, "timestamp"`,
-      [sourceIds, instants.filter((instant) => storable(instant) === instant)],
+    const rows = await this.#sampleRows(
+      sourceIds,
+      field,
+      `"timestamp" = ANY(ARRAY(SELECT to_timestamp(ms / 1000) FROM unnest($2::float8[]) AS ms))`,
+      [instants.filter((instant) => storable(instant) === instant)],
+      '',
       scope,
     );
     return samplesBySource(rows);
