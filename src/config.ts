@@ -129,6 +129,8 @@ const environmentSchema = z
     AGENT_SOURCE_LABELS: list
       .pipe(z.array(z.string()).min(1, 'must name at least one attribute or label'))
       .default(['service.instance.id', 'k8s.pod.name', 'host.name', 'instance']),
+    // A row of one value waits this long for its other half from another push (src/store/half-rows.ts).
+    AGENT_JOIN_WINDOW_MS: integer(0, 10_000).default(500),
     ACCESS_LOG: z.stringbool().default(true),
     ACCESS_LOG_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(1),
     SLOW_OPERATION_MS: integer(1, 3_600_000).default(1000),
@@ -294,7 +296,10 @@ export interface Config {
     maxSamples: number;
   };
   /** Which pushed metrics (OTLP, remote-write) are stored, as which field, and of which source. */
-  agents: AgentMapping;
+  agents: AgentMapping & {
+    /** How long a pushed row of one value waits for its other half from another push; 0: not at all. */
+    joinWindowMs: number;
+  };
   sources: {
     /** The name to give source 1, which holds the samples of writers that name no source; undefined: keep its name. */
     defaultName: string | undefined;
@@ -418,6 +423,7 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
       cpuLoadMetrics: e.AGENT_CPU_LOAD_METRICS,
       concurrencyMetrics: e.AGENT_CONCURRENCY_METRICS,
       sourceLabels: e.AGENT_SOURCE_LABELS,
+      joinWindowMs: e.AGENT_JOIN_WINDOW_MS,
     },
     sources: { defaultName: e.DEFAULT_SOURCE, max: e.MAX_SOURCES },
     observability: {

@@ -98,7 +98,11 @@ async function main(): Promise<void> {
     database,
     telemetryOf(database),
     replica && { connection: replica, telemetry: telemetryOf(replica) },
-    { exactPercentileMaxRows: config.exactPercentileMaxRows, maxSources: config.sources.max },
+    {
+      exactPercentileMaxRows: config.exactPercentileMaxRows,
+      maxSources: config.sources.max,
+      joinWindowMs: config.agents.joinWindowMs,
+    },
   );
   // Source 1 holds the samples of writers that name no source, under DEFAULT_SOURCE's name.
   await store

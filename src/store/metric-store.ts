@@ -59,7 +59,8 @@ export class MetricStore implements BatchTarget {
    * `replica`, a streaming standby, pages, summaries, series and the revision checked before a
    * remembered answer is reused are read there; everything else runs on the primary.
    * `exactPercentileMaxRows`: summaries of at most this many rows get exact percentiles.
-   * `maxSources`: MAX_SOURCES, the most sources writes may make.
+   * `maxSources`: MAX_SOURCES, the most sources writes may make. `joinWindowMs`:
+   * AGENT_JOIN_WINDOW_MS, how long a merging write's row of one value waits for the other.
    */
   constructor(
     primary: ServerConnection & Pick<PostgresConnection, 'copyFromStdin'>,
@@ -71,13 +72,14 @@ export class MetricStore implements BatchTarget {
     {
       exactPercentileMaxRows = 1_000_000,
       maxSources = 100_000,
-    }: { exactPercentileMaxRows?: number; maxSources?: number } = {},
+      joinWindowMs = 0,
+    }: { exactPercentileMaxRows?: number; maxSources?: number; joinWindowMs?: number } = {},
   ) {
     const onPrimary = server(primary, telemetry);
     // A failure outside a statement (a connection, BEGIN, COMMIT) counts as the primary's outage on either server.
     const reads = replica ? server(replica.connection, replica.telemetry, primary.availability) : onPrimary;
     this.primary = replica
-      ? new MetricStore(primary, telemetry, undefined, { exactPercentileMaxRows, maxSources })
+      ? new MetricStore(primary, telemetry, undefined, { exactPercentileMaxRows, maxSources, joinWindowMs })
       : this;
     // The primary's own store (reads of live updates, X-Read-From: primary) knows what this one does.
     this.#known = this.primary === this ? new KnownPartitions() : this.primary.#known;
@@ -86,7 +88,7 @@ export class MetricStore implements BatchTarget {
     this.#lookup = new Lookup(reads, this.#known);
     this.#changes = new ChangeReads(onPrimary);
     this.#aggregates = new Aggregates(reads, this.#known, exactPercentileMaxRows);
-    this.#writes = new Writes(onPrimary, primary.copyFromStdin, maxSources);
+    this.#writes = new Writes(onPrimary, primary.copyFromStdin, maxSources, joinWindowMs);
     this.#reads = reads;
     this.#sources = new SourceReads(reads);
     this.prometheus = new PrometheusReads(reads);

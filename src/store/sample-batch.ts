@@ -76,6 +76,8 @@ export class Batch {
     source = DEFAULT_SOURCE_ROW,
     origin = this.length,
   ): void {
+    // A typed array ignores a write past its end: a row past the capacity would be lost unseen.
+    if (this.length === this.capacity) throw new RangeError(`a batch of ${this.capacity} rows is full`);
     const i = this.length++;
     this.timestamps[i] = timestampMs;
     this.loads[i] = cpuLoad === null ? NO_LOAD : forReal(cpuLoad);
@@ -93,6 +95,8 @@ export class Batch {
 
   /** Adds the rows of `other`, with their sources; each row's origin is its place in this batch. */
   append(other: Batch): void {
+    if (this.length + other.length > this.capacity)
+      throw new RangeError(`a batch of ${this.capacity} rows cannot take ${other.length} more`);
     const indexes = other.sources.map(({ name, labels }) => this.source(name, labels));
     for (let i = 0; i < other.length; i++) {
       const at = this.length++;

@@ -1,6 +1,7 @@
 import type { ConflictMode } from '../domain/writes.js';
 import type { OperationScope } from '../observability/operation-scope.js';
 import { BatchSession, type ConflictMemory } from './batch-session.js';
+import { HalfRowJoin } from './half-rows.js';
 import { Batch, type BatchResult, type BatchTarget, type RefusedRow } from './sample-batch.js';
 import { type Server, transaction } from './server.js';
 import { SourceRegistry, type SourceResolver } from './source-registry.js';
@@ -31,12 +32,21 @@ export class Writes implements BatchTarget {
   #waiting: Waiting[] = [];
   #writingGroups = false;
 
+  /** Joins merging writes' half rows (half-rows.ts); undefined: they are written as they come. */
+  readonly #halfRows: HalfRowJoin | undefined;
+
+  /** `joinWindowMs`: how long a merging write's half row waits for its other half; 0: not at all. */
   constructor(
     private readonly primary: Server,
     private readonly copyFromStdin: boolean,
     maxSources: number,
+    joinWindowMs: number,
   ) {
     this.sources = new SourceRegistry(primary, maxSources);
+    this.#halfRows =
+      joinWindowMs > 0
+        ? new HalfRowJoin(joinWindowMs, (batch, scope) => this.#enqueue(batch, 'merge', scope))
+        : undefined;
   }
 
   writeBatch(batch: Batch, mode: ConflictMode, wantIds: boolean): Promise<BatchResult> {
@@ -62,6 +72,11 @@ export class Writes implements BatchTarget {
    * several requests, in none.
    */
   writeGrouped(batch: Batch, mode: ConflictMode, scope?: OperationScope): Promise<BatchResult> {
+    if (mode === 'merge' && this.#halfRows) return this.#halfRows.write(batch, scope);
+    return this.#enqueue(batch, mode, scope);
+  }
+
+  #enqueue(batch: Batch, mode: ConflictMode, scope: OperationScope | undefined): Promise<BatchResult> {
     return new Promise((resolve, reject) => {
       this.#waiting.push({ batch, mode, scope, resolve, reject });
       if (!this.#writingGroups) void this.#writeGroups();

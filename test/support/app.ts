@@ -54,7 +54,11 @@ export function createTestService(
     db,
     telemetryOf(db),
     replica && { connection: replica, telemetry: telemetryOf(replica) },
-    { exactPercentileMaxRows: config.exactPercentileMaxRows, maxSources: config.sources.max },
+    {
+      exactPercentileMaxRows: config.exactPercentileMaxRows,
+      maxSources: config.sources.max,
+      joinWindowMs: config.agents.joinWindowMs,
+    },
   );
   const aggregates = new AggregateCache(store, config.aggregateCacheBytes, telemetry.meter);
   const logger = parts.logger ?? createLogger(config, { service: 'metrics-api-test' });
