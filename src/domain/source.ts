@@ -84,6 +84,21 @@ export function checkLabelName(name: string): string | null {
 
 /** Why a set of labels is refused, or null: too many, or a name or value out of bounds. */
 export function checkLabels(labels: SourceLabels): string | null {
+  const known = checkedLabels.get(labels);
+  if (known !== undefined) return known;
+  const problem = labelsProblem(labels);
+  checkedLabels.set(labels, problem);
+  return problem;
+}
+
+/**
+ * Label sets already checked, and what was found: an agent's push gives every sample of a source
+ * the same label set (one object), checked once instead of at each sample. Label sets are never
+ * changed once made (SourceLabels is read-only).
+ */
+const checkedLabels = new WeakMap<SourceLabels, string | null>();
+
+function labelsProblem(labels: SourceLabels): string | null {
   const entries = Object.entries(labels);
   if (entries.length > MAX_SOURCE_LABELS) return `at most ${MAX_SOURCE_LABELS} labels, got ${entries.length}`;
   for (const [name, value] of entries) {

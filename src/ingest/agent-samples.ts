@@ -43,7 +43,7 @@ export interface AgentSamples {
 
 /** The labels two label sets agree on; either unknown: the other. */
 function sharedLabels(a: SourceLabels | undefined, b: SourceLabels | undefined): SourceLabels | undefined {
-  if (a === undefined || b === undefined) return a ?? b;
+  if (a === undefined || b === undefined || a === b) return a ?? b;
   const shared: Record<string, string> = {};
   for (const [name, value] of Object.entries(a)) if (b[name] === value) shared[name] = value;
   return shared;
@@ -57,15 +57,20 @@ function sharedLabels(a: SourceLabels | undefined, b: SourceLabels | undefined):
  * The sample's labels are those all its points that give labels agree on.
  */
 export function samplesOfPoints(points: readonly AgentPoint[]): AgentSamples {
-  const bySourceAndTime = new Map<string, number>();
+  /** Per source (undefined: the default), each timestamp's sample. */
+  const bySource = new Map<string | undefined, Map<number, number>>();
   const samples: SampleInput[] = [];
   const pointCounts: number[] = [];
   const labelsOf: (SourceLabels | undefined)[] = [];
   for (const point of points) {
-    const key = `${point.timestampMs}\u0000${point.source ?? ''}`;
-    const index = bySourceAndTime.get(key);
+    let byTime = bySource.get(point.source);
+    if (!byTime) {
+      byTime = new Map();
+      bySource.set(point.source, byTime);
+    }
+    const index = byTime.get(point.timestampMs);
     if (index === undefined) {
-      bySourceAndTime.set(key, samples.length);
+      byTime.set(point.timestampMs, samples.length);
       samples.push({
         timestamp: new Date(point.timestampMs),
         source: point.source,

@@ -6,7 +6,7 @@
  */
 import type protobuf from 'protobufjs';
 import snappy from 'snappy';
-import { type AgentMapping, fieldsByMetric } from '../domain/agent-mapping.js';
+import { type AgentMapping, fieldsByMetric, type SampleField } from '../domain/agent-mapping.js';
 import {
   decodeMessage,
   int64Number,
@@ -14,7 +14,7 @@ import {
   MalformedPayloadError,
   PayloadTooLargeError,
 } from './agent-payload.js';
-import { type AgentPoint, splitSource } from './agent-samples.js';
+import type { AgentPoint } from './agent-samples.js';
 
 interface Label {
   name: string;
@@ -59,6 +59,64 @@ function declaredLength(body: Uint8Array): number {
   throw new MalformedPayloadError('the body is not snappy-compressed: its length header is cut short');
 }
 
+/** What a series' points are: which field, of which source, with which of its labels. */
+type SeriesMeaning = Pick<AgentPoint, 'field' | 'source' | 'labels'>;
+
+/**
+ * The meaning of a series with these labels; undefined: not a mapped metric. `known` holds the
+ * last meaning of each metric and source, taken again when the labels are the same.
+ */
+function seriesMeaning(
+  seriesLabels: readonly Label[],
+  fields: ReadonlyMap<string, SampleField>,
+  sourceLabels: readonly string[],
+  known: Map<string, SeriesMeaning>,
+): SeriesMeaning | undefined {
+  const metric = seriesLabels.find(({ name }) => name === '__name__')?.value;
+  const field = metric === undefined ? undefined : fields.get(metric);
+  if (field === undefined) return undefined;
+  let sourceLabel: string | undefined;
+  let sourceName: string | undefined;
+  for (const name of sourceLabels) {
+    sourceName = seriesLabels.find((label) => label.name === name)?.value;
+    if (sourceName !== undefined) {
+      sourceLabel = name;
+      break;
+    }
+  }
+  const key = `${metric}\u0000${sourceName ?? ''}`;
+  const last = known.get(key);
+  if (last && sameLabels(last, seriesLabels, sourceLabel)) return last;
+  const labels: Record<string, string> = {};
+  for (const { name, value } of seriesLabels)
+    if (name !== '__name__' && name !== sourceLabel) labels[name] = value;
+  // A concurrency series carries labels of its own (method, route): only a load's are the source's.
+  const meaning: SeriesMeaning = {
+    field,
+    source: sourceName,
+    labels: field === 'cpuLoad' ? labels : undefined,
+  };
+  known.set(key, meaning);
+  return meaning;
+}
+
+/** Whether a series' labels, but its name and source, are those a meaning was made of. */
+function sameLabels(
+  meaning: SeriesMeaning,
+  seriesLabels: readonly Label[],
+  sourceLabel: string | undefined,
+): boolean {
+  // A concurrency meaning keeps no labels: its series' own labels change nothing.
+  if (meaning.labels === undefined) return true;
+  let count = 0;
+  for (const { name, value } of seriesLabels) {
+    if (name === '__name__' || name === sourceLabel) continue;
+    if (meaning.labels[name] !== value) return false;
+    count++;
+  }
+  return count === Object.keys(meaning.labels).length;
+}
+
 /** Decodes a remote-write body into the points of the mapped metrics. */
 export function decodeRemoteWrite(
   body: Uint8Array,
@@ -81,25 +139,20 @@ export function decodeRemoteWrite(
   const request = decodeMessage<WriteRequest>(writeRequestType, message, 'remote-write WriteRequest');
   const fields = fieldsByMetric(mapping);
   const points: AgentPoint[] = [];
+  // Prometheus sends a series' samples as series of one sample each: the meaning of a metric's
+  // series of one source is worked out once, and its points then share one labels object.
+  const meanings = new Map<string, SeriesMeaning>();
   for (const series of request.timeseries) {
-    const labels: Record<string, string> = {};
-    let metric: string | undefined;
-    for (const label of series.labels) {
-      if (label.name === '__name__') metric = label.value;
-      else labels[label.name] = label.value;
-    }
-    const field = metric === undefined ? undefined : fields.get(metric);
-    if (field === undefined) continue;
-    const source = splitSource(labels, mapping.sourceLabels);
+    const meaning = seriesMeaning(series.labels, fields, mapping.sourceLabels, meanings);
+    if (meaning === undefined) continue;
     for (const sample of series.samples) {
       if (isStaleMarker(sample.value)) continue;
       points.push({
-        field,
+        field: meaning.field,
         timestampMs: int64Number(sample.timestamp),
         value: sample.value,
-        source: source.source,
-        // A concurrency series carries labels of its own (method, route): only a load's are the source's.
-        labels: field === 'cpuLoad' ? source.labels : undefined,
+        source: meaning.source,
+        labels: meaning.labels,
       });
     }
   }
