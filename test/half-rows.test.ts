@@ -106,13 +106,14 @@ describe('half rows of merging writes', () => {
 
   it('answer the first write only once its rows are stored', async () => {
     const loads = store.writeGrouped(rows(['a'], [1, 2], 'load'), 'merge');
-    void store.writeGrouped(rows(['a'], [1, 2], 'concurrency'), 'merge');
+    const concurrencies = store.writeGrouped(rows(['a'], [1, 2], 'concurrency'), 'merge');
     await loads;
-    // Read before the second write's answer: the first's rows are there, whole.
+    // Read as soon as the first is answered: its rows are there, whole.
     expect((await stored()).filter(({ second }) => second > 0)).toEqual([
       { source: 'a', second: 1, cpuLoad: expect.closeTo(1.1, 5), concurrency: 101 },
       { source: 'a', second: 2, cpuLoad: expect.closeTo(1.2, 5), concurrency: 102 },
     ]);
+    await concurrencies;
   });
 
   it('write a held row under a later value of its key, which wins, as it would unheld', async () => {
@@ -128,12 +129,34 @@ describe('half rows of merging writes', () => {
     expect(metricWrites()).toEqual(['copy']);
   });
 
+  it('never give their source labels older than those it was given since', async () => {
+    const batchOf = (values: Values, region: string) => {
+      const batch = new Batch(1);
+      batch.push(
+        T0 + SECOND,
+        values === 'load' ? 1 : null,
+        values === 'load' ? null : 5,
+        batch.source('a', { region }),
+      );
+      return batch;
+    };
+    const loads = store.writeGrouped(batchOf('load', 'old'), 'merge');
+    const concurrencies = store.writeGrouped(batchOf('concurrency', 'new'), 'merge');
+    await Promise.all([loads, concurrencies]);
+    expect(metricWrites()).toEqual(['copy']);
+    const { rows: labels } = await db.pool.query("SELECT labels FROM sources WHERE name = 'a'");
+    expect(labels).toEqual([{ labels: { region: 'new' } }]);
+  });
+
   it('are written alone once the writes stop coming, before the window ends', async () => {
+    const started = performance.now();
     const loads = store.writeGrouped(rows(['a'], [1, 2], 'load'), 'merge');
-    // No other write comes: a quiet of a few milliseconds, not the 10 s window, writes them.
+    // No other write comes: a quiet of 20 ms (QUIET_MS), not the 10 s window, writes them.
     expect(
       await Promise.race([loads.then(() => 'written'), new Promise((r) => setTimeout(r, 2000, 'held'))]),
     ).toBe('written');
+    // Held first: a write not held waits for no quiet.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(20);
     expect((await stored()).filter(({ second }) => second > 0)).toEqual([
       { source: 'a', second: 1, cpuLoad: expect.closeTo(1.1, 5), concurrency: null },
       { source: 'a', second: 2, cpuLoad: expect.closeTo(1.2, 5), concurrency: null },
@@ -184,8 +207,10 @@ describe('half rows of merging writes', () => {
   it('report a row refused in another write to the write that sent it, by its own origin', async () => {
     // Sources: default, a, b; with a limit of 3, `d` cannot be made.
     const limited = newStore(WINDOW_MS, 3);
-    const seen = await limited.writeGrouped(rows(['d'], [0], 'both'), 'merge');
+    // This store has seen both values of `a` and `d` (whose rows it refuses), a second before 0.
+    const seen = await limited.writeGrouped(rows(['a', 'd'], [-1], 'both'), 'merge');
     expect(seen.refused).toHaveLength(1);
+    traced.take();
     const loadBatch = rows(['a', 'd'], [1], 'load');
     const loads = limited.writeGrouped(loadBatch, 'merge');
     const concurrencies = limited.writeGrouped(rows(['d', 'a'], [1], 'concurrency'), 'merge');
@@ -196,6 +221,8 @@ describe('half rows of merging writes', () => {
     expect(second.refused.map(({ origin, problem }) => ({ origin, field: problem.field }))).toEqual([
       { origin: 0, field: 'source' },
     ]);
+    // Both pushes' rows in one write: the first's were held.
+    expect(metricWrites()).toEqual(['copy']);
     expect((await stored()).filter(({ second: s }) => s > 0)).toEqual([
       { source: 'a', second: 1, cpuLoad: expect.closeTo(1.1, 5), concurrency: 101 },
     ]);

@@ -25,10 +25,23 @@ const MAX_REMEMBERED_SOURCES = 100_000;
  */
 const QUIET_MS = 20;
 
+/** How often a source's place in the memory of sources is renewed. */
+const TOUCH_MS = 60_000;
+
 /** What a source's rows last gave of one value: when (the clock's time), and up to which instant. */
 interface Given {
   at: number;
   untilMs: number;
+}
+
+/** What a source's rows gave, as remembered. */
+interface SourceGiven {
+  load: Given;
+  concurrency: Given;
+  /** The labels its newest row that gave any gave: a held row's older labels never replace them. */
+  labels: BatchSource['labels'];
+  /** When it was last moved to the end of the memory (which forgets from the front). */
+  touched: number;
 }
 
 /** A merging write: its rows held for their other halves, and the writes that carry its rows. */
@@ -38,8 +51,10 @@ interface Call {
   /** The writes that carry its rows, each settled once its rows are stored or have failed. */
   carriers: Promise<void>[];
   refused: RefusedRow[];
-  /** Called when its last held row is taken into another call's write. */
+  /** Called when its last held row is taken into another call's write, once it waits for that. */
   allTaken: () => void;
+  /** Whether it waits for its held rows (its own rows all looked at). */
+  waiting: boolean;
 }
 
 /** A row holding one value, held for the other from another write. */
@@ -52,10 +67,10 @@ interface HeldRow {
   source: BatchSource | undefined;
 }
 
-/** Where a row of a joined batch came from: the call it answers to and its origin there. */
-interface Owner {
+/** A row to write, and the call it answers to. */
+interface Joined {
+  row: Omit<HeldRow, 'call'>;
   call: Call;
-  origin: number;
 }
 
 type WriteMerged = (batch: Batch, scope: OperationScope | undefined) => Promise<BatchResult>;
@@ -76,10 +91,8 @@ export class HalfRowJoin {
   /** The rows held, by source name (the default source: '') and timestamp. */
   readonly #held = new Map<string, Map<number, HeldRow>>();
   /** Per source name (the default source: ''), what its rows gave of each value. */
-  readonly #given = new Map<string, { load: Given; concurrency: Given }>();
+  readonly #given = new Map<string, SourceGiven>();
 
-  /** The rows in #held. */
-  #heldCount = 0;
   /** The writes of merged rows not stored yet. */
   #writing = 0;
   #quiet: NodeJS.Timeout | undefined;
@@ -95,71 +108,63 @@ export class HalfRowJoin {
     const taken = new Promise<void>((resolve) => {
       allTaken = resolve;
     });
-    const call: Call = { held: new Set(), carriers: [], refused: [], allTaken };
+    const call: Call = { held: new Set(), carriers: [], refused: [], allTaken, waiting: false };
     const now = Date.now();
-    // Its rows, and the held rows they take: those held now, and those it holds itself.
-    const joined = new Batch(Math.max(1, 2 * batch.length + this.#heldCount));
-    const owners: Owner[] = [];
+    /** The rows to write now, in order: this call's, and the held rows they take. */
+    const joined: Joined[] = [];
     const carried = new Set<Call>();
-    const given = valuesGiven(batch);
     const take = (held: HeldRow) => {
       this.#release(held);
       carried.add(held.call);
-      addRow(joined, owners, held, held.call);
+      joined.push({ row: held, call: held.call });
     };
+    const given = valuesGiven(batch);
     for (let i = 0; i < batch.length; i++) {
       const index = batch.sourceIndexes[i] as number;
       const source = index === DEFAULT_SOURCE_ROW ? undefined : batch.sources[index];
-      const timestampMs = batch.timestamps[i] as number;
-      const load = batch.loads[i] as number;
-      const concurrency = batch.concurrencies[i] as number;
+      const row = {
+        origin: batch.origins[i] as number,
+        timestampMs: batch.timestamps[i] as number,
+        load: batch.loads[i] as number,
+        concurrency: batch.concurrencies[i] as number,
+        source,
+      };
       const name = source?.name ?? '';
-      const givesLoad = !isMissingLoad(load);
-      const givesConcurrency = !isMissingConcurrency(concurrency);
-      const other = this.#noteGiven(name, timestampMs, givesLoad, givesConcurrency, now);
-      const heldOfSource = this.#held.get(name);
-      const held = heldOfSource?.get(timestampMs);
+      const givesLoad = !isMissingLoad(row.load);
+      const givesConcurrency = !isMissingConcurrency(row.concurrency);
+      const other = this.#noteGiven(name, row.timestampMs, givesLoad, givesConcurrency, source?.labels, now);
+      const held = this.#held.get(name)?.get(row.timestampMs);
       if (held) take(held);
-      // A series comes in time order: a held row of an earlier instant lacking a value this row
-      // gives will not meet its other half any more.
-      for (const earlier of heldOfSource?.values() ?? [])
-        if (
-          earlier.timestampMs < timestampMs &&
-          ((givesLoad && isMissingLoad(earlier.load)) ||
-            (givesConcurrency && isMissingConcurrency(earlier.concurrency)))
-        )
-          take(earlier);
       // A source whose other value this write gives too has it coming from this sender, whose next
       // write waits for this one's answer: held, the row would wait for the window to end.
-      const givenHere = given[index + 1] as number;
-      const otherHere = givesLoad ? givenHere & GIVES_CONCURRENCY : givenHere & GIVES_LOAD;
-      if (!held && givesLoad !== givesConcurrency && !otherHere && awaited(other, timestampMs, now)) {
-        this.#hold(name, {
-          call,
-          origin: batch.origins[i] as number,
-          timestampMs,
-          load,
-          concurrency,
-          source,
-        });
+      const otherHere = givesLoad ? given.concurrencyUntil[index + 1] : given.loadUntil[index + 1];
+      if (
+        !held &&
+        givesLoad !== givesConcurrency &&
+        Number.isNaN(otherHere) &&
+        awaited(other, row.timestampMs, now)
+      ) {
+        this.#hold(name, { ...row, call });
         continue;
       }
-      addRow(
-        joined,
-        owners,
-        { origin: batch.origins[i] as number, timestampMs, load, concurrency, source },
-        call,
-      );
+      joined.push({ row, call });
     }
+    // A series comes in time order: a held row lacking a value that this write gives its source at a
+    // later instant will not meet its other half any more. Once a write, not at each row: a push
+    // of a backlog of one series against as many held rows would otherwise cost their product.
+    this.#takePassed('', given, 0, take);
+    for (const [index, source] of batch.sources.entries())
+      this.#takePassed(source.name, given, index + 1, take);
     if (call.held.size === 0 && carried.size === 0) return this.#writeMerged(batch, scope);
     if (joined.length > 0) {
-      const written = this.#writeJoined(joined, owners, scope);
+      const written = this.#writeJoined(joined, scope);
       call.carriers.push(written);
       for (const other of carried) other.carriers.push(written);
     } else {
       // Holding only: a quiet from now writes what is held.
       this.#stirred();
     }
+    call.waiting = true;
     if (call.held.size > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
@@ -169,8 +174,11 @@ export class HalfRowJoin {
       clearTimeout(timer);
       if (call.held.size > 0) call.carriers.push(this.#writeHeld(call, scope));
     }
-    // Nothing of this call is held now: no write is added to its carriers after this.
-    await Promise.all(call.carriers);
+    // Nothing of this call is held now: no write is added to its carriers after this. Every write
+    // carrying its rows settles before it is answered, so a retry never races one of them.
+    const settled = await Promise.allSettled(call.carriers);
+    const failed = settled.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
     call.refused.sort((a, b) => a.origin - b.origin);
     return {
       inserted: batch.length - call.refused.length,
@@ -181,6 +189,24 @@ export class HalfRowJoin {
     };
   }
 
+  /**
+   * Takes the held rows of source `name` that the batch's rows of that source (at `at` in `given`)
+   * have passed: those lacking a value it gives at a later instant.
+   */
+  #takePassed(name: string, given: ValuesGiven, at: number, take: (held: HeldRow) => void): void {
+    const heldOfSource = this.#held.get(name);
+    if (!heldOfSource) return;
+    // NaN (the batch gives the value no instant of the source) compares false.
+    const loadUntil = given.loadUntil[at] as number;
+    const concurrencyUntil = given.concurrencyUntil[at] as number;
+    for (const held of heldOfSource.values())
+      if (
+        (isMissingLoad(held.load) && held.timestampMs < loadUntil) ||
+        (isMissingConcurrency(held.concurrency) && held.timestampMs < concurrencyUntil)
+      )
+        take(held);
+  }
+
   /** Holds `row`, of the source `name`, for its other half. */
   #hold(name: string, row: HeldRow): void {
     let heldOfSource = this.#held.get(name);
@@ -189,7 +215,6 @@ export class HalfRowJoin {
       this.#held.set(name, heldOfSource);
     }
     heldOfSource.set(row.timestampMs, row);
-    this.#heldCount++;
     row.call.held.add(row);
   }
 
@@ -198,21 +223,19 @@ export class HalfRowJoin {
     const name = row.source?.name ?? '';
     const heldOfSource = this.#held.get(name) as Map<number, HeldRow>;
     heldOfSource.delete(row.timestampMs);
-    this.#heldCount--;
     if (heldOfSource.size === 0) this.#held.delete(name);
     row.call.held.delete(row);
-    if (row.call.held.size === 0) row.call.allTaken();
+    if (row.call.held.size === 0 && row.call.waiting) row.call.allTaken();
   }
 
   /** Writes the rows of `call` still held, alone. */
   #writeHeld(call: Call, scope: OperationScope | undefined): Promise<void> {
-    const rows = new Batch(call.held.size);
-    const owners: Owner[] = [];
+    const rows: Joined[] = [];
     for (const held of [...call.held]) {
       this.#release(held);
-      addRow(rows, owners, held, call);
+      rows.push({ row: held, call });
     }
-    return this.#writeJoined(rows, owners, scope);
+    return this.#writeJoined(rows, scope);
   }
 
   /** Writes merged rows, counted while they are written. */
@@ -242,11 +265,24 @@ export class HalfRowJoin {
   }
 
   /** Writes joined rows; each refused row goes to the call it came from. */
-  #writeJoined(rows: Batch, owners: readonly Owner[], scope: OperationScope | undefined): Promise<void> {
+  #writeJoined(joined: readonly Joined[], scope: OperationScope | undefined): Promise<void> {
+    const rows = new Batch(joined.length);
+    for (const { row } of joined) {
+      const { source } = row;
+      // A held row's labels are older than those its source gave since: they go in only if newest.
+      const labels =
+        source && this.#given.get(source.name)?.labels === source.labels ? source.labels : undefined;
+      rows.push(
+        row.timestampMs,
+        isMissingLoad(row.load) ? null : row.load,
+        isMissingConcurrency(row.concurrency) ? null : row.concurrency,
+        source === undefined ? DEFAULT_SOURCE_ROW : rows.source(source.name, labels),
+      );
+    }
     const written = this.#writeMerged(rows, scope).then(({ refused }) => {
       for (const { origin, problem } of refused) {
-        const owner = owners[origin] as Owner;
-        owner.call.refused.push({ origin: owner.origin, problem });
+        const { row, call } = joined[origin] as Joined;
+        call.refused.push({ origin: row.origin, problem });
       }
     });
     // Awaited by its calls once their windows end; a failure before then is not unhandled.
@@ -260,6 +296,7 @@ export class HalfRowJoin {
     timestampMs: number,
     givesLoad: boolean,
     givesConcurrency: boolean,
+    labels: BatchSource['labels'],
     now: number,
   ): Given {
     let given = this.#given.get(name);
@@ -269,11 +306,19 @@ export class HalfRowJoin {
       given = {
         load: { at: Number.NEGATIVE_INFINITY, untilMs: Number.NEGATIVE_INFINITY },
         concurrency: { at: Number.NEGATIVE_INFINITY, untilMs: Number.NEGATIVE_INFINITY },
+        labels: undefined,
+        touched: now,
       };
       this.#given.set(name, given);
+    } else if (now - given.touched > TOUCH_MS) {
+      // Moved to the end now and then: the memory forgets the sources seen longest ago first.
+      this.#given.delete(name);
+      this.#given.set(name, given);
+      given.touched = now;
     }
     if (givesLoad) noteValue(given.load, timestampMs, now);
     if (givesConcurrency) noteValue(given.concurrency, timestampMs, now);
+    if (labels !== undefined) given.labels = labels;
     return givesLoad ? given.concurrency : given.load;
   }
 }
@@ -283,19 +328,28 @@ function noteValue(value: Given, timestampMs: number, now: number): void {
   if (timestampMs > value.untilMs) value.untilMs = timestampMs;
 }
 
-const GIVES_LOAD = 1;
-const GIVES_CONCURRENCY = 2;
+/** Per source of a batch (at its index + 1; 0: the default source), the latest instant it gives each value at; NaN: none. */
+interface ValuesGiven {
+  loadUntil: Float64Array;
+  concurrencyUntil: Float64Array;
+}
 
-/** The values each of a batch's sources (at its index + 1; 0: the default source) is given by its rows. */
-function valuesGiven(batch: Batch): Uint8Array {
-  const given = new Uint8Array(batch.sources.length + 1);
+function valuesGiven(batch: Batch): ValuesGiven {
+  const loadUntil = new Float64Array(batch.sources.length + 1).fill(Number.NaN);
+  const concurrencyUntil = new Float64Array(batch.sources.length + 1).fill(Number.NaN);
   for (let i = 0; i < batch.length; i++) {
     const at = (batch.sourceIndexes[i] as number) + 1;
-    if (!isMissingLoad(batch.loads[i] as number)) given[at] = (given[at] as number) | GIVES_LOAD;
-    if (!isMissingConcurrency(batch.concurrencies[i] as number))
-      given[at] = (given[at] as number) | GIVES_CONCURRENCY;
+    const timestampMs = batch.timestamps[i] as number;
+    // NaN compares false: the first instant replaces it.
+    if (!isMissingLoad(batch.loads[i] as number) && !(timestampMs <= (loadUntil[at] as number)))
+      loadUntil[at] = timestampMs;
+    if (
+      !isMissingConcurrency(batch.concurrencies[i] as number) &&
+      !(timestampMs <= (concurrencyUntil[at] as number))
+    )
+      concurrencyUntil[at] = timestampMs;
   }
-  return given;
+  return { loadUntil, concurrencyUntil };
 }
 
 /**
@@ -305,17 +359,4 @@ function valuesGiven(batch: Batch): Uint8Array {
  */
 function awaited(other: Given, timestampMs: number, now: number): boolean {
   return now - other.at <= PARTNER_SEEN_MS && other.untilMs < timestampMs;
-}
-
-/** Adds a row to a batch being joined, its origin there being its place, owned by `call`. */
-function addRow(rows: Batch, owners: Owner[], row: Omit<HeldRow, 'call'>, call: Call): void {
-  const source =
-    row.source === undefined ? DEFAULT_SOURCE_ROW : rows.source(row.source.name, row.source.labels);
-  owners.push({ call, origin: row.origin });
-  rows.push(
-    row.timestampMs,
-    isMissingLoad(row.load) ? null : row.load,
-    isMissingConcurrency(row.concurrency) ? null : row.concurrency,
-    source,
-  );
 }
