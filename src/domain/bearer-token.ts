@@ -22,3 +22,42 @@ export function bearerTokenMatcher(
     return matched;
   };
 }
+
+/** Why a writer is refused by its Authorization header: writing is off, or it carries no valid token. */
+export interface WriteRefusal {
+  code: 'INGEST_DISABLED' | 'UNAUTHENTICATED';
+  message: string;
+  /** A header was given, and its token is not valid. */
+  invalidToken: boolean;
+}
+
+/**
+ * Whether the Authorization `header` may write (null), or why not, as the mutation and the agent
+ * receivers both say it: `matches` is INGEST_TOKEN's matcher, undefined when none is configured;
+ * `writing` names what is refused ("Ingest over GraphQL", "Pushing samples").
+ */
+export function writeRefusal(
+  header: string | null,
+  matches: ((header: string | null) => boolean) | undefined,
+  writing: string,
+): WriteRefusal | null {
+  if (!matches)
+    return {
+      code: 'INGEST_DISABLED',
+      message: `${writing} is disabled on this server: set INGEST_TOKEN (at least 16 characters) to enable it.`,
+      invalidToken: false,
+    };
+  if (!header)
+    return {
+      code: 'UNAUTHENTICATED',
+      message: 'Writing requires the header "Authorization: Bearer <token>".',
+      invalidToken: false,
+    };
+  if (!matches(header))
+    return {
+      code: 'UNAUTHENTICATED',
+      message: 'The bearer token is not valid for writing.',
+      invalidToken: true,
+    };
+  return null;
+}

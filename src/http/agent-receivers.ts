@@ -6,7 +6,7 @@
  */
 import { gunzipSync } from 'node:zlib';
 import type { Config } from '../config.js';
-import { bearerTokenMatcher } from '../domain/bearer-token.js';
+import { bearerTokenMatcher, writeRefusal } from '../domain/bearer-token.js';
 import { MalformedPayloadError, PayloadTooLargeError } from '../ingest/agent-payload.js';
 import {
   type AgentPoint,
@@ -63,26 +63,12 @@ const REASONS: Readonly<Record<number, string>> = {
 const GRPC_CODES: Readonly<Record<number, number>> = { 400: 3, 401: 16, 403: 7, 413: 3, 503: 14 };
 
 function authorize(request: Request, matches: ((header: string | null) => boolean) | undefined): void {
-  if (!matches)
-    throw new Refusal(
-      403,
-      'INGEST_DISABLED',
-      'Pushing samples is disabled on this server: set INGEST_TOKEN (at least 16 characters) to enable it.',
-    );
-  const header = request.headers.get('authorization');
-  if (header === null)
-    throw new Refusal(
-      401,
-      'UNAUTHENTICATED',
-      'Pushing requires the header "Authorization: Bearer <token>".',
-      {
-        'www-authenticate': 'Bearer',
-      },
-    );
-  if (!matches(header))
-    throw new Refusal(401, 'UNAUTHENTICATED', 'The bearer token is not valid for writing.', {
-      'www-authenticate': 'Bearer error="invalid_token"',
-    });
+  const refusal = writeRefusal(request.headers.get('authorization'), matches, 'Pushing samples');
+  if (!refusal) return;
+  if (refusal.code === 'INGEST_DISABLED') throw new Refusal(403, refusal.code, refusal.message);
+  throw new Refusal(401, refusal.code, refusal.message, {
+    'www-authenticate': refusal.invalidToken ? 'Bearer error="invalid_token"' : 'Bearer',
+  });
 }
 
 async function readBody(request: Request, maxBodyBytes: number): Promise<Buffer> {
