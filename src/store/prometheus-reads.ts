@@ -120,6 +120,23 @@ export class PrometheusReads {
     return names;
   }
 
+  /** Rows of `sources` selected by a #where condition; a matcher PostgreSQL refuses is the client's error. */
+  async #selectSources<Row extends unknown[]>(
+    statement: Prisma.Sql,
+    scope: OperationScope | undefined,
+  ): Promise<Row[]> {
+    const { rows } = await arrays<Row>(
+      this.reads,
+      'SELECT sources',
+      statement.text,
+      statement.values,
+      scope,
+    ).catch((error: unknown) => {
+      throw filterError(error);
+    });
+    return rows;
+  }
+
   /** The condition matchers (other than `__name__`) and a time range put on `sources`. */
   async #where(
     matchers: readonly LabelMatcher[],
@@ -168,15 +185,10 @@ export class PrometheusReads {
     if (metrics.length === 0) return [];
     const where = await this.#where(matchers, range, scope);
     const sourceLimit = Math.floor(limit / metrics.length) + 1;
-    const { rows } = await arrays<[id: number, name: string, labels: Record<string, string>]>(
-      this.reads,
-      'SELECT sources',
-      `SELECT id, name, labels FROM ${SOURCES} WHERE ${where.text} ORDER BY name LIMIT ${sourceLimit}`,
-      where.values,
+    const rows = await this.#selectSources<[id: number, name: string, labels: Record<string, string>]>(
+      Prisma.sql`SELECT id, name, labels FROM ${Prisma.raw(SOURCES)} WHERE ${where} ORDER BY name LIMIT ${sourceLimit}`,
       scope,
-    ).catch((error: unknown) => {
-      throw filterError(error);
-    });
+    );
     const series: PrometheusSeries[] = [];
     for (const [id, name, labels] of rows) {
       const shown: [string, string][] = Object.entries(labels).map(([label, value]) => [
@@ -318,15 +330,10 @@ export class PrometheusReads {
   ): Promise<string[]> {
     if (this.#metrics(matchers).length === 0) return [];
     const where = await this.#where(matchers, range, scope);
-    const { rows } = await arrays<[name: string]>(
-      this.reads,
-      'SELECT sources',
-      `SELECT DISTINCT jsonb_object_keys(labels) FROM ${SOURCES} WHERE ${where.text}`,
-      where.values,
+    const rows = await this.#selectSources<[name: string]>(
+      Prisma.sql`SELECT DISTINCT jsonb_object_keys(labels) FROM ${Prisma.raw(SOURCES)} WHERE ${where}`,
       scope,
-    ).catch((error: unknown) => {
-      throw filterError(error);
-    });
+    );
     const names = new Set([
       METRIC_NAME_LABEL,
       SOURCE_LABEL,
@@ -358,17 +365,11 @@ export class PrometheusReads {
         ', ',
       )})`;
     }
-    const statement = Prisma.sql`SELECT DISTINCT ${value} FROM ${Prisma.raw(SOURCES)}
-      WHERE ${where} AND ${value} IS NOT NULL ORDER BY 1 LIMIT ${limit + 1}`;
-    const { rows } = await arrays<[value: string]>(
-      this.reads,
-      'SELECT sources',
-      statement.text,
-      statement.values,
+    const rows = await this.#selectSources<[value: string]>(
+      Prisma.sql`SELECT DISTINCT ${value} FROM ${Prisma.raw(SOURCES)}
+        WHERE ${where} AND ${value} IS NOT NULL ORDER BY 1 LIMIT ${limit + 1}`,
       scope,
-    ).catch((error: unknown) => {
-      throw filterError(error);
-    });
+    );
     if (rows.length > limit)
       throw new TooManySeriesError(
         `the label has more than ${limit} values (PROMETHEUS_MAX_SERIES); narrow match[]`,
