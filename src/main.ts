@@ -21,7 +21,7 @@ import { createLogger, type Logger } from './observability/logger.js';
 import { ServiceMetrics } from './observability/service-metrics.js';
 import { startTelemetry, type TelemetrySettings, telemetrySettings } from './observability/telemetry.js';
 import { AggregateCache } from './store/aggregate-cache.js';
-import { MetricStore } from './store/metric-store.js';
+import { MetricStore, storeOptions } from './store/metric-store.js';
 import { RollupStore } from './store/rollup-store.js';
 import { DefaultSourceNameTakenError } from './store/source-registry.js';
 
@@ -98,11 +98,7 @@ async function main(): Promise<void> {
     database,
     telemetryOf(database),
     replica && { connection: replica, telemetry: telemetryOf(replica) },
-    {
-      exactPercentileMaxRows: config.exactPercentileMaxRows,
-      maxSources: config.sources.max,
-      joinWindowMs: config.agents.joinWindowMs,
-    },
+    storeOptions(config),
   );
   // Source 1 holds the samples of writers that name no source, under DEFAULT_SOURCE's name.
   await store

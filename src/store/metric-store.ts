@@ -1,3 +1,4 @@
+import type { Config } from '../config.js';
 import type { PostgresConnection } from '../database/connection.js';
 import type { AnnouncedRows, StoredMetric } from '../domain/metric.js';
 import type { Page, PageRequest, SourcePageRequest, SourceSearch } from '../domain/paging.js';
@@ -22,6 +23,24 @@ import { type OfSource, SourceAggregates } from './source-aggregates.js';
 import { ALL_SOURCES, SourceIdsByName, type SourceSelection, selectSources } from './source-filter.js';
 import { SourceReads } from './source-reads.js';
 import { Writes } from './writes.js';
+
+/** What the store is told of the configuration; each left out takes its default. */
+export interface MetricStoreOptions {
+  exactPercentileMaxRows?: number;
+  maxSources?: number;
+  joinWindowMs?: number;
+}
+
+/** The store's options as the configuration gives them (EXACT_PERCENTILE_MAX_ROWS, MAX_SOURCES, AGENT_JOIN_WINDOW_MS). */
+export function storeOptions(
+  config: Pick<Config, 'exactPercentileMaxRows' | 'sources' | 'agents'>,
+): MetricStoreOptions {
+  return {
+    exactPercentileMaxRows: config.exactPercentileMaxRows,
+    maxSources: config.sources.max,
+    joinWindowMs: config.agents.joinWindowMs,
+  };
+}
 
 /**
  * Every statement on `metrics`, `metrics_revision` and `sources`, one concern a module: pages
@@ -69,11 +88,7 @@ export class MetricStore implements BatchTarget {
       connection: ServerConnection;
       telemetry?: DatabaseTelemetry | undefined;
     },
-    {
-      exactPercentileMaxRows = 1_000_000,
-      maxSources = 100_000,
-      joinWindowMs = 0,
-    }: { exactPercentileMaxRows?: number; maxSources?: number; joinWindowMs?: number } = {},
+    { exactPercentileMaxRows = 1_000_000, maxSources = 100_000, joinWindowMs = 0 }: MetricStoreOptions = {},
   ) {
     const onPrimary = server(primary, telemetry);
     // A failure outside a statement (a connection, BEGIN, COMMIT) counts as the primary's outage on either server.

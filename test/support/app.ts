@@ -8,7 +8,7 @@ import { createLogger, type Logger } from '../../src/observability/logger.js';
 import { ServiceMetrics } from '../../src/observability/service-metrics.js';
 import { startTelemetry, type Telemetry, telemetrySettings } from '../../src/observability/telemetry.js';
 import { AggregateCache } from '../../src/store/aggregate-cache.js';
-import { MetricStore } from '../../src/store/metric-store.js';
+import { MetricStore, storeOptions } from '../../src/store/metric-store.js';
 
 /**
  * The real application on a database connection, built as main() builds it, with `env`
@@ -54,11 +54,7 @@ export function createTestService(
     db,
     telemetryOf(db),
     replica && { connection: replica, telemetry: telemetryOf(replica) },
-    {
-      exactPercentileMaxRows: config.exactPercentileMaxRows,
-      maxSources: config.sources.max,
-      joinWindowMs: config.agents.joinWindowMs,
-    },
+    storeOptions(config),
   );
   const aggregates = new AggregateCache(store, config.aggregateCacheBytes, telemetry.meter);
   const logger = parts.logger ?? createLogger(config, { service: 'metrics-api-test' });
