@@ -158,6 +158,45 @@ describe('while PostgreSQL is unreachable', () => {
     }
   });
 
+  it('fails both pushes of a sample whose halves were joined while it is away, and stores them when retried', async () => {
+    const token = 'outage-ingest-token-0123456789';
+    const pushed = createTestApp(
+      { ...connection, url: db.url },
+      { INGEST_TOKEN: token, ACCESS_LOG: 'false' },
+      { logger: capturingLogger().logger },
+    );
+    const at = Date.now() - 5000;
+    const push = (metric: string, timestamp: number, value: number) =>
+      pushed.fetch('http://localhost/api/v1/write', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-protobuf', authorization: `Bearer ${token}` },
+        body: remoteWriteBody([
+          { labels: { __name__: metric, instance: 'outage-3' }, samples: [{ value, timestamp }] },
+        ]) as BodyInit,
+      });
+    // Both halves together: the source gives both values, so a lone half of it is held.
+    const bothHalves = (timestamp: number) =>
+      Promise.all([push('node_load1', timestamp, 1.5), push('http_server_active_requests', timestamp, 7)]);
+    try {
+      expect((await bothHalves(at - 1000)).map((response) => response.status)).toEqual([204, 204]);
+      await proxy.stop();
+      for (const response of await bothHalves(at)) {
+        expect(response.status).toBe(503);
+        expect(response.headers.get('retry-after')).toBe('5');
+      }
+      await proxy.start();
+      expect((await bothHalves(at)).map((response) => response.status)).toEqual([204, 204]);
+      const { rows } = await db.pool.query(
+        `SELECT m.cpu_load, m.concurrency FROM metrics m JOIN sources s ON s.id = m.source_id
+          WHERE s.name = 'outage-3' AND m."timestamp" = to_timestamp($1 / 1000.0)`,
+        [at],
+      );
+      expect(rows).toEqual([{ cpu_load: 1.5, concurrency: 7 }]);
+    } finally {
+      await pushed.dispose();
+    }
+  });
+
   it('gives up on a server that accepts connections and never answers within the connect timeout', async () => {
     const silent = createServer(() => {});
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
