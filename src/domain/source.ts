@@ -84,6 +84,7 @@ export function checkLabelName(name: string): string | null {
 
 /** Why a set of labels is refused, or null: too many, or a name or value out of bounds. */
 export function checkLabels(labels: SourceLabels): string | null {
+  if (!Object.isFrozen(labels)) return labelsProblem(labels);
   const known = checkedLabels.get(labels);
   if (known !== undefined) return known;
   const problem = labelsProblem(labels);
@@ -92,9 +93,9 @@ export function checkLabels(labels: SourceLabels): string | null {
 }
 
 /**
- * Label sets already checked, and what was found: an agent's push gives every sample of a source
- * the same label set (one object), checked once instead of at each sample. Label sets are never
- * changed once made (SourceLabels is read-only).
+ * Frozen label sets already checked, and what was found: an agent's push gives every sample of a
+ * source the same frozen label set (one object), checked once instead of at each sample. A set not
+ * frozen (a record's own, from a file or the mutation) is checked each time, and costs no entry.
  */
 const checkedLabels = new WeakMap<SourceLabels, string | null>();
 

@@ -28,11 +28,12 @@ export interface AgentPoint {
 export function splitSource(
   labels: Readonly<Record<string, string>>,
   sourceLabels: readonly string[],
-): { source: string | undefined; labels: Record<string, string> } {
+): { source: string | undefined; labels: SourceLabels } {
+  // Frozen: every point of the source shares them, and they are checked once (checkLabels).
   const named = sourceLabels.find((name) => Object.hasOwn(labels, name));
-  if (named === undefined) return { source: undefined, labels: { ...labels } };
+  if (named === undefined) return { source: undefined, labels: Object.freeze({ ...labels }) };
   const { [named]: source, ...rest } = labels;
-  return { source, labels: rest };
+  return { source, labels: Object.freeze(rest) };
 }
 
 /** Samples made of points, each with how many points it holds (what a refusal of it refuses). */

@@ -94,7 +94,8 @@ function seriesMeaning(
   const meaning: SeriesMeaning = {
     field,
     source: sourceName,
-    labels: field === 'cpuLoad' ? labels : undefined,
+    // Frozen: the points of the series share them, and they are checked once (checkLabels).
+    labels: field === 'cpuLoad' ? Object.freeze(labels) : undefined,
   };
   known.set(key, meaning);
   return meaning;
