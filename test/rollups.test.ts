@@ -216,6 +216,36 @@ describe('rollup maintenance', () => {
     expect(rows[0].n).toBe(0);
   });
 
+
+  it('adds a minute holding one value only to rows that bring the other, statement by statement', async () => {
+    await sql.query('TRUNCATE metrics');
+    const minute = (offset: number) => new Date(T0 + offset * 60_000);
+    const insert = (at: Date, load: number | null, concurrency: number | null) =>
+      sql.query(`INSERT INTO metrics ("timestamp", cpu_load, concurrency) VALUES ($1, $2, $3)`, [
+        at,
+        load,
+        concurrency,
+      ]);
+    // Minute 0 holds loads only, minute 1 concurrency only, then each gets the other value; minute
+    // 2 gets one value twice.
+    await insert(minute(0), 1.5, null);
+    await insert(minute(1), null, 4);
+    await insert(minute(2), null, 7);
+    await expectRollupsEqualRaw();
+    await insert(new Date(minute(0).getTime() + 1000), null, 3);
+    await insert(new Date(minute(1).getTime() + 1000), 2.25, null);
+    await insert(new Date(minute(2).getTime() + 1000), null, 9);
+    await expectRollupsEqualRaw();
+    const { rows } = await sql.query(
+      `SELECT cpu_load_count::int, cpu_load_sum, concurrency_count::int, concurrency_sum::int
+         FROM metric_rollups_minute ORDER BY bucket`,
+    );
+    expect(rows).toEqual([
+      { cpu_load_count: 1, cpu_load_sum: 1.5, concurrency_count: 1, concurrency_sum: 3 },
+      { cpu_load_count: 1, cpu_load_sum: 2.25, concurrency_count: 1, concurrency_sum: 4 },
+      { cpu_load_count: 0, cpu_load_sum: null, concurrency_count: 2, concurrency_sum: 16 },
+    ]);
+  });
   it('empties the rollups on TRUNCATE', async () => {
     await insertRandom(random(2), T0, DAY, 500);
     await sql.query('TRUNCATE metrics');
