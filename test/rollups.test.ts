@@ -216,7 +216,6 @@ describe('rollup maintenance', () => {
     expect(rows[0].n).toBe(0);
   });
 
-
   it('adds a minute holding one value only to rows that bring the other, statement by statement', async () => {
     await sql.query('TRUNCATE metrics');
     const minute = (offset: number) => new Date(T0 + offset * 60_000);
