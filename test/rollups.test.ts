@@ -608,6 +608,9 @@ describe('rollup retention', () => {
       ).rows[0];
     const revision = async () => (await sql.query('SELECT revision FROM metrics_revision')).rows[0].revision;
     const future = new Date(T0 + 10 * DAY);
+    // Counted folded, as the job folds before it drops: how many parts a key has depends on the part
+    // numbers earlier tests drew.
+    await rollups.fold();
     const kept = await levelCounts();
     const revisionBefore = await revision();
     // Every raw row is still stored: nothing goes.

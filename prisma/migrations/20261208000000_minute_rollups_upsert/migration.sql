@@ -22,15 +22,13 @@ BEGIN
     first_timestamp = least(stored.first_timestamp, excluded.first_timestamp),
     last_timestamp = greatest(stored.last_timestamp, excluded.last_timestamp),
     cpu_load_count = stored.cpu_load_count + excluded.cpu_load_count,
-    cpu_load_sum = CASE WHEN stored.cpu_load_sum IS NULL THEN excluded.cpu_load_sum
-                        WHEN excluded.cpu_load_sum IS NULL THEN stored.cpu_load_sum
-                        ELSE stored.cpu_load_sum + excluded.cpu_load_sum END,
+    -- Either sum alone when the other is NULL (no row of its side holds the value).
+    cpu_load_sum = coalesce(stored.cpu_load_sum + excluded.cpu_load_sum, stored.cpu_load_sum, excluded.cpu_load_sum),
     cpu_load_min = least(stored.cpu_load_min, excluded.cpu_load_min),
     cpu_load_max = greatest(stored.cpu_load_max, excluded.cpu_load_max),
     concurrency_count = stored.concurrency_count + excluded.concurrency_count,
-    concurrency_sum = CASE WHEN stored.concurrency_sum IS NULL THEN excluded.concurrency_sum
-                           WHEN excluded.concurrency_sum IS NULL THEN stored.concurrency_sum
-                           ELSE stored.concurrency_sum + excluded.concurrency_sum END,
+    concurrency_sum = coalesce(stored.concurrency_sum + excluded.concurrency_sum, stored.concurrency_sum,
+                               excluded.concurrency_sum),
     concurrency_min = least(stored.concurrency_min, excluded.concurrency_min),
     concurrency_max = greatest(stored.concurrency_max, excluded.concurrency_max);
 END
