@@ -15,7 +15,9 @@
  *    of its labels (Prometheus: by series ref, which for a target's many series is as good as
  *    random), and a shard sends WriteRequests of `batchPoints` samples (max_samples_per_send),
  *    one TimeSeries per sample with its labels as Prometheus' `populateTimeSeries` writes them,
- *    snappy-compressed, one request in flight per shard. A source's two points of an instant
+ *    snappy-compressed, one request in flight per shard, each request sent once Prometheus' WAL
+ *    reader would have read its samples (the reader blocks while any shard's queue is full: 5
+ *    requests' worth, queue_config.capacity's default). A source's two points of an instant
  *    mostly land in different shards: one request inserts the row, the other merges into it.
  * 3. **OTLP protobuf** and 4. **OTLP JSON** (`POST /v1/metrics`): ExportMetricsServiceRequests
  *    as a collector batching a fleet sends them: one ResourceMetrics per source (`host.name`,
@@ -161,6 +163,8 @@ const exportRequestType = otlpSchema.lookupType('opentelemetry.proto.ExportMetri
 const exportResponseType = otlpSchema.lookupType('opentelemetry.proto.ExportMetricsServiceResponse');
 
 const PROMETHEUS_METRICS = ['node_load1', 'http_server_active_requests'] as const;
+/** queue_config.capacity over max_samples_per_send, at Prometheus' defaults (10,000 / 2,000). */
+const QUEUE_REQUESTS = 5;
 
 /** A series' shard: a well-mixed hash of its labels (FNV's low bits would send a source's two series alike). */
 function shardOf(labels: readonly { name: string; value: string }[], shards: number): number {
@@ -172,6 +176,56 @@ interface Bodies {
   /** One list per lane: a remote-write shard's own requests, or the OTLP senders' one shared list. */
   lanes: Buffer[][];
   points: number;
+  /** When a lane's request may go (remote-write: the WAL reader's pace); undefined: at once. */
+  reader?: WalReader;
+}
+
+/**
+ * Prometheus' WAL reader, which feeds the shards' queues in the order samples were appended and
+ * blocks while any queue holds `capacity` samples (its queue_config.capacity): a shard's request
+ * goes once the reader has read its last sample, so no shard runs further ahead of the slowest
+ * than its queue allows. Samples leave a queue when its shard takes them into a request.
+ */
+class WalReader {
+  /** Per lane, the stream position of each of its samples, in order. */
+  readonly #positions: number[][];
+  /** Per lane, the samples of each of its requests. */
+  readonly #sizes: number[][];
+  /** Per lane, how many of its samples its requests have taken. */
+  readonly #taken: number[];
+  #waiting: (() => void)[] = [];
+
+  constructor(
+    positions: number[][],
+    sizes: number[][],
+    private readonly capacity: number,
+  ) {
+    this.#positions = positions;
+    this.#sizes = sizes;
+    this.#taken = positions.map(() => 0);
+  }
+
+  /** How far the reader has read: up to the sample that would overfill some queue. */
+  #read(): number {
+    let read = Number.POSITIVE_INFINITY;
+    for (const [lane, positions] of this.#positions.entries()) {
+      const blocking = positions[(this.#taken[lane] as number) + this.capacity];
+      if (blocking !== undefined && blocking - 1 < read) read = blocking - 1;
+    }
+    return read;
+  }
+
+  /** Waits until request `index` of `lane` is read, then takes its samples from the queue. */
+  async take(lane: number, index: number): Promise<void> {
+    const size = (this.#sizes[lane] as number[])[index] as number;
+    const taken = this.#taken[lane] as number;
+    const last = (this.#positions[lane] as number[])[taken + size - 1] as number;
+    while (this.#read() < last) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    this.#taken[lane] = taken + size;
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    for (const wake of waiting) wake();
+  }
 }
 
 /** Remote-write: each series to a shard, each shard's samples in WriteRequests of `batchPoints`. */
@@ -200,11 +254,15 @@ function remoteWriteBodies(
   const pending: { labels: Label[]; samples: { value: number; timestamp: number }[] }[][] = lanes.map(
     () => [],
   );
+  const positions: number[][] = lanes.map(() => []);
+  const sizes: number[][] = lanes.map(() => []);
+  let position = 0;
   const flush = (shard: number) => {
     const timeseries = pending[shard] as (typeof pending)[number];
     if (timeseries.length === 0) return;
     const message = writeRequestType.encode({ timeseries }).finish();
     (lanes[shard] as Buffer[]).push(snappy.compressSync(Buffer.from(message)));
+    (sizes[shard] as number[]).push(timeseries.length);
     pending[shard] = [];
   };
   const n = samples.sources.length;
@@ -216,11 +274,14 @@ function remoteWriteBodies(
       const queue = pending[shard] as (typeof pending)[number];
       // One TimeSeries per sample, its labels repeated: Prometheus' populateTimeSeries.
       queue.push({ labels, samples: [{ value: values[metric] as number, timestamp }] });
+      (positions[shard] as number[]).push(position++);
       if (queue.length === options.batchPoints) flush(shard);
     });
   }
   for (let shard = 0; shard < options.senders; shard++) flush(shard);
-  return { lanes, points: samples.timestampMs.length * 2, splitSamples };
+  // Prometheus' default queue capacity is five requests' worth (10,000 for 2,000 per request).
+  const reader = new WalReader(positions, sizes, QUEUE_REQUESTS * options.batchPoints);
+  return { lanes, points: samples.timestampMs.length * 2, splitSamples, reader };
 }
 
 const NANOS_PER_MS = 1_000_000n;
@@ -320,15 +381,17 @@ const MAX_ATTEMPTS = 20;
  */
 async function sendAll(
   endpoint: Endpoint,
-  lanes: Buffer[][],
+  { lanes, reader }: Bodies,
   workersPerLane: number,
 ): Promise<{ retries: number; problems: string[] }> {
   const agent = new Agent({ keepAlive: true, maxSockets: lanes.length * workersPerLane, scheduling: 'fifo' });
   let retries = 0;
   const problems: string[] = [];
-  const sender = async (lane: Buffer[], next: { index: number }) => {
+  const sender = async (lane: Buffer[], laneIndex: number, next: { index: number }) => {
     while (next.index < lane.length) {
-      const body = lane[next.index++] as Buffer;
+      const index = next.index++;
+      await reader?.take(laneIndex, index);
+      const body = lane[index] as Buffer;
       for (let attempt = 1; ; attempt++) {
         let problem: string | undefined;
         let retry = false;
@@ -352,9 +415,9 @@ async function sendAll(
   };
   try {
     await Promise.all(
-      lanes.flatMap((lane) => {
+      lanes.flatMap((lane, laneIndex) => {
         const next = { index: 0 };
-        return Array.from({ length: workersPerLane }, () => sender(lane, next));
+        return Array.from({ length: workersPerLane }, () => sender(lane, laneIndex, next));
       }),
     );
   } finally {
@@ -573,7 +636,7 @@ async function runReceiver(
     const started = performance.now();
     const sent = await sendAll(
       endpointOf(system, port, token),
-      bodies.lanes,
+      bodies,
       system === 'remote-write' ? 1 : options.senders,
     );
     const wallSeconds = (performance.now() - started) / 1000;
@@ -709,7 +772,7 @@ export function renderAgents(report: AgentsReport): string[] {
     '',
     `- CLI: \`npm run ingest -- --format ndjson --json <file>\` (tsx, as a user runs it); rows/s over its own reported load time (\`elapsedMs\`), and over start to exit.`,
     `- Receivers: the built service (${report.service}, NODE_ENV=production, LOG_LEVEL=warn, ACCESS_LOG=false, INGEST_TOKEN set, defaults otherwise: DATABASE_POOL_SIZE 10, INGEST_BATCH_SIZE 30,000), fresh for each run. Bodies encoded before the clock starts (the client's encoding is not measured); the clock runs from the first request to the last answer; ${options.senders} concurrent senders over kept-alive loopback connections.`,
-    `- remote-write: ${options.senders} shards (each series to one by a hash of its labels; one request in flight per shard), WriteRequests of ${int(options.batchPoints)} samples (Prometheus' max_samples_per_send), one TimeSeries per sample with its labels (\`__name__\`, \`instance\`, \`job\`, \`region\`, \`tier\`) as Prometheus writes them, snappy. ${int(report.splitSamples)} of the ${int(report.samples)} samples (${ratio(report.splitSamples / report.samples)}) have their two points in different shards: one request inserts the row, another merges into it.`,
+    `- remote-write: ${options.senders} shards (each series to one by a hash of its labels; one request in flight per shard, sent once the WAL reader has read its samples, which it stops reading while any shard's queue holds ${int(QUEUE_REQUESTS * options.batchPoints)} samples), WriteRequests of ${int(options.batchPoints)} samples (Prometheus' max_samples_per_send), one TimeSeries per sample with its labels (\`__name__\`, \`instance\`, \`job\`, \`region\`, \`tier\`) as Prometheus writes them, snappy. ${int(report.splitSamples)} of the ${int(report.samples)} samples (${ratio(report.splitSamples / report.samples)}) have their two points in different shards: one request inserts the row, another merges into it.`,
     `- OTLP: a collector's batches: one ResourceMetrics per source (\`host.name\`, \`region\`, \`tier\`), a gauge \`system.cpu.load_average.1m\` (asDouble) and a cumulative non-monotonic sum \`http.server.active_requests\` (asInt), ${Math.max(1, Math.round(options.batchPoints / (2 * options.sources)))} instants of every source per request (${int(2 * options.sources * Math.max(1, Math.round(options.batchPoints / (2 * options.sources))))} points); ${options.senders} senders take the next request as each is answered.`,
     `- Checked after each load: exactly ${int(report.samples)} rows, the same count, sources, sums, first and last instant and hourly rollups as the first load; five samples equal to the file's; a source's labels (remote-write's with Prometheus' \`job\`).`,
     `- CPU: the service process and the database's backends over the measured window, and the whole machine's busy time (client, service and PostgreSQL on the same 2 cores), per 1,000 rows.`,
