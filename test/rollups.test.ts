@@ -245,6 +245,7 @@ describe('rollup maintenance', () => {
       { cpu_load_count: 0, cpu_load_sum: null, concurrency_count: 2, concurrency_sum: 16 },
     ]);
   });
+
   it('empties the rollups on TRUNCATE', async () => {
     await insertRandom(random(2), T0, DAY, 500);
     await sql.query('TRUNCATE metrics');

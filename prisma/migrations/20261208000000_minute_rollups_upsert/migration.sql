@@ -4,9 +4,9 @@
 -- maxima to the stored row does the same for less (statements of 1,768 samples of 100 sources, as
 -- the agents' receivers write them, measured in SQL on this project's 2-core machine: 28 ms per
 -- 1,000 rows before, 25 after, in medians of 5, the minute rollups equal to the last bit;
--- bench/results/2026-12-08-minute-upsert.md). Additions are
--- grouped by key first, so a caller may give a key several times; a sum is NULL while no row of
--- the key holds the value, as sum() over the rows gave it.
+-- bench/results/2026-12-08-minute-upsert.md). Additions are grouped by key first, so a caller may
+-- give a key several times; a sum is NULL while no row of the key holds the value, as sum() over
+-- the rows gave it.
 CREATE OR REPLACE FUNCTION "metric_rollups_merge_minute"(additions metric_rollups_minute[]) RETURNS void
   LANGUAGE plpgsql SET search_path FROM CURRENT AS $function$
 BEGIN
