@@ -24,16 +24,33 @@ export interface AgentPoint {
   labels: SourceLabels | undefined;
 }
 
+/**
+ * Which label names the source (AGENT_SOURCE_LABELS' rule): the first of `sourceLabels` that
+ * `labelValue` gives a value for, with that value; undefined: none (the default source).
+ */
+export function namedSource(
+  sourceLabels: readonly string[],
+  labelValue: (label: string) => string | undefined,
+): { label: string; source: string } | undefined {
+  for (const label of sourceLabels) {
+    const source = labelValue(label);
+    if (source !== undefined) return { label, source };
+  }
+  return undefined;
+}
+
 /** The source named by the first of `sourceLabels` present in `labels`, and the labels left. */
 export function splitSource(
   labels: Readonly<Record<string, string>>,
   sourceLabels: readonly string[],
 ): { source: string | undefined; labels: SourceLabels } {
   // Frozen: every point of the source shares them, and they are checked once (checkLabels).
-  const named = sourceLabels.find((name) => Object.hasOwn(labels, name));
+  const named = namedSource(sourceLabels, (label) =>
+    Object.hasOwn(labels, label) ? labels[label] : undefined,
+  );
   if (named === undefined) return { source: undefined, labels: Object.freeze({ ...labels }) };
-  const { [named]: source, ...rest } = labels;
-  return { source, labels: Object.freeze(rest) };
+  const { [named.label]: _source, ...rest } = labels;
+  return { source: named.source, labels: Object.freeze(rest) };
 }
 
 /** Samples made of points, each with how many points it holds (what a refusal of it refuses). */

@@ -14,7 +14,7 @@ import {
   MalformedPayloadError,
   PayloadTooLargeError,
 } from './agent-payload.js';
-import type { AgentPoint } from './agent-samples.js';
+import { type AgentPoint, namedSource } from './agent-samples.js';
 
 interface Label {
   name: string;
@@ -75,15 +75,9 @@ function seriesMeaning(
   const metric = seriesLabels.find(({ name }) => name === '__name__')?.value;
   const field = metric === undefined ? undefined : fields.get(metric);
   if (field === undefined) return undefined;
-  let sourceLabel: string | undefined;
-  let sourceName: string | undefined;
-  for (const name of sourceLabels) {
-    sourceName = seriesLabels.find((label) => label.name === name)?.value;
-    if (sourceName !== undefined) {
-      sourceLabel = name;
-      break;
-    }
-  }
+  const named = namedSource(sourceLabels, (name) => seriesLabels.find((label) => label.name === name)?.value);
+  const sourceLabel = named?.label;
+  const sourceName = named?.source;
   const key = `${metric}\u0000${sourceName ?? ''}`;
   const last = known.get(key);
   if (last && sameLabels(last, seriesLabels, sourceLabel)) return last;
