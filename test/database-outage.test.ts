@@ -12,6 +12,26 @@ import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { capturingLogger } from './support/logs.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 
+const INGEST_TOKEN = 'outage-ingest-token-0123456789';
+
+/** An app on the proxied connection that takes pushes, with a log of its own. */
+function pushingApp(): App {
+  return createTestApp(
+    { ...connection, url: db.url },
+    { INGEST_TOKEN, ACCESS_LOG: 'false' },
+    { logger: capturingLogger().logger },
+  );
+}
+
+/** A remote-write push of `series` to `app`, with the ingest token. */
+async function remoteWrite(app: App, series: Parameters<typeof remoteWriteBody>[0]): Promise<Response> {
+  return app.fetch('http://localhost/api/v1/write', {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-protobuf', authorization: `Bearer ${INGEST_TOKEN}` },
+    body: remoteWriteBody(series) as BodyInit,
+  });
+}
+
 let db: TestDatabase;
 let proxy: TcpProxy;
 let connection: PostgresConnection;
@@ -98,27 +118,18 @@ describe('while PostgreSQL is unreachable', () => {
   });
 
   it('answers agents 503 with Retry-After, which they retry, and the Prometheus API errorType unavailable', async () => {
-    const token = 'outage-ingest-token-0123456789';
-    const pushed = createTestApp(
-      { ...connection, url: db.url },
-      { INGEST_TOKEN: token, ACCESS_LOG: 'false' },
-      { logger: capturingLogger().logger },
-    );
+    const pushed = pushingApp();
     const push = () =>
-      pushed.fetch('http://localhost/api/v1/write', {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-protobuf', authorization: `Bearer ${token}` },
-        body: remoteWriteBody([
-          {
-            labels: { __name__: 'node_load1', instance: 'outage-1' },
-            samples: [{ value: 1, timestamp: Date.now() - 1000 }],
-          },
-        ]) as BodyInit,
-      });
+      remoteWrite(pushed, [
+        {
+          labels: { __name__: 'node_load1', instance: 'outage-1' },
+          samples: [{ value: 1, timestamp: Date.now() - 1000 }],
+        },
+      ]);
     const exportOtlp = () =>
       pushed.fetch('http://localhost/v1/metrics', {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST_TOKEN}` },
         body: JSON.stringify({
           resourceMetrics: [
             {
@@ -159,21 +170,12 @@ describe('while PostgreSQL is unreachable', () => {
   });
 
   it('fails both pushes of a sample whose halves were joined while it is away, and stores them when retried', async () => {
-    const token = 'outage-ingest-token-0123456789';
-    const pushed = createTestApp(
-      { ...connection, url: db.url },
-      { INGEST_TOKEN: token, ACCESS_LOG: 'false' },
-      { logger: capturingLogger().logger },
-    );
+    const pushed = pushingApp();
     const at = Date.now() - 5000;
     const push = (metric: string, timestamp: number, value: number) =>
-      pushed.fetch('http://localhost/api/v1/write', {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-protobuf', authorization: `Bearer ${token}` },
-        body: remoteWriteBody([
-          { labels: { __name__: metric, instance: 'outage-3' }, samples: [{ value, timestamp }] },
-        ]) as BodyInit,
-      });
+      remoteWrite(pushed, [
+        { labels: { __name__: metric, instance: 'outage-3' }, samples: [{ value, timestamp }] },
+      ]);
     // Both halves together: the source gives both values, so a lone half of it is held.
     const bothHalves = (timestamp: number) =>
       Promise.all([push('node_load1', timestamp, 1.5), push('http_server_active_requests', timestamp, 7)]);
